@@ -1,0 +1,430 @@
+//! The typed configuration model: what the rest of wsgid reads.
+//!
+//! Built by `build` from the syntax tree (see `syntax`); nothing in here does
+//! I/O.  The shape follows Apache's own structures: one [`ServerConfig`] for
+//! the whole server, a [`Host`] for the main server and for every
+//! `<VirtualHost>` (Apache's `server_rec`), and a [`PerDir`] for every place
+//! per-directory directives can appear (server level, `<Directory>`,
+//! `<Location>`, `<Files>` and their Match forms; later `.htaccess`).
+//!
+//! Per-directory values are `Option`s (or lists) so that the request walk can
+//! merge them in Apache's order: a value set in a later section wins, a value
+//! left unset inherits (see [`PerDir::merge`]).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a directive was written: file and 1-based line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub file: Arc<PathBuf>,
+    pub line: usize,
+}
+
+/// The whole server configuration (Apache's server config context).
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The main configuration file as given with `-f`.
+    pub config_file: PathBuf,
+    /// `ServerRoot` (default: the directory of the config file's parent
+    /// is NOT used; Apache's compiled-in default is `/etc/apache2` on Debian,
+    /// wsgid uses the current directory when unset).
+    pub server_root: PathBuf,
+    /// Names given with `-D` and `Define NAME` (without values).
+    pub defines: Vec<String>,
+    /// `PidFile`, resolved against `ServerRoot`.
+    pub pid_file: Option<PathBuf>,
+    /// `DefaultRuntimeDir`, resolved against `ServerRoot` (default `ServerRoot/logs`).
+    pub runtime_dir: PathBuf,
+    /// `User` / `Group` (names or `#id`); applied only when started as root.
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Every `Listen` directive, in order.
+    pub listen: Vec<Listen>,
+    pub mpm: Mpm,
+    /// `Timeout` (default 60 s).
+    pub timeout: Duration,
+    /// `KeepAlive` (default On), `KeepAliveTimeout` (default 5 s),
+    /// `MaxKeepAliveRequests` (default 100; 0 = unlimited).
+    pub keep_alive: bool,
+    pub keep_alive_timeout: Duration,
+    pub max_keep_alive_requests: u32,
+    /// `LimitRequestLine` (8190), `LimitRequestFieldSize` (8190),
+    /// `LimitRequestFields` (100).
+    pub limit_request_line: usize,
+    pub limit_request_field_size: usize,
+    pub limit_request_fields: usize,
+    /// `TypesConfig`, resolved against `ServerRoot` (None: built-in table).
+    pub types_config: Option<PathBuf>,
+    /// `ServerSignature` (default Off) and `ServerTokens` (default Full).
+    pub server_signature: ServerSignature,
+    pub server_tokens: ServerTokens,
+    /// `EnableSendfile` (default Off in Apache 2.4).
+    pub enable_sendfile: bool,
+    /// `LogFormat "fmt" nickname` table; `CustomLog` resolves nicknames at build time.
+    pub log_formats: BTreeMap<String, String>,
+    /// `AccessFileName` (default `.htaccess`).
+    pub access_file_name: Vec<String>,
+    /// The main server (directives outside any `<VirtualHost>`).
+    pub main: Host,
+    /// `<VirtualHost>` blocks in file order.
+    pub virtual_hosts: Vec<VirtualHost>,
+    /// Server-wide mod_wsgi settings.
+    pub wsgi: WsgiServer,
+}
+
+/// One `Listen [addr:]port` directive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// None means every address (`Listen 80`).
+    pub addr: Option<IpAddr>,
+    pub port: u16,
+    pub span: Span,
+}
+
+/// MPM sizing directives.  Defaults are mpm_event's.
+#[derive(Clone, Debug)]
+pub struct Mpm {
+    /// `StartServers` (default 3 in Apache; wsgid default: see README).
+    pub start_servers: u32,
+    /// `ServerLimit` (default 16).
+    pub server_limit: u32,
+    /// `ThreadsPerChild` (default 25).
+    pub threads_per_child: u32,
+    /// `ThreadLimit` (default 64).
+    pub thread_limit: u32,
+    /// `MaxRequestWorkers` (default ServerLimit x ThreadsPerChild).
+    pub max_request_workers: u32,
+    /// `MaxConnectionsPerChild` (default 0 = unlimited).
+    pub max_connections_per_child: u32,
+    /// Whether any of them was written explicitly (express mode uses this).
+    pub explicit: bool,
+}
+
+/// `ServerSignature On|Off|EMail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerSignature {
+    Off,
+    On,
+    Email,
+}
+
+/// `ServerTokens Full|OS|Minimal|Minor|Major|Prod`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerTokens {
+    Full,
+    Os,
+    Minimal,
+    Minor,
+    Major,
+    Prod,
+}
+
+/// A `<VirtualHost addr...>` block.
+#[derive(Clone, Debug)]
+pub struct VirtualHost {
+    pub addrs: Vec<VhostAddr>,
+    pub host: Host,
+    pub span: Span,
+}
+
+/// One address of a `<VirtualHost>`: `*:80`, `127.0.0.1:8080`, `[::1]:80`, `_default_:*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VhostAddr {
+    /// None for `*` and `_default_`.
+    pub ip: Option<IpAddr>,
+    /// None for `:*` or no port given.
+    pub port: Option<u16>,
+}
+
+/// Apache's `server_rec`: the main server or one virtual host.  A virtual
+/// host inherits unset fields from the main server (done by the builder,
+/// so every `VirtualHost.host` is complete).
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// `ServerName host[:port]`.
+    pub server_name: Option<String>,
+    pub server_port: Option<u16>,
+    /// `ServerAlias` names (may contain `*` and `?` wildcards).
+    pub server_aliases: Vec<String>,
+    /// `ServerAdmin` (default `[no address given]`, as Apache).
+    pub server_admin: Option<String>,
+    /// `DocumentRoot`, absolute (relative values resolved against ServerRoot).
+    pub document_root: PathBuf,
+    /// `ErrorLog` (None: stderr) and `LogLevel`.
+    pub error_log: Option<LogTarget>,
+    pub log_level: LogLevel,
+    /// `CustomLog` directives with their format resolved.
+    pub custom_logs: Vec<CustomLog>,
+    /// `Alias`, `AliasMatch`, `WSGIScriptAlias`, `WSGIScriptAliasMatch` in
+    /// file order.  A virtual host gets its own first, then the main server's.
+    pub aliases: Vec<Alias>,
+    /// Per-directory directives written directly at this level (outside sections).
+    pub per_dir: PerDir,
+    /// `<Directory>`, `<Location>`, `<Files>` (and Match forms) at this level, in file order.
+    pub sections: Vec<Section>,
+    /// `WSGIProcessGroup`-able daemon groups defined in this host (issue 5).
+    pub span: Option<Span>,
+}
+
+/// Where an error or access log goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    /// A file path, resolved against ServerRoot.
+    File(PathBuf),
+    /// `|command` piped log (not implemented: rejected at build time).
+    Pipe(String),
+    /// `syslog[:facility]` (not implemented: rejected at build time).
+    Syslog(String),
+    /// `/dev/stderr` style or express `--log-to-terminal`.
+    Stderr,
+}
+
+/// `LogLevel` with optional per-module levels (`LogLevel info wsgi:debug`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLevel {
+    pub default: Level,
+    pub modules: BTreeMap<String, Level>,
+}
+
+/// Apache's log levels, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg,
+    Alert,
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+    Debug,
+    Trace(u8),
+}
+
+/// `CustomLog target format|nickname [env=[!]VAR]`.
+#[derive(Clone, Debug)]
+pub struct CustomLog {
+    pub target: LogTarget,
+    /// The format string (nickname already resolved through `LogFormat`).
+    pub format: String,
+    /// `env=VAR` or `env=!VAR`.
+    pub condition: Option<(bool, String)>,
+    pub span: Span,
+}
+
+/// An alias-like mapping from URL space to the file system.
+#[derive(Clone, Debug)]
+pub struct Alias {
+    pub kind: AliasKind,
+    pub matcher: UrlMatcher,
+    /// Target path; for the Match forms it may contain `$1`..`$9`.
+    pub target: String,
+    /// WSGIScriptAlias options (3.0+): process-group=, application-group=,
+    /// callable-object=, pass-authorization=.
+    pub wsgi: ScriptAliasOptions,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AliasKind {
+    /// `Alias` / `AliasMatch`: plain file-system mapping.
+    Alias,
+    /// `WSGIScriptAlias` / `WSGIScriptAliasMatch`: mapping plus `wsgi-script` handler.
+    WsgiScript,
+}
+
+/// How a URL path is matched.
+#[derive(Clone, Debug)]
+pub enum UrlMatcher {
+    /// Prefix match as Apache's `alias_matches` does it (segment aware,
+    /// repeated slashes in the URL match one slash in the prefix).
+    Prefix(String),
+    /// Regular expression (`AliasMatch`, `WSGIScriptAliasMatch`).
+    Regex(regex::Regex),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScriptAliasOptions {
+    pub process_group: Option<GroupSpec>,
+    pub application_group: Option<GroupSpec>,
+    pub callable_object: Option<String>,
+    pub pass_authorization: Option<bool>,
+}
+
+/// A configuration section that holds per-directory directives.
+#[derive(Clone, Debug)]
+pub struct Section {
+    pub kind: SectionKind,
+    pub pattern: SectionPattern,
+    pub per_dir: PerDir,
+    /// `<Files>`/`<FilesMatch>` nested inside a `<Directory>`.
+    pub nested: Vec<Section>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SectionKind {
+    Directory,
+    Files,
+    Location,
+}
+
+/// `<Directory /a/*/b>` (wildcards, fnmatch-style), `<Directory ~ re>` or
+/// `<DirectoryMatch re>` (regex); likewise for Files and Location.
+#[derive(Clone, Debug)]
+pub enum SectionPattern {
+    /// Literal or wildcard pattern (`*`, `?`, `[...]`).  For Directory the
+    /// builder strips a trailing slash; for Location the match is a prefix.
+    Wildcard(String),
+    Regex(regex::Regex),
+}
+
+/// `Options` flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OptionFlags {
+    pub exec_cgi: bool,
+    pub indexes: bool,
+    pub follow_symlinks: bool,
+    pub symlinks_if_owner_match: bool,
+    pub includes: bool,
+    pub includes_noexec: bool,
+    pub multiviews: bool,
+}
+
+/// One `Options` directive: absolute (`Options ExecCGI`) or relative
+/// (`Options +ExecCGI -Indexes`).  Apache 2.4 refuses to mix the two forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionsSpec {
+    Absolute(OptionFlags),
+    Relative { add: OptionFlags, remove: OptionFlags },
+}
+
+/// `AllowOverride` classes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub auth_config: bool,
+    pub file_info: bool,
+    pub indexes: bool,
+    pub limit: bool,
+    pub options: bool,
+}
+
+/// A `Require` expression (mod_authz_core 2.4 semantics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Require {
+    AllGranted,
+    AllDenied,
+    /// `Require ip 10.1 127.0.0.1 ::1` (prefix / CIDR forms).
+    Ip(Vec<String>),
+    /// `Require host example.org`.
+    Host(Vec<String>),
+    /// `Require valid-user`.
+    ValidUser,
+    /// `Require user a b`.
+    User(Vec<String>),
+    /// `Require group g1 g2` (file groups) / `Require wsgi-group g` (WSGIAuthGroupScript).
+    Group(Vec<String>),
+    WsgiGroup(Vec<String>),
+    /// `Require env VAR`.
+    Env(Vec<String>),
+    /// `Require method GET POST`.
+    Method(Vec<String>),
+    /// `Require not ...`.
+    Not(Box<Require>),
+    /// `<RequireAll>` / `<RequireAny>` / `<RequireNone>`.
+    All(Vec<Require>),
+    Any(Vec<Require>),
+    None(Vec<Require>),
+}
+
+/// `%{GLOBAL}`, `%{SERVER}`, `%{RESOURCE}`, `%{ENV:VAR}` or a literal name,
+/// as `WSGIApplicationGroup` and `WSGIProcessGroup` take them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupSpec {
+    Global,
+    Server,
+    Resource,
+    Env(String),
+    Named(String),
+}
+
+/// `WSGICallableObject name|%{ENV:VAR}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallableSpec {
+    Named(String),
+    Env(String),
+}
+
+/// `WSGIMapHEADToGET On|Off|Auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapHeadToGet {
+    On,
+    Off,
+    Auto,
+}
+
+/// Per-directory configuration (Apache's dir config).  `None`/empty means
+/// "not set here, inherit".
+#[derive(Clone, Debug, Default)]
+pub struct PerDir {
+    /// Every `Options` directive in this section, in order.
+    pub options: Vec<OptionsSpec>,
+    pub allow_override: Option<Overrides>,
+    /// `SetHandler name` (`None` written as the word resets to no handler: `Some(None)`).
+    pub set_handler: Option<Option<String>>,
+    /// `AddHandler handler .ext ...` as (extension without dot, lower-case; handler).
+    pub add_handlers: Vec<(String, String)>,
+    /// `AddType type .ext`.
+    pub add_types: Vec<(String, String)>,
+    /// `DirectoryIndex a b` (`disabled` gives `Some(vec![])`).
+    pub directory_index: Option<Vec<String>>,
+    /// `Require ...` lines of this section (implicitly RequireAny when several).
+    pub require: Option<Require>,
+    /// `SetEnv` (in order), `UnsetEnv`, `PassEnv`.
+    pub set_env: Vec<(String, String)>,
+    pub unset_env: Vec<String>,
+    pub pass_env: Vec<String>,
+    /// `LimitRequestBody` in bytes (0 = unlimited).
+    pub limit_request_body: Option<u64>,
+    /// `AuthType`, `AuthName`.
+    pub auth_type: Option<String>,
+    pub auth_name: Option<String>,
+    pub wsgi: WsgiPerDir,
+}
+
+/// mod_wsgi per-directory directives.
+#[derive(Clone, Debug, Default)]
+pub struct WsgiPerDir {
+    pub application_group: Option<GroupSpec>,
+    pub process_group: Option<GroupSpec>,
+    pub callable_object: Option<CallableSpec>,
+    pub script_reloading: Option<bool>,
+    pub pass_authorization: Option<bool>,
+    pub chunked_request: Option<bool>,
+    pub map_head_to_get: Option<MapHeadToGet>,
+    pub enable_sendfile: Option<bool>,
+    pub error_override: Option<bool>,
+    /// `WSGITrustedProxies` (addresses or CIDR subnets as written).
+    pub trusted_proxies: Option<Vec<String>>,
+    /// `WSGITrustedProxyHeaders` (header names as written).
+    pub trusted_proxy_headers: Option<Vec<String>>,
+}
+
+/// Server-wide mod_wsgi settings.
+#[derive(Clone, Debug)]
+pub struct WsgiServer {
+    pub python_home: Option<PathBuf>,
+    pub python_path: Vec<PathBuf>,
+    pub python_optimize: u8,
+    pub python_eggs: Option<PathBuf>,
+    pub restrict_stdin: bool,
+    pub restrict_stdout: bool,
+    pub restrict_signal: bool,
+    pub restrict_embedded: bool,
+    /// `WSGISocketPrefix`, resolved against ServerRoot.
+    pub socket_prefix: Option<PathBuf>,
+    pub case_sensitivity: bool,
+}

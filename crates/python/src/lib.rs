@@ -1,0 +1,147 @@
+//! wsgid-python: the Python host.
+//!
+//! Owns everything that touches CPython: interpreter start-up, application
+//! groups, loading `.wsgi` scripts as modules, and the PEP 3333 adapter
+//! (environ, `start_response`, `write`, `wsgi.input`, `wsgi.errors`,
+//! `wsgi.file_wrapper`, iterating the result and always calling `close()`).
+//! It is the only crate in the workspace with `unsafe` code; that code lives
+//! in the documented FFI layer and nowhere else.
+//!
+//! It deliberately knows nothing about HTTP parsing or Apache configuration:
+//! the front end computes the CGI environment (as mod_wsgi does in the Apache
+//! child) and hands over a [`WsgiRequest`]; answers come back as
+//! [`ResponseEvent`]s on a bounded channel.  Python runs on a pool of OS
+//! threads ([`PythonHost`]), each holding one persistent thread state, so the
+//! async front end never waits for the GIL.
+
+// ===== public contract (shared with wsgid-http) =====
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+/// How the embedded Python is set up (from the server-wide WSGI directives).
+#[derive(Clone, Debug, Default)]
+pub struct PythonConfig {
+    /// `WSGIPythonHome` (a venv's `sys.prefix` works).
+    pub python_home: Option<PathBuf>,
+    /// `WSGIPythonPath`: each added with `site.addsitedir`.
+    pub python_path: Vec<PathBuf>,
+    /// `WSGIPythonOptimize`.
+    pub optimize: u8,
+    /// `WSGIPythonEggs` (sets `PYTHON_EGG_CACHE`).
+    pub python_eggs: Option<PathBuf>,
+    /// Number of request threads (`ThreadsPerChild`).
+    pub threads: usize,
+    /// `wsgi.multithread` / `wsgi.multiprocess` values for this process.
+    pub multithread: bool,
+    pub multiprocess: bool,
+    /// The process group this host serves (`""` in embedded mode).
+    pub process_group: String,
+}
+
+/// The request body as the front end delivers it.  Called on a Python thread
+/// with the GIL released; blocks until data, end of body or an error.
+pub trait RequestBody: Send {
+    /// Next chunk; `Ok(None)` at the end of the body.
+    fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError>;
+}
+
+/// A failure to read the request body (client went away, timeout, over limit).
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body read failed: {0}")]
+    Io(String),
+    #[error("request body exceeded LimitRequestBody")]
+    TooLarge,
+    #[error("timed out reading request body")]
+    Timeout,
+}
+
+/// Everything the adapter needs for one request.
+pub struct WsgiRequest {
+    /// Absolute path of the script file (`SCRIPT_FILENAME`).
+    pub script: PathBuf,
+    /// `WSGICallableObject` resolved (default `application`).
+    pub callable: String,
+    /// The application group name (`mod_wsgi.application_group`).
+    pub application_group: String,
+    /// `WSGIScriptReloading`.
+    pub script_reloading: bool,
+    /// String-valued environ entries, in the order they should be inserted:
+    /// CGI variables, `HTTP_*`, SetEnv values and the string `mod_wsgi.*` keys.
+    pub environ: Vec<(String, String)>,
+    /// `wsgi.url_scheme`.
+    pub url_scheme: &'static str,
+    /// Request body source (`wsgi.input`).
+    pub body: Box<dyn RequestBody>,
+    /// Client address, for `[remote ...]`/`[client ...]` in log lines.
+    pub client: Option<SocketAddr>,
+    /// Error log of the virtual host that serves the request (`wsgi.errors`).
+    pub error_log: wsgid_log::ErrorLog,
+    /// Where the response goes.
+    pub events: tokio::sync::mpsc::Sender<ResponseEvent>,
+}
+
+impl std::fmt::Debug for WsgiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsgiRequest")
+            .field("script", &self.script)
+            .field("callable", &self.callable)
+            .field("application_group", &self.application_group)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The response status line and headers, validated as mod_wsgi validates them.
+#[derive(Clone, Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// Reason phrase exactly as the application gave it.
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// What the Python side sends to the front end, in order:
+/// `Head` (or `Complete`, or `Failed`) first, then `Chunk`/`File`*, then `End`
+/// or `Abort`.
+#[derive(Debug)]
+pub enum ResponseEvent {
+    /// Head and the whole body at once (an exact list/tuple result): the fast path.
+    Complete(ResponseHead, Bytes),
+    /// Head; body events follow.
+    Head(ResponseHead),
+    /// A body chunk.
+    Chunk(Bytes),
+    /// `wsgi.file_wrapper` on a real file: send `len` bytes (None: to EOF) from `offset`.
+    File { file: std::fs::File, offset: u64, len: Option<u64> },
+    /// The body is complete.
+    End,
+    /// Something failed after the head was sent: close the connection
+    /// without completing the body (the error is already logged).
+    Abort,
+    /// The request failed before a head was produced (script failed to load,
+    /// callable missing, exception before `start_response`, invalid status or
+    /// headers): answer with Apache's error page for this status.  Already logged.
+    Failed(u16),
+}
+
+// ===== the host (implemented by the python crate's modules) =====
+//
+// Contract the front end codes against:
+//
+// ```ignore
+// impl PythonHost {
+//     /// Initialise CPython in this process (never before fork), start
+//     /// `cfg.threads` request threads.  Errors are also logged to `log`.
+//     pub fn start(cfg: PythonConfig, log: wsgid_log::ErrorLog) -> Result<PythonHost, PythonError>;
+//     /// Queue a request; never blocks.  Gives the request back when the
+//     /// host is shutting down.
+//     pub fn submit(&self, req: WsgiRequest) -> Result<(), Box<WsgiRequest>>;
+//     /// Stop taking requests, let running ones finish, run atexit, finalise.
+//     pub fn shutdown(&self);
+//     /// `sys.version` and `sys.prefix` of the linked Python (for `wsgid -V`).
+//     pub fn runtime_version() -> String;
+// }
+// ```
