@@ -1,1 +1,14 @@
-//! placeholder
+//! wsgid-http: the HTTP/1.1 front end and Apache's request phases.
+//!
+//! A request goes through the phases in Apache's order: translate (Alias,
+//! WSGIScriptAlias, DocumentRoot → file name, SCRIPT_NAME, PATH_INFO), walk
+//! (merge Directory/Location/Files sections), access (Require), handler
+//! (wsgi-script in the Python host, static file, error), log (CustomLog).
+#![forbid(unsafe_code)]
+
+// Response side: bodies, static files, error pages, MIME types, access-log lines.
+pub mod access_log;
+pub mod body;
+pub mod error_pages;
+pub mod mime;
+pub mod static_files;
