@@ -1,0 +1,116 @@
+//! A worker process: adopts the listeners from the master, opens the logs,
+//! drops privileges, starts the Python host and serves HTTP until TERM.
+//!
+//! Order matters: logs are opened while still root (as Apache's parent opens
+//! them), credentials are dropped before any Python code runs, and Python is
+//! initialised in this fresh process (never inherited across a fork).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use wsgid_log::{ErrorLog, Peer};
+
+use super::supervisor::{EXIT_FATAL, worker_count};
+use super::{listeners, privileges};
+use crate::app::AppError;
+use crate::cli::WorkerArgs;
+
+/// Longest time Python gets to run atexit handlers and finalise.
+const PYTHON_STOP_GRACE: Duration = Duration::from_secs(3);
+
+pub fn run(args: &WorkerArgs) -> Result<ExitCode, AppError> {
+    // The master's death must not leave orphans serving requests.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    match start(args) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("wsgid worker: {e}");
+            Ok(ExitCode::from(u8::try_from(EXIT_FATAL).unwrap_or(1)))
+        }
+    }
+}
+
+fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
+    let cfg = Arc::new(wsgid_config::load(&args.config, &args.defines)?);
+    let listeners = listeners::inherited()?;
+    let logs = wsgid_http::Logs::open(&cfg)?;
+    let main_log = logs.main_error_log();
+    if let Some(creds) = privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())? {
+        privileges::switch(&creds)?;
+    }
+    let python = Arc::new(wsgid_python::PythonHost::start(python_config(&cfg), main_log.clone())?);
+    let front = Arc::new(wsgid_http::FrontEnd::new(Arc::clone(&cfg), logs, Some(Arc::clone(&python)))?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(runtime_threads(&cfg))
+        .thread_name("wsgid-io")
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::io("cannot start the event loop", e))?;
+    let served = rt.block_on(async move {
+        let stop = shutdown_signal()?;
+        front.serve(listeners, stop).await.map_err(AppError::from)
+    });
+    drop(rt);
+    stop_python(&python, &main_log);
+    served.map(|()| ExitCode::SUCCESS)
+}
+
+/// Resolves when the master (or an operator) asks this worker to stop.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, AppError> {
+    let mut term = signal(SignalKind::terminate()).map_err(|e| AppError::io("signal handler", e))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| AppError::io("signal handler", e))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+fn stop_python(python: &Arc<wsgid_python::PythonHost>, log: &ErrorLog) {
+    // Interpreter teardown can hang on application threads (mod_wsgi issue
+    // #730); never let that keep the process alive past the grace period.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let host = Arc::clone(python);
+    std::thread::spawn(move || {
+        host.shutdown();
+        let _ = tx.send(());
+    });
+    if rx.recv_timeout(PYTHON_STOP_GRACE).is_err() {
+        log.log(
+            "wsgi",
+            wsgid_log::Level::Warn,
+            Peer::None,
+            "mod_wsgi: Python did not shut down in time; exiting without finishing interpreter destruction",
+        );
+    }
+}
+
+fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig {
+    let threads = cfg.mpm.threads_per_child.max(1) as usize;
+    wsgid_python::PythonConfig {
+        python_home: cfg.wsgi.python_home.clone(),
+        python_path: cfg.wsgi.python_path.clone(),
+        optimize: cfg.wsgi.python_optimize,
+        python_eggs: cfg.wsgi.python_eggs.clone(),
+        threads,
+        multithread: threads > 1,
+        multiprocess: worker_count(&cfg.mpm) > 1,
+        process_group: String::new(),
+    }
+}
+
+/// Async I/O threads per worker: the cores this process may use, shared
+/// among the worker processes (each also has its Python threads).
+fn runtime_threads(cfg: &wsgid_config::ServerConfig) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = worker_count(&cfg.mpm) as usize;
+    (cores / workers.max(1)).max(1)
+}
+
+/// The main server's error log, for the master's own messages.
+pub fn open_main_error_log(cfg: &wsgid_config::ServerConfig) -> Result<ErrorLog, AppError> {
+    wsgid_http::Logs::open_main(cfg).map_err(AppError::from)
+}
