@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Install what the tests need (Debian 12, as root or with sudo) and run them all:
+# formatting, clippy, unit + integration tests (they start the real wsgid on
+# loopback), then the conformance oracle on the cases wsgid claims to pass.
+#
+#   scripts/test.sh                 everything
+#   ORACLE_CASES="01 18" scripts/test.sh   another set of oracle cases
+#
+# The oracle suite lives in ../shared/oracle (beside this checkout).  The
+# Python that wsgid embeds is chosen at build time: PYO3_PYTHON, default the
+# `python3` on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+
+# System packages: Apache + Debian's mod_wsgi (the oracle, and the peer in
+# the benchmark), Python headers and libpython for the embedding.
+PKGS=(apache2 libapache2-mod-wsgi-py3 apache2-utils python3-dev python3-venv)
+if ! dpkg-query -W -f '${Status}\n' "${PKGS[@]}" 2>/dev/null | grep -qv 'install ok installed' \
+   && [ "$(dpkg-query -W -f '${Status}\n' "${PKGS[@]}" 2>/dev/null | wc -l)" -eq "${#PKGS[@]}" ]; then
+    echo "== system packages present"
+else
+    echo "== installing system packages: ${PKGS[*]}"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
+fi
+# Debian starts the system apache2 on port 80 when it is installed; the tests
+# do not use it, so stop it rather than leave a stray server behind.
+if command -v apache2ctl >/dev/null 2>&1 && pgrep -x apache2 >/dev/null 2>&1; then
+    $SUDO apache2ctl stop >/dev/null 2>&1 || true
+fi
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build --release"
+cargo build --release --locked
+
+echo "== unit and integration tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
+
+ORACLE=${ORACLE_DIR:-../shared/oracle}
+CASES=${ORACLE_CASES:-"01 02 03 04 10 18 21 24"}
+if [ -f "$ORACLE/harness.py" ]; then
+    echo "== conformance oracle: cases $CASES"
+    # shellcheck disable=SC2086
+    python3 "$ORACLE/harness.py" compare --subject 'target/release/wsgid -f {conf}' $CASES
+else
+    echo "== conformance oracle not found at $ORACLE (set ORACLE_DIR); skipped" >&2
+    exit 1
+fi
