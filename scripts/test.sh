@@ -18,8 +18,8 @@ SUDO=""
 # System packages: Apache + Debian's mod_wsgi (the oracle, and the peer in
 # the benchmark), Python headers and libpython for the embedding.
 PKGS=(apache2 libapache2-mod-wsgi-py3 apache2-utils python3-dev python3-venv)
-if ! dpkg-query -W -f '${Status}\n' "${PKGS[@]}" 2>/dev/null | grep -qv 'install ok installed' \
-   && [ "$(dpkg-query -W -f '${Status}\n' "${PKGS[@]}" 2>/dev/null | wc -l)" -eq "${#PKGS[@]}" ]; then
+installed=$(dpkg-query -W -f '${Status}\n' "${PKGS[@]}" 2>/dev/null | grep -c 'install ok installed' || true)
+if [ "$installed" -eq "${#PKGS[@]}" ]; then
     echo "== system packages present"
 else
     echo "== installing system packages: ${PKGS[*]}"
