@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run the shared load benchmark (../shared/bench, see its README) with wsgid's
+# entries added.  Results go under bench/results/ in this repo.
+#
+#   bench/run.sh                         the issue's comparison, pinned, all workloads
+#   bench/run.sh --quick                 a smoke run
+#   bench/run.sh --servers wsgid-embedded,granian --workloads hello
+#
+# Needs ../shared/bench/setup.sh to have been run once (Apache, wrk, the
+# peers' virtualenv) and a release build (done here).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+shared=${SHARED_BENCH:-$repo/../shared/bench}
+(cd "$repo" && cargo build --release --locked)
+export PATH="$repo/target/release:$PATH"
+servers=$(mktemp)
+trap 'rm -f "$servers"' EXIT
+cat "$shared/servers.toml" "$here/wsgid-servers.toml" > "$servers"
+stamp=$(date -u +%Y%m%d-%H%M%S)
+args=("$@")
+if ! printf '%s\n' "${args[@]}" | grep -q -- '^--servers$'; then
+    args+=(--servers wsgid-embedded,apache-modwsgi-embedded,gunicorn-gthread,granian)
+fi
+if ! printf '%s\n' "${args[@]}" | grep -q -- '^--modes$'; then
+    args+=(--modes pinned)
+fi
+mkdir -p "$here/results/raw"
+exec python3 "$shared/run.py" --servers-file "$servers" \
+    --out "$here/results/raw/$stamp.json" --report "$here/results/run-$stamp.md" "${args[@]}"
