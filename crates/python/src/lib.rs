@@ -14,6 +14,24 @@
 //! threads ([`PythonHost`]), each holding one persistent thread state, so the
 //! async front end never waits for the GIL.
 
+mod adapter;
+mod environ;
+mod error;
+mod ffi;
+mod file_wrapper;
+mod handler;
+mod host;
+mod input;
+mod interp;
+mod log_stream;
+mod module;
+mod response;
+mod runtime;
+mod script;
+
+pub use error::PythonError;
+pub use host::PythonHost;
+
 // ===== public contract (shared with wsgid-http) =====
 
 use std::net::SocketAddr;
@@ -115,7 +133,11 @@ pub enum ResponseEvent {
     /// A body chunk.
     Chunk(Bytes),
     /// `wsgi.file_wrapper` on a real file: send `len` bytes (None: to EOF) from `offset`.
-    File { file: std::fs::File, offset: u64, len: Option<u64> },
+    File {
+        file: std::fs::File,
+        offset: u64,
+        len: Option<u64>,
+    },
     /// The body is complete.
     End,
     /// Something failed after the head was sent: close the connection
@@ -145,3 +167,6 @@ pub enum ResponseEvent {
 //     pub fn runtime_version() -> String;
 // }
 // ```
+
+#[cfg(test)]
+mod tests;

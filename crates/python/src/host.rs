@@ -1,0 +1,218 @@
+//! `PythonHost`: the Python runtime thread and the pool of request threads.
+//!
+//! A dedicated runtime thread initialises CPython (so it is Python's main
+//! thread), then waits, and finalises CPython at shutdown.  `cfg.threads`
+//! request threads each attach to Python once, keeping one thread state for
+//! their whole life (so `threading.local` data survives between requests and
+//! no thread state is created per request), and wait for work on a
+//! crossbeam channel with the GIL released.
+//!
+//! Lifecycle: `start` → `submit`* → `shutdown` (also run on drop): the queue
+//! is closed, queued and running requests finish, the request threads exit,
+//! then the runtime thread runs `Py_FinalizeEx` (atexit callbacks).
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{Receiver, Sender};
+use pyo3::prelude::*;
+use wsgid_log::{ErrorLog, Level, Peer};
+
+use crate::handler::Worker;
+use crate::interp::Interpreter;
+use crate::log_stream::MODULE;
+use crate::runtime;
+use crate::{PythonConfig, PythonError, WsgiRequest};
+
+/// CPython can be initialised once per process.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// The embedded Python: a runtime thread plus request threads.
+pub struct PythonHost {
+    /// `None` once shutdown began.
+    queue: RwLock<Option<Sender<WsgiRequest>>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Tells the runtime thread to finalise; and its handle.
+    runtime: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    log: ErrorLog,
+}
+
+impl std::fmt::Debug for PythonHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PythonHost")
+            .field("queued", &self.queued())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PythonHost {
+    /// Initialise CPython in this process (never before fork), start
+    /// `cfg.threads` request threads.  Errors are also logged to `log`.
+    pub fn start(cfg: PythonConfig, log: ErrorLog) -> Result<PythonHost, PythonError> {
+        let result = Self::start_inner(&cfg, &log);
+        if let Err(e) = &result {
+            let pid = std::process::id();
+            log.log(
+                MODULE,
+                Level::Crit,
+                Peer::None,
+                &format!("mod_wsgi (pid={pid}): {e}"),
+            );
+        }
+        result
+    }
+
+    fn start_inner(cfg: &PythonConfig, log: &ErrorLog) -> Result<PythonHost, PythonError> {
+        if STARTED.swap(true, Ordering::SeqCst) {
+            return Err(PythonError::AlreadyStarted);
+        }
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Arc<Interpreter>, PythonError>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (rt_cfg, rt_log) = (cfg.clone(), log.clone());
+        let runtime = thread::Builder::new()
+            .name("wsgid-python".into())
+            .spawn(move || match runtime::bring_up(&rt_cfg, &rt_log) {
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+                Ok((main, interp)) => {
+                    let _ = ready_tx.send(Ok(Arc::new(interp)));
+                    // Until shutdown (a send, or the host being dropped).
+                    let _ = stop_rx.recv();
+                    runtime::finalize(main, &rt_log);
+                }
+            })
+            .map_err(PythonError::Thread)?;
+        let interp = match ready_rx.recv() {
+            Ok(Ok(interp)) => interp,
+            Ok(Err(e)) => {
+                let _ = runtime.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = runtime.join();
+                return Err(PythonError::RuntimeThreadLost);
+            }
+        };
+
+        let host = PythonHost {
+            queue: RwLock::new(None),
+            workers: Mutex::new(Vec::new()),
+            runtime: Mutex::new(Some((stop_tx, runtime))),
+            log: log.clone(),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut workers = Vec::new();
+        for index in 0..cfg.threads.max(1) {
+            let (rx, interp, log) = (rx.clone(), Arc::clone(&interp), log.clone());
+            let spawned = thread::Builder::new()
+                .name(format!("wsgid-py-{index}"))
+                .spawn(move || request_thread(&rx, interp, index as u64, &log));
+            match spawned {
+                Ok(handle) => workers.push(handle),
+                Err(e) => {
+                    drop(tx);
+                    *host.workers.lock().unwrap_or_else(PoisonError::into_inner) = workers;
+                    host.shutdown();
+                    return Err(PythonError::Thread(e));
+                }
+            }
+        }
+        *host.workers.lock().unwrap_or_else(PoisonError::into_inner) = workers;
+        *host.queue.write().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        Ok(host)
+    }
+
+    /// Queue a request; never blocks.  Gives the request back when the
+    /// host is shutting down.
+    pub fn submit(&self, req: WsgiRequest) -> Result<(), Box<WsgiRequest>> {
+        let queue = self.queue.read().unwrap_or_else(PoisonError::into_inner);
+        match &*queue {
+            Some(tx) => tx.send(req).map_err(|e| Box::new(e.into_inner())),
+            None => Err(Box::new(req)),
+        }
+    }
+
+    /// Requests waiting for a free request thread.
+    pub fn queued(&self) -> usize {
+        self.queue
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, Sender::len)
+    }
+
+    /// Stop taking requests, let queued and running ones finish, run
+    /// atexit, finalise.  Idempotent; blocks until done.  Must not be called
+    /// from a request thread (it waits for them).
+    pub fn shutdown(&self) {
+        // Closing the queue lets the request threads drain it and exit.
+        drop(
+            self.queue
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let workers =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        for worker in workers {
+            if worker.join().is_err() {
+                self.log.log(
+                    MODULE,
+                    Level::Crit,
+                    Peer::None,
+                    "wsgid: a Python request thread panicked",
+                );
+            }
+        }
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((stop, handle)) = runtime {
+            let _ = stop.send(());
+            let _ = handle.join();
+        }
+    }
+
+    /// `sys.version` and `sys.prefix` of the linked Python (for `wsgid -V`);
+    /// before `start`, the loaded libpython's version and file instead
+    /// (Python is not initialised just to answer).
+    pub fn runtime_version() -> String {
+        runtime::version()
+    }
+}
+
+impl Drop for PythonHost {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A request thread: attached to Python for life, idle with the GIL released.
+fn request_thread(
+    rx: &Receiver<WsgiRequest>,
+    interp: Arc<Interpreter>,
+    thread_id: u64,
+    log: &ErrorLog,
+) {
+    Python::attach(|py| {
+        let mut worker = Worker::new(interp, thread_id);
+        while let Ok(req) = py.detach(|| rx.recv()) {
+            let served = std::panic::catch_unwind(AssertUnwindSafe(|| worker.handle(py, req)));
+            if served.is_err() {
+                // The request's sender was dropped with it: the front end sees
+                // the response end without a final event.
+                log.log(
+                    MODULE,
+                    Level::Crit,
+                    Peer::None,
+                    "wsgid: panic while serving a Python request",
+                );
+            }
+        }
+    });
+}

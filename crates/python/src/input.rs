@@ -1,0 +1,200 @@
+//! `wsgi.input`: the request body as a Python file-like object.
+//!
+//! Reads pull chunks from the front end's [`RequestBody`] with the GIL
+//! released, and keep at most the unread rest of one chunk buffered.
+//! Semantics follow mod_wsgi's `Input_*` (mod_wsgi.c): `read(n)` blocks until
+//! `n` bytes or the end, `readline`/`readlines`/iteration split on `\n`, and
+//! a read error is an `IOError` ("Apache/mod_wsgi request data read error:
+//! ...") after which every read fails.
+//!
+//! `Input` is a `#[pyclass]` (process-wide type object; see `adapter.rs`).
+
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyIOError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::{BodyError, RequestBody};
+
+/// The `wsgi.input` object of one request.
+#[pyclass(module = "mod_wsgi", name = "Input")]
+pub(crate) struct Input {
+    /// A `Mutex` only to make the type `Sync` for pyo3; every access goes
+    /// through `&mut self` (`get_mut`, no locking).
+    body: Mutex<Box<dyn RequestBody>>,
+    /// The unread rest of the current chunk.
+    buffer: Bytes,
+    eof: bool,
+    failed: bool,
+    expired: bool,
+}
+
+impl Input {
+    pub(crate) fn new(body: Box<dyn RequestBody>) -> Input {
+        Input {
+            body: Mutex::new(body),
+            buffer: Bytes::new(),
+            eof: false,
+            failed: false,
+            expired: false,
+        }
+    }
+
+    pub(crate) fn expire(&mut self) {
+        self.expired = true;
+    }
+
+    fn check_live(&self) -> PyResult<()> {
+        if self.expired {
+            return Err(PyRuntimeError::new_err("request object has expired"));
+        }
+        if self.failed {
+            return Err(PyIOError::new_err(
+                "Apache/mod_wsgi request data read error: Input is already in error state.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Make `buffer` non-empty; false at the end of the body.
+    fn fill(&mut self, py: Python<'_>) -> PyResult<bool> {
+        while self.buffer.is_empty() {
+            if self.eof {
+                return Ok(false);
+            }
+            let body = match self.body.get_mut() {
+                Ok(b) => b,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            match py.detach(|| body.next_chunk()) {
+                Ok(Some(chunk)) => self.buffer = chunk,
+                Ok(None) => self.eof = true,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(PyIOError::new_err(format!(
+                        "Apache/mod_wsgi request data read error: {}.",
+                        describe(&e)
+                    )));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Up to `limit` bytes (all with `None`), as `read`.
+    fn read_bytes(&mut self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
+        let mut out = Vec::new();
+        while limit.is_none_or(|l| out.len() < l) {
+            if !self.fill(py)? {
+                break;
+            }
+            let want = limit.map_or(self.buffer.len(), |l| {
+                (l - out.len()).min(self.buffer.len())
+            });
+            out.extend_from_slice(&self.buffer.split_to(want));
+        }
+        Ok(out)
+    }
+
+    /// One line including its `\n`, at most `limit` bytes.
+    fn read_line(&mut self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
+        let mut out = Vec::new();
+        while limit.is_none_or(|l| out.len() < l) {
+            if !self.fill(py)? {
+                break;
+            }
+            let room = limit.map_or(self.buffer.len(), |l| {
+                (l - out.len()).min(self.buffer.len())
+            });
+            let (take, done) = match self.buffer[..room].iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (room, false),
+            };
+            out.extend_from_slice(&self.buffer.split_to(take));
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The text after "request data read error: ", as Apache's would read.
+fn describe(e: &BodyError) -> String {
+    match e {
+        BodyError::Io(msg) => msg.clone(),
+        BodyError::TooLarge => "Request body is larger than the configured limit".into(),
+        BodyError::Timeout => "The timeout specified has expired".into(),
+    }
+}
+
+/// A negative or missing size means "no limit".
+fn limit_of(size: Option<i64>) -> Option<usize> {
+    size.and_then(|s| usize::try_from(s).ok())
+}
+
+#[pymethods]
+impl Input {
+    /// `read(size=-1)`.
+    #[pyo3(signature = (size = None))]
+    fn read<'py>(&mut self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        self.check_live()?;
+        if size == Some(0) {
+            return Ok(PyBytes::new(py, b""));
+        }
+        let data = self.read_bytes(py, limit_of(size))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// `readline(size=-1)`.
+    #[pyo3(signature = (size = None))]
+    fn readline<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<i64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        self.check_live()?;
+        if size == Some(0) {
+            return Ok(PyBytes::new(py, b""));
+        }
+        let line = self.read_line(py, limit_of(size))?;
+        Ok(PyBytes::new(py, &line))
+    }
+
+    /// `readlines(hint=0)`: lines until the end, or until `hint` bytes.
+    #[pyo3(signature = (hint = 0))]
+    fn readlines<'py>(&mut self, py: Python<'py>, hint: i64) -> PyResult<Bound<'py, PyList>> {
+        self.check_live()?;
+        let lines = PyList::empty(py);
+        let mut total: i64 = 0;
+        loop {
+            let line = self.read_line(py, None)?;
+            if line.is_empty() {
+                break;
+            }
+            total = total.saturating_add(i64::try_from(line.len()).unwrap_or(i64::MAX));
+            lines.append(PyBytes::new(py, &line))?;
+            if hint > 0 && total >= hint {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
+        if slf.expired {
+            return Err(PyRuntimeError::new_err("request object has expired"));
+        }
+        Ok(slf)
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        self.check_live()?;
+        let line = self.read_line(py, None)?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+
+    fn close(&self) {}
+}
