@@ -94,38 +94,66 @@ enum Kind {
     /// One buffer (`None` once sent, or from the start for an empty body).
     Full(Option<Bytes>),
     /// A file being read, then more parts.
-    Parts { current: Option<FileReader>, rest: VecDeque<Part>, remaining: u64 },
+    Parts {
+        current: Option<FileReader>,
+        rest: VecDeque<Part>,
+        remaining: u64,
+    },
     /// A streamed WSGI response.
-    Events { rx: Receiver<ResponseEvent>, current: Option<FileReader>, done: bool },
+    Events {
+        rx: Receiver<ResponseEvent>,
+        current: Option<FileReader>,
+        done: bool,
+    },
 }
 
 impl ResponseBody {
     /// No body at all.
     pub fn empty() -> ResponseBody {
-        ResponseBody { kind: Kind::Full(None) }
+        ResponseBody {
+            kind: Kind::Full(None),
+        }
     }
 
     /// A body held in memory.
     pub fn full(bytes: Bytes) -> ResponseBody {
         let data = if bytes.is_empty() { None } else { Some(bytes) };
-        ResponseBody { kind: Kind::Full(data) }
+        ResponseBody {
+            kind: Kind::Full(data),
+        }
     }
 
     /// `len` bytes of `file` starting at `offset`; a file that turns out
     /// shorter makes the body fail (the length was promised).
     pub fn file(file: File, offset: u64, len: u64) -> ResponseBody {
-        ResponseBody::parts(vec![Part::File { file: Arc::new(file), offset, len }])
+        ResponseBody::parts(vec![Part::File {
+            file: Arc::new(file),
+            offset,
+            len,
+        }])
     }
 
     /// A sequence of memory and file parts (multipart byte ranges).
     pub fn parts(parts: Vec<Part>) -> ResponseBody {
         let remaining = parts.iter().map(Part::len).sum();
-        ResponseBody { kind: Kind::Parts { current: None, rest: parts.into(), remaining } }
+        ResponseBody {
+            kind: Kind::Parts {
+                current: None,
+                rest: parts.into(),
+                remaining,
+            },
+        }
     }
 
     /// The body events of a streamed WSGI response, after its head.
     pub fn from_events(rx: Receiver<ResponseEvent>) -> ResponseBody {
-        ResponseBody { kind: Kind::Events { rx, current: None, done: false } }
+        ResponseBody {
+            kind: Kind::Events {
+                rx,
+                current: None,
+                done: false,
+            },
+        }
     }
 }
 
@@ -140,7 +168,11 @@ impl http_body::Body for ResponseBody {
         let this = self.get_mut();
         match &mut this.kind {
             Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Parts { current, rest, remaining } => {
+            Kind::Parts {
+                current,
+                rest,
+                remaining,
+            } => {
                 let res = ready!(poll_parts(cx, current, rest));
                 if let Some(Ok(b)) = &res {
                     *remaining = remaining.saturating_sub(b.len() as u64);
@@ -253,7 +285,13 @@ struct FileReader {
 
 impl FileReader {
     fn new(file: Arc<File>, offset: u64, len: Option<u64>) -> FileReader {
-        FileReader { file, next_offset: offset, unrequested: len, pending: None, eof: false }
+        FileReader {
+            file,
+            next_offset: offset,
+            unrequested: len,
+            pending: None,
+            eof: false,
+        }
     }
 
     /// Start reading the next block unless everything was requested.
@@ -300,7 +338,11 @@ impl FileReader {
         } else {
             self.start_read();
         }
-        if block.is_empty() { Poll::Ready(None) } else { Poll::Ready(Some(Ok(block))) }
+        if block.is_empty() {
+            Poll::Ready(None)
+        } else {
+            Poll::Ready(Some(Ok(block)))
+        }
     }
 }
 

@@ -21,8 +21,7 @@ use crate::body::ResponseBody;
 pub const ERROR_CONTENT_TYPE: &str = "text/html; charset=iso-8859-1";
 
 /// Since httpd 2.4.63 (PR 62989) the pages declare HTML 4.01 (before: 2.0).
-const DOCTYPE: &str =
-    "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n";
+const DOCTYPE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n";
 
 /// `ServerAdmin` when the configuration names none (Apache's default).
 pub const DEFAULT_SERVER_ADMIN: &str = "[no address given]";
@@ -59,7 +58,11 @@ pub struct PageContext {
 impl PageContext {
     /// A context with the request method and URI path and nothing else.
     pub fn new(method: impl Into<String>, uri: impl Into<String>) -> PageContext {
-        PageContext { method: method.into(), uri: uri.into(), ..PageContext::default() }
+        PageContext {
+            method: method.into(),
+            uri: uri.into(),
+            ..PageContext::default()
+        }
     }
 }
 
@@ -162,7 +165,10 @@ fn canned_text(status: u16, ctx: &PageContext) -> String {
     let location = || escape_html(ctx.location.as_deref().unwrap_or(""));
     match status {
         301 | 302 | 307 | 308 => {
-            format!("<p>The document has moved <a href=\"{}\">here</a>.</p>\n", location())
+            format!(
+                "<p>The document has moved <a href=\"{}\">here</a>.</p>\n",
+                location()
+            )
         }
         303 => format!(
             "<p>The answer to your request is located <a href=\"{}\">here</a>.</p>\n",
@@ -183,9 +189,16 @@ fn canned_text(status: u16, ctx: &PageContext) -> String {
             ctx,
             "</p>\n",
         ),
-        403 => with_notes("<p>You don't have permission to access this resource.", ctx, "</p>\n"),
+        403 => with_notes(
+            "<p>You don't have permission to access this resource.",
+            ctx,
+            "</p>\n",
+        ),
         404 => "<p>The requested URL was not found on this server.</p>\n".to_owned(),
-        405 => format!("<p>The requested method {} is not allowed for this URL.</p>\n", method()),
+        405 => format!(
+            "<p>The requested method {} is not allowed for this URL.</p>\n",
+            method()
+        ),
         406 => "<p>An appropriate representation of the requested resource \
                 could not be found on this server.</p>\n"
             .to_owned(),
@@ -198,7 +211,9 @@ fn canned_text(status: u16, ctx: &PageContext) -> String {
             ctx,
             "</p>\n",
         ),
-        412 => "<p>The precondition on the request for this URL evaluated to false.</p>\n".to_owned(),
+        412 => {
+            "<p>The precondition on the request for this URL evaluated to false.</p>\n".to_owned()
+        }
         501 => with_notes(
             &format!("<p>{} not supported for current URL.<br />\n", method()),
             ctx,
@@ -246,7 +261,11 @@ fn canned_text(status: u16, ctx: &PageContext) -> String {
                          field was not presented by the client.\n"
                     .to_owned(),
             };
-            with_notes(&lead, ctx, "</p><p>Only the 100-continue expectation is supported.</p>\n")
+            with_notes(
+                &lead,
+                ctx,
+                "</p><p>Only the 100-continue expectation is supported.</p>\n",
+            )
         }
         422 => "<p>The server understands the media type of the\n\
                 request entity, but was unable to process the\n\
@@ -267,7 +286,9 @@ fn canned_text(status: u16, ctx: &PageContext) -> String {
                 using https://\n"
             .to_owned(),
         428 => "<p>The request is required to be conditional.</p>\n".to_owned(),
-        429 => "<p>The user has sent too many requests\nin a given amount of time.</p>\n".to_owned(),
+        429 => {
+            "<p>The user has sent too many requests\nin a given amount of time.</p>\n".to_owned()
+        }
         431 => "<p>The server refused this request because\n\
                 the request header fields are too large.</p>\n"
             .to_owned(),
@@ -302,7 +323,11 @@ fn canned_text(status: u16, ctx: &PageContext) -> String {
             "</p>\n",
         ),
         _ => {
-            let admin = if ctx.server_admin.is_empty() { DEFAULT_SERVER_ADMIN } else { &ctx.server_admin };
+            let admin = if ctx.server_admin.is_empty() {
+                DEFAULT_SERVER_ADMIN
+            } else {
+                &ctx.server_admin
+            };
             format!(
                 "<p>The server encountered an internal error or\n\
                  misconfiguration and was unable to complete\n\
@@ -330,7 +355,11 @@ pub fn error_body(status: u16, ctx: &PageContext) -> (&'static str, String) {
         None => (500, "Internal Server Error"),
     };
     let text = canned_text(status, ctx);
-    let signature = ctx.signature.as_deref().map(|s| format!("<hr>\n{s}")).unwrap_or_default();
+    let signature = ctx
+        .signature
+        .as_deref()
+        .map(|s| format!("<hr>\n{s}"))
+        .unwrap_or_default();
     let html = format!(
         "{DOCTYPE}<html><head>\n<title>{status} {reason}</title>\n</head><body>\n\
          <h1>{reason}</h1>\n{text}{signature}</body></html>\n"
@@ -342,34 +371,36 @@ pub fn error_body(status: u16, ctx: &PageContext) -> (&'static str, String) {
 /// `Location` for redirects, `Allow` for 405/501, and the page (no body for
 /// `HEAD` requests and for 204/304, as Apache).
 pub fn error_response(status: u16, ctx: &PageContext) -> Response<ResponseBody> {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = Response::builder().status(code);
-    if let Some(headers) = builder.headers_mut() {
-        if (300..400).contains(&status) || status == 201 {
-            if let Some(loc) = ctx.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
-                headers.insert(LOCATION, loc);
-            }
-        }
-        if matches!(status, 405 | 501) {
-            if let Some(allow) = ctx.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
-                headers.insert(ALLOW, allow);
-            }
-        }
-    }
-    if matches!(status, 204 | 304) {
-        return builder
-            .body(ResponseBody::empty())
-            .unwrap_or_else(|_| Response::new(ResponseBody::empty()));
-    }
-    builder = builder.header(CONTENT_TYPE, HeaderValue::from_static(ERROR_CONTENT_TYPE));
-    let body = if ctx.method == "HEAD" {
-        ResponseBody::empty()
+    let header_only = matches!(status, 204 | 304);
+    let body = if header_only || ctx.method == "HEAD" {
+        None
     } else {
-        let (_, html) = error_body(status, ctx);
-        builder = builder.header(CONTENT_LENGTH, html.len());
-        ResponseBody::full(Bytes::from(html))
+        Some(error_body(status, ctx).1)
     };
-    builder.body(body).unwrap_or_else(|_| Response::new(ResponseBody::empty()))
+    let mut resp = Response::new(ResponseBody::empty());
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    let value = |v: Option<&str>| v.and_then(|v| HeaderValue::from_str(v).ok());
+    if let Some(loc) = value(ctx.location.as_deref())
+        && ((300..400).contains(&status) || status == 201)
+    {
+        headers.insert(LOCATION, loc);
+    }
+    if let Some(allow) = value(ctx.allow.as_deref())
+        && matches!(status, 405 | 501)
+    {
+        headers.insert(ALLOW, allow);
+    }
+    if header_only {
+        return resp;
+    }
+    if let Some(html) = body {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(html.len()));
+        *resp.body_mut() = ResponseBody::full(Bytes::from(html));
+    }
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ERROR_CONTENT_TYPE));
+    resp
 }
 
 #[cfg(test)]
@@ -377,7 +408,10 @@ mod tests {
     use super::*;
 
     fn ctx() -> PageContext {
-        PageContext { server_admin: "webmaster@localhost".into(), ..PageContext::new("GET", "/x") }
+        PageContext {
+            server_admin: "webmaster@localhost".into(),
+            ..PageContext::new("GET", "/x")
+        }
     }
 
     /// Content-Length values recorded from Apache 2.4 in the oracle goldens.
@@ -456,7 +490,9 @@ mod tests {
         assert_eq!(resp.status(), 405);
         assert_eq!(resp.headers()[CONTENT_TYPE], ERROR_CONTENT_TYPE);
         assert_eq!(resp.headers()[ALLOW], "GET,POST,OPTIONS,HEAD,TRACE");
-        let len: usize = resp.headers()[CONTENT_LENGTH].to_str().map_or(0, |v| v.parse().unwrap_or(0));
+        let len: usize = resp.headers()[CONTENT_LENGTH]
+            .to_str()
+            .map_or(0, |v| v.parse().unwrap_or(0));
         assert_eq!(len, error_body(405, &c).1.len());
 
         c.location = Some("http://h/x/".into());
@@ -467,6 +503,11 @@ mod tests {
         let resp = error_response(404, &c);
         assert!(resp.headers().get(CONTENT_LENGTH).is_none());
         assert!(http_body::Body::is_end_stream(resp.body()));
-        assert!(error_response(304, &c).headers().get(CONTENT_TYPE).is_none());
+        assert!(
+            error_response(304, &c)
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_none()
+        );
     }
 }

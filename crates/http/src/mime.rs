@@ -85,7 +85,9 @@ impl MimeTypes {
     /// The type of one extension (without the dot, any case).
     pub fn lookup(&self, ext: &str) -> Option<&str> {
         if ext.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.by_ext.get(&ext.to_ascii_lowercase()).map(String::as_str)
+            self.by_ext
+                .get(&ext.to_ascii_lowercase())
+                .map(String::as_str)
         } else {
             self.by_ext.get(ext).map(String::as_str)
         }
@@ -120,7 +122,13 @@ impl MimeTypes {
                 }
             }
         }
-        found.map(|(ty, forced)| if forced { ty.to_ascii_lowercase() } else { ty.to_owned() })
+        found.map(|(ty, forced)| {
+            if forced {
+                ty.to_ascii_lowercase()
+            } else {
+                ty.to_owned()
+            }
+        })
     }
 }
 
@@ -143,7 +151,10 @@ mod tests {
     }
 
     fn ct(t: &MimeTypes, name: &str, add: &[(&str, &str)]) -> Option<String> {
-        let add: Vec<(String, String)> = add.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
+        let add: Vec<(String, String)> = add
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect();
         t.content_type(Path::new(name), &add)
     }
 
@@ -160,7 +171,10 @@ mod tests {
     fn every_extension_counts_last_known_wins() {
         let t = table();
         assert_eq!(ct(&t, "a.tar.gz", &[]).as_deref(), Some("application/gzip"));
-        assert_eq!(ct(&t, "a.gz.tar", &[]).as_deref(), Some("application/x-tar"));
+        assert_eq!(
+            ct(&t, "a.gz.tar", &[]).as_deref(),
+            Some("application/x-tar")
+        );
         assert_eq!(ct(&t, "index.html.en", &[]).as_deref(), Some("text/html"));
         assert_eq!(ct(&t, "bad..html", &[]).as_deref(), Some("text/html"));
     }
@@ -177,11 +191,23 @@ mod tests {
     #[test]
     fn add_type_and_remove_type() {
         let t = table();
-        assert_eq!(ct(&t, "a.css", &[("Text/X-Mine", ".CSS")]).as_deref(), Some("text/x-mine"));
-        assert_eq!(ct(&t, "a.foo", &[("text/foo", "foo")]).as_deref(), Some("text/foo"));
-        assert_eq!(ct(&t, "a.foo.css", &[("text/foo", "foo")]).as_deref(), Some("text/css"));
+        assert_eq!(
+            ct(&t, "a.css", &[("Text/X-Mine", ".CSS")]).as_deref(),
+            Some("text/x-mine")
+        );
+        assert_eq!(
+            ct(&t, "a.foo", &[("text/foo", "foo")]).as_deref(),
+            Some("text/foo")
+        );
+        assert_eq!(
+            ct(&t, "a.foo.css", &[("text/foo", "foo")]).as_deref(),
+            Some("text/css")
+        );
         assert_eq!(ct(&t, "a.css", &[("", "css")]), None);
-        assert_eq!(ct(&t, "a.css", &[("text/a", "css"), ("text/b", "css")]).as_deref(), Some("text/b"));
+        assert_eq!(
+            ct(&t, "a.css", &[("text/a", "css"), ("text/b", "css")]).as_deref(),
+            Some("text/b")
+        );
     }
 
     #[test]
@@ -194,7 +220,9 @@ mod tests {
 
     #[test]
     fn system_table_matches_golden_21() {
-        let Ok(t) = MimeTypes::load(Some(Path::new("/etc/mime.types"))) else { return };
+        let Ok(t) = MimeTypes::load(Some(Path::new("/etc/mime.types"))) else {
+            return;
+        };
         for (name, want) in [
             ("style.css", "text/css"),
             ("app.js", "text/javascript"),

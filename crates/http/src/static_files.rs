@@ -8,7 +8,8 @@
 //! * Headers in Apache's order: `Last-Modified`, `ETag` (`FileETag MTime
 //!   Size`), `Accept-Ranges: bytes`, `Content-Length`, `Content-Type`.
 //! * Conditional requests as `ap_meets_conditions()`: 304 (validators only)
-//!   or 412 (an empty body, as Apache sends it for a file).
+//!   or 412 (an empty body, as Apache sends it for a file; checked against
+//!   httpd 2.4.71).
 //! * `Range`: one range → 206 with `Content-Range`; several →
 //!   `multipart/byteranges`; none satisfiable → Apache's 416 error page.
 //!
@@ -25,8 +26,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::header::{
-    ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue,
-    LAST_MODIFIED,
+    ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap,
+    HeaderValue, LAST_MODIFIED,
 };
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
@@ -80,7 +81,11 @@ impl StaticError {
 
     /// The `Allow` header that goes with the error page, if any.
     pub fn allow(&self) -> Option<&'static str> {
-        matches!(self, StaticError::MethodNotAllowed(_) | StaticError::NotImplemented(_)).then_some(ALLOW_VALUE)
+        matches!(
+            self,
+            StaticError::MethodNotAllowed(_) | StaticError::NotImplemented(_)
+        )
+        .then_some(ALLOW_VALUE)
     }
 }
 
@@ -88,7 +93,12 @@ impl StaticError {
 /// `content_type` from mod_mime's lookup.  Errors become Apache's error
 /// pages without a server signature; use [`serve_at`] to build those pages
 /// (and log) yourself.
-pub fn serve(req: &Parts, path: &Path, meta: &Metadata, content_type: Option<&str>) -> Response<ResponseBody> {
+pub fn serve(
+    req: &Parts,
+    path: &Path,
+    meta: &Metadata,
+    content_type: Option<&str>,
+) -> Response<ResponseBody> {
     match serve_at(req, path, meta, content_type, SystemTime::now()) {
         Ok(resp) => resp,
         Err(err) => {
@@ -173,7 +183,10 @@ pub fn serve_at(
     if meta.is_dir() {
         return Err(StaticError::Directory(path.to_owned()));
     }
-    let file = File::open(path).map_err(|source| StaticError::Forbidden { path: path.to_owned(), source })?;
+    let file = File::open(path).map_err(|source| StaticError::Forbidden {
+        path: path.to_owned(),
+        source,
+    })?;
     let size = meta.len();
     let validators = Validators::new(size, meta.modified().unwrap_or(now), now);
 
@@ -186,20 +199,36 @@ pub fn serve_at(
     }
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
-    let conditions = Conditions { headers: &req.headers, is_get: head || *method == Method::GET, v: &validators };
+    let conditions = Conditions {
+        headers: &req.headers,
+        is_get: head || *method == Method::GET,
+        v: &validators,
+    };
     match conditions.evaluate() {
-        Outcome::NotModified => return Ok(response(StatusCode::NOT_MODIFIED, headers, ResponseBody::empty())),
+        Outcome::NotModified => {
+            return Ok(response(
+                StatusCode::NOT_MODIFIED,
+                headers,
+                ResponseBody::empty(),
+            ));
+        }
         Outcome::PreconditionFailed => {
-            if !head {
-                headers.insert(CONTENT_LENGTH, HeaderValue::from(0u64));
-            }
+            // Apache sends no body; its length filter then says 0, except
+            // for HEAD where the file's length set earlier stays.
+            let len = if head { size } else { 0 };
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
             set_content_type(&mut headers, content_type);
-            return Ok(response(StatusCode::PRECONDITION_FAILED, headers, ResponseBody::empty()));
+            return Ok(response(
+                StatusCode::PRECONDITION_FAILED,
+                headers,
+                ResponseBody::empty(),
+            ));
         }
         Outcome::Serve => {}
     }
 
-    let range_header = header(&req.headers, "range").or_else(|| header(&req.headers, "request-range"));
+    let range_header =
+        header(&req.headers, "range").or_else(|| header(&req.headers, "request-range"));
     let ranges = match range_header {
         Some(value) if conditions.range_allowed() => ranges::parse(&value, size),
         _ => RangeRequest::Full,
@@ -210,7 +239,11 @@ pub fn serve_at(
         RangeRequest::Full => {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(size));
             set_content_type(&mut headers, content_type);
-            let body = if size == 0 { ResponseBody::empty() } else { ResponseBody::file(file, 0, size) };
+            let body = if size == 0 {
+                ResponseBody::empty()
+            } else {
+                ResponseBody::file(file, 0, size)
+            };
             Ok(response(StatusCode::OK, headers, body_or_empty(body)))
         }
         RangeRequest::Ranges(list) => match list.as_slice() {
@@ -222,19 +255,32 @@ pub fn serve_at(
                 }
                 set_content_type(&mut headers, content_type);
                 let body = ResponseBody::file(file, *first, len);
-                Ok(response(StatusCode::PARTIAL_CONTENT, headers, body_or_empty(body)))
+                Ok(response(
+                    StatusCode::PARTIAL_CONTENT,
+                    headers,
+                    body_or_empty(body),
+                ))
             }
             _ => {
                 let boundary = ranges::boundary();
-                let (parts, total) = ranges::multipart(Arc::new(file), &list, size, content_type, boundary);
+                let (parts, total) =
+                    ranges::multipart(Arc::new(file), &list, size, content_type, boundary);
                 headers.insert(CONTENT_LENGTH, HeaderValue::from(total));
                 let old_client = req.headers.contains_key("request-range")
                     || header(&req.headers, "user-agent").is_some_and(|ua| ua.contains("MSIE 3"));
-                let kind = if old_client { "multipart/x-byteranges" } else { "multipart/byteranges" };
+                let kind = if old_client {
+                    "multipart/x-byteranges"
+                } else {
+                    "multipart/byteranges"
+                };
                 if let Ok(v) = HeaderValue::from_str(&format!("{kind}; boundary={boundary}")) {
                     headers.insert(CONTENT_TYPE, v);
                 }
-                Ok(response(StatusCode::PARTIAL_CONTENT, headers, body_or_empty(ResponseBody::parts(parts))))
+                Ok(response(
+                    StatusCode::PARTIAL_CONTENT,
+                    headers,
+                    body_or_empty(ResponseBody::parts(parts)),
+                ))
             }
         },
     }

@@ -41,7 +41,12 @@ impl Validators {
         let now_us = usec(now);
         let weak = now_us.saturating_sub(mtime_us) < 1_000_000;
         // apr formats the unsigned 64-bit value of the (signed) time.
-        let etag = format!("{}\"{:x}-{:x}\"", if weak { "W/" } else { "" }, size, mtime_us as u64);
+        let etag = format!(
+            "{}\"{:x}-{:x}\"",
+            if weak { "W/" } else { "" },
+            size,
+            mtime_us as u64
+        );
         // ap_rationalize_mtime: Last-Modified is never in the future.
         let last_modified_time = if mtime > now { now } else { mtime };
         let last_modified = httpdate::fmt_http_date(clamp_to_epoch(last_modified_time));
@@ -64,7 +69,9 @@ fn date_sec(value: &str) -> i64 {
     httpdate::parse_http_date(value)
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |d: Duration| {
+            i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 /// A request header as Apache's merged `headers_in` table holds it: all
@@ -113,7 +120,9 @@ fn etag_in_list(list: &str, etag: &str, weak: bool) -> bool {
             None => Some(t.to_owned()),
         }
     };
-    let Some(wanted) = strip(etag) else { return false };
+    let Some(wanted) = strip(etag) else {
+        return false;
+    };
     if !wanted.starts_with('"') {
         return false;
     }
@@ -158,7 +167,11 @@ impl Conditions<'_> {
     /// within the minute before the request, and never weak for a range.
     fn date_match(&self) -> Cond {
         if self.v.request_sec < self.v.mtime_sec + 60 {
-            if self.has_range() { Cond::NoMatch } else { Cond::Weak }
+            if self.has_range() {
+                Cond::NoMatch
+            } else {
+                Cond::Weak
+            }
         } else {
             Cond::Strong
         }
@@ -173,13 +186,21 @@ impl Conditions<'_> {
     }
 
     fn if_unmodified_since(&self) -> Cond {
-        let Some(v) = header(self.headers, "if-unmodified-since") else { return Cond::None };
+        let Some(v) = header(self.headers, "if-unmodified-since") else {
+            return Cond::None;
+        };
         let ius = date_sec(&v);
-        if ius != 0 && self.v.mtime_sec > ius { self.date_match() } else { Cond::NoMatch }
+        if ius != 0 && self.v.mtime_sec > ius {
+            self.date_match()
+        } else {
+            Cond::NoMatch
+        }
     }
 
     fn if_none_match(&self) -> Cond {
-        let Some(v) = header(self.headers, "if-none-match") else { return Cond::None };
+        let Some(v) = header(self.headers, "if-none-match") else {
+            return Cond::None;
+        };
         if v.starts_with('*') {
             return Cond::Strong;
         }
@@ -199,22 +220,38 @@ impl Conditions<'_> {
     }
 
     fn if_modified_since(&self) -> Cond {
-        let Some(v) = header(self.headers, "if-modified-since") else { return Cond::None };
+        let Some(v) = header(self.headers, "if-modified-since") else {
+            return Cond::None;
+        };
         let ims = date_sec(&v);
-        if ims >= self.v.mtime_sec && ims <= self.v.request_sec { self.date_match() } else { Cond::NoMatch }
+        if ims >= self.v.mtime_sec && ims <= self.v.request_sec {
+            self.date_match()
+        } else {
+            Cond::NoMatch
+        }
     }
 
     fn if_range_cond(&self) -> Cond {
         if !self.has_range() {
             return Cond::None;
         }
-        let Some(v) = header(self.headers, "if-range") else { return Cond::None };
+        let Some(v) = header(self.headers, "if-range") else {
+            return Cond::None;
+        };
         if v.starts_with('"') {
-            return if *v == *self.v.etag { Cond::Strong } else { Cond::NoMatch };
+            return if *v == *self.v.etag {
+                Cond::Strong
+            } else {
+                Cond::NoMatch
+            };
         }
         if date_sec(&v) == self.v.mtime_sec {
             // Weak matches are not allowed with ranges.
-            if self.v.request_sec < self.v.mtime_sec + 60 { Cond::NoMatch } else { Cond::Strong }
+            if self.v.request_sec < self.v.mtime_sec + 60 {
+                Cond::NoMatch
+            } else {
+                Cond::Strong
+            }
         } else {
             Cond::NoMatch
         }
@@ -257,7 +294,11 @@ impl Conditions<'_> {
         if self.if_range_cond() > Cond::None {
             return Outcome::Serve;
         }
-        if not_modified == 1 { Outcome::NotModified } else { Outcome::Serve }
+        if not_modified == 1 {
+            Outcome::NotModified
+        } else {
+            Outcome::Serve
+        }
     }
 }
 
@@ -279,7 +320,12 @@ mod tests {
                 http::HeaderValue::from_str(val).unwrap_or(http::HeaderValue::from_static("")),
             );
         }
-        Conditions { headers: &h, is_get, v }.evaluate()
+        Conditions {
+            headers: &h,
+            is_get,
+            v,
+        }
+        .evaluate()
     }
 
     #[test]
@@ -304,17 +350,45 @@ mod tests {
     fn if_none_match() {
         let v = Validators::new(12, t(1_000_000_000), t(1_000_003_600));
         let tag = v.etag.clone();
-        assert_eq!(eval(&[("if-none-match", &tag)], true, &v), Outcome::NotModified);
-        assert_eq!(eval(&[("if-none-match", &format!("W/{tag}"))], true, &v), Outcome::NotModified);
-        assert_eq!(eval(&[("if-none-match", &format!("\"x\", {tag}"))], true, &v), Outcome::NotModified);
-        assert_eq!(eval(&[("if-none-match", "\"other\"")], true, &v), Outcome::Serve);
-        assert_eq!(eval(&[("if-none-match", "*")], true, &v), Outcome::NotModified);
+        assert_eq!(
+            eval(&[("if-none-match", &tag)], true, &v),
+            Outcome::NotModified
+        );
+        assert_eq!(
+            eval(&[("if-none-match", &format!("W/{tag}"))], true, &v),
+            Outcome::NotModified
+        );
+        assert_eq!(
+            eval(&[("if-none-match", &format!("\"x\", {tag}"))], true, &v),
+            Outcome::NotModified
+        );
+        assert_eq!(
+            eval(&[("if-none-match", "\"other\"")], true, &v),
+            Outcome::Serve
+        );
+        assert_eq!(
+            eval(&[("if-none-match", "*")], true, &v),
+            Outcome::NotModified
+        );
         // Non-GET: a match is a failed precondition.
-        assert_eq!(eval(&[("if-none-match", &tag)], false, &v), Outcome::PreconditionFailed);
-        assert_eq!(eval(&[("if-none-match", "\"x\"")], false, &v), Outcome::Serve);
+        assert_eq!(
+            eval(&[("if-none-match", &tag)], false, &v),
+            Outcome::PreconditionFailed
+        );
+        assert_eq!(
+            eval(&[("if-none-match", "\"x\"")], false, &v),
+            Outcome::Serve
+        );
         // With a Range only the strong comparison counts.
         assert_eq!(
-            eval(&[("if-none-match", &format!("W/{tag}")), ("range", "bytes=0-1")], true, &v),
+            eval(
+                &[
+                    ("if-none-match", &format!("W/{tag}")),
+                    ("range", "bytes=0-1")
+                ],
+                true,
+                &v
+            ),
             Outcome::Serve
         );
     }
@@ -323,16 +397,38 @@ mod tests {
     fn if_modified_since() {
         let v = Validators::new(12, t(1_000_000_000), t(1_000_003_600));
         let lm = v.last_modified.clone();
-        assert_eq!(eval(&[("if-modified-since", &lm)], true, &v), Outcome::NotModified);
+        assert_eq!(
+            eval(&[("if-modified-since", &lm)], true, &v),
+            Outcome::NotModified
+        );
         let earlier = httpdate::fmt_http_date(t(999_999_999));
-        assert_eq!(eval(&[("if-modified-since", &earlier)], true, &v), Outcome::Serve);
+        assert_eq!(
+            eval(&[("if-modified-since", &earlier)], true, &v),
+            Outcome::Serve
+        );
         // In the future of the request: invalid, so serve.
         let later = httpdate::fmt_http_date(t(1_000_009_000));
-        assert_eq!(eval(&[("if-modified-since", &later)], true, &v), Outcome::Serve);
-        assert_eq!(eval(&[("if-modified-since", "garbage")], true, &v), Outcome::Serve);
-        assert_eq!(eval(&[("if-modified-since", &lm)], false, &v), Outcome::Serve);
+        assert_eq!(
+            eval(&[("if-modified-since", &later)], true, &v),
+            Outcome::Serve
+        );
+        assert_eq!(
+            eval(&[("if-modified-since", "garbage")], true, &v),
+            Outcome::Serve
+        );
+        assert_eq!(
+            eval(&[("if-modified-since", &lm)], false, &v),
+            Outcome::Serve
+        );
         // A non-matching ETag wins over a matching date.
-        assert_eq!(eval(&[("if-modified-since", &lm), ("if-none-match", "\"x\"")], true, &v), Outcome::Serve);
+        assert_eq!(
+            eval(
+                &[("if-modified-since", &lm), ("if-none-match", "\"x\"")],
+                true,
+                &v
+            ),
+            Outcome::Serve
+        );
     }
 
     #[test]
@@ -341,32 +437,75 @@ mod tests {
         let tag = v.etag.clone();
         assert_eq!(eval(&[("if-match", &tag)], true, &v), Outcome::Serve);
         assert_eq!(eval(&[("if-match", "*")], true, &v), Outcome::Serve);
-        assert_eq!(eval(&[("if-match", "\"nope\"")], true, &v), Outcome::PreconditionFailed);
-        assert_eq!(eval(&[("if-match", &format!("W/{tag}"))], true, &v), Outcome::PreconditionFailed);
+        assert_eq!(
+            eval(&[("if-match", "\"nope\"")], true, &v),
+            Outcome::PreconditionFailed
+        );
+        assert_eq!(
+            eval(&[("if-match", &format!("W/{tag}"))], true, &v),
+            Outcome::PreconditionFailed
+        );
         let before = httpdate::fmt_http_date(t(999_999_000));
-        assert_eq!(eval(&[("if-unmodified-since", &before)], true, &v), Outcome::PreconditionFailed);
+        assert_eq!(
+            eval(&[("if-unmodified-since", &before)], true, &v),
+            Outcome::PreconditionFailed
+        );
         let after = httpdate::fmt_http_date(t(1_000_000_500));
-        assert_eq!(eval(&[("if-unmodified-since", &after)], true, &v), Outcome::Serve);
-        assert_eq!(eval(&[("if-unmodified-since", "junk")], true, &v), Outcome::Serve);
+        assert_eq!(
+            eval(&[("if-unmodified-since", &after)], true, &v),
+            Outcome::Serve
+        );
+        assert_eq!(
+            eval(&[("if-unmodified-since", "junk")], true, &v),
+            Outcome::Serve
+        );
     }
 
     #[test]
     fn if_range() {
         let v = Validators::new(12, t(1_000_000_000), t(1_000_003_600));
         let mut h = HeaderMap::new();
-        h.insert(http::header::RANGE, http::HeaderValue::from_static("bytes=0-1"));
-        let c = |h: &HeaderMap| Conditions { headers: h, is_get: true, v: &v }.range_allowed();
+        h.insert(
+            http::header::RANGE,
+            http::HeaderValue::from_static("bytes=0-1"),
+        );
+        let c = |h: &HeaderMap| {
+            Conditions {
+                headers: h,
+                is_get: true,
+                v: &v,
+            }
+            .range_allowed()
+        };
         assert!(c(&h));
-        h.insert(http::header::IF_RANGE, http::HeaderValue::from_str(&v.etag).unwrap_or(http::HeaderValue::from_static("")));
+        h.insert(
+            http::header::IF_RANGE,
+            http::HeaderValue::from_str(&v.etag).unwrap_or(http::HeaderValue::from_static("")),
+        );
         assert!(c(&h));
-        h.insert(http::header::IF_RANGE, http::HeaderValue::from_static("\"old\""));
+        h.insert(
+            http::header::IF_RANGE,
+            http::HeaderValue::from_static("\"old\""),
+        );
         assert!(!c(&h));
-        let lm = http::HeaderValue::from_str(&v.last_modified).unwrap_or(http::HeaderValue::from_static(""));
+        let lm = http::HeaderValue::from_str(&v.last_modified)
+            .unwrap_or(http::HeaderValue::from_static(""));
         h.insert(http::header::IF_RANGE, lm);
         assert!(c(&h));
         // If-Range present: a matching If-None-Match no longer gives 304.
-        h.insert(http::header::IF_NONE_MATCH, http::HeaderValue::from_static("*"));
-        assert_eq!(Conditions { headers: &h, is_get: true, v: &v }.evaluate(), Outcome::Serve);
+        h.insert(
+            http::header::IF_NONE_MATCH,
+            http::HeaderValue::from_static("*"),
+        );
+        assert_eq!(
+            Conditions {
+                headers: &h,
+                is_get: true,
+                v: &v
+            }
+            .evaluate(),
+            Outcome::Serve
+        );
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub(crate) enum RangeRequest {
 
 /// `ap_parse_strict_length`: ASCII digits only, no sign or blanks.
 fn strict_len(s: &str) -> Option<i64> {
-    if !s.bytes().next().is_some_and(|b| b.is_ascii_digit()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if !s.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        || !s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     s.parse().ok()
@@ -43,7 +45,9 @@ fn strict_len(s: &str) -> Option<i64> {
 /// Interpret the value of a `Range` (or `Request-Range`) header for a body
 /// of `len` bytes (`ap_set_byterange`).
 pub(crate) fn parse(value: &str, len: u64) -> RangeRequest {
-    let Ok(clength) = i64::try_from(len) else { return RangeRequest::Full };
+    let Ok(clength) = i64::try_from(len) else {
+        return RangeRequest::Full;
+    };
     if clength <= 0 || value.len() < 6 || !value[..6].eq_ignore_ascii_case("bytes=") {
         return RangeRequest::Full;
     }
@@ -62,17 +66,23 @@ pub(crate) fn parse(value: &str, len: u64) -> RangeRequest {
         if cur.is_empty() {
             break;
         }
-        let Some(dash) = cur.find('-') else { return RangeRequest::Full };
+        let Some(dash) = cur.find('-') else {
+            return RangeRequest::Full;
+        };
         let (start, end);
         if dash == 0 {
-            let Some(n) = strict_len(&cur[1..]) else { return RangeRequest::Full };
+            let Some(n) = strict_len(&cur[1..]) else {
+                return RangeRequest::Full;
+            };
             if n < 1 {
                 return RangeRequest::Full;
             }
             start = clength - n;
             end = clength - 1;
         } else {
-            let Some(s) = strict_len(&cur[..dash]) else { return RangeRequest::Full };
+            let Some(s) = strict_len(&cur[..dash]) else {
+                return RangeRequest::Full;
+            };
             start = s;
             let tail = &cur[dash + 1..];
             if tail.is_empty() {
@@ -86,7 +96,9 @@ pub(crate) fn parse(value: &str, len: u64) -> RangeRequest {
                     break;
                 }
             } else {
-                let Some(e) = strict_len(tail) else { return RangeRequest::Full };
+                let Some(e) = strict_len(tail) else {
+                    return RangeRequest::Full;
+                };
                 if start > e {
                     return RangeRequest::Full;
                 }
@@ -181,7 +193,11 @@ pub(crate) fn multipart(
         let part_head = format!("{head}{first}-{last}/{len}\r\n\r\n");
         total += part_head.len() as u64 + (last - first + 1);
         parts.push(Part::Bytes(Bytes::from(part_head)));
-        parts.push(Part::File { file: Arc::clone(&file), offset: first, len: last - first + 1 });
+        parts.push(Part::File {
+            file: Arc::clone(&file),
+            offset: first,
+            len: last - first + 1,
+        });
     }
     let tail = format!("\r\n--{boundary}--\r\n");
     total += tail.len() as u64;
@@ -212,8 +228,19 @@ mod tests {
     #[test]
     fn invalid_means_full() {
         for v in [
-            "bytes=", "bytes=abc", "bytes=4-2", "bytes=-0", "bytes=1-2-3", "bytes= 0-4", "bytes=0-4, 6-8",
-            "bytes=+1-2", "bytes=0-1,x", "items=0-1", "bytes", "", "bytes=99999999999999999999-",
+            "bytes=",
+            "bytes=abc",
+            "bytes=4-2",
+            "bytes=-0",
+            "bytes=1-2-3",
+            "bytes= 0-4",
+            "bytes=0-4, 6-8",
+            "bytes=+1-2",
+            "bytes=0-1,x",
+            "items=0-1",
+            "bytes",
+            "",
+            "bytes=99999999999999999999-",
         ] {
             assert_eq!(r(v, 12), Full, "{v:?}");
         }
@@ -248,19 +275,46 @@ mod tests {
         let many: Vec<String> = (0..201).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
         assert_eq!(r(&format!("bytes={}", many.join(",")), 1000), Full);
         let overlapping: Vec<String> = (0..22).map(|_| "0-1".to_owned()).collect();
-        assert_eq!(r(&format!("bytes=5-6,{}", overlapping.join(",")), 1000), Full);
+        assert_eq!(
+            r(&format!("bytes=5-6,{}", overlapping.join(",")), 1000),
+            Full
+        );
     }
 
     #[test]
     fn multipart_layout() {
-        let Ok(file) = tempfile::tempfile() else { return };
-        let (parts, total) = multipart(Arc::new(file), &[(0, 1), (5, 6)], 12, Some("text/plain"), "b0undary");
+        let Ok(file) = tempfile::tempfile() else {
+            return;
+        };
+        let (parts, total) = multipart(
+            Arc::new(file),
+            &[(0, 1), (5, 6)],
+            12,
+            Some("text/plain"),
+            "b0undary",
+        );
         assert_eq!(parts.len(), 5);
-        let Part::Bytes(first) = &parts[0] else { panic!("first part is a header") };
-        assert_eq!(&first[..], b"\r\n--b0undary\r\nContent-type: text/plain\r\nContent-range: bytes 0-1/12\r\n\r\n");
-        let Part::Bytes(last) = &parts[4] else { panic!("last part is the trailer") };
+        let Part::Bytes(first) = &parts[0] else {
+            panic!("first part is a header")
+        };
+        assert_eq!(
+            &first[..],
+            b"\r\n--b0undary\r\nContent-type: text/plain\r\nContent-range: bytes 0-1/12\r\n\r\n"
+        );
+        let Part::Bytes(last) = &parts[4] else {
+            panic!("last part is the trailer")
+        };
         assert_eq!(&last[..], b"\r\n--b0undary--\r\n");
-        let heads: u64 = parts.iter().map(|p| if let Part::Bytes(b) = p { b.len() as u64 } else { 2 }).sum();
+        let heads: u64 = parts
+            .iter()
+            .map(|p| {
+                if let Part::Bytes(b) = p {
+                    b.len() as u64
+                } else {
+                    2
+                }
+            })
+            .sum();
         assert_eq!(total, heads);
         assert!(!boundary().is_empty());
         assert_eq!(boundary(), boundary());

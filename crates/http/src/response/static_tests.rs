@@ -34,14 +34,25 @@ fn parts(method: &str, headers: &[(&str, &str)]) -> Parts {
 fn get(fx: &Fixture, method: &str, headers: &[(&str, &str)]) -> Response<ResponseBody> {
     let meta = std::fs::metadata(&fx.path).expect("stat");
     let now = meta.modified().expect("mtime") + Duration::from_secs(3600);
-    match serve_at(&parts(method, headers), &fx.path, &meta, Some("text/plain"), now) {
+    match serve_at(
+        &parts(method, headers),
+        &fx.path,
+        &meta,
+        Some("text/plain"),
+        now,
+    ) {
         Ok(r) => r,
         Err(e) => error_response(e.status(), &PageContext::new(method, "/static/notes.txt")),
     }
 }
 
 async fn body(resp: Response<ResponseBody>) -> Vec<u8> {
-    resp.into_body().collect().await.expect("body").to_bytes().to_vec()
+    resp.into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec()
 }
 
 fn hdr<'a>(resp: &'a Response<ResponseBody>, name: &str) -> Option<&'a str> {
@@ -60,7 +71,16 @@ async fn plain_get_as_golden_21() {
     assert!(etag.starts_with("\"c-") && etag.ends_with('"'), "{etag}");
     assert!(hdr(&resp, "last-modified").is_some_and(|v| v.ends_with(" GMT")));
     let names: Vec<&str> = resp.headers().keys().map(|k| k.as_str()).collect();
-    assert_eq!(names, ["last-modified", "etag", "accept-ranges", "content-length", "content-type"]);
+    assert_eq!(
+        names,
+        [
+            "last-modified",
+            "etag",
+            "accept-ranges",
+            "content-length",
+            "content-type"
+        ]
+    );
     assert_eq!(body(resp).await, b"plain notes\n");
 }
 
@@ -68,7 +88,10 @@ async fn plain_get_as_golden_21() {
 async fn head_post_options_and_other_methods() {
     let fx = fixture(b"plain notes\n");
     let resp = get(&fx, "HEAD", &[]);
-    assert_eq!((resp.status().as_u16(), hdr(&resp, "content-length")), (200, Some("12")));
+    assert_eq!(
+        (resp.status().as_u16(), hdr(&resp, "content-length")),
+        (200, Some("12"))
+    );
     assert!(body(resp).await.is_empty());
 
     let resp = get(&fx, "POST", &[]);
@@ -76,7 +99,10 @@ async fn head_post_options_and_other_methods() {
     assert_eq!(body(resp).await, b"plain notes\n");
 
     let resp = get(&fx, "OPTIONS", &[]);
-    assert_eq!((resp.status().as_u16(), hdr(&resp, "allow")), (200, Some(ALLOW_VALUE)));
+    assert_eq!(
+        (resp.status().as_u16(), hdr(&resp, "allow")),
+        (200, Some(ALLOW_VALUE))
+    );
     assert_eq!(hdr(&resp, "content-length"), Some("0"));
 
     let resp = get(&fx, "PUT", &[]);
@@ -85,7 +111,10 @@ async fn head_post_options_and_other_methods() {
     assert_eq!(resp.status(), 501);
     let meta = std::fs::metadata(&fx.path).expect("stat");
     let resp = serve(&parts("DELETE", &[]), &fx.path, &meta, None);
-    assert_eq!((resp.status().as_u16(), hdr(&resp, "allow")), (405, Some(ALLOW_VALUE)));
+    assert_eq!(
+        (resp.status().as_u16(), hdr(&resp, "allow")),
+        (405, Some(ALLOW_VALUE))
+    );
     let html = String::from_utf8(body(resp).await).expect("utf-8");
     assert!(html.contains("The requested method DELETE is not allowed for this URL."));
 }
@@ -108,8 +137,13 @@ async fn multiple_ranges_multipart() {
     let resp = get(&fx, "GET", &[("range", "bytes=0-1,6-7")]);
     assert_eq!(resp.status(), 206);
     let b = ranges::boundary();
-    assert_eq!(hdr(&resp, "content-type"), Some(format!("multipart/byteranges; boundary={b}").as_str()));
-    let len: usize = hdr(&resp, "content-length").and_then(|v| v.parse().ok()).expect("length");
+    assert_eq!(
+        hdr(&resp, "content-type"),
+        Some(format!("multipart/byteranges; boundary={b}").as_str())
+    );
+    let len: usize = hdr(&resp, "content-length")
+        .and_then(|v| v.parse().ok())
+        .expect("length");
     let got = body(resp).await;
     let want = format!(
         "\r\n--{b}\r\nContent-type: text/plain\r\nContent-range: bytes 0-1/12\r\n\r\npl\
@@ -127,15 +161,25 @@ async fn unsatisfiable_and_ignored_ranges() {
     let resp = get(&fx, "GET", &[("range", "bytes=50-60")]);
     assert_eq!(resp.status(), 416);
     assert!(resp.headers().get("content-range").is_none());
-    assert_eq!(hdr(&resp, "content-type"), Some(crate::error_pages::ERROR_CONTENT_TYPE));
+    assert_eq!(
+        hdr(&resp, "content-type"),
+        Some(crate::error_pages::ERROR_CONTENT_TYPE)
+    );
     let resp = get(&fx, "GET", &[("range", "bytes=junk")]);
     assert_eq!(resp.status(), 200);
     assert_eq!(body(resp).await, b"plain notes\n");
-    let resp = get(&fx, "GET", &[("range", "bytes=0-4"), ("if-range", "\"stale\"")]);
+    let resp = get(
+        &fx,
+        "GET",
+        &[("range", "bytes=0-4"), ("if-range", "\"stale\"")],
+    );
     assert_eq!(resp.status(), 200);
     let empty = fixture(b"");
     let resp = get(&empty, "GET", &[("range", "bytes=0-4")]);
-    assert_eq!((resp.status().as_u16(), hdr(&resp, "content-length")), (200, Some("0")));
+    assert_eq!(
+        (resp.status().as_u16(), hdr(&resp, "content-length")),
+        (200, Some("0"))
+    );
 }
 
 #[tokio::test]
@@ -152,14 +196,25 @@ async fn conditional_requests() {
     assert_eq!(hdr(&resp, "etag"), Some(etag.as_str()));
     assert!(body(resp).await.is_empty());
 
-    assert_eq!(get(&fx, "HEAD", &[("if-modified-since", &lm)]).status(), 304);
-    assert_eq!(get(&fx, "GET", &[("if-none-match", "\"other\"")]).status(), 200);
+    assert_eq!(
+        get(&fx, "HEAD", &[("if-modified-since", &lm)]).status(),
+        304
+    );
+    assert_eq!(
+        get(&fx, "GET", &[("if-none-match", "\"other\"")]).status(),
+        200
+    );
 
     let resp = get(&fx, "GET", &[("if-match", "\"other\"")]);
     assert_eq!(resp.status(), 412);
     assert_eq!(hdr(&resp, "content-length"), Some("0"));
     assert!(body(resp).await.is_empty());
     assert_eq!(get(&fx, "POST", &[("if-none-match", &etag)]).status(), 412);
+    let resp = get(&fx, "HEAD", &[("if-match", "\"other\"")]);
+    assert_eq!(
+        (resp.status().as_u16(), hdr(&resp, "content-length")),
+        (412, Some("12"))
+    );
 }
 
 #[test]
@@ -167,10 +222,12 @@ fn directory_and_unopenable_file() {
     let fx = fixture(b"x");
     let dir = fx.path.parent().expect("parent").to_owned();
     let meta = std::fs::metadata(&dir).expect("stat");
-    let err = serve_at(&parts("GET", &[]), &dir, &meta, None, SystemTime::now()).expect_err("directory");
+    let err =
+        serve_at(&parts("GET", &[]), &dir, &meta, None, SystemTime::now()).expect_err("directory");
     assert_eq!(err.status(), 404);
     let meta = std::fs::metadata(&fx.path).expect("stat");
     let gone = dir.join("missing.txt");
-    let err = serve_at(&parts("GET", &[]), &gone, &meta, None, SystemTime::now()).expect_err("missing");
+    let err =
+        serve_at(&parts("GET", &[]), &gone, &meta, None, SystemTime::now()).expect_err("missing");
     assert_eq!(err.status(), 403);
 }
