@@ -1,6 +1,6 @@
 //! The typed configuration model: what the rest of wsgid reads.
 //!
-//! Built by `build` from the syntax tree (see `syntax`); nothing in here does
+//! Built by the builder from the syntax tree (see `syntax`); nothing in here does
 //! I/O.  The shape follows Apache's own structures: one [`ServerConfig`] for
 //! the whole server, a [`Host`] for the main server and for every
 //! `<VirtualHost>` (Apache's `server_rec`), and a [`PerDir`] for every place
@@ -74,6 +74,15 @@ pub struct ServerConfig {
     pub virtual_hosts: Vec<VirtualHost>,
     /// Server-wide mod_wsgi settings.
     pub wsgi: WsgiServer,
+    /// Directives accepted but without meaning for wsgid (`Mutex`,
+    /// `LoadModule`, `MinSpareThreads`...), in file order, so the binary
+    /// can log them at debug level.  [`crate::why_ignored`] gives the reason.
+    pub ignored: Vec<(String, Span)>,
+    /// Startup warnings Apache would log (undefined `${VAR}`, MPM values
+    /// lowered to their limits...), in file order.
+    pub warnings: Vec<(String, Span)>,
+    /// Module symbols named by `LoadModule`, in order.
+    pub loaded_modules: Vec<String>,
 }
 
 /// One `Listen [addr:]port` directive.
@@ -166,8 +175,16 @@ pub struct Host {
     pub per_dir: PerDir,
     /// `<Directory>`, `<Location>`, `<Files>` (and Match forms) at this level, in file order.
     pub sections: Vec<Section>,
-    /// `WSGIProcessGroup`-able daemon groups defined in this host (issue 5).
+    /// Where the `<VirtualHost>` starts (None for the main server).
     pub span: Option<Span>,
+    /// `Timeout`, `KeepAlive`, `KeepAliveTimeout`, `MaxKeepAliveRequests`
+    /// as they apply to this host: Apache keeps them per server, and a
+    /// virtual host that does not set them inherits the main server's.
+    /// The `ServerConfig` fields of the same names are the main server's.
+    pub timeout: Duration,
+    pub keep_alive: bool,
+    pub keep_alive_timeout: Duration,
+    pub max_keep_alive_requests: u32,
 }
 
 /// Where an error or access log goes.
@@ -210,7 +227,8 @@ pub struct CustomLog {
     pub target: LogTarget,
     /// The format string (nickname already resolved through `LogFormat`).
     pub format: String,
-    /// `env=VAR` or `env=!VAR`.
+    /// `env=VAR` gives `(true, VAR)` (log when set), `env=!VAR` gives
+    /// `(false, VAR)` (log when not set).
     pub condition: Option<(bool, String)>,
     pub span: Span,
 }
@@ -310,6 +328,13 @@ pub struct Overrides {
     pub indexes: bool,
     pub limit: bool,
     pub options: bool,
+    /// `AllowOverride Options=...`: the options `.htaccess` may set (None:
+    /// all of them, Apache's `OPT_ALL`).
+    pub options_allowed: Option<OptionFlags>,
+    /// `Nonfatal=Override|Unknown|All`: in `.htaccess`, a forbidden or
+    /// unknown directive is a warning instead of a 500.
+    pub nonfatal_override: bool,
+    pub nonfatal_unknown: bool,
 }
 
 /// A `Require` expression (mod_authz_core 2.4 semantics).
@@ -393,6 +418,27 @@ pub struct PerDir {
     pub auth_type: Option<String>,
     pub auth_name: Option<String>,
     pub wsgi: WsgiPerDir,
+    /// `RemoveHandler .ext`: drops handler mappings *inherited* from
+    /// earlier sections (mod_mime applies it when merging; extensions
+    /// lower-case without the dot).
+    pub remove_handlers: Vec<String>,
+    /// `AllowOverrideList Directive...` (`None` written gives `Some(vec![])`).
+    pub allow_override_list: Option<Vec<String>>,
+    /// `EnableSendfile` / `ServerSignature` written in a section (Apache
+    /// keeps both per directory; the server-level value is also copied
+    /// to `ServerConfig`).
+    pub enable_sendfile: Option<bool>,
+    pub server_signature: Option<ServerSignature>,
+    /// `UseCanonicalName On|Off|DNS`.
+    pub use_canonical_name: Option<CanonicalName>,
+}
+
+/// `UseCanonicalName On|Off|DNS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CanonicalName {
+    On,
+    Off,
+    Dns,
 }
 
 /// mod_wsgi per-directory directives.
@@ -427,4 +473,12 @@ pub struct WsgiServer {
     /// `WSGISocketPrefix`, resolved against ServerRoot.
     pub socket_prefix: Option<PathBuf>,
     pub case_sensitivity: bool,
+    /// `WSGIDontWriteBytecode On` (default Off).
+    pub dont_write_bytecode: bool,
+    /// `WSGIPythonWarnings` options, in order (like `python -W`).
+    pub python_warnings: Vec<String>,
+    /// `WSGIPythonHashSeed random|N` (None: Python's default).
+    pub python_hash_seed: Option<String>,
+    /// `WSGIDestroyInterpreter` (default On).
+    pub destroy_interpreter: bool,
 }

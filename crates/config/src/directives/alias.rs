@@ -1,0 +1,165 @@
+//! URL-to-file mappings: mod_alias's `Alias`/`AliasMatch` and mod_wsgi's
+//! `WSGIScriptAlias`/`WSGIScriptAliasMatch` (with their `name=value`
+//! options), plus the mod_alias directives wsgid does not implement yet.
+
+use super::sections::compile;
+use crate::builder::Builder;
+use crate::lexer::{is_space, next_word};
+use crate::model::{Alias, AliasKind, GroupSpec, ScriptAliasOptions, UrlMatcher};
+use crate::registry::{Action::*, Arity::*, *};
+
+pub const ROWS: &[Row] = &[
+    row("Alias", Take12, RSRC_CONF | ACCESS_CONF, 0, "a fakename and a realname, or a realname in a Location", Set(alias)),
+    row("AliasMatch", Take2, RSRC_CONF, 0, "a regular expression and a filename", Set(alias_match)),
+    row("WSGIScriptAlias", Raw, RSRC_CONF, 0, "Map location to target WSGI script file.", Set(script_alias)),
+    row("WSGIScriptAliasMatch", Raw, RSRC_CONF, 0, "Map location pattern to target WSGI script file.", Set(script_alias_match)),
+    row("ScriptAlias", Take12, RSRC_CONF | ACCESS_CONF, 0, "a fakename and a realname, or a realname in a Location", Planned("CGI scripts")),
+    row("ScriptAliasMatch", Take2, RSRC_CONF, 0, "a regular expression and a filename", Planned("CGI scripts")),
+    row("Redirect", Take123, OR_FILEINFO, 0, "an optional status, then document to be redirected and destination URL", Planned("redirects")),
+    row("RedirectMatch", Take23, OR_FILEINFO, 0, "an optional status, then a regular expression and destination URL", Planned("redirects")),
+    row("RedirectTemp", Take2, OR_FILEINFO, 0, "a document to be redirected, then the destination URL", Planned("redirects")),
+    row("RedirectPermanent", Take2, OR_FILEINFO, 0, "a document to be redirected, then the destination URL", Planned("redirects")),
+];
+
+fn push(b: &mut Builder, kind: AliasKind, matcher: UrlMatcher, target: &str, wsgi: ScriptAliasOptions) {
+    let span = b.current_span.clone();
+    // mod_alias and mod_wsgi keep aliases per server even when the
+    // directive sits inside a section.
+    b.host().aliases.push(Alias { kind, matcher, target: target.to_owned(), wsgi, span });
+}
+
+fn alias(b: &mut Builder, a: &Args) -> Result<(), String> {
+    if a.words.len() == 1 {
+        if b.at_host_level() {
+            return Err("Alias must have two arguments when used globally".to_owned());
+        }
+        return Err("Alias: the one-argument form inside <Location> is not implemented yet in wsgid".to_owned());
+    }
+    push(b, AliasKind::Alias, UrlMatcher::Prefix(a.get(0).to_owned()), a.get(1), ScriptAliasOptions::default());
+    Ok(())
+}
+
+fn alias_match(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let re = compile(a.get(0)).map_err(|_| "Regular expression could not be compiled.".to_owned())?;
+    push(b, AliasKind::Alias, UrlMatcher::Regex(re), a.get(1), ScriptAliasOptions::default());
+    Ok(())
+}
+
+fn script_alias(b: &mut Builder, a: &Args) -> Result<(), String> {
+    wsgi_alias(b, a, false)
+}
+
+fn script_alias_match(b: &mut Builder, a: &Args) -> Result<(), String> {
+    wsgi_alias(b, a, true)
+}
+
+/// `%{GLOBAL}`, `%{SERVER}`, `%{RESOURCE}`, `%{ENV:VAR}` or a name.
+pub fn group_spec(v: &str) -> GroupSpec {
+    match v {
+        "%{GLOBAL}" => GroupSpec::Global,
+        "%{SERVER}" => GroupSpec::Server,
+        "%{RESOURCE}" => GroupSpec::Resource,
+        _ => match v.strip_prefix("%{ENV:").and_then(|r| r.strip_suffix('}')) {
+            Some(var) => GroupSpec::Env(var.to_owned()),
+            None => GroupSpec::Named(v.to_owned()),
+        },
+    }
+}
+
+/// mod_wsgi's `wsgi_parse_option`: `name=value` where the value is one
+/// configuration word (so it may be quoted).
+pub fn parse_option(rest: &mut &str) -> Option<(String, String)> {
+    let s = rest.trim_start_matches(is_space);
+    let end = s.find(|c: char| c == '=' || is_space(c))?;
+    if end == 0 || !s[end..].starts_with('=') {
+        return None;
+    }
+    let name = s[..end].to_owned();
+    let mut after = &s[end + 1..];
+    let value = next_word(&mut after);
+    *rest = after;
+    Some((name, value))
+}
+
+fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
+    let name = a.name;
+    let mut rest = a.raw.as_str();
+    let url = next_word(&mut rest);
+    let two = || format!("{name} requires at least two arguments, {}", registry_help(name));
+    if url.is_empty() || rest.is_empty() {
+        return Err(two());
+    }
+    let target = next_word(&mut rest);
+    if target.is_empty() {
+        return Err(two());
+    }
+    let mut opts = ScriptAliasOptions::default();
+    while !rest.is_empty() {
+        let (option, value) =
+            parse_option(&mut rest).ok_or_else(|| "Invalid option to WSGI script alias definition.".to_owned())?;
+        match option.as_str() {
+            "application-group" => {
+                if value.is_empty() {
+                    return Err("Invalid name for WSGI application group.".to_owned());
+                }
+                opts.application_group = Some(group_spec(&value));
+            }
+            "process-group" => {
+                if value.is_empty() {
+                    return Err("Invalid name for WSGI process group.".to_owned());
+                }
+                let g = group_spec(&value);
+                if g != GroupSpec::Global {
+                    return Err(format!(
+                        "{name}: process-group={value}: not implemented yet in wsgid (daemon mode is planned)"
+                    ));
+                }
+                opts.process_group = Some(g);
+            }
+            "callable-object" => {
+                if value.is_empty() {
+                    return Err("Invalid name for WSGI callable object.".to_owned());
+                }
+                opts.callable_object = Some(value);
+            }
+            "pass-authorization" => {
+                let v = if value.eq_ignore_ascii_case("on") {
+                    true
+                } else if value.eq_ignore_ascii_case("off") {
+                    false
+                } else {
+                    return Err("Invalid value for authorization flag.".to_owned());
+                };
+                opts.pass_authorization = Some(v);
+            }
+            _ => return Err("Invalid option to WSGI script alias definition.".to_owned()),
+        }
+    }
+    let matcher = if is_match {
+        UrlMatcher::Regex(compile(&url).map_err(|_| "Regular expression could not be compiled.".to_owned())?)
+    } else {
+        UrlMatcher::Prefix(url)
+    };
+    push(b, AliasKind::WsgiScript, matcher, &target, opts);
+    Ok(())
+}
+
+fn registry_help(name: &str) -> &'static str {
+    crate::registry::lookup(name).map_or("", |r| r.help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_groups() {
+        let mut rest = r#"process-group=%{GLOBAL} application-group="a b" x"#;
+        assert_eq!(parse_option(&mut rest), Some(("process-group".into(), "%{GLOBAL}".into())));
+        assert_eq!(parse_option(&mut rest), Some(("application-group".into(), "a b".into())));
+        assert_eq!(parse_option(&mut rest), None);
+        assert_eq!(group_spec("%{ENV:X}"), GroupSpec::Env("X".into()));
+        assert_eq!(group_spec("%{RESOURCE}"), GroupSpec::Resource);
+        assert_eq!(group_spec("name"), GroupSpec::Named("name".into()));
+    }
+}

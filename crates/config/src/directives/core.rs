@@ -1,0 +1,343 @@
+//! Core server directives: files and identity (ServerRoot, PidFile, User,
+//! ServerName...), the network (Listen, Timeout, KeepAlive...), request
+//! limits, read-time directives, and the core directives wsgid accepts
+//! without effect or does not implement yet.
+
+use std::net::IpAddr;
+
+use super::{core_flag, number, timeout};
+use crate::builder::Builder;
+use crate::model::{CanonicalName, Listen, ServerSignature, ServerTokens};
+use crate::registry::{Action::*, Arity::*, *};
+
+const NET: &str = "network tuning of Apache's own listener; wsgid's front end uses its defaults";
+
+pub const ROWS: &[Row] = &[
+    row("ServerRoot", Take1, RSRC_CONF, GLOBAL_ONLY, "Common directory of server-related files (logs, confs, etc.)", ReadTime),
+    row("DefaultRuntimeDir", Take1, RSRC_CONF, GLOBAL_ONLY, "Common directory for run-time files (shared memory, locks, etc.)", Set(runtime_dir)),
+    row("PidFile", Take1, RSRC_CONF, 0, "A file for logging the server process ID", Set(pid_file)),
+    row("User", Take1, RSRC_CONF, GLOBAL_ONLY, "Effective user id for this server", Set(user)),
+    row("Group", Take1, RSRC_CONF, GLOBAL_ONLY, "Effective group id for this server", Set(group)),
+    row("Listen", Argv, RSRC_CONF, GLOBAL_ONLY, "A port number or a numeric IP address and a port number, and an optional protocol", Set(listen)),
+    row("ServerName", Take1, RSRC_CONF, 0, "The hostname and port of the server", Set(server_name)),
+    row("ServerAlias", Raw, RSRC_CONF, 0, "A name or names alternately used to access the server", Set(server_alias)),
+    row("ServerAdmin", Take1, RSRC_CONF, 0, "The email address of the server administrator", Set(server_admin)),
+    row("DocumentRoot", Take1, RSRC_CONF, 0, "Root directory of the document tree", Set(document_root)),
+    row("Timeout", Take1, RSRC_CONF, 0, "Timeout duration (sec)", Set(set_timeout)),
+    row("KeepAlive", Flag, RSRC_CONF, 0, "Whether persistent connections should be On or Off", Set(keep_alive)),
+    row("KeepAliveTimeout", Take1, RSRC_CONF, 0, "Keep-Alive timeout duration (sec)", Set(keep_alive_timeout)),
+    row("MaxKeepAliveRequests", Take1, RSRC_CONF, 0, "Maximum number of Keep-Alive requests per connection, or 0 for infinite", Set(max_keep_alive)),
+    row("LimitRequestLine", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit on maximum size of an HTTP request line", Set(limit_line)),
+    row("LimitRequestFieldsize", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit on maximum size of an HTTP request header field", Set(limit_field_size)),
+    row("LimitRequestFields", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit (0 = unlimited) on max number of header fields in a request message", Set(limit_fields)),
+    row("ServerSignature", Take1, OR_ALL, 0, "En-/disable server signature (on|off|email)", Set(server_signature)),
+    row("ServerTokens", Take1, RSRC_CONF, GLOBAL_ONLY, "Determine tokens displayed in the Server: header - Min(imal), Major, Minor, Prod(uctOnly), OS, or Full", Set(server_tokens)),
+    row("EnableSendfile", Take1, OR_FILEINFO, 0, "Controls whether sendfile may be used to transmit files", Set(enable_sendfile)),
+    row("UseCanonicalName", Take1, RSRC_CONF | ACCESS_CONF, 0, "How to work out the ServerName : Port when constructing URLs", Set(use_canonical_name)),
+    row("HostnameLookups", Take1, ACCESS_CONF | RSRC_CONF, 0, "\"on\" to enable, \"off\" to disable reverse DNS lookups, or \"double\" to enable double-reverse DNS lookups", Set(hostname_lookups)),
+    row("AccessFileName", Raw, RSRC_CONF, NOT_IN_DIR_CONTEXT, "Name(s) of per-directory config files (default: .htaccess)", Set(access_file_name)),
+    // Executed by the reader; the rows give arity and context.
+    row("Define", Take12, RSRC_CONF, 0, "Define a variable, optionally to a value.  Same as passing -D to the command line.", ReadTime),
+    row("UnDefine", Take1, RSRC_CONF, 0, "Undefine the existence of a variable. Undo a Define.", ReadTime),
+    row("Include", Take1, RSRC_CONF | ACCESS_CONF, 0, "Name(s) of the config file(s) to be included; fails if the wildcard does not match at least one file", ReadTime),
+    row("IncludeOptional", Take1, RSRC_CONF | ACCESS_CONF, 0, "Name or pattern of the config file(s) to be included; ignored if the file does not exist or the pattern does not match any files", ReadTime),
+    // Accepted, without meaning for wsgid.
+    row("LoadModule", Take2, RSRC_CONF, GLOBAL_ONLY, "a module name and the name of a shared object file to load it from", Ignored("modules are built into wsgid; the name only feeds <IfModule>")),
+    row("LoadFile", Iterate, RSRC_CONF, GLOBAL_ONLY, "shared object file or library to load into the server at runtime", Ignored("wsgid links libpython itself")),
+    row("Mutex", Raw, RSRC_CONF, GLOBAL_ONLY, "mutex (or \"default\") and mechanism", Ignored("wsgid uses no cross-process accept or log mutexes")),
+    row("EnableMMAP", Take1, OR_FILEINFO, 0, "Controls whether memory-mapping may be used to read files", Ignored("wsgid never memory-maps files it serves")),
+    row("ListenBacklog", Take1, RSRC_CONF, GLOBAL_ONLY, "Maximum length of the queue of pending connections, as used by listen(2)", Ignored(NET)),
+    row("SendBufferSize", Take1, RSRC_CONF, GLOBAL_ONLY, "Send buffer size in bytes", Ignored(NET)),
+    row("ReceiveBufferSize", Take1, RSRC_CONF, GLOBAL_ONLY, "Receive buffer size in bytes", Ignored(NET)),
+    row("AcceptFilter", Take2, RSRC_CONF, GLOBAL_ONLY, "Set the Accept Filter to use for a protocol", Ignored(NET)),
+    row("ExtendedStatus", Flag, RSRC_CONF, GLOBAL_ONLY, "\"On\" to track extended status information, \"Off\" to disable", Ignored("wsgid has no mod_status scoreboard")),
+    row("ScoreBoardFile", Take1, RSRC_CONF, GLOBAL_ONLY, "A file for Apache to maintain runtime process management information", Ignored("wsgid has no scoreboard")),
+    row("MaxMemFree", Take1, RSRC_CONF, GLOBAL_ONLY, "Maximum number of 1k blocks a particular child's allocator may hold.", Ignored("APR allocator tuning; wsgid has no APR pools")),
+    row("ThreadStackSize", Take1, RSRC_CONF, GLOBAL_ONLY, "Size in bytes of stack used by threads handling client connections", Ignored("front-end threads are tokio's")),
+    row("CoreDumpDirectory", Take1, RSRC_CONF, GLOBAL_ONLY, "The location of the directory Apache changes to before dumping core", Ignored("wsgid does not chdir for core dumps")),
+    row("LimitXMLRequestBody", Take1, OR_ALL, 0, "Limit (in bytes) on maximum size of an XML-based request body", Ignored("no wsgid module parses XML bodies")),
+    row("NameVirtualHost", Take1, RSRC_CONF, 0, "A numeric IP address:port, or the name of a host", Ignored("obsolete since Apache 2.3.11: name-based hosting is automatic")),
+    // Known, not implemented yet.
+    row("ServerPath", Take1, RSRC_CONF, 0, "The pathname the server can be reached at", Planned("ServerPath")),
+    row("ErrorDocument", Take2, OR_FILEINFO, 0, "Change responses for HTTP errors", Planned("custom error documents")),
+    row("ForceType", Take1, OR_FILEINFO, 0, "a mime type that overrides other configured type", Planned("ForceType")),
+    row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Planned("AddDefaultCharset")),
+    row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Planned("AcceptPathInfo")),
+    row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Planned("FileETag")),
+    row("TraceEnable", Take1, RSRC_CONF, GLOBAL_ONLY, "'on' (default), 'off' or 'extended' to trace request body content", Planned("TraceEnable")),
+    row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
+    row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Planned("AllowEncodedSlashes")),
+    row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
+    row("Protocols", Iterate, RSRC_CONF, 0, "Controls which protocols are allowed", Planned("protocol negotiation (HTTP/2)")),
+    row("HttpProtocolOptions", Iterate, RSRC_CONF, 0, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules", Planned("HttpProtocolOptions")),
+    row("ChrootDir", Take1, RSRC_CONF, GLOBAL_ONLY, "The directory to chroot(2) into", Planned("chroot")),
+    row("Error", Raw, OR_ALL, 0, "Generate error message from within configuration.", Planned("the Error directive")),
+];
+
+fn runtime_dir(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.runtime_dir_arg = Some(a.get(0).to_owned());
+    Ok(())
+}
+
+fn pid_file(b: &mut Builder, a: &Args) -> Result<(), String> {
+    if b.in_vhost() {
+        return Err("PidFile directive not allowed in <VirtualHost>".to_owned());
+    }
+    b.pid_file_arg = Some(a.get(0).to_owned());
+    Ok(())
+}
+
+fn user(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.user = Some(a.get(0).to_owned());
+    Ok(())
+}
+
+fn group(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.group = Some(a.get(0).to_owned());
+    Ok(())
+}
+
+fn listen(b: &mut Builder, a: &Args) -> Result<(), String> {
+    if a.words.is_empty() || a.words.len() > 2 {
+        return Err("Listen requires 1 or 2 arguments.".to_owned());
+    }
+    if let Some(proto) = a.words.get(1) {
+        if !proto.eq_ignore_ascii_case("http") {
+            return Err(format!("Listen: protocol '{proto}' is not implemented yet in wsgid (only http)"));
+        }
+    }
+    let (addr, port) = parse_host_port(a.get(0))?;
+    let port = port.ok_or_else(|| "Port must be specified".to_owned())?;
+    let addr = match addr.as_deref() {
+        None | Some("*") => None,
+        Some(h) => Some(h.parse::<IpAddr>().map_err(|_| {
+            format!("Listen: host name '{h}' is not supported by wsgid; give a numeric IP address")
+        })?),
+    };
+    // The span is the directive's; the builder knows it only through Args.
+    let span = b.current_span.clone();
+    b.cfg.listen.push(Listen { addr, port, span });
+    Ok(())
+}
+
+/// Splits `host:port`, `[v6]:port`, `port` or `host` (apr_parse_addr_port).
+pub fn parse_host_port(s: &str) -> Result<(Option<String>, Option<u16>), String> {
+    let bad = || "Invalid address or port".to_owned();
+    let port_of = |p: &str| p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad);
+    if let Some(v6) = s.strip_prefix('[') {
+        let (host, rest) = v6.split_once(']').ok_or_else(bad)?;
+        let port = match rest.strip_prefix(':') {
+            Some(p) => Some(port_of(p)?),
+            None if rest.is_empty() => None,
+            None => return Err(bad()),
+        };
+        return Ok((Some(host.to_owned()), port));
+    }
+    if s.bytes().all(|c| c.is_ascii_digit()) {
+        return Ok((None, Some(port_of(s)?)));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Ok((Some(h.to_owned()), Some(port_of(p)?))),
+        _ => Ok((Some(s.to_owned()), None)),
+    }
+}
+
+fn server_name(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    // An optional scheme ("https://host:port") only says how to build URLs.
+    let rest = v.split_once("://").map_or(v, |(_, r)| r);
+    let (host, port) = match rest.rsplit_once(':') {
+        // A bare IPv6 address has colons but no port.
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (rest.to_owned(), None),
+        Some((h, p)) => {
+            let port = p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                format!("The port number \"{p}\" is outside the appropriate range (i.e., 1..65535).")
+            })?;
+            (h.to_owned(), Some(port))
+        }
+        None => (rest.to_owned(), None),
+    };
+    let h = b.host();
+    h.server_name = Some(host);
+    h.server_port = port;
+    Ok(())
+}
+
+fn server_alias(b: &mut Builder, a: &Args) -> Result<(), String> {
+    if !b.in_vhost() {
+        return Err("ServerAlias only used in <VirtualHost>".to_owned());
+    }
+    b.host().server_aliases.extend(a.words.iter().filter(|w| !w.is_empty()).cloned());
+    Ok(())
+}
+
+fn server_admin(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.host().server_admin = Some(a.get(0).to_owned());
+    Ok(())
+}
+
+fn document_root(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let p = b.server_relative(a.get(0));
+    if !p.is_dir() {
+        let span = b.current_span.clone();
+        b.warn(format!("AH00112: Warning: DocumentRoot [{}] does not exist", p.display()), &span);
+    }
+    b.host().document_root = p;
+    b.meta().document_root = true;
+    Ok(())
+}
+
+fn set_timeout(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let t = timeout("Timeout", a.get(0))?;
+    if !b.in_vhost() {
+        b.cfg.timeout = t;
+    }
+    b.host().timeout = t;
+    b.meta().timeout = true;
+    Ok(())
+}
+
+fn keep_alive(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let on = a.get(0).eq_ignore_ascii_case("on");
+    if !b.in_vhost() {
+        b.cfg.keep_alive = on;
+    }
+    b.host().keep_alive = on;
+    b.meta().keep_alive = true;
+    Ok(())
+}
+
+fn keep_alive_timeout(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let t = timeout("KeepAliveTimeout", a.get(0))?;
+    if !b.in_vhost() {
+        b.cfg.keep_alive_timeout = t;
+    }
+    b.host().keep_alive_timeout = t;
+    b.meta().keep_alive_timeout = true;
+    Ok(())
+}
+
+fn max_keep_alive(b: &mut Builder, a: &Args) -> Result<(), String> {
+    // Apache uses atoi(): junk reads as 0 (unlimited); be stricter.
+    let n = number::<u32>("MaxKeepAliveRequests", a.get(0))?;
+    if !b.in_vhost() {
+        b.cfg.max_keep_alive_requests = n;
+    }
+    b.host().max_keep_alive_requests = n;
+    b.meta().max_keep_alive_requests = true;
+    Ok(())
+}
+
+fn limit_line(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.limit_request_line = number("LimitRequestLine", a.get(0))?;
+    Ok(())
+}
+
+fn limit_field_size(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.limit_request_field_size = number("LimitRequestFieldsize", a.get(0))?;
+    Ok(())
+}
+
+fn limit_fields(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.limit_request_fields = number("LimitRequestFields", a.get(0))?;
+    Ok(())
+}
+
+fn server_signature(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let sig = if v.eq_ignore_ascii_case("on") {
+        ServerSignature::On
+    } else if v.eq_ignore_ascii_case("off") {
+        ServerSignature::Off
+    } else if v.eq_ignore_ascii_case("email") {
+        ServerSignature::Email
+    } else {
+        return Err("ServerSignature: use one of: off | on | email".to_owned());
+    };
+    if b.at_host_level() && !b.in_vhost() {
+        b.cfg.server_signature = sig;
+    }
+    b.per_dir().server_signature = Some(sig);
+    Ok(())
+}
+
+fn server_tokens(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0).to_ascii_lowercase();
+    b.cfg.server_tokens = match v.as_str() {
+        "os" => ServerTokens::Os,
+        "min" | "minimal" => ServerTokens::Minimal,
+        "major" => ServerTokens::Major,
+        "minor" => ServerTokens::Minor,
+        "prod" | "productonly" => ServerTokens::Prod,
+        "full" => ServerTokens::Full,
+        _ => {
+            return Err(
+                "ServerTokens takes 1 argument: 'Prod(uctOnly)', 'Major', 'Minor', 'Min(imal)', 'OS', or 'Full'"
+                    .to_owned(),
+            );
+        }
+    };
+    Ok(())
+}
+
+fn enable_sendfile(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let on = core_flag(a.get(0))?;
+    if b.at_host_level() && !b.in_vhost() {
+        b.cfg.enable_sendfile = on;
+    }
+    b.per_dir().enable_sendfile = Some(on);
+    Ok(())
+}
+
+fn use_canonical_name(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let c = if v.eq_ignore_ascii_case("on") {
+        CanonicalName::On
+    } else if v.eq_ignore_ascii_case("off") {
+        CanonicalName::Off
+    } else if v.eq_ignore_ascii_case("dns") {
+        CanonicalName::Dns
+    } else {
+        return Err("parameter must be 'on', 'off', or 'dns'".to_owned());
+    };
+    b.per_dir().use_canonical_name = Some(c);
+    Ok(())
+}
+
+fn hostname_lookups(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    if v.eq_ignore_ascii_case("off") {
+        // Off is what wsgid always does (and Apache's default).
+        let span = b.current_span.clone();
+        b.cfg.ignored.push(("HostnameLookups".to_owned(), span));
+        Ok(())
+    } else if v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("double") {
+        Err("HostnameLookups: not implemented yet in wsgid (reverse DNS lookups)".to_owned())
+    } else {
+        Err("parameter must be 'on', 'off', or 'double'".to_owned())
+    }
+}
+
+fn access_file_name(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let names: Vec<String> = a.words.iter().filter(|w| !w.is_empty()).cloned().collect();
+    if names.is_empty() {
+        return Err("AccessFileName requires at least one argument".to_owned());
+    }
+    b.cfg.access_file_name = names;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(parse_host_port("80"), Ok((None, Some(80))));
+        assert_eq!(parse_host_port("1.2.3.4:8080"), Ok((Some("1.2.3.4".into()), Some(8080))));
+        assert_eq!(parse_host_port("[::1]:80"), Ok((Some("::1".into()), Some(80))));
+        assert_eq!(parse_host_port("*:80"), Ok((Some("*".into()), Some(80))));
+        assert_eq!(parse_host_port("host"), Ok((Some("host".into()), None)));
+        assert_eq!(parse_host_port("1.2.3.4:99999"), Err("Invalid address or port".into()));
+    }
+}

@@ -1,0 +1,84 @@
+//! mod_mime (`TypesConfig`, `AddType`, `AddHandler`, `RemoveHandler`),
+//! mod_env (`SetEnv`, `UnsetEnv`, `PassEnv`), and the rows of mod_setenvif,
+//! mod_rewrite and mod_headers, which wsgid does not implement yet.
+
+use crate::builder::Builder;
+use crate::registry::{Action::*, Arity::*, *};
+
+pub const ROWS: &[Row] = &[
+    row("TypesConfig", Take1, RSRC_CONF, 0, "the MIME types config file", Set(types_config)),
+    row("AddType", Iterate2, OR_FILEINFO, 0, "a mime type followed by one or more file extensions", Set(add_type)),
+    row("AddHandler", Iterate2, OR_FILEINFO, 0, "a handler name followed by one or more file extensions", Set(add_handler)),
+    row("RemoveHandler", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_handler)),
+    row("RemoveType", Iterate, OR_FILEINFO, 0, "one or more file extensions", Planned("RemoveType")),
+    row("AddCharset", Iterate2, OR_FILEINFO, 0, "a charset (e.g., iso-2022-jp), followed by one or more file extensions", Planned("AddCharset")),
+    row("AddEncoding", Iterate2, OR_FILEINFO, 0, "an encoding (e.g., gzip), followed by one or more file extensions", Planned("AddEncoding")),
+    row("AddLanguage", Iterate2, OR_FILEINFO, 0, "a language (e.g., fr), followed by one or more file extensions", Planned("AddLanguage")),
+    row("DefaultLanguage", Take1, OR_FILEINFO, 0, "language to use for documents with no other language file extension", Planned("DefaultLanguage")),
+    row("SetEnv", Take12, OR_FILEINFO, 0, "an environment variable name and optional value to pass to CGI.", Set(set_env)),
+    row("UnsetEnv", Iterate, OR_FILEINFO, 0, "a list of variables to remove from the CGI environment.", Set(unset_env)),
+    row("PassEnv", Iterate, OR_FILEINFO, 0, "a list of environment variables to pass to CGI.", Set(pass_env)),
+    row("SetEnvIf", Raw, OR_FILEINFO, 0, "A header-name, regex and a list of variables.", Planned("mod_setenvif")),
+    row("SetEnvIfNoCase", Raw, OR_FILEINFO, 0, "a header-name, regex and a list of variables.", Planned("mod_setenvif")),
+    row("SetEnvIfExpr", Raw, OR_FILEINFO, 0, "an expression and a list of variables.", Planned("mod_setenvif")),
+    row("BrowserMatch", Raw, OR_FILEINFO, 0, "A browser regex and a list of variables.", Planned("mod_setenvif")),
+    row("BrowserMatchNoCase", Raw, OR_FILEINFO, 0, "A browser regex and a list of variables.", Planned("mod_setenvif")),
+    row("RewriteEngine", Flag, OR_FILEINFO, 0, "On or Off to enable or disable (default) the whole rewriting engine", Planned("mod_rewrite")),
+    row("RewriteOptions", Iterate, OR_FILEINFO, 0, "List of option strings to set", Planned("mod_rewrite")),
+    row("RewriteBase", Take1, OR_FILEINFO, 0, "the base URL of the per-directory context", Planned("mod_rewrite")),
+    row("RewriteCond", Raw, OR_FILEINFO, 0, "an input string and a to be applied regexp-pattern", Planned("mod_rewrite")),
+    row("RewriteRule", Raw, OR_FILEINFO, 0, "an URL-applied regexp-pattern and a substitution URL", Planned("mod_rewrite")),
+    row("RewriteMap", Take23, RSRC_CONF, 0, "a mapname and a filename and options", Planned("mod_rewrite")),
+    row("Header", Raw, OR_FILEINFO, 0, "an optional condition, an action, header and value followed by optional env clause", Planned("mod_headers")),
+    row("RequestHeader", Raw, OR_FILEINFO, 0, "an action, header and value followed by optional env clause", Planned("mod_headers")),
+];
+
+fn types_config(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.types_config = Some(b.server_relative(a.get(0)));
+    Ok(())
+}
+
+/// mod_mime keys extensions lower-case without the leading dot.
+fn ext_key(e: &str) -> String {
+    e.strip_prefix('.').unwrap_or(e).to_ascii_lowercase()
+}
+
+fn add_type(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let ty = a.get(0).to_ascii_lowercase();
+    let pd = b.per_dir();
+    for e in &a.words[1..] {
+        pd.add_types.push((ext_key(e), ty.clone()));
+    }
+    Ok(())
+}
+
+fn add_handler(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let h = a.get(0).to_ascii_lowercase();
+    let pd = b.per_dir();
+    for e in &a.words[1..] {
+        pd.add_handlers.push((ext_key(e), h.clone()));
+    }
+    Ok(())
+}
+
+fn remove_handler(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let pd = b.per_dir();
+    pd.remove_handlers.extend(a.words.iter().map(|e| ext_key(e)));
+    Ok(())
+}
+
+fn set_env(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let value = a.words.get(1).cloned().unwrap_or_default();
+    b.per_dir().set_env.push((a.get(0).to_owned(), value));
+    Ok(())
+}
+
+fn unset_env(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().unset_env.extend(a.words.iter().cloned());
+    Ok(())
+}
+
+fn pass_env(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().pass_env.extend(a.words.iter().cloned());
+    Ok(())
+}

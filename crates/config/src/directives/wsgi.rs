@@ -1,0 +1,232 @@
+//! mod_wsgi 4.9's directives (except the script aliases, in `alias`):
+//! the interpreter-wide settings, the per-directory request settings, and
+//! the rows of the daemon-mode, restriction and auth-script directives that
+//! wsgid does not implement yet.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::alias::group_spec;
+use super::wsgi_flag;
+use crate::builder::Builder;
+use crate::lexer::words;
+use crate::model::{CallableSpec, GroupSpec, MapHeadToGet};
+use crate::registry::{Action::*, Arity::*, *};
+
+const DAEMON: &str = "daemon mode is planned";
+
+pub const ROWS: &[Row] = &[
+    row("WSGIDaemonProcess", Raw, RSRC_CONF, 0, "Specify details of daemon processes to start.", Planned(DAEMON)),
+    row("WSGIProcessGroup", Take1, ACCESS_CONF | RSRC_CONF, 0, "Name of the WSGI process group.", Set(process_group)),
+    row("WSGIRestrictProcess", Raw, ACCESS_CONF | RSRC_CONF, 0, "Limit selectable WSGI process groups.", Planned(DAEMON)),
+    row("WSGISocketPrefix", Take1, RSRC_CONF, GLOBAL_ONLY, "Path prefix for the daemon process sockets.", Set(socket_prefix)),
+    row("WSGISocketRotation", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable rotation of daemon process sockets.", Planned(DAEMON)),
+    row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Planned(DAEMON)),
+    row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Planned(DAEMON)),
+    row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Planned("script preloading")),
+    row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Planned("dispatch scripts")),
+    row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
+    row("WSGIAccessScript", Raw, OR_AUTHCFG, 0, "Location of WSGI host access script file.", Planned("access scripts")),
+    row("WSGIAuthUserScript", Raw, OR_AUTHCFG, 0, "Location of WSGI user auth script file.", Planned("authentication scripts")),
+    row("WSGIAuthGroupScript", Raw, OR_AUTHCFG, 0, "Location of WSGI group auth script file.", Planned("group authorisation scripts")),
+    row("WSGIGroupAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on groups.", Planned("group authorisation scripts")),
+    row("WSGIRestrictEmbedded", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable use of embedded mode.", Planned(DAEMON)),
+    row("WSGIRestrictStdin", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDIN.", Planned("stdin/stdout/signal restrictions")),
+    row("WSGIRestrictStdout", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDOUT.", Planned("stdin/stdout/signal restrictions")),
+    row("WSGIRestrictSignal", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of signal().", Planned("stdin/stdout/signal restrictions")),
+    row("WSGIPassApacheRequest", Take1, ACCESS_CONF | RSRC_CONF, 0, "Enable/Disable Apache request object.", Planned("there is no Apache request object in wsgid")),
+    row("WSGIServerMetrics", Take1, RSRC_CONF, 0, "Enabled/Disable access to server metrics.", Planned("server metrics")),
+    row("WSGIVerboseDebugging", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable verbose debugging messages.", Planned("verbose debugging")),
+    row("WSGILazyInitialization", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable lazy Python initialisation.", Planned("WSGILazyInitialization")),
+    row("WSGIPythonExecutable", Take1, RSRC_CONF, GLOBAL_ONLY, "Python executable absolute path name.", Removed("WSGIPythonExecutable was removed in mod_wsgi 2.0; use WSGIPythonHome instead")),
+    row("WSGIReloadMechanism", Take1, OR_FILEINFO, 0, "Defines what is reloaded when a reload is triggered.", Removed("WSGIReloadMechanism was removed in mod_wsgi 3.0: embedded mode reloads the script, daemon mode restarts the process")),
+    row("WSGIApplicationGroup", Take1, ACCESS_CONF | RSRC_CONF, 0, "Application interpreter group.", Set(application_group)),
+    row("WSGICallableObject", Take1, OR_FILEINFO, 0, "Name of entry point in WSGI script file.", Set(callable_object)),
+    row("WSGIPassAuthorization", Take1, OR_FILEINFO, 0, "Enable/Disable WSGI authorization.", Set(pass_authorization)),
+    row("WSGIScriptReloading", Take1, OR_FILEINFO, 0, "Enable/Disable script reloading mechanism.", Set(script_reloading)),
+    row("WSGIErrorOverride", Take1, OR_FILEINFO, 0, "Enable/Disable overriding of error pages.", Set(error_override)),
+    row("WSGIChunkedRequest", Take1, OR_FILEINFO, 0, "Enable/Disable support for chunked requests.", Set(chunked_request)),
+    row("WSGIMapHEADToGET", Take1, OR_FILEINFO, 0, "Enable/Disable mapping of HEAD to GET.", Set(map_head_to_get)),
+    row("WSGIEnableSendfile", Take1, OR_FILEINFO, 0, "Enable/Disable support for kernel sendfile.", Set(enable_sendfile)),
+    row("WSGITrustedProxyHeaders", Raw, OR_FILEINFO, 0, "Specify a list of trusted proxy headers.", Set(trusted_proxy_headers)),
+    row("WSGITrustedProxies", Raw, OR_FILEINFO, 0, "Specify a list of trusted proxies.", Set(trusted_proxies)),
+    row("WSGIPythonOptimize", Take1, RSRC_CONF, GLOBAL_ONLY, "Set level of Python compiler optimisations.", Set(python_optimize)),
+    row("WSGIPythonHome", Take1, RSRC_CONF, GLOBAL_ONLY, "Python prefix/exec_prefix absolute path names.", Set(python_home)),
+    row("WSGIPythonPath", Take1, RSRC_CONF, GLOBAL_ONLY, "Python module search path.", Set(python_path)),
+    row("WSGIPythonEggs", Take1, RSRC_CONF, GLOBAL_ONLY, "Python eggs cache directory.", Set(python_eggs)),
+    row("WSGIPythonWarnings", Take1, RSRC_CONF, GLOBAL_ONLY, "Control Python warning messages.", Set(python_warnings)),
+    row("WSGIPythonHashSeed", Take1, RSRC_CONF, GLOBAL_ONLY, "Python hash seed.", Set(python_hash_seed)),
+    row("WSGIDontWriteBytecode", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable writing of byte code.", Set(dont_write_bytecode)),
+    row("WSGIDestroyInterpreter", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable destruction of Python interpreter.", Set(destroy_interpreter)),
+    row("WSGICaseSensitivity", Take1, RSRC_CONF, GLOBAL_ONLY, "Define whether file system is case sensitive.", Set(case_sensitivity)),
+];
+
+fn process_group(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let g = group_spec(a.get(0));
+    if g != GroupSpec::Global {
+        return Err(format!("WSGIProcessGroup {}: not implemented yet in wsgid ({DAEMON})", a.get(0)));
+    }
+    b.per_dir().wsgi.process_group = Some(g);
+    Ok(())
+}
+
+fn socket_prefix(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.socket_prefix = Some(b.server_relative(a.get(0)));
+    Ok(())
+}
+
+fn application_group(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.application_group = Some(group_spec(a.get(0)));
+    Ok(())
+}
+
+fn callable_object(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let spec = match v.strip_prefix("%{ENV:").and_then(|r| r.strip_suffix('}')) {
+        Some(var) => CallableSpec::Env(var.to_owned()),
+        None => CallableSpec::Named(v.to_owned()),
+    };
+    b.per_dir().wsgi.callable_object = Some(spec);
+    Ok(())
+}
+
+fn pass_authorization(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.pass_authorization = Some(wsgi_flag(a.name, a.get(0))?);
+    Ok(())
+}
+
+fn script_reloading(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.script_reloading = Some(wsgi_flag(a.name, a.get(0))?);
+    Ok(())
+}
+
+fn error_override(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.error_override = Some(wsgi_flag(a.name, a.get(0))?);
+    Ok(())
+}
+
+fn chunked_request(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.chunked_request = Some(wsgi_flag(a.name, a.get(0))?);
+    Ok(())
+}
+
+fn enable_sendfile(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.enable_sendfile = Some(wsgi_flag(a.name, a.get(0))?);
+    Ok(())
+}
+
+fn map_head_to_get(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let m = if v.eq_ignore_ascii_case("on") {
+        MapHeadToGet::On
+    } else if v.eq_ignore_ascii_case("off") {
+        MapHeadToGet::Off
+    } else if v.eq_ignore_ascii_case("auto") {
+        MapHeadToGet::Auto
+    } else {
+        return Err("WSGIMapHEADToGET must be one of: Off | On | Auto".to_owned());
+    };
+    b.per_dir().wsgi.map_head_to_get = Some(m);
+    Ok(())
+}
+
+fn trusted_proxy_headers(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let list = words(&a.raw);
+    b.per_dir().wsgi.trusted_proxy_headers.get_or_insert_with(Vec::new).extend(list);
+    Ok(())
+}
+
+/// An address or `addr/bits` / `addr/mask` subnet (apr_ipsubnet_create).
+fn valid_proxy(s: &str) -> bool {
+    let (ip, mask) = match s.split_once('/') {
+        Some((i, m)) => (i, Some(m)),
+        None => (s, None),
+    };
+    let Ok(addr) = ip.parse::<IpAddr>() else { return false };
+    match mask {
+        None => true,
+        Some(m) => match m.parse::<u8>() {
+            Ok(bits) => bits <= if addr.is_ipv4() { 32 } else { 128 },
+            Err(_) => addr.is_ipv4() && m.parse::<std::net::Ipv4Addr>().is_ok(),
+        },
+    }
+}
+
+fn trusted_proxies(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let list = words(&a.raw);
+    if let Some(bad) = list.iter().find(|p| !valid_proxy(p)) {
+        return Err(format!("Unable to parse trusted proxy IP address/subnet of \"{bad}\"."));
+    }
+    b.per_dir().wsgi.trusted_proxies.get_or_insert_with(Vec::new).extend(list);
+    Ok(())
+}
+
+fn python_optimize(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let n: u8 = a.get(0).parse().map_err(|_| format!("WSGIPythonOptimize \"{}\" must be 0, 1 or 2", a.get(0)))?;
+    if n > 2 {
+        return Err(format!("WSGIPythonOptimize \"{n}\" must be 0, 1 or 2"));
+    }
+    b.cfg.wsgi.python_optimize = n;
+    Ok(())
+}
+
+fn python_home(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.python_home = Some(PathBuf::from(a.get(0)));
+    Ok(())
+}
+
+fn python_path(b: &mut Builder, a: &Args) -> Result<(), String> {
+    // Each directive replaces the list (mod_wsgi keeps one string); the
+    // directories are ':'-separated.
+    b.cfg.wsgi.python_path = a.get(0).split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+    Ok(())
+}
+
+fn python_eggs(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.python_eggs = Some(PathBuf::from(a.get(0)));
+    Ok(())
+}
+
+fn python_warnings(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.python_warnings.push(a.get(0).to_owned());
+    Ok(())
+}
+
+fn python_hash_seed(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    if v != "random" && v.parse::<u32>().is_err() {
+        return Err("WSGIPythonHashSeed must be \"random\" or an integer in range [0; 4294967295]".to_owned());
+    }
+    b.cfg.wsgi.python_hash_seed = Some(v.to_owned());
+    Ok(())
+}
+
+fn dont_write_bytecode(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.dont_write_bytecode = wsgi_flag(a.name, a.get(0))?;
+    Ok(())
+}
+
+fn destroy_interpreter(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.destroy_interpreter = wsgi_flag(a.name, a.get(0))?;
+    Ok(())
+}
+
+fn case_sensitivity(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.case_sensitivity = wsgi_flag(a.name, a.get(0))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies() {
+        assert!(valid_proxy("10.0.0.1"));
+        assert!(valid_proxy("10.0.0.0/8"));
+        assert!(valid_proxy("10.0.0.0/255.0.0.0"));
+        assert!(valid_proxy("::1/128"));
+        assert!(!valid_proxy("10.0.0.0/33"));
+        assert!(!valid_proxy("proxy.example"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The last step of building: what Apache does after reading everything.
+//! Resolves access-log formats (nicknames may be defined after use), fills
+//! virtual hosts with what they inherit from the main server
+//! (`ap_fixup_virtual_hosts` and the modules' server merges), and applies
+//! the MPM's limits to its sizing directives.
+
+use std::path::PathBuf;
+
+use crate::ConfigError;
+use crate::builder::{Builder, DEFAULT_LOG_FORMAT, HostMeta};
+use crate::model::*;
+
+pub fn finish(mut b: Builder) -> Result<ServerConfig, ConfigError> {
+    b.cfg.server_root = b.root.clone();
+    if let Some(dir) = b.runtime_dir_arg.take() {
+        b.cfg.runtime_dir = b.server_relative(&dir);
+    } else {
+        b.cfg.runtime_dir = b.root.join("logs");
+    }
+    // Apache resolves PidFile against DefaultRuntimeDir (ap_runtime_dir_relative).
+    if let Some(p) = b.pid_file_arg.take() {
+        let p = PathBuf::from(p);
+        b.cfg.pid_file = Some(if p.is_absolute() { p } else { b.cfg.runtime_dir.join(p) });
+    }
+
+    let main_meta = b.meta.first().cloned().unwrap_or_default();
+    b.cfg.main.custom_logs = resolve_logs(&b, &main_meta, None)?;
+    b.cfg.log_formats = main_meta.formats.clone();
+
+    let main = b.cfg.main.clone();
+    let mut hosts = std::mem::take(&mut b.cfg.virtual_hosts);
+    for (i, vh) in hosts.iter_mut().enumerate() {
+        let meta = b.meta.get(i + 1).cloned().unwrap_or_default();
+        let own_logs = resolve_logs(&b, &meta, Some(&main_meta))?;
+        inherit(&mut vh.host, &main, &meta, own_logs);
+        vh.host.server_port = vh.host.server_port.or_else(|| vh.addrs.first().and_then(|a| a.port)).or(main.server_port);
+    }
+    b.cfg.virtual_hosts = hosts;
+    mpm_limits(&mut b);
+    Ok(b.cfg)
+}
+
+/// mod_log_config at open time: a format argument that names a `LogFormat`
+/// nickname gets that format, anything else is itself a format; `TransferLog`
+/// uses the last nickname-less `LogFormat` (the host's, else the main
+/// server's, else Apache's default).
+fn resolve_logs(b: &Builder, meta: &HostMeta, main: Option<&HostMeta>) -> Result<Vec<CustomLog>, ConfigError> {
+    let default_format = meta
+        .default_format
+        .clone()
+        .or_else(|| main.and_then(|m| m.default_format.clone()))
+        .unwrap_or_else(|| DEFAULT_LOG_FORMAT.to_owned());
+    let nickname = |n: &str| meta.formats.get(n).or_else(|| main.and_then(|m| m.formats.get(n))).cloned();
+    let mut out = Vec::new();
+    for raw in &meta.logs {
+        let format = match &raw.format {
+            Some(f) => nickname(f).unwrap_or_else(|| f.clone()),
+            None => default_format.clone(),
+        };
+        let target = if let Some(cmd) = raw.target.strip_prefix('|') {
+            return Err(ConfigError::syntax(
+                &raw.span,
+                "CustomLog",
+                format!("CustomLog: piped logs (|{cmd}) are not implemented yet in wsgid"),
+            ));
+        } else if raw.target == "/dev/stderr" {
+            LogTarget::Stderr
+        } else {
+            LogTarget::File(b.server_relative(&raw.target))
+        };
+        out.push(CustomLog { target, format, condition: raw.condition.clone(), span: raw.span.clone() });
+    }
+    Ok(out)
+}
+
+/// What a `<VirtualHost>` takes from the main server when it does not say
+/// otherwise (Apache 2.4):
+/// * ServerName, ServerAdmin, ErrorLog, LogLevel, DocumentRoot, Timeout and
+///   the KeepAlive settings: the main server's when unset;
+/// * access logs: its own if it has any, else the main server's;
+/// * aliases (mod_alias and mod_wsgi): its own first, then the main server's;
+/// * per-directory defaults: the main server's merged with its own;
+/// * `<Directory>`/`<Location>`/`<Files>` sections: the main server's first,
+///   then its own (core's `merge_core_server_configs`).
+///
+/// ServerAlias is not inherited (only virtual hosts have aliases).
+fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLog>) {
+    if host.server_name.is_none() {
+        host.server_name = main.server_name.clone();
+    }
+    if host.server_admin.is_none() {
+        host.server_admin = main.server_admin.clone();
+    }
+    if host.error_log.is_none() {
+        host.error_log = main.error_log.clone();
+    }
+    if !meta.log_level {
+        host.log_level = main.log_level.clone();
+    }
+    if !meta.document_root {
+        host.document_root = main.document_root.clone();
+    }
+    if !meta.timeout {
+        host.timeout = main.timeout;
+    }
+    if !meta.keep_alive {
+        host.keep_alive = main.keep_alive;
+    }
+    if !meta.keep_alive_timeout {
+        host.keep_alive_timeout = main.keep_alive_timeout;
+    }
+    if !meta.max_keep_alive_requests {
+        host.max_keep_alive_requests = main.max_keep_alive_requests;
+    }
+    host.custom_logs = if own_logs.is_empty() { main.custom_logs.clone() } else { own_logs };
+    host.aliases.extend(main.aliases.iter().cloned());
+    host.per_dir = main.per_dir.merge(&host.per_dir);
+    let own = std::mem::take(&mut host.sections);
+    host.sections = main.sections.iter().cloned().chain(own).collect();
+}
+
+/// mpm_event's startup checks: ThreadsPerChild is capped by ThreadLimit,
+/// MaxRequestWorkers defaults to and is capped by ServerLimit x
+/// ThreadsPerChild and rounded down to a multiple of ThreadsPerChild;
+/// Apache warns when it changes a written value, and so do we.
+fn mpm_limits(b: &mut Builder) {
+    let span = b.mpm_span.clone();
+    let m = &mut b.cfg.mpm;
+    let mut warnings = Vec::new();
+    if m.threads_per_child > m.thread_limit {
+        warnings.push(format!(
+            "AH00498: ThreadsPerChild of {} exceeds ThreadLimit of {}, decreasing to match",
+            m.threads_per_child, m.thread_limit
+        ));
+        m.threads_per_child = m.thread_limit;
+    }
+    let tpc = m.threads_per_child.max(1);
+    let cap = m.server_limit.saturating_mul(tpc);
+    match b.max_request_workers_set {
+        false => m.max_request_workers = cap,
+        true => {
+            if m.max_request_workers > cap {
+                warnings.push(format!(
+                    "AH00513: MaxRequestWorkers of {} would require {} servers and would exceed ServerLimit of {}, decreasing to {}",
+                    m.max_request_workers,
+                    m.max_request_workers.div_ceil(tpc),
+                    m.server_limit,
+                    cap
+                ));
+                m.max_request_workers = cap;
+            }
+            if m.max_request_workers % tpc != 0 {
+                let rounded = (m.max_request_workers / tpc).max(1) * tpc;
+                warnings.push(format!(
+                    "AH00511: MaxRequestWorkers of {} is not an integer multiple of ThreadsPerChild of {}, decreasing to nearest multiple {}",
+                    m.max_request_workers, tpc, rounded
+                ));
+                m.max_request_workers = rounded;
+            }
+        }
+    }
+    if let Some(span) = span {
+        for w in warnings {
+            b.warn(w, &span);
+        }
+    }
+}

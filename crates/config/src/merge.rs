@@ -1,0 +1,179 @@
+//! Apache's per-directory merge (`ap_merge_per_dir_configs`): how the
+//! configuration of a later, more specific section combines with what it
+//! inherits.  The request walk (in wsgid-http) calls [`PerDir::merge`] in
+//! Apache's section order; this file only knows how two levels combine.
+
+use crate::model::{OptionFlags, OptionsSpec, PerDir, Require, WsgiPerDir};
+
+impl PerDir {
+    /// `self` is the inherited configuration, `later` the more specific one.
+    ///
+    /// * single values: set in `later` wins, else inherited;
+    /// * `Options`: specs are replayed in order, so an absolute `Options`
+    ///   replaces and `+X`/`-X` edit what is inherited (see [`effective_options`]);
+    /// * `SetEnv`/`AddHandler`/`AddType`: accumulate in order (the last
+    ///   mapping of an extension wins when looked up); `RemoveHandler` and
+    ///   `UnsetEnv` in `later` drop what is inherited, as mod_mime/mod_env do;
+    /// * `Require`: the later section's rules replace the inherited ones
+    ///   (Apache's default `AuthMerging Off`).
+    pub fn merge(&self, later: &PerDir) -> PerDir {
+        let removed = |ext: &String| later.remove_handlers.iter().any(|r| r == ext);
+        let mut add_handlers: Vec<(String, String)> =
+            self.add_handlers.iter().filter(|(ext, _)| !removed(ext)).cloned().collect();
+        add_handlers.extend(later.add_handlers.iter().cloned());
+        let mut set_env: Vec<(String, String)> =
+            self.set_env.iter().filter(|(k, _)| !later.unset_env.contains(k)).cloned().collect();
+        set_env.extend(later.set_env.iter().cloned());
+        PerDir {
+            options: concat(&self.options, &later.options),
+            allow_override: later.allow_override.or(self.allow_override),
+            set_handler: later.set_handler.clone().or_else(|| self.set_handler.clone()),
+            add_handlers,
+            add_types: concat(&self.add_types, &later.add_types),
+            directory_index: later.directory_index.clone().or_else(|| self.directory_index.clone()),
+            require: later.require.clone().or_else(|| self.require.clone()),
+            set_env,
+            unset_env: concat(&self.unset_env, &later.unset_env),
+            pass_env: concat(&self.pass_env, &later.pass_env),
+            limit_request_body: later.limit_request_body.or(self.limit_request_body),
+            auth_type: later.auth_type.clone().or_else(|| self.auth_type.clone()),
+            auth_name: later.auth_name.clone().or_else(|| self.auth_name.clone()),
+            wsgi: self.wsgi.merge(&later.wsgi),
+            remove_handlers: concat(&self.remove_handlers, &later.remove_handlers),
+            allow_override_list: later.allow_override_list.clone().or_else(|| self.allow_override_list.clone()),
+            enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
+            server_signature: later.server_signature.or(self.server_signature),
+            use_canonical_name: later.use_canonical_name.or(self.use_canonical_name),
+        }
+    }
+
+    /// The `Options` in effect given the flags inherited from outside.
+    pub fn effective_options(&self, base: OptionFlags) -> OptionFlags {
+        effective_options(&self.options, base)
+    }
+}
+
+impl WsgiPerDir {
+    /// Later wins field by field (mod_wsgi's `wsgi_merge_dir_config`).
+    pub fn merge(&self, later: &WsgiPerDir) -> WsgiPerDir {
+        WsgiPerDir {
+            application_group: later.application_group.clone().or_else(|| self.application_group.clone()),
+            process_group: later.process_group.clone().or_else(|| self.process_group.clone()),
+            callable_object: later.callable_object.clone().or_else(|| self.callable_object.clone()),
+            script_reloading: later.script_reloading.or(self.script_reloading),
+            pass_authorization: later.pass_authorization.or(self.pass_authorization),
+            chunked_request: later.chunked_request.or(self.chunked_request),
+            map_head_to_get: later.map_head_to_get.or(self.map_head_to_get),
+            enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
+            error_override: later.error_override.or(self.error_override),
+            trusted_proxies: later.trusted_proxies.clone().or_else(|| self.trusted_proxies.clone()),
+            trusted_proxy_headers: later.trusted_proxy_headers.clone().or_else(|| self.trusted_proxy_headers.clone()),
+        }
+    }
+}
+
+fn concat<T: Clone>(a: &[T], b: &[T]) -> Vec<T> {
+    a.iter().chain(b).cloned().collect()
+}
+
+/// Replays `Options` directives over `base`: absolute ones replace, relative
+/// ones add and remove (Apache's `merge_core_dir_configs`; folding in order
+/// gives the same flags as Apache's opts/opts_add/opts_remove bookkeeping).
+pub fn effective_options(specs: &[OptionsSpec], base: OptionFlags) -> OptionFlags {
+    specs.iter().fold(base, |acc, spec| match spec {
+        OptionsSpec::Absolute(f) => *f,
+        OptionsSpec::Relative { add, remove } => union(minus(acc, *remove), *add),
+    })
+}
+
+/// The server's default `Options` in Apache 2.4: `FollowSymlinks` only.
+pub fn default_options() -> OptionFlags {
+    OptionFlags { follow_symlinks: true, ..OptionFlags::default() }
+}
+
+fn flags(f: OptionFlags) -> [bool; 7] {
+    [f.exec_cgi, f.indexes, f.follow_symlinks, f.symlinks_if_owner_match, f.includes, f.includes_noexec, f.multiviews]
+}
+
+fn from_flags(b: [bool; 7]) -> OptionFlags {
+    OptionFlags {
+        exec_cgi: b[0],
+        indexes: b[1],
+        follow_symlinks: b[2],
+        symlinks_if_owner_match: b[3],
+        includes: b[4],
+        includes_noexec: b[5],
+        multiviews: b[6],
+    }
+}
+
+pub(crate) fn union(a: OptionFlags, b: OptionFlags) -> OptionFlags {
+    let (a, b) = (flags(a), flags(b));
+    from_flags(std::array::from_fn(|i| a[i] || b[i]))
+}
+
+pub(crate) fn minus(a: OptionFlags, b: OptionFlags) -> OptionFlags {
+    let (a, b) = (flags(a), flags(b));
+    from_flags(std::array::from_fn(|i| a[i] && !b[i]))
+}
+
+/// Several `Require` lines in one section mean "any of them"
+/// (mod_authz_core's implicit `<RequireAny>`); one line is itself.
+pub fn combine_requires(mut lines: Vec<Require>) -> Option<Require> {
+    match lines.len() {
+        0 => None,
+        1 => lines.pop(),
+        _ => Some(Require::Any(lines)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::GroupSpec;
+
+    fn exec() -> OptionFlags {
+        OptionFlags { exec_cgi: true, ..OptionFlags::default() }
+    }
+
+    #[test]
+    fn options_absolute_replaces_relative_edits() {
+        let base = default_options();
+        assert_eq!(effective_options(&[OptionsSpec::Absolute(exec())], base), exec());
+        let rel = OptionsSpec::Relative { add: exec(), remove: default_options() };
+        assert_eq!(effective_options(&[rel], base), exec());
+        let both = union(base, exec());
+        let add = OptionsSpec::Relative { add: exec(), remove: OptionFlags::default() };
+        assert_eq!(effective_options(&[add], base), both);
+    }
+
+    #[test]
+    fn later_section_wins_and_lists_accumulate() {
+        let mut outer = PerDir::default();
+        outer.set_env.push(("A".into(), "1".into()));
+        outer.set_env.push(("B".into(), "1".into()));
+        outer.add_handlers.push(("wsgi".into(), "wsgi-script".into()));
+        outer.wsgi.application_group = Some(GroupSpec::Global);
+        outer.limit_request_body = Some(10);
+        let mut inner = PerDir::default();
+        inner.set_env.push(("A".into(), "2".into()));
+        inner.unset_env.push("B".into());
+        inner.remove_handlers.push("wsgi".into());
+        inner.wsgi.application_group = Some(GroupSpec::Server);
+        let m = outer.merge(&inner);
+        assert_eq!(m.set_env, vec![("A".to_owned(), "1".to_owned()), ("A".to_owned(), "2".to_owned())]);
+        assert!(m.add_handlers.is_empty());
+        assert_eq!(m.wsgi.application_group, Some(GroupSpec::Server));
+        assert_eq!(m.limit_request_body, Some(10));
+    }
+
+    #[test]
+    fn require_lines_combine_as_any() {
+        assert_eq!(combine_requires(vec![]), None);
+        assert_eq!(combine_requires(vec![Require::AllGranted]), Some(Require::AllGranted));
+        assert_eq!(
+            combine_requires(vec![Require::ValidUser, Require::AllDenied]),
+            Some(Require::Any(vec![Require::ValidUser, Require::AllDenied]))
+        );
+    }
+}
