@@ -362,3 +362,197 @@ fn read_block(file: &File, offset: u64, want: u64) -> std::io::Result<Bytes> {
     buf.truncate(filled);
     Ok(Bytes::from(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    use tokio::sync::mpsc;
+
+    /// A temp file holding `len` bytes of a repeating pattern.
+    fn temp_file(len: usize) -> (File, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut f = tempfile::tempfile().expect("temp file");
+        f.write_all(&data).expect("write");
+        (f, data)
+    }
+
+    /// Every data frame until the end or the first error.
+    async fn drain(mut body: ResponseBody) -> (Vec<u8>, Option<BodyError>) {
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => out.extend_from_slice(f.data_ref().expect("data frame")),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    #[tokio::test]
+    async fn full_and_empty() {
+        let body = ResponseBody::full(Bytes::from_static(b"hello"));
+        assert_eq!(body.size_hint().exact(), Some(5));
+        assert!(!body.is_end_stream());
+        let mut body = body;
+        let frame = body.frame().await.expect("one frame").expect("ok");
+        assert_eq!(frame.data_ref().map(|b| &b[..]), Some(&b"hello"[..]));
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+
+        for body in [ResponseBody::empty(), ResponseBody::full(Bytes::new())] {
+            assert!(body.is_end_stream());
+            assert_eq!(body.size_hint().exact(), Some(0));
+            assert_eq!(drain(body).await.0, b"");
+        }
+    }
+
+    #[tokio::test]
+    async fn file_range_in_blocks() {
+        let (file, data) = temp_file(700 * 1024);
+        let body = ResponseBody::file(file, 100, 600_000);
+        assert_eq!(body.size_hint().exact(), Some(600_000));
+        let mut body = body;
+        let mut got = Vec::new();
+        let mut frames = 0;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.expect("no error");
+            let chunk = frame.data_ref().expect("data");
+            assert!(chunk.len() as u64 <= FILE_BLOCK);
+            got.extend_from_slice(chunk);
+            frames += 1;
+        }
+        assert_eq!(frames, 3);
+        assert_eq!(got, &data[100..600_100]);
+        assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn file_shorter_than_promised_fails() {
+        let (file, data) = temp_file(10);
+        let (got, err) = drain(ResponseBody::file(file, 4, 20)).await;
+        assert!(got.is_empty() || got == data[4..]);
+        assert!(matches!(
+            err,
+            Some(BodyError::FileTruncated { missing: 14 })
+        ));
+    }
+
+    #[tokio::test]
+    async fn parts_mix_memory_and_file() {
+        let (file, data) = temp_file(50);
+        let file = Arc::new(file);
+        let body = ResponseBody::parts(vec![
+            Part::Bytes(Bytes::from_static(b"<")),
+            Part::File {
+                file: Arc::clone(&file),
+                offset: 10,
+                len: 5,
+            },
+            Part::Bytes(Bytes::new()),
+            Part::File {
+                file,
+                offset: 0,
+                len: 0,
+            },
+            Part::Bytes(Bytes::from_static(b">")),
+        ]);
+        assert_eq!(body.size_hint().exact(), Some(7));
+        let (got, err) = drain(body).await;
+        assert!(err.is_none());
+        let mut want = b"<".to_vec();
+        want.extend_from_slice(&data[10..15]);
+        want.push(b'>');
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn events_chunks_files_and_end() {
+        let (file, data) = temp_file(300 * 1024);
+        let (tx, rx) = mpsc::channel(8);
+        let body = ResponseBody::from_events(rx);
+        assert_eq!(body.size_hint().exact(), None);
+        let send = async move {
+            for ev in [
+                ResponseEvent::Chunk(Bytes::from_static(b"head;")),
+                ResponseEvent::Chunk(Bytes::new()),
+                ResponseEvent::File {
+                    file,
+                    offset: 1000,
+                    len: None,
+                },
+                ResponseEvent::Chunk(Bytes::from_static(b";tail")),
+                ResponseEvent::End,
+            ] {
+                tx.send(ev).await.expect("receiver alive");
+            }
+        };
+        let ((got, err), ()) = tokio::join!(drain(body), send);
+        assert!(err.is_none());
+        let mut want = b"head;".to_vec();
+        want.extend_from_slice(&data[1000..]);
+        want.extend_from_slice(b";tail");
+        assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn events_file_with_length() {
+        let (file, data) = temp_file(100);
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(ResponseEvent::File {
+            file,
+            offset: 90,
+            len: Some(8),
+        })
+        .await
+        .expect("send");
+        tx.send(ResponseEvent::End).await.expect("send");
+        let (got, err) = drain(ResponseBody::from_events(rx)).await;
+        assert!(err.is_none());
+        assert_eq!(got, &data[90..98]);
+    }
+
+    #[tokio::test]
+    async fn abort_and_closed_channel_fail_the_body() {
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(ResponseEvent::Chunk(Bytes::from_static(b"partial;")))
+            .await
+            .expect("send");
+        tx.send(ResponseEvent::Abort).await.expect("send");
+        let mut body = ResponseBody::from_events(rx);
+        let (got, err) = {
+            let mut out = Vec::new();
+            let mut err = None;
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(f) => out.extend_from_slice(f.data_ref().expect("data")),
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                }
+            }
+            (out, err)
+        };
+        assert_eq!(got, b"partial;");
+        assert!(matches!(err, Some(BodyError::Aborted)));
+        assert!(body.is_end_stream());
+        assert!(body.frame().await.is_none());
+
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(ResponseEvent::Chunk(Bytes::from_static(b"x")))
+            .await
+            .expect("send");
+        drop(tx);
+        let (got, err) = drain(ResponseBody::from_events(rx)).await;
+        assert_eq!(got, b"x");
+        assert!(matches!(err, Some(BodyError::Incomplete)));
+
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(ResponseEvent::Failed(500)).await.expect("send");
+        let (_, err) = drain(ResponseBody::from_events(rx)).await;
+        assert!(matches!(err, Some(BodyError::Protocol("Failed"))));
+    }
+}
