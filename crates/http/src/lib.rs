@@ -4,6 +4,9 @@
 //! WSGIScriptAlias, DocumentRoot → file name, SCRIPT_NAME, PATH_INFO), walk
 //! (merge Directory/Location/Files sections), access (Require), handler
 //! (wsgi-script in the Python host, static file, error), log (CustomLog).
+//!
+//! The binary builds a [`FrontEnd`] from the configuration and calls
+//! [`FrontEnd::serve`] with its listening sockets.
 #![forbid(unsafe_code)]
 
 // Response side: bodies, static files, error pages, MIME types, access-log lines.
@@ -12,3 +15,18 @@ pub mod body;
 pub mod error_pages;
 pub mod mime;
 pub mod static_files;
+
+// Request side: connections, request context, phases, environ.
+pub mod environ;
+pub mod frontend;
+pub mod phases;
+pub mod proxy;
+pub mod request;
+pub mod request_body;
+pub mod response;
+pub mod server;
+pub mod uri;
+pub mod vhost;
+pub mod wildcard;
+
+pub use frontend::{FrontEnd, HttpError};

@@ -1,0 +1,348 @@
+//! The CGI/WSGI environment of one request, computed exactly as Apache's
+//! `ap_add_cgi_vars` + `ap_add_common_vars` and mod_wsgi's
+//! `wsgi_build_environment` do it in the Apache child: CGI variables,
+//! `HTTP_*` headers (names with characters other than letters, digits and
+//! `-` dropped; `Proxy` dropped against httpoxy; `Authorization` only with
+//! WSGIPassAuthorization On), SetEnv values, trusted proxy headers, and the
+//! string-valued `mod_wsgi.*` keys.  Object-valued keys (`wsgi.input`...)
+//! are the Python host's job.
+
+use std::time::UNIX_EPOCH;
+
+use wsgid_config::model::{CallableSpec, GroupSpec, MapHeadToGet, ServerSignature};
+
+use crate::frontend::Site;
+use crate::request::{Request, version_str};
+use crate::uri::{find_path_info, latin1, no2slash};
+
+/// mod_wsgi's per-request configuration (`WSGIRequestConfig`), resolved
+/// from the merged per-directory settings and the script alias options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsgiSettings {
+    pub process_group: String,
+    pub application_group: String,
+    pub callable: String,
+    pub script_reloading: bool,
+    pub pass_authorization: bool,
+    pub enable_sendfile: bool,
+    pub chunked_request: bool,
+    pub map_head_to_get: MapHeadToGet,
+    pub error_override: bool,
+}
+
+/// An insertion-ordered string table (Apache's `apr_table_t` with `set`).
+#[derive(Debug, Default, Clone)]
+pub struct EnvTable(pub Vec<(String, String)>);
+
+impl EnvTable {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
+    pub fn unset(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+}
+
+/// The port Apache reports (`ap_get_server_port`, UseCanonicalName Off):
+/// the `Host` port, else the ServerName port, else the scheme default.
+pub fn server_port(site: &Site, r: &Request) -> u16 {
+    r.host_port.or(site.host.server_port).unwrap_or(80)
+}
+
+/// `SERVER_NAME` (`ap_get_server_name`, UseCanonicalName Off).
+pub fn server_name(site: &Site, r: &Request) -> String {
+    r.hostname
+        .clone()
+        .unwrap_or_else(|| site.server_hostname.clone())
+}
+
+/// `host[:port]` with the port left out for 80 and 443, as mod_wsgi's
+/// `%{SERVER}` and `%{RESOURCE}` do.
+fn host_and_port(host: &str, port: u16) -> String {
+    if port == 80 || port == 443 {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// SCRIPT_NAME and PATH_INFO as `ap_add_cgi_vars` splits them, with
+/// mod_wsgi's collapsing of repeated slashes.
+pub fn script_name_and_path_info(r: &Request) -> (Vec<u8>, Vec<u8>) {
+    let script = if r.path_info.is_empty() {
+        r.uri.clone()
+    } else {
+        r.uri[..find_path_info(&r.uri, &r.path_info)].to_vec()
+    };
+    let collapse = |v: &[u8]| {
+        if v.first() == Some(&b'/') {
+            no2slash(v)
+        } else {
+            v.to_vec()
+        }
+    };
+    (collapse(&script), collapse(&r.path_info))
+}
+
+/// Resolve `%{ENV:VAR}` through the request environment, then the process's.
+fn env_lookup(r: &Request, var: &str) -> Option<String> {
+    r.env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == var)
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var(var).ok())
+}
+
+fn resolve_group(site: &Site, r: &Request, spec: &GroupSpec) -> String {
+    let port = server_port(site, r);
+    match spec {
+        GroupSpec::Global => String::new(),
+        GroupSpec::Server => host_and_port(&site.server_hostname, port),
+        GroupSpec::Resource => resource(site, r),
+        GroupSpec::Named(n) => n.clone(),
+        // An unset variable leaves the spec itself, as mod_wsgi does.
+        GroupSpec::Env(var) => env_lookup(r, var).unwrap_or_else(|| format!("%{{ENV:{var}}}")),
+    }
+}
+
+/// `%{RESOURCE}`: `host[:port]|script_name`, script name lower-cased as
+/// mod_wsgi 4.9 does (`wsgi_script_name`).
+fn resource(site: &Site, r: &Request) -> String {
+    let (script, _) = script_name_and_path_info(r);
+    let script = latin1(&script).to_lowercase();
+    format!(
+        "{}|{}",
+        host_and_port(&site.server_hostname, server_port(site, r)),
+        script
+    )
+}
+
+/// Build mod_wsgi's request configuration for `r`.
+pub fn wsgi_settings(site: &Site, r: &Request) -> WsgiSettings {
+    let w = &r.per_dir.wsgi;
+    let notes = &r.wsgi_notes;
+    let process_group = notes
+        .process_group
+        .as_ref()
+        .or(w.process_group.as_ref())
+        .map_or_else(String::new, |g| resolve_group(site, r, g));
+    let application_group = notes
+        .application_group
+        .as_ref()
+        .or(w.application_group.as_ref())
+        .map_or_else(|| resource(site, r), |g| resolve_group(site, r, g));
+    let callable = match (&notes.callable_object, &w.callable_object) {
+        (Some(name), _) => name.clone(),
+        (None, Some(CallableSpec::Named(n))) => n.clone(),
+        (None, Some(CallableSpec::Env(var))) => {
+            env_lookup(r, var).unwrap_or_else(|| "application".into())
+        }
+        (None, None) => "application".into(),
+    };
+    WsgiSettings {
+        process_group,
+        application_group,
+        callable,
+        script_reloading: w.script_reloading.unwrap_or(true),
+        pass_authorization: notes
+            .pass_authorization
+            .or(w.pass_authorization)
+            .unwrap_or(false),
+        enable_sendfile: w.enable_sendfile.unwrap_or(false),
+        chunked_request: w.chunked_request.unwrap_or(false),
+        map_head_to_get: w.map_head_to_get.unwrap_or(MapHeadToGet::Auto),
+        error_override: w.error_override.unwrap_or(false),
+    }
+}
+
+/// `HTTP_*` name for a header, or None when Apache drops it.
+fn http_env_name(name: &str) -> Option<String> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return None;
+    }
+    Some(format!(
+        "HTTP_{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    ))
+}
+
+/// Request headers as Apache's `headers_in` table holds them: one entry per
+/// name in first-seen order, repeated values joined with `", "`.
+fn merged_headers(r: &Request) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for name in r.headers.keys() {
+        let joined = r
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| latin1(v.as_bytes()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push((name.as_str().to_owned(), joined));
+    }
+    out
+}
+
+/// Everything the environ needs besides the request.
+pub struct EnvInputs<'a> {
+    pub settings: &'a WsgiSettings,
+    /// PATH_TRANSLATED, computed by a sub-request lookup of PATH_INFO.
+    pub path_translated: Option<String>,
+    pub request_id: String,
+    pub server_software: &'a str,
+}
+
+/// Build the string environ and the URL scheme.
+pub fn build(
+    site: &Site,
+    r: &Request,
+    inp: &EnvInputs<'_>,
+) -> (Vec<(String, String)>, &'static str) {
+    let mut e = EnvTable(r.env.clone());
+    let s = inp.settings;
+
+    // ap_add_common_vars: headers first.
+    for (name, value) in merged_headers(r) {
+        if name.eq_ignore_ascii_case("content-type") {
+            e.set("CONTENT_TYPE", value);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            e.set("CONTENT_LENGTH", value);
+        } else if name.eq_ignore_ascii_case("proxy")
+            || name.eq_ignore_ascii_case("authorization")
+            || name.eq_ignore_ascii_case("proxy-authorization")
+        {
+            // httpoxy; credentials stay out of the environment unless
+            // WSGIPassAuthorization (below).
+        } else if let Some(key) = http_env_name(&name) {
+            e.set(&key, value);
+        }
+    }
+    let port = server_port(site, r);
+    e.set("SERVER_SIGNATURE", signature(site, r, port));
+    e.set("SERVER_SOFTWARE", inp.server_software);
+    e.set("SERVER_NAME", server_name(site, r));
+    e.set("SERVER_ADDR", canonical_ip(r.conn.local.ip()));
+    e.set("SERVER_PORT", port.to_string());
+    e.set("REMOTE_ADDR", canonical_ip(r.conn.peer.ip()));
+    e.set("DOCUMENT_ROOT", site.host.document_root.to_string_lossy());
+    e.set("REQUEST_SCHEME", "http");
+    let (prefix, ctx_root) = match &r.context {
+        Some((p, root)) => (p.clone(), root.clone()),
+        None => (
+            String::new(),
+            site.host.document_root.to_string_lossy().into_owned(),
+        ),
+    };
+    e.set("CONTEXT_PREFIX", prefix);
+    e.set("CONTEXT_DOCUMENT_ROOT", ctx_root);
+    e.set(
+        "SERVER_ADMIN",
+        site.host
+            .server_admin
+            .clone()
+            .unwrap_or_else(|| "[no address given]".into()),
+    );
+    e.set("SCRIPT_FILENAME", r.filename_str());
+    e.set("REMOTE_PORT", r.conn.peer.port().to_string());
+
+    // ap_add_cgi_vars.
+    e.set("GATEWAY_INTERFACE", "CGI/1.1");
+    e.set("SERVER_PROTOCOL", version_str(r.version));
+    e.set("REQUEST_METHOD", r.method.as_str());
+    e.set("QUERY_STRING", r.args.clone().unwrap_or_default());
+    e.set("REQUEST_URI", r.unparsed_uri.clone());
+    let (script_name, path_info) = script_name_and_path_info(r);
+    e.set("SCRIPT_NAME", latin1(&script_name));
+    e.set("PATH_INFO", latin1(&path_info));
+    if let Some(pt) = &inp.path_translated {
+        e.set("PATH_TRANSLATED", pt.clone());
+    }
+
+    // wsgi_build_environment.
+    if s.map_head_to_get == MapHeadToGet::On
+        && (r.method == http::Method::GET || r.method == http::Method::HEAD)
+    {
+        e.set("REQUEST_METHOD", "GET");
+    }
+    if s.pass_authorization {
+        if let Some(v) = r.headers.get(http::header::AUTHORIZATION) {
+            e.set("HTTP_AUTHORIZATION", latin1(v.as_bytes()));
+        }
+    }
+    e.set("mod_wsgi.script_name", latin1(&script_name));
+    e.set("mod_wsgi.path_info", latin1(&path_info));
+    crate::proxy::apply_trusted_headers(&mut e, &r.per_dir.wsgi);
+    let scheme = if e
+        .get("HTTPS")
+        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("on"))
+    {
+        "https"
+    } else {
+        "http"
+    };
+    e.set("mod_wsgi.process_group", s.process_group.clone());
+    e.set("mod_wsgi.application_group", s.application_group.clone());
+    e.set("mod_wsgi.callable_object", s.callable.clone());
+    e.set(
+        "mod_wsgi.request_handler",
+        r.handler.clone().unwrap_or_default(),
+    );
+    e.set("mod_wsgi.handler_script", "");
+    e.set(
+        "mod_wsgi.script_reloading",
+        if s.script_reloading { "1" } else { "0" },
+    );
+    e.set("mod_wsgi.listener_host", r.conn.listener_host.clone());
+    e.set("mod_wsgi.listener_port", r.conn.local.port().to_string());
+    e.set(
+        "mod_wsgi.enable_sendfile",
+        if s.enable_sendfile { "1" } else { "0" },
+    );
+    e.set("mod_wsgi.ignore_activity", "0");
+    let start = r
+        .start
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    e.set("mod_wsgi.request_start", start.to_string());
+    e.set("mod_wsgi.request_id", inp.request_id.clone());
+    (e.0, scheme)
+}
+
+fn canonical_ip(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+        v4 => v4.to_string(),
+    }
+}
+
+/// `SERVER_SIGNATURE` (`ap_psignature("", r)`).
+fn signature(site: &Site, r: &Request, port: u16) -> String {
+    let name = server_name(site, r);
+    match site.signature {
+        ServerSignature::Off => String::new(),
+        ServerSignature::On => format!(
+            "<address>{} Server at {} Port {}</address>\n",
+            site.server_banner, name, port
+        ),
+        ServerSignature::Email => format!(
+            "<address>{} Server at <a href=\"mailto:{}\">{}</a> Port {}</address>\n",
+            site.server_banner,
+            site.host.server_admin.as_deref().unwrap_or(""),
+            name,
+            port
+        ),
+    }
+}

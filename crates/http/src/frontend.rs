@@ -1,0 +1,269 @@
+//! [`FrontEnd`]: everything the request phases need, prepared once at
+//! start-up: one [`Site`] per server (main server and each virtual host)
+//! with its logs opened and its regexes compiled, the virtual host table
+//! and the MIME table.  Serving connections is `server.rs`'s job.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use wsgid_config::model::{
+    Host, Level as CfgLevel, LogTarget, Section, ServerConfig, ServerSignature, ServerTokens,
+    UrlMatcher,
+};
+use wsgid_log::{AccessLog, ErrorLog, Level};
+use wsgid_python::PythonHost;
+
+use crate::access_log::Formatter;
+use crate::mime::MimeTypes;
+use crate::vhost::VhostTable;
+
+/// Why the front end could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot open error log {path}: {source}")]
+    ErrorLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open access log {path}: {source}")]
+    AccessLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{target}: piped and syslog logs are not supported")]
+    UnsupportedLog { target: String },
+    #[error("invalid log format {format:?}: {reason}")]
+    LogFormat { format: String, reason: String },
+    #[error("cannot read TypesConfig {path}: {source}")]
+    Mime {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot use listening socket: {0}")]
+    Listener(std::io::Error),
+}
+
+/// One `CustomLog` of a host, ready to write.
+pub struct AccessSink {
+    pub log: AccessLog,
+    pub format: Formatter,
+    /// `env=VAR` (true) or `env=!VAR` (false).
+    pub condition: Option<(bool, String)>,
+}
+
+/// A server (`server_rec`) as the phases use it.
+pub struct Site {
+    pub host: Host,
+    /// `<Directory>`/`<Files>`/`<Location>` sections in effect: for a
+    /// virtual host the main server's first, then its own (Apache appends
+    /// them the same way when merging server configs).
+    pub sections: Vec<Section>,
+    /// Byte-regex twins of the alias regexes (URIs may be non-UTF-8).
+    pub alias_res: Vec<Option<regex::bytes::Regex>>,
+    /// `server->server_hostname`: ServerName, or the machine's name.
+    pub server_hostname: String,
+    pub error_log: ErrorLog,
+    pub access_logs: Arc<Vec<AccessSink>>,
+    pub signature: ServerSignature,
+    /// `SERVER_SOFTWARE` / `Server:` value for this ServerTokens setting.
+    pub server_banner: String,
+}
+
+/// The HTTP front end: configuration, sites and the Python host.
+pub struct FrontEnd {
+    pub(crate) cfg: Arc<ServerConfig>,
+    pub(crate) python: Option<Arc<PythonHost>>,
+    pub(crate) sites: Vec<Site>,
+    pub(crate) vhosts: VhostTable,
+    pub(crate) mime: MimeTypes,
+    pub(crate) next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for FrontEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrontEnd")
+            .field("sites", &self.sites.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn log_level(l: CfgLevel) -> Level {
+    match l {
+        CfgLevel::Emerg => Level::Emerg,
+        CfgLevel::Alert => Level::Alert,
+        CfgLevel::Crit => Level::Crit,
+        CfgLevel::Error => Level::Error,
+        CfgLevel::Warn => Level::Warn,
+        CfgLevel::Notice => Level::Notice,
+        CfgLevel::Info => Level::Info,
+        CfgLevel::Debug => Level::Debug,
+        CfgLevel::Trace(n) => Level::Trace(n),
+    }
+}
+
+/// The product banner for a `ServerTokens` value.
+pub fn server_banner(tokens: ServerTokens) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let major = version.split('.').next().unwrap_or("0");
+    let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    match tokens {
+        ServerTokens::Prod => "wsgid".into(),
+        ServerTokens::Major => format!("wsgid/{major}"),
+        ServerTokens::Minor => format!("wsgid/{minor}"),
+        ServerTokens::Minimal => format!("wsgid/{version}"),
+        ServerTokens::Os | ServerTokens::Full => format!("wsgid/{version} (Unix)"),
+    }
+}
+
+/// The machine's host name, Apache's fallback when there is no ServerName.
+fn machine_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Opens each log file once, so that hosts naming the same file share one
+/// handle (and so one lock, keeping lines whole).
+#[derive(Default)]
+struct LogFiles {
+    errors: HashMap<PathBuf, ErrorLog>,
+    access: HashMap<PathBuf, AccessLog>,
+}
+
+impl LogFiles {
+    fn error_log(&mut self, host: &Host) -> Result<ErrorLog, HttpError> {
+        let level = log_level(host.log_level.default);
+        let modules: Vec<(String, Level)> = host
+            .log_level
+            .modules
+            .iter()
+            .map(|(m, l)| (m.clone(), log_level(*l)))
+            .collect();
+        let base = match &host.error_log {
+            None | Some(LogTarget::Stderr) => ErrorLog::stderr(level),
+            Some(LogTarget::File(path)) => match self.errors.get(path) {
+                Some(log) => log.clone(),
+                None => {
+                    let log =
+                        ErrorLog::open(path, level).map_err(|source| HttpError::ErrorLog {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    self.errors.insert(path.clone(), log.clone());
+                    log
+                }
+            },
+            Some(LogTarget::Pipe(t) | LogTarget::Syslog(t)) => {
+                return Err(HttpError::UnsupportedLog { target: t.clone() });
+            }
+        };
+        Ok(base.with_levels(level, modules))
+    }
+
+    fn access_log(&mut self, target: &LogTarget) -> Result<AccessLog, HttpError> {
+        match target {
+            LogTarget::Stderr => Ok(AccessLog::stderr()),
+            LogTarget::File(path) => {
+                if let Some(log) = self.access.get(path) {
+                    return Ok(log.clone());
+                }
+                let log = AccessLog::open(path).map_err(|source| HttpError::AccessLog {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.access.insert(path.clone(), log.clone());
+                Ok(log)
+            }
+            LogTarget::Pipe(t) | LogTarget::Syslog(t) => {
+                Err(HttpError::UnsupportedLog { target: t.clone() })
+            }
+        }
+    }
+}
+
+impl FrontEnd {
+    /// Open the logs of every host, load MIME types, precompile everything.
+    pub fn new(
+        cfg: Arc<ServerConfig>,
+        python: Option<Arc<PythonHost>>,
+    ) -> Result<FrontEnd, HttpError> {
+        let mime =
+            MimeTypes::load(cfg.types_config.as_deref()).map_err(|source| HttpError::Mime {
+                path: cfg.types_config.clone().unwrap_or_default(),
+                source,
+            })?;
+        let fallback_name = machine_hostname();
+        let banner = server_banner(cfg.server_tokens);
+        let mut files = LogFiles::default();
+        let mut sites = Vec::with_capacity(1 + cfg.virtual_hosts.len());
+        let hosts = std::iter::once(&cfg.main).chain(cfg.virtual_hosts.iter().map(|v| &v.host));
+        for (i, host) in hosts.enumerate() {
+            let sections = if i == 0 {
+                host.sections.clone()
+            } else {
+                cfg.main
+                    .sections
+                    .iter()
+                    .chain(&host.sections)
+                    .cloned()
+                    .collect()
+            };
+            let alias_res = host
+                .aliases
+                .iter()
+                .map(|a| match &a.matcher {
+                    UrlMatcher::Regex(re) => regex::bytes::Regex::new(re.as_str()).ok(),
+                    UrlMatcher::Prefix(_) => None,
+                })
+                .collect();
+            let mut access_logs = Vec::new();
+            for cl in &host.custom_logs {
+                let format =
+                    Formatter::parse(&cl.format).map_err(|reason| HttpError::LogFormat {
+                        format: cl.format.clone(),
+                        reason,
+                    })?;
+                access_logs.push(AccessSink {
+                    log: files.access_log(&cl.target)?,
+                    format,
+                    condition: cl.condition.clone(),
+                });
+            }
+            sites.push(Site {
+                error_log: files.error_log(host)?,
+                server_hostname: host
+                    .server_name
+                    .clone()
+                    .unwrap_or_else(|| fallback_name.clone()),
+                host: host.clone(),
+                sections,
+                alias_res,
+                access_logs: Arc::new(access_logs),
+                signature: cfg.server_signature,
+                server_banner: banner.clone(),
+            });
+        }
+        Ok(FrontEnd {
+            vhosts: VhostTable::new(&cfg.virtual_hosts),
+            cfg,
+            python,
+            sites,
+            mime,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The site for a host index (0: main server).
+    pub(crate) fn site(&self, index: usize) -> &Site {
+        self.sites.get(index).unwrap_or(&self.sites[0])
+    }
+
+    /// The main server's error log (for messages outside any request).
+    pub fn error_log(&self) -> &ErrorLog {
+        &self.sites[0].error_log
+    }
+}

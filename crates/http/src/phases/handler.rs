@@ -1,0 +1,211 @@
+//! The handler phase: the checks each handler makes before producing a
+//! response, with Apache's and mod_wsgi's exact log lines, and the hand-off
+//! of a WSGI request to the Python host.
+//!
+//! * `wsgi-script` (mod_wsgi's `wsgi_hook_handler`): ExecCGI unless the
+//!   script was aliased, the script must exist and not be a directory, the
+//!   request body must be acceptable (Transfer-Encoding, Content-Length
+//!   against LimitRequestBody); then the environ is built and the request
+//!   submitted.
+//! * anything else: the core's default handler (static files).
+
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use wsgid_log::{Level, Peer};
+use wsgid_python::{ResponseEvent, WsgiRequest};
+
+use super::{Outcome, default_options};
+use crate::environ::{self, EnvInputs, WsgiSettings};
+use crate::frontend::{FrontEnd, Site};
+use crate::request::{FileKind, Request};
+use crate::request_body::IncomingBody;
+
+/// Apache 2.4.54+'s default `LimitRequestBody` (1 GiB).
+pub const DEFAULT_LIMIT_REQUEST_BODY: u64 = 1 << 30;
+
+/// Room for response events between the Python thread and hyper.
+const EVENT_QUEUE: usize = 8;
+
+fn is_wsgi_handler(h: Option<&str>) -> bool {
+    matches!(h, Some("wsgi-script" | "application/x-httpd-wsgi"))
+}
+
+fn script_error(site: &Site, r: &Request, what: &str) {
+    site.error_log.log(
+        "wsgi",
+        Level::Error,
+        Peer::Client(r.conn.peer),
+        &format!("{what}: {}", r.filename_str()),
+    );
+}
+
+/// Decide between the WSGI handler and the default handler, and make the
+/// checks that fail before any response is produced.
+pub fn select(site: &Site, r: &Request) -> Outcome {
+    if is_wsgi_handler(r.handler.as_deref()) {
+        if !r.alias_forced && !r.per_dir.effective_options(default_options()).exec_cgi {
+            script_error(site, r, "Options ExecCGI is off in this directory");
+            return Outcome::Error(403);
+        }
+        return match r.kind {
+            FileKind::Missing => {
+                script_error(site, r, "Target WSGI script not found or unable to stat");
+                Outcome::Error(404)
+            }
+            FileKind::Dir => {
+                script_error(site, r, "Attempt to invoke directory as WSGI application");
+                Outcome::Error(403)
+            }
+            FileKind::File | FileKind::Other => Outcome::Wsgi,
+        };
+    }
+    let info = |msg: String| {
+        site.error_log
+            .log("core", Level::Info, Peer::Client(r.conn.peer), &msg)
+    };
+    let serves_content = matches!(
+        r.method,
+        http::Method::GET | http::Method::HEAD | http::Method::POST
+    );
+    if !serves_content {
+        // The default handler's method answers (OPTIONS, 405, 501) do not
+        // depend on the file; static_files builds them.
+        return Outcome::Static;
+    }
+    match r.kind {
+        FileKind::Missing => {
+            info(format!(
+                "AH00128: File does not exist: {}",
+                r.filename_with_path_info()
+            ));
+            Outcome::Error(404)
+        }
+        FileKind::Dir => {
+            info(format!(
+                "AH00129: Attempt to serve directory: {}",
+                r.filename_str()
+            ));
+            Outcome::Error(404)
+        }
+        // AcceptPathInfo defaults to off for the default handler.
+        _ if !r.path_info.is_empty() => {
+            info(format!(
+                "AH00130: File does not exist: {}",
+                r.filename_with_path_info()
+            ));
+            Outcome::Error(404)
+        }
+        _ => Outcome::Static,
+    }
+}
+
+/// The request-body checks mod_wsgi makes before building the environ.
+/// `Err(status)` is the error page to send (already logged).
+pub fn check_body(site: &Site, r: &Request, settings: &WsgiSettings) -> Result<Option<u64>, u16> {
+    if let Some(te) = r.headers.get(http::header::TRANSFER_ENCODING) {
+        let te = String::from_utf8_lossy(te.as_bytes()).into_owned();
+        if !te.eq_ignore_ascii_case("chunked") {
+            script_error(
+                site,
+                r,
+                &format!(
+                    "Unexpected value for Transfer-Encoding of '{te}' supplied. Only 'chunked' supported."
+                ),
+            );
+            return Err(501);
+        }
+        if !settings.chunked_request {
+            script_error(
+                site,
+                r,
+                "Received request requiring chunked transfer encoding, but optional support for chunked \
+                 transfer encoding has not been enabled.",
+            );
+            return Err(411);
+        }
+    }
+    let Some(value) = r.headers.get(http::header::CONTENT_LENGTH) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    let Ok(length) = text.trim().parse::<u64>() else {
+        script_error(
+            site,
+            r,
+            &format!("Invalid Content-Length header value of '{text}' was supplied."),
+        );
+        return Err(400);
+    };
+    let limit = limit_request_body(r);
+    if limit != 0 && length > limit {
+        site.error_log.log(
+            "http",
+            Level::Info,
+            Peer::Client(r.conn.peer),
+            &format!(
+                "AH01588: Requested content-length of {length} is larger than the configured limit of {limit}"
+            ),
+        );
+        return Err(413);
+    }
+    Ok(Some(length))
+}
+
+/// LimitRequestBody in effect (0: unlimited).
+pub fn limit_request_body(r: &Request) -> u64 {
+    r.per_dir
+        .limit_request_body
+        .unwrap_or(DEFAULT_LIMIT_REQUEST_BODY)
+}
+
+/// Why a WSGI request could not be handed to Python.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitError {
+    /// No Python host in this process (503: nothing can run scripts).
+    NoPython,
+    /// The host is shutting down (503).
+    ShuttingDown,
+}
+
+/// Build the environ and queue the request; the receiver yields the
+/// response events.
+pub fn submit(
+    fe: &FrontEnd,
+    r: &Request,
+    settings: &WsgiSettings,
+    body: Incoming,
+) -> Result<mpsc::Receiver<ResponseEvent>, SubmitError> {
+    let Some(python) = &fe.python else {
+        return Err(SubmitError::NoPython);
+    };
+    let site = fe.site(r.host);
+    let request_id = format!(
+        "{:x}-{:x}",
+        r.conn.id,
+        fe.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let inputs = EnvInputs {
+        settings,
+        path_translated: super::path_translated(fe, r),
+        request_id,
+        server_software: &site.server_banner,
+    };
+    let (environ, url_scheme) = environ::build(site, r, &inputs);
+    let limit = limit_request_body(r);
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    let req = WsgiRequest {
+        script: r.filename.clone().unwrap_or_default(),
+        callable: settings.callable.clone(),
+        application_group: settings.application_group.clone(),
+        script_reloading: settings.script_reloading,
+        environ,
+        url_scheme,
+        body: Box::new(IncomingBody::new(body, limit, fe.cfg.timeout)),
+        client: Some(r.conn.peer),
+        error_log: site.error_log.clone(),
+        events: tx,
+    };
+    python.submit(req).map_err(|_| SubmitError::ShuttingDown)?;
+    Ok(rx)
+}

@@ -1,0 +1,129 @@
+//! The log phase: one `CustomLog` line per request for every access log of
+//! the serving host, written when the response body has been sent (or the
+//! connection dropped), so that `%b` counts what really went out.
+//!
+//! [`AccessRecord`] owns a snapshot of the request and response head taken
+//! when the response is built; formatting is `access_log::Formatter`'s job.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{HeaderMap, Response};
+
+use crate::access_log::{ConnStatus, LogRecord};
+use crate::frontend::{AccessSink, Site};
+use crate::request::{Request, version_str};
+use crate::response::OutBody;
+use crate::uri::latin1;
+
+/// Everything needed to write the access-log lines of one request later.
+pub struct AccessRecord {
+    sinks: Arc<Vec<AccessSink>>,
+    remote: SocketAddr,
+    local: SocketAddr,
+    request_line: String,
+    method: String,
+    uri_path: String,
+    query: Option<String>,
+    protocol: &'static str,
+    status: u16,
+    request_headers: HeaderMap,
+    response_headers: HeaderMap,
+    env: Vec<(String, String)>,
+    start: SystemTime,
+    server_hostname: String,
+    server_name: String,
+    port: u16,
+    filename: Option<String>,
+    handler: Option<String>,
+    keep_alive: bool,
+}
+
+impl AccessRecord {
+    /// Snapshot `r` and the response head; None when the host has no
+    /// access log.
+    pub fn new(site: &Site, r: &Request, resp: &Response<OutBody>) -> Option<AccessRecord> {
+        if site.access_logs.is_empty() {
+            return None;
+        }
+        let close = resp
+            .headers()
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        Some(AccessRecord {
+            sinks: site.access_logs.clone(),
+            remote: r.conn.peer,
+            local: r.conn.local,
+            request_line: r.the_request.clone(),
+            method: r.method.as_str().to_owned(),
+            uri_path: latin1(&r.uri),
+            query: r.args.clone(),
+            protocol: version_str(r.version),
+            status: resp.status().as_u16(),
+            request_headers: r.headers.clone(),
+            response_headers: resp.headers().clone(),
+            env: r.env.clone(),
+            start: r.start,
+            server_hostname: site.server_hostname.clone(),
+            server_name: crate::environ::server_name(site, r),
+            port: crate::environ::server_port(site, r),
+            filename: r
+                .filename
+                .as_ref()
+                .map(|f| f.to_string_lossy().into_owned()),
+            handler: r.handler.clone(),
+            keep_alive: !close,
+        })
+    }
+
+    /// Write the lines, `sent` body bytes having gone out.
+    pub fn write(self, sent: u64) {
+        let duration = SystemTime::now()
+            .duration_since(self.start)
+            .unwrap_or_default();
+        let record = LogRecord {
+            remote_addr: Some(self.remote),
+            local_addr: Some(self.local),
+            request_line: &self.request_line,
+            method: &self.method,
+            uri_path: &self.uri_path,
+            query: self.query.as_deref(),
+            protocol: self.protocol,
+            status_original: self.status,
+            status_final: self.status,
+            bytes_sent: sent,
+            bytes_in: 0,
+            bytes_out: sent,
+            request_headers: &self.request_headers,
+            response_headers: &self.response_headers,
+            env: &self.env,
+            notes: &[],
+            user: None,
+            start: self.start,
+            duration,
+            pid: std::process::id(),
+            tid: 0,
+            server_hostname: &self.server_hostname,
+            server_name: &self.server_name,
+            canonical_port: self.port,
+            filename: self.filename.as_deref(),
+            handler: self.handler.as_deref(),
+            keepalive_requests: 0,
+            conn_status: if self.keep_alive {
+                ConnStatus::KeepAlive
+            } else {
+                ConnStatus::Close
+            },
+        };
+        for sink in self.sinks.iter() {
+            let wanted = match &sink.condition {
+                None => true,
+                Some((present, var)) => self.env.iter().any(|(k, _)| k == var) == *present,
+            };
+            if wanted {
+                sink.log.write_line(&sink.format.format(&record));
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Apache's request phases in their fixed order, up to the choice of
+//! handler:
+//!
+//! translate → map to storage (walk + section merge) → access (Require)
+//! → type checker (mod_mime: AddHandler, SetHandler, content type)
+//! → fixups (mod_env: SetEnv/UnsetEnv/PassEnv; mod_dir: trailing-slash
+//! redirect and DirectoryIndex) → handler checks.
+//!
+//! The same pipeline without the handler serves sub-requests
+//! (`ap_sub_req_lookup_uri`), used for DirectoryIndex and PATH_TRANSLATED.
+//! Running the WSGI application and sending responses are `handler.rs`'s
+//! and `server.rs`'s jobs.
+
+pub mod access;
+pub mod handler;
+pub mod log;
+pub mod translate;
+pub mod walk;
+
+use std::os::unix::ffi::OsStrExt;
+
+use wsgid_config::model::OptionFlags;
+use wsgid_log::{Level, Peer};
+
+use crate::frontend::{FrontEnd, Site};
+use crate::request::{FileKind, Request};
+use crate::uri::latin1;
+use access::Authz;
+
+/// What the phases decided for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Run the WSGI script `r.filename` (every handler check passed).
+    Wsgi,
+    /// Serve `r.filename` with the default handler.
+    Static,
+    /// Redirect (mod_dir's trailing slash): status and absolute Location.
+    Redirect(u16, String),
+    /// Answer Apache's error page for this status (already logged).
+    Error(u16),
+}
+
+/// The options Apache 2.4 starts from (`Options FollowSymlinks`).
+pub fn default_options() -> OptionFlags {
+    OptionFlags {
+        follow_symlinks: true,
+        ..OptionFlags::default()
+    }
+}
+
+/// How deep DirectoryIndex sub-requests may nest.
+const MAX_SUBREQ_DEPTH: u8 = 4;
+
+/// Run every phase up to the handler choice for the main request.
+pub fn process(fe: &FrontEnd, r: &mut Request) -> Outcome {
+    let site = fe.site(r.host);
+    if let Err(outcome) = lookup(fe, site, r, 0) {
+        return outcome;
+    }
+    handler::select(site, r)
+}
+
+/// translate … fixups for `r` (main or sub-request).
+fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
+    if r.uri.first() != Some(&b'/') {
+        site.error_log.log(
+            "core",
+            Level::Error,
+            Peer::Client(r.conn.peer),
+            &format!("AH00126: Invalid URI in request {}", r.the_request),
+        );
+        return Err(Outcome::Error(400));
+    }
+    translate::translate(site, r);
+    if let Err(walk::Denied(path)) = walk::storage(r) {
+        site.error_log.log(
+            "core",
+            Level::Error,
+            Peer::Client(r.conn.peer),
+            &format!(
+                "(13)Permission denied: AH00035: access to {} denied (filesystem path '{}') because search \
+                 permissions are missing on a component of the path",
+                latin1(&r.uri),
+                path.display()
+            ),
+        );
+        return Err(Outcome::Error(403));
+    }
+    r.per_dir = walk::merge_sections(site, r);
+    fixup_env(r);
+
+    match access::check(r) {
+        Authz::Granted => {}
+        Authz::Denied | Authz::Neutral => {
+            site.error_log.log(
+                "authz_core",
+                Level::Error,
+                Peer::Client(r.conn.peer),
+                &format!(
+                    "AH01630: client denied by server configuration: {}",
+                    r.filename
+                        .as_ref()
+                        .map_or_else(|| latin1(&r.uri), |f| f.to_string_lossy().into_owned())
+                ),
+            );
+            return Err(Outcome::Error(403));
+        }
+        Authz::NeedsUser => {
+            // Authentication providers are not part of this front end yet:
+            // Apache answers the same when no authentication is configured.
+            site.error_log.log(
+                "core",
+                Level::Error,
+                Peer::Client(r.conn.peer),
+                &format!(
+                    "AH00027: No authentication done but request not allowed without authentication for {}. \
+                     Authentication not configured?",
+                    latin1(&r.uri)
+                ),
+            );
+            return Err(Outcome::Error(500));
+        }
+    }
+
+    types(fe, r);
+    if r.kind == FileKind::Dir {
+        fixup_dir(fe, site, r, depth)?;
+    }
+    Ok(())
+}
+
+/// mod_env's fixup: PassEnv, SetEnv, then UnsetEnv into the request table.
+fn fixup_env(r: &mut Request) {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| match env.iter_mut().find(|(key, _)| key == k) {
+        Some(slot) => slot.1 = v,
+        None => env.push((k.to_owned(), v)),
+    };
+    for name in &r.per_dir.pass_env {
+        if let Ok(v) = std::env::var(name) {
+            set(name, v);
+        }
+    }
+    for (k, v) in &r.per_dir.set_env {
+        set(k, v.clone());
+    }
+    env.retain(|(k, _)| !r.per_dir.unset_env.iter().any(|u| u == k));
+    r.env = env;
+}
+
+/// mod_mime's type checker and the core's SetHandler override.
+fn types(fe: &FrontEnd, r: &mut Request) {
+    if let Some(filename) = &r.filename {
+        if r.kind != FileKind::Dir {
+            r.content_type = fe.mime.content_type(filename, &r.per_dir.add_types);
+            if !r.alias_forced {
+                let bytes = filename.as_os_str().as_bytes();
+                let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+                // Every extension after the first dot counts; the last one
+                // with a handler wins, as in mod_mime.
+                for ext in base.split(|&b| b == b'.').skip(1) {
+                    let ext = latin1(ext).to_ascii_lowercase();
+                    if let Some((_, h)) =
+                        r.per_dir.add_handlers.iter().rev().find(|(e, _)| *e == ext)
+                    {
+                        r.handler = Some(h.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+    }
+    if let Some(Some(h)) = &r.per_dir.set_handler {
+        if !h.eq_ignore_ascii_case("none") {
+            r.handler = Some(h.to_ascii_lowercase());
+        }
+    }
+}
+
+/// mod_dir: redirect `dir` to `dir/`, or switch to the first existing
+/// DirectoryIndex file (an internal "fast redirect").
+fn fixup_dir(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
+    if r.uri.last() != Some(&b'/') {
+        let mut target = crate::uri::escape_path(&r.uri);
+        target.push('/');
+        if let Some(args) = &r.args {
+            target.push('?');
+            target.push_str(args);
+        }
+        return Err(Outcome::Redirect(301, construct_url(site, r, &target)));
+    }
+    if depth >= MAX_SUBREQ_DEPTH {
+        return Ok(());
+    }
+    let names = r
+        .per_dir
+        .directory_index
+        .clone()
+        .unwrap_or_else(|| vec!["index.html".to_owned()]);
+    let mut error = None;
+    for name in names {
+        let mut uri = r.uri.clone();
+        uri.extend_from_slice(name.as_bytes());
+        let mut sub = r.sub_request(uri);
+        match lookup(fe, site, &mut sub, depth + 1) {
+            Ok(()) if sub.kind == FileKind::File => {
+                adopt(r, sub);
+                return Ok(());
+            }
+            Ok(()) => {}
+            Err(Outcome::Error(404)) => {}
+            Err(other) => error = Some(other),
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `ap_internal_fast_redirect`: the request becomes the sub-request.
+fn adopt(r: &mut Request, sub: Request) {
+    r.uri = sub.uri;
+    r.filename = sub.filename;
+    r.path_info = sub.path_info;
+    r.kind = sub.kind;
+    r.meta = sub.meta;
+    r.handler = sub.handler;
+    r.alias_forced = sub.alias_forced;
+    r.wsgi_notes = sub.wsgi_notes;
+    r.context = sub.context;
+    r.per_dir = sub.per_dir;
+    r.env = sub.env;
+    r.content_type = sub.content_type;
+}
+
+/// `ap_construct_url`: `http://name[:port]` + path, the port left out
+/// when it is the scheme's default.
+pub fn construct_url(site: &Site, r: &Request, path: &str) -> String {
+    let name = crate::environ::server_name(site, r);
+    let port = crate::environ::server_port(site, r);
+    if port == 80 {
+        format!("http://{name}{path}")
+    } else {
+        format!("http://{name}:{port}{path}")
+    }
+}
+
+/// PATH_TRANSLATED: PATH_INFO looked up as a URI in a sub-request.
+pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<String> {
+    if r.path_info.is_empty() {
+        return None;
+    }
+    let site = fe.site(r.host);
+    let mut sub = r.sub_request(r.path_info.clone());
+    // Errors (redirects, denials) still leave a file name, which is all
+    // PATH_TRANSLATED uses; their log lines are part of Apache's behaviour.
+    let _ = lookup(fe, site, &mut sub, 0);
+    sub.filename.as_ref().map(|f| {
+        let mut s = f.to_string_lossy().into_owned();
+        s.push_str(&latin1(&sub.path_info));
+        s
+    })
+}

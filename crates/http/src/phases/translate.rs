@@ -1,0 +1,105 @@
+//! The translate-name phase: URL path → file name.
+//!
+//! Runs the hooks in Apache's order: mod_alias (`Alias`, `AliasMatch`),
+//! then mod_wsgi's `wsgi_hook_intercept` (`WSGIScriptAlias`,
+//! `WSGIScriptAliasMatch`, which also force the `wsgi-script` handler),
+//! then the core's `DocumentRoot` mapping.  Within each module the
+//! directives are tried in configuration order, a virtual host's own first.
+//! It never touches the file system; the walk phase does.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+use wsgid_config::model::{AliasKind, UrlMatcher};
+
+use crate::frontend::Site;
+use crate::request::Request;
+use crate::uri::{alias_matches, pregsub};
+
+/// The handler name WSGIScriptAlias forces.
+pub const WSGI_HANDLER: &str = "wsgi-script";
+
+/// Fill `r.filename` (and for script aliases `r.handler`).
+pub fn translate(site: &Site, r: &mut Request) {
+    if try_aliases(site, r, AliasKind::Alias) || try_aliases(site, r, AliasKind::WsgiScript) {
+        return;
+    }
+    // Core: DocumentRoot + the URI without its leading slashes.
+    let rel: &[u8] = {
+        let start = r.uri.iter().position(|&b| b != b'/').unwrap_or(r.uri.len());
+        &r.uri[start..]
+    };
+    r.filename = Some(join(
+        site.host.document_root.as_os_str().as_encoded_bytes(),
+        rel,
+    ));
+}
+
+fn join(base: &[u8], rest: &[u8]) -> PathBuf {
+    let mut bytes = base.to_vec();
+    if !rest.is_empty() {
+        if bytes.last() != Some(&b'/') {
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(rest);
+    }
+    PathBuf::from(OsString::from_vec(bytes))
+}
+
+fn concat(a: &[u8], b: &[u8]) -> PathBuf {
+    let mut bytes = a.to_vec();
+    bytes.extend_from_slice(b);
+    PathBuf::from(OsString::from_vec(bytes))
+}
+
+/// Try every alias of one module; true when one matched.
+fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
+    for (alias, re) in site.host.aliases.iter().zip(&site.alias_res) {
+        if alias.kind != kind {
+            continue;
+        }
+        let (consumed, location_is_root, target) = match (&alias.matcher, re) {
+            (UrlMatcher::Regex(_), Some(re)) => {
+                let Some(caps) = re.captures(&r.uri) else {
+                    continue;
+                };
+                let end = caps.get(0).map_or(0, |m| m.end());
+                let root = &r.uri[..end] == b"/";
+                (end, root, pregsub(&alias.target, &caps))
+            }
+            (UrlMatcher::Prefix(fake), _) => {
+                let l = alias_matches(&r.uri, fake.as_bytes());
+                if l == 0 {
+                    continue;
+                }
+                (l, fake == "/", alias.target.as_bytes().to_vec())
+            }
+            // A regex that could not be compiled for bytes never matches.
+            (UrlMatcher::Regex(_), None) => continue,
+        };
+        match kind {
+            AliasKind::Alias => {
+                if let UrlMatcher::Prefix(fake) = &alias.matcher {
+                    r.context = Some((fake.clone(), alias.target.clone()));
+                }
+                r.filename = Some(concat(&target, &r.uri[consumed..]));
+            }
+            AliasKind::WsgiScript => {
+                // mod_wsgi keeps the whole URI when the mount point is "/",
+                // so that PATH_INFO is the full path and SCRIPT_NAME empty.
+                let rest = if location_is_root {
+                    &r.uri[..]
+                } else {
+                    &r.uri[consumed..]
+                };
+                r.filename = Some(concat(&target, rest));
+                r.handler = Some(WSGI_HANDLER.to_owned());
+                r.alias_forced = true;
+                r.wsgi_notes = alias.wsgi.clone();
+            }
+        }
+        return true;
+    }
+    false
+}

@@ -1,0 +1,312 @@
+//! The map-to-storage phase: find what exists at the translated file name
+//! (Apache's directory walk: the first missing or non-directory component
+//! ends the file name, the rest becomes PATH_INFO), then merge the
+//! per-directory configuration in Apache's order:
+//!
+//! 1. the host's own directives (outside sections);
+//! 2. `<Directory>` without regex, shortest path first (config order on ties);
+//! 3. `<Directory ~>`/`<DirectoryMatch>` in config order;
+//! 4. `<Files>`/`<FilesMatch>` (server level, then nested in matched
+//!    directories) against the base name;
+//! 5. `<Location>`/`<LocationMatch>` in config order against the URI.
+//!
+//! `.htaccess` files are not read (AllowOverride None, Apache 2.4's default).
+
+use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use wsgid_config::model::{PerDir, Section, SectionKind, SectionPattern};
+
+use crate::frontend::Site;
+use crate::request::{FileKind, Request};
+use crate::uri::no2slash;
+use crate::wildcard::{fnmatch, has_wildcard};
+
+/// A walk failure Apache answers with a status (search permission missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied(pub PathBuf);
+
+/// Split `r.filename` into the existing part and PATH_INFO, stat it.
+pub fn storage(r: &mut Request) -> Result<(), Denied> {
+    let Some(filename) = r.filename.take() else {
+        return Ok(());
+    };
+    let split = split_existing(&filename)?;
+    r.filename = Some(split.filename);
+    r.path_info = split.path_info;
+    r.kind = split.kind;
+    r.meta = split.meta;
+    Ok(())
+}
+
+pub struct Split {
+    pub filename: PathBuf,
+    pub path_info: Vec<u8>,
+    pub kind: FileKind,
+    pub meta: Option<std::fs::Metadata>,
+}
+
+/// Walk `path` component by component as `ap_directory_walk` does.
+pub fn split_existing(path: &Path) -> Result<Split, Denied> {
+    let bytes = path.as_os_str().as_bytes();
+    let mut end = 0;
+    loop {
+        // Next component: skip the slash(es), then up to the next slash.
+        let mut next = end;
+        while next < bytes.len() && bytes[next] == b'/' {
+            next += 1;
+        }
+        if next >= bytes.len() {
+            // Every component is a directory: keep a trailing slash as given.
+            let meta = std::fs::metadata(path).ok();
+            let kind = meta.as_ref().map_or(FileKind::Missing, kind_of);
+            return Ok(Split {
+                filename: path.to_path_buf(),
+                path_info: Vec::new(),
+                kind,
+                meta,
+            });
+        }
+        while next < bytes.len() && bytes[next] != b'/' {
+            next += 1;
+        }
+        let prefix = Path::new(std::ffi::OsStr::from_bytes(&bytes[..next]));
+        match std::fs::metadata(prefix) {
+            Ok(meta) if meta.is_dir() => end = next,
+            Ok(meta) => {
+                return Ok(Split {
+                    filename: prefix.to_path_buf(),
+                    path_info: bytes[next..].to_vec(),
+                    kind: kind_of(&meta),
+                    meta: Some(meta),
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                return Err(Denied(prefix.to_path_buf()));
+            }
+            Err(_) => {
+                return Ok(Split {
+                    filename: prefix.to_path_buf(),
+                    path_info: bytes[next..].to_vec(),
+                    kind: FileKind::Missing,
+                    meta: None,
+                });
+            }
+        }
+    }
+}
+
+fn kind_of(meta: &std::fs::Metadata) -> FileKind {
+    if meta.is_dir() {
+        FileKind::Dir
+    } else if meta.is_file() {
+        FileKind::File
+    } else {
+        FileKind::Other
+    }
+}
+
+/// The directory whose `<Directory>` sections apply: the file name itself
+/// when it is a directory, else the deepest existing directory above it.
+fn walked_dir(r: &Request) -> Option<Vec<u8>> {
+    let f = r.filename.as_ref()?.as_os_str().as_bytes();
+    let mut dir = if r.kind == FileKind::Dir {
+        f.to_vec()
+    } else {
+        let cut = f.iter().rposition(|&b| b == b'/')?;
+        f[..cut.max(1)].to_vec()
+    };
+    while dir.len() > 1 && dir.last() == Some(&b'/') {
+        dir.pop();
+    }
+    Some(dir)
+}
+
+/// Number of components, as Apache counts slashes to order sections.
+fn depth(path: &[u8]) -> usize {
+    if path == b"/" {
+        1
+    } else {
+        path.iter().filter(|&&b| b == b'/').count()
+    }
+}
+
+/// Whether a non-regex `<Directory pattern>` applies to directory `dir`.
+fn directory_matches(pattern: &str, dir: &[u8]) -> bool {
+    let pat = pattern.trim_end_matches('/');
+    if pat.is_empty() {
+        return true; // <Directory />
+    }
+    let n = depth(pat.as_bytes());
+    if depth(dir) < n {
+        return false;
+    }
+    // The first n components of dir.
+    let mut seen = 0;
+    let mut cut = dir.len();
+    for (i, &b) in dir.iter().enumerate().skip(1) {
+        if b == b'/' {
+            seen += 1;
+            if seen == n {
+                cut = i;
+                break;
+            }
+        }
+    }
+    let prefix = &dir[..cut];
+    if has_wildcard(pat) {
+        fnmatch(pat.as_bytes(), prefix, true, false)
+    } else {
+        prefix == pat.as_bytes()
+    }
+}
+
+fn regex_matches(re: &regex::Regex, text: &[u8]) -> bool {
+    re.is_match(&String::from_utf8_lossy(text))
+}
+
+fn location_matches(pattern: &SectionPattern, uri: &[u8]) -> bool {
+    match pattern {
+        SectionPattern::Regex(re) => regex_matches(re, uri),
+        SectionPattern::Wildcard(p) if has_wildcard(p) => fnmatch(p.as_bytes(), uri, true, false),
+        SectionPattern::Wildcard(p) => {
+            let p = p.as_bytes();
+            uri.starts_with(p)
+                && (p.last() == Some(&b'/') || matches!(uri.get(p.len()), None | Some(b'/')))
+        }
+    }
+}
+
+fn files_matches(pattern: &SectionPattern, base: &[u8]) -> bool {
+    match pattern {
+        SectionPattern::Regex(re) => regex_matches(re, base),
+        SectionPattern::Wildcard(p) => fnmatch(p.as_bytes(), base, true, false),
+    }
+}
+
+/// Merge every section that applies to `r` over the host's own config.
+pub fn merge_sections(site: &Site, r: &Request) -> PerDir {
+    let mut merged = site.host.per_dir.clone();
+    let mut files: Vec<&Section> = site
+        .sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::Files)
+        .collect();
+
+    if let Some(dir) = walked_dir(r) {
+        let mut literal: Vec<&Section> = site
+            .sections
+            .iter()
+            .filter(|s| {
+                s.kind == SectionKind::Directory && matches!(s.pattern, SectionPattern::Wildcard(_))
+            })
+            .collect();
+        // Stable sort: config order is kept among sections of equal depth.
+        literal.sort_by_key(|s| match &s.pattern {
+            SectionPattern::Wildcard(p) => depth(p.trim_end_matches('/').as_bytes()),
+            SectionPattern::Regex(_) => usize::MAX,
+        });
+        let regexes = site.sections.iter().filter(|s| {
+            s.kind == SectionKind::Directory && matches!(s.pattern, SectionPattern::Regex(_))
+        });
+        let mut with_slash = dir.clone();
+        with_slash.push(b'/');
+        for s in literal.into_iter().chain(regexes) {
+            let applies = match &s.pattern {
+                SectionPattern::Wildcard(p) => directory_matches(p, &dir),
+                SectionPattern::Regex(re) => {
+                    regex_matches(re, &dir) || regex_matches(re, &with_slash)
+                }
+            };
+            if applies {
+                merged = merged.merge(&s.per_dir);
+                files.extend(s.nested.iter().filter(|n| n.kind == SectionKind::Files));
+            }
+        }
+    }
+
+    if let Some(f) = &r.filename {
+        let bytes = f.as_os_str().as_bytes();
+        let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+        for s in files {
+            if files_matches(&s.pattern, base) {
+                merged = merged.merge(&s.per_dir);
+            }
+        }
+    }
+
+    let uri = no2slash(&r.uri);
+    for s in site
+        .sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::Location)
+    {
+        if location_matches(&s.pattern, &uri) {
+            merged = merged.merge(&s.per_dir);
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_finds_script_and_path_info() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script = dir.path().join("env.wsgi");
+        std::fs::write(&script, "x").expect("write");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+
+        let s = split_existing(&dir.path().join("env.wsgi/x/y")).expect("split");
+        assert_eq!(s.filename, script);
+        assert_eq!(s.path_info, b"/x/y");
+        assert_eq!(s.kind, FileKind::File);
+
+        let s = split_existing(&dir.path().join("missing.wsgi/more")).expect("split");
+        assert_eq!(s.filename, dir.path().join("missing.wsgi"));
+        assert_eq!(s.path_info, b"/more");
+        assert_eq!(s.kind, FileKind::Missing);
+
+        let mut with_slash = dir.path().join("sub").into_os_string();
+        with_slash.push("/");
+        let s = split_existing(Path::new(&with_slash)).expect("split");
+        assert_eq!(s.filename.as_os_str(), with_slash.as_os_str());
+        assert!(s.path_info.is_empty());
+        assert_eq!(s.kind, FileKind::Dir);
+    }
+
+    #[test]
+    fn directory_patterns() {
+        assert!(directory_matches("/srv/htdocs/cgi", b"/srv/htdocs/cgi"));
+        assert!(directory_matches(
+            "/srv/htdocs/cgi",
+            b"/srv/htdocs/cgi/deeper"
+        ));
+        assert!(!directory_matches(
+            "/srv/htdocs/cgi",
+            b"/srv/htdocs/cgi-bin"
+        ));
+        assert!(!directory_matches("/srv/htdocs/cgi", b"/srv/htdocs"));
+        assert!(directory_matches("/srv/*/cgi", b"/srv/x/cgi/y"));
+        assert!(directory_matches("/", b"/anything"));
+    }
+
+    #[test]
+    fn location_patterns() {
+        let lit = SectionPattern::Wildcard("/custom".into());
+        assert!(location_matches(&lit, b"/custom"));
+        assert!(location_matches(&lit, b"/custom/x"));
+        assert!(!location_matches(&lit, b"/customer"));
+        let spaced = SectionPattern::Wildcard("/quoted space".into());
+        assert!(location_matches(&spaced, b"/quoted space/x"));
+        let re = SectionPattern::Regex(regex::Regex::new("^/a+$").expect("re"));
+        assert!(location_matches(&re, b"/aaa"));
+        assert!(files_matches(
+            &SectionPattern::Wildcard("secret.wsgi".into()),
+            b"secret.wsgi"
+        ));
+    }
+}

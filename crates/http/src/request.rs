@@ -1,0 +1,334 @@
+//! The per-request context carried through every phase: wsgid's version of
+//! Apache's `request_rec`.  It holds what the client sent (method, target,
+//! headers), what the phases computed (decoded URI, file name, PATH_INFO,
+//! handler, merged per-directory config, environment table) and the
+//! connection facts the environ needs.  Building it from hyper's request
+//! head is the only parsing done here; the phases fill in the rest.
+
+use std::fs::Metadata;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use http::{HeaderMap, Method, Version};
+use wsgid_config::model::{PerDir, ScriptAliasOptions};
+
+use crate::uri::{self, PathError};
+use crate::vhost;
+
+/// Facts about the connection a request arrived on.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// The listener's configured host (`""` for a wildcard `Listen 80`),
+    /// for `mod_wsgi.listener_host`.
+    pub listener_host: String,
+    /// Connection number, for request ids.
+    pub id: u64,
+}
+
+/// What the file-system walk found at `filename`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// Nothing there (`APR_NOFILE`).
+    Missing,
+    File,
+    Dir,
+    /// Exists but is neither (socket, fifo...).
+    Other,
+}
+
+/// Apache's `request_rec`, reduced to what wsgid's phases use.
+#[derive(Debug)]
+pub struct Request {
+    pub conn: ConnInfo,
+    pub method: Method,
+    pub version: Version,
+    /// The request line as received, for logs (`%r`) and REQUEST_URI.
+    pub the_request: String,
+    /// The request target as sent (`REQUEST_URI`).
+    pub unparsed_uri: String,
+    /// The query string, without `?` (None when absent).
+    pub args: Option<String>,
+    /// Request headers; `Host` already rewritten from an absolute-form target.
+    pub headers: HeaderMap,
+    /// Lower-cased host name from the target or `Host` (`r->hostname`).
+    pub hostname: Option<String>,
+    /// Port given in the `Host` header or absolute target.
+    pub host_port: Option<u16>,
+    /// Index of the serving host (0: main server).
+    pub host: usize,
+    /// The decoded, normalised path (`r->uri`); bytes, may be non-UTF-8.
+    pub uri: Vec<u8>,
+    /// File-system target from translate (`r->filename`).
+    pub filename: Option<PathBuf>,
+    /// Extra path after the file (`r->path_info`).
+    pub path_info: Vec<u8>,
+    pub kind: FileKind,
+    pub meta: Option<Metadata>,
+    /// Handler name (`r->handler`): `wsgi-script`, or None for the default.
+    pub handler: Option<String>,
+    /// A WSGIScriptAlias chose the handler (`alias-forced-type` note):
+    /// ExecCGI is then not required.
+    pub alias_forced: bool,
+    /// Options of the WSGIScriptAlias that matched (request notes).
+    pub wsgi_notes: ScriptAliasOptions,
+    /// `CONTEXT_PREFIX` / `CONTEXT_DOCUMENT_ROOT` set by a prefix `Alias`.
+    pub context: Option<(String, String)>,
+    /// The merged per-directory configuration for this request.
+    pub per_dir: PerDir,
+    /// `r->subprocess_env` entries from SetEnv/PassEnv (in order).
+    pub env: Vec<(String, String)>,
+    /// Content type chosen by mod_mime (static files).
+    pub content_type: Option<String>,
+    pub start: SystemTime,
+}
+
+/// Why a request head could not be turned into a [`Request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// 400: bad target, bad Host, HTTP/1.1 without Host.
+    BadRequest(&'static str),
+    /// 404 for `%2F`/`%00` in the path (logged at info as AH00026).
+    NotFound(PathError),
+}
+
+impl Request {
+    /// Build the context from a request head.  The path is normalised and
+    /// decoded here, before any phase runs, as `ap_process_request_internal`
+    /// does.
+    pub fn from_head(
+        parts: &http::request::Parts,
+        conn: ConnInfo,
+    ) -> Result<Request, (Box<Request>, HeadError)> {
+        let target = &parts.uri;
+        let unparsed_uri = target.to_string();
+        let version = parts.version;
+        let the_request = format!("{} {} {}", parts.method, unparsed_uri, version_str(version));
+        let mut headers = parts.headers.clone();
+        let mut hostname = None;
+        let mut host_port = None;
+        let mut error = None;
+
+        // An absolute-form target overrides the Host header (RFC 7230 5.4);
+        // Apache rewrites the header so that HTTP_HOST shows the target's.
+        if let Some(auth) = target.authority() {
+            if let Ok(v) = http::HeaderValue::from_str(auth.as_str()) {
+                headers.insert(http::header::HOST, v);
+            }
+        }
+        let host_values: Vec<&http::HeaderValue> =
+            headers.get_all(http::header::HOST).iter().collect();
+        match host_values.as_slice() {
+            [] if version == Version::HTTP_11 => {
+                error = Some(HeadError::BadRequest(
+                    "client sent HTTP/1.1 request without hostname",
+                ))
+            }
+            [] => {}
+            [one] => match one.to_str().ok().map(vhost::parse_host) {
+                Some(Ok((h, p))) => {
+                    hostname = (!h.is_empty()).then_some(h);
+                    host_port = p;
+                }
+                _ => error = Some(HeadError::BadRequest("Client sent malformed Host header")),
+            },
+            _ => error = Some(HeadError::BadRequest("Too many Host headers")),
+        }
+
+        let path = target.path();
+        let args = target.query().map(str::to_owned);
+        let uri = match uri::normalize(path.as_bytes()) {
+            None => {
+                error.get_or_insert(HeadError::BadRequest("invalid URI path"));
+                path.as_bytes().to_vec()
+            }
+            Some(normal) => match uri::unescape_path(&normal) {
+                Ok(decoded) => decoded,
+                Err(PathError::BadRequest) => {
+                    error.get_or_insert(HeadError::BadRequest("invalid URI path"));
+                    normal
+                }
+                Err(e) => {
+                    error.get_or_insert(HeadError::NotFound(e));
+                    normal
+                }
+            },
+        };
+
+        let r = Request {
+            conn,
+            method: parts.method.clone(),
+            version,
+            the_request,
+            unparsed_uri: original_uri(target),
+            args,
+            headers,
+            hostname,
+            host_port,
+            host: 0,
+            uri,
+            filename: None,
+            path_info: Vec::new(),
+            kind: FileKind::Missing,
+            meta: None,
+            handler: None,
+            alias_forced: false,
+            wsgi_notes: ScriptAliasOptions::default(),
+            context: None,
+            per_dir: PerDir::default(),
+            env: Vec::new(),
+            content_type: None,
+            start: SystemTime::now(),
+        };
+        match error {
+            Some(e) => Err((Box::new(r), e)),
+            None => Ok(r),
+        }
+    }
+
+    /// A sub-request for another URI on the same connection and host (used
+    /// for DirectoryIndex and PATH_TRANSLATED), as `ap_sub_req_lookup_uri`.
+    pub fn sub_request(&self, uri: Vec<u8>) -> Request {
+        Request {
+            conn: self.conn.clone(),
+            method: Method::GET,
+            version: self.version,
+            the_request: self.the_request.clone(),
+            unparsed_uri: self.unparsed_uri.clone(),
+            args: None,
+            headers: self.headers.clone(),
+            hostname: self.hostname.clone(),
+            host_port: self.host_port,
+            host: self.host,
+            uri,
+            filename: None,
+            path_info: Vec::new(),
+            kind: FileKind::Missing,
+            meta: None,
+            handler: None,
+            alias_forced: false,
+            wsgi_notes: ScriptAliasOptions::default(),
+            context: None,
+            per_dir: PerDir::default(),
+            env: Vec::new(),
+            content_type: None,
+            start: self.start,
+        }
+    }
+
+    /// The file name followed by PATH_INFO, as Apache prints it in
+    /// "File does not exist" lines.
+    pub fn filename_with_path_info(&self) -> String {
+        let mut s = self.filename_str();
+        s.push_str(&uri::latin1(&self.path_info));
+        s
+    }
+
+    /// The file name as a string (empty when translate set none).
+    pub fn filename_str(&self) -> String {
+        self.filename
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method == Method::HEAD
+    }
+}
+
+/// `SERVER_PROTOCOL` text.
+pub fn version_str(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// REQUEST_URI as Apache computes it: the target as sent on the request
+/// line (an absolute-form target keeps only its path and query).
+fn original_uri(target: &http::Uri) -> String {
+    target
+        .path_and_query()
+        .map_or_else(|| target.to_string(), |pq| pq.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(raw_target: &str, host: Option<&str>, version: Version) -> http::request::Parts {
+        let mut b = http::Request::builder().uri(raw_target).version(version);
+        if let Some(h) = host {
+            b = b.header("Host", h);
+        }
+        b.body(()).expect("request").into_parts().0
+    }
+
+    fn conn() -> ConnInfo {
+        ConnInfo {
+            peer: "127.0.0.1:5555".parse().expect("addr"),
+            local: "127.0.0.1:8000".parse().expect("addr"),
+            listener_host: "127.0.0.1".into(),
+            id: 1,
+        }
+    }
+
+    #[test]
+    fn decoded_uri_and_raw_request_uri() {
+        let r = Request::from_head(
+            &head(
+                "/app/./x/../y?q=1",
+                Some("localhost:8000"),
+                Version::HTTP_11,
+            ),
+            conn(),
+        )
+        .expect("ok");
+        assert_eq!(r.uri, b"/app/y");
+        assert_eq!(r.unparsed_uri, "/app/./x/../y?q=1");
+        assert_eq!(r.args.as_deref(), Some("q=1"));
+        assert_eq!(r.hostname.as_deref(), Some("localhost"));
+        assert_eq!(r.host_port, Some(8000));
+    }
+
+    #[test]
+    fn encoded_slash_is_404_and_missing_host_is_400() {
+        let e = Request::from_head(&head("/app/a%2Fb", Some("h"), Version::HTTP_11), conn())
+            .err()
+            .map(|e| e.1);
+        assert_eq!(e, Some(HeadError::NotFound(PathError::EncodedSlash)));
+        let e = Request::from_head(&head("/app", None, Version::HTTP_11), conn())
+            .err()
+            .map(|e| e.1);
+        assert!(matches!(e, Some(HeadError::BadRequest(_))));
+        let r = Request::from_head(&head("/app", None, Version::HTTP_10), conn())
+            .expect("1.0 without Host");
+        assert_eq!(r.hostname, None);
+    }
+
+    #[test]
+    fn absolute_target_replaces_host() {
+        let r = Request::from_head(
+            &head(
+                "http://two.example:81/app",
+                Some("one.example"),
+                Version::HTTP_11,
+            ),
+            conn(),
+        )
+        .expect("ok");
+        assert_eq!(r.hostname.as_deref(), Some("two.example"));
+        assert_eq!(r.host_port, Some(81));
+        assert_eq!(
+            r.headers.get("host").and_then(|v| v.to_str().ok()),
+            Some("two.example:81")
+        );
+        assert_eq!(r.unparsed_uri, "/app");
+    }
+}

@@ -1,0 +1,326 @@
+//! Turning what the handlers produced into hyper responses: the WSGI
+//! application's head and body events, error pages and redirects, with the
+//! framing Apache would choose.
+//!
+//! Apache (mod_wsgi 4.9) sends `Content-Length` only when the application
+//! gave one, or when the whole body was known before the first write: an
+//! empty body (`Content-Length: 0`) or a `wsgi.file_wrapper` over a whole
+//! file.  Any non-empty iterable is flushed chunk by chunk, so it goes out
+//! chunked (HTTP/1.1) or close-delimited (HTTP/1.0), even a one-element
+//! list.  [`OutBody`] carries that decision in its size hint, which is what
+//! hyper uses to frame the body.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, SERVER};
+use http::{Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
+use wsgid_python::{ResponseEvent, ResponseHead};
+
+use crate::body::{BodyError, ResponseBody};
+use crate::error_pages::{self, PageContext};
+use crate::frontend::Site;
+use crate::phases::log::AccessRecord;
+use crate::request::Request;
+
+/// The body of every response the front end sends: a sequence of
+/// [`ResponseBody`] parts, counted for the access log, which is written
+/// when the body is finished or dropped.
+pub struct OutBody {
+    parts: VecDeque<ResponseBody>,
+    /// Whether the size hint of a single part may be passed to hyper (so
+    /// that it sends `Content-Length`); false forces chunked framing.
+    exact: bool,
+    sent: u64,
+    log: Option<AccessRecord>,
+}
+
+impl std::fmt::Debug for OutBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutBody")
+            .field("parts", &self.parts.len())
+            .field("sent", &self.sent)
+            .finish()
+    }
+}
+
+impl OutBody {
+    /// One part whose length hyper may announce.
+    pub fn exact(body: ResponseBody) -> OutBody {
+        OutBody {
+            parts: VecDeque::from([body]),
+            exact: true,
+            sent: 0,
+            log: None,
+        }
+    }
+
+    /// Parts sent with chunked (or close-delimited) framing.
+    pub fn streamed(parts: Vec<ResponseBody>) -> OutBody {
+        OutBody {
+            parts: parts.into(),
+            exact: false,
+            sent: 0,
+            log: None,
+        }
+    }
+
+    /// Attach the access-log record written when the body ends.
+    pub fn set_log(&mut self, record: AccessRecord) {
+        self.log = Some(record);
+    }
+
+    fn finish_log(&mut self) {
+        if let Some(record) = self.log.take() {
+            record.write(self.sent);
+        }
+    }
+}
+
+impl Drop for OutBody {
+    fn drop(&mut self) {
+        self.finish_log();
+    }
+}
+
+impl Body for OutBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        while let Some(front) = this.parts.front_mut() {
+            match Pin::new(front).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.parts.pop_front();
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        this.sent += data.len() as u64;
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.parts.clear();
+                    this.finish_log();
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+        this.finish_log();
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.iter().all(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if !self.exact {
+            return SizeHint::default();
+        }
+        match self.parts.len() {
+            0 => SizeHint::with_exact(0),
+            1 => self.parts.front().map(Body::size_hint).unwrap_or_default(),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// The body for events already received, followed by the rest of the
+/// stream unless those events ended it.
+fn stream_after(events: Vec<ResponseEvent>, rx: mpsc::Receiver<ResponseEvent>) -> OutBody {
+    let ended = matches!(
+        events.last(),
+        Some(ResponseEvent::End | ResponseEvent::Abort)
+    );
+    let (tx, replayed) = mpsc::channel(events.len() + 1);
+    for ev in events {
+        // Cannot fail: the channel has room for every event.
+        let _ = tx.try_send(ev);
+    }
+    if ended {
+        return OutBody::streamed(vec![ResponseBody::from_events(replayed)]);
+    }
+    let _ = tx.try_send(ResponseEvent::End);
+    OutBody::streamed(vec![
+        ResponseBody::from_events(replayed),
+        ResponseBody::from_events(rx),
+    ])
+}
+
+/// The error page for `status`, as the host's configuration shapes it.
+pub fn error_page(
+    site: &Site,
+    r: &Request,
+    status: u16,
+    location: Option<String>,
+) -> Response<OutBody> {
+    let mut ctx = PageContext::new(r.method.as_str(), crate::uri::latin1(&r.uri));
+    ctx.location = location;
+    ctx.server_admin = site.host.server_admin.clone().unwrap_or_default();
+    ctx.signature = signature_line(site, r);
+    let resp = error_pages::error_response(status, &ctx);
+    let (mut parts, body) = resp.into_parts();
+    add_server_header(site, &mut parts.headers);
+    Response::from_parts(parts, OutBody::exact(body))
+}
+
+fn signature_line(site: &Site, r: &Request) -> Option<String> {
+    use wsgid_config::model::ServerSignature;
+    let name = crate::environ::server_name(site, r);
+    let port = crate::environ::server_port(site, r);
+    match site.signature {
+        ServerSignature::Off => None,
+        ServerSignature::On => Some(format!(
+            "<address>{} Server at {} Port {}</address>\n",
+            site.server_banner, name, port
+        )),
+        ServerSignature::Email => Some(format!(
+            "<address>{} Server at <a href=\"mailto:{}\">{}</a> Port {}</address>\n",
+            site.server_banner,
+            site.host.server_admin.as_deref().unwrap_or(""),
+            name,
+            port
+        )),
+    }
+}
+
+pub fn add_server_header(site: &Site, headers: &mut http::HeaderMap) {
+    if let Ok(v) = HeaderValue::from_str(&site.server_banner) {
+        headers.entry(SERVER).or_insert(v);
+    }
+}
+
+/// The application's status line and headers as a hyper response head.
+/// `None` when hyper cannot represent them (then the caller answers 500).
+fn head_parts(site: &Site, head: &ResponseHead) -> Option<http::response::Parts> {
+    let status = StatusCode::from_u16(head.status).ok()?;
+    let (mut parts, ()) = Response::new(()).into_parts();
+    parts.status = status;
+    if status.canonical_reason() != Some(head.reason.as_str()) {
+        if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(head.reason.as_bytes().to_vec()) {
+            parts.extensions.insert(reason);
+        }
+    }
+    for (name, value) in &head.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+        // Header values are latin-1 text in WSGI: one byte per character.
+        let bytes: Vec<u8> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect();
+        parts
+            .headers
+            .append(name, HeaderValue::from_bytes(&bytes).ok()?);
+    }
+    add_server_header(site, &mut parts.headers);
+    Some(parts)
+}
+
+fn app_content_length(head: &ResponseHead) -> Option<u64> {
+    head.headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+fn bodyless(status: u16) -> bool {
+    status == 204 || status == 304 || (100..200).contains(&status)
+}
+
+/// Wait for the application's answer and build the response.
+pub async fn from_events(
+    site: &Site,
+    r: &Request,
+    error_override: bool,
+    mut rx: mpsc::Receiver<ResponseEvent>,
+) -> Response<OutBody> {
+    let first = rx.recv().await;
+    let head = match first {
+        Some(ResponseEvent::Failed(status)) => return error_page(site, r, status, None),
+        Some(ResponseEvent::Complete(head, _) | ResponseEvent::Head(head))
+            if error_override && head.status >= 400 =>
+        {
+            // WSGIErrorOverride: Apache's page replaces the application's.
+            return error_page(site, r, head.status, None);
+        }
+        Some(ResponseEvent::Complete(head, bytes)) => {
+            let Some(mut parts) = head_parts(site, &head) else {
+                return error_page(site, r, 500, None);
+            };
+            // With the application's Content-Length the body's length is
+            // left unknown to hyper, so that the header (not the data)
+            // frames the response, as in Apache.
+            let body = if bodyless(head.status) {
+                OutBody::exact(ResponseBody::empty())
+            } else if app_content_length(&head).is_none() && bytes.is_empty() {
+                parts
+                    .headers
+                    .insert(CONTENT_LENGTH, HeaderValue::from(0u64));
+                OutBody::exact(ResponseBody::empty())
+            } else {
+                OutBody::streamed(vec![ResponseBody::full(bytes)])
+            };
+            return Response::from_parts(parts, body);
+        }
+        Some(ResponseEvent::Head(head)) => head,
+        // The host went away or broke the protocol before a head.
+        _ => return error_page(site, r, 500, None),
+    };
+    let Some(mut parts) = head_parts(site, &head) else {
+        return error_page(site, r, 500, None);
+    };
+    if bodyless(head.status) {
+        return Response::from_parts(parts, OutBody::exact(ResponseBody::from_events(rx)));
+    }
+    let app_len = app_content_length(&head);
+    // Look ahead so that a body known in full before the first write gets
+    // a Content-Length, as Apache's content-length filter gives it one.
+    let body = match rx.recv().await {
+        Some(ResponseEvent::End) if app_len.is_none() => {
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(0u64));
+            OutBody::exact(ResponseBody::empty())
+        }
+        Some(ResponseEvent::End) => OutBody::streamed(Vec::new()),
+        Some(ResponseEvent::File { file, offset, len }) => {
+            let available =
+                len.or_else(|| file.metadata().ok().map(|m| m.len().saturating_sub(offset)));
+            match rx.recv().await {
+                Some(ResponseEvent::End) if available.is_some() => {
+                    let len = available.unwrap_or(0);
+                    match app_len {
+                        None => {
+                            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+                            OutBody::exact(ResponseBody::file(file, offset, len))
+                        }
+                        Some(app) => {
+                            OutBody::streamed(vec![ResponseBody::file(file, offset, len.min(app))])
+                        }
+                    }
+                }
+                next => {
+                    let mut events = vec![ResponseEvent::File { file, offset, len }];
+                    events.extend(next);
+                    stream_after(events, rx)
+                }
+            }
+        }
+        Some(other) => stream_after(vec![other], rx),
+        // The host dropped the stream: the body fails, hyper closes.
+        None => OutBody::streamed(vec![ResponseBody::from_events(rx)]),
+    };
+    // An application Content-Length header frames a streamed body too:
+    // hyper takes the header over the size hint.
+    Response::from_parts(parts, body)
+}

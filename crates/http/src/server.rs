@@ -1,0 +1,381 @@
+//! Serving connections: the accept loops over the listening sockets, one
+//! hyper HTTP/1.1 connection task per client (keep-alive, TCP_NODELAY,
+//! header read timeout, header limits), graceful shutdown, and the
+//! per-request driver that runs the phases and picks the response.
+//!
+//! What the phases decide is in `phases/`; how WSGI responses are framed is
+//! in `response.rs`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue};
+use http::{Method, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use wsgid_log::{Level, Peer};
+
+use crate::body::ResponseBody;
+use crate::frontend::{FrontEnd, HttpError, Site};
+use crate::phases::handler::{self, SubmitError};
+use crate::phases::{self, Outcome};
+use crate::request::{ConnInfo, HeadError, Request};
+use crate::response::{self, OutBody, error_page};
+use crate::static_files::{self, StaticError};
+use crate::uri::{PathError, latin1};
+
+/// How long in-flight requests may run after shutdown was asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Pause after an accept error (out of descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+struct Accepted {
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener_host: Arc<str>,
+}
+
+impl FrontEnd {
+    /// Serve on already-bound listeners until `shutdown` resolves; then stop
+    /// accepting and let in-flight requests finish, for at most
+    /// [`SHUTDOWN_GRACE`].
+    pub async fn serve(
+        self: Arc<Self>,
+        listeners: Vec<std::net::TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), HttpError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (conn_tx, mut conn_rx) = mpsc::channel::<Accepted>(64);
+        let mut acceptors = JoinSet::new();
+        for std_listener in listeners {
+            std_listener
+                .set_nonblocking(true)
+                .map_err(HttpError::Listener)?;
+            let listener = TcpListener::from_std(std_listener).map_err(HttpError::Listener)?;
+            let local = listener.local_addr().map_err(HttpError::Listener)?;
+            // `mod_wsgi.listener_host` is the address as configured: empty
+            // for a wildcard `Listen 80`.
+            let host: Arc<str> = if local.ip().is_unspecified() {
+                "".into()
+            } else {
+                local.ip().to_string().into()
+            };
+            acceptors.spawn(accept_loop(
+                self.clone(),
+                listener,
+                host,
+                conn_tx.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        drop(conn_tx);
+
+        let mut conns = JoinSet::new();
+        let mut next_conn: u64 = 0;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = conn_rx.recv() => match accepted {
+                    Some(a) => {
+                        next_conn += 1;
+                        conns.spawn(self.clone().connection(a, next_conn, stop_rx.clone()));
+                    }
+                    None => break,
+                },
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+
+        // Stop accepting, ask every connection to finish its current
+        // request and close, then wait (bounded) for them.
+        let _ = stop_tx.send(true);
+        acceptors.shutdown().await;
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            self.error_log().log(
+                "mpm_event",
+                Level::Warn,
+                Peer::None,
+                &format!(
+                    "{} connections still open after the shutdown grace period; closing them",
+                    conns.len()
+                ),
+            );
+            conns.shutdown().await;
+        }
+        Ok(())
+    }
+
+    /// One client connection, until it closes or shutdown finishes it.
+    async fn connection(self: Arc<Self>, a: Accepted, id: u64, mut stop: watch::Receiver<bool>) {
+        // Without NODELAY small responses wait for the peer's delayed ACK.
+        let _ = a.stream.set_nodelay(true);
+        let Ok(local) = a.stream.local_addr() else {
+            return;
+        };
+        let conn = Arc::new(ConnInfo {
+            peer: a.peer,
+            local,
+            listener_host: a.listener_host.to_string(),
+            id,
+        });
+        let served = Arc::new(AtomicU32::new(0));
+        let fe = self.clone();
+        let svc = service_fn(move |req| {
+            let fe = fe.clone();
+            let conn = conn.clone();
+            let nth = served.fetch_add(1, Ordering::Relaxed) + 1;
+            async move { Ok::<_, Infallible>(fe.handle(&conn, req, nth).await) }
+        });
+        let cfg = &self.cfg;
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            // Idle keep-alive connections and slow request heads are both
+            // bounded by KeepAliveTimeout (hyper has one head timer).
+            .header_read_timeout(if cfg.keep_alive {
+                cfg.keep_alive_timeout
+            } else {
+                cfg.timeout
+            })
+            .keep_alive(cfg.keep_alive)
+            .max_headers(cfg.limit_request_fields.max(1))
+            .max_buf_size(head_buffer(
+                cfg.limit_request_line,
+                cfg.limit_request_field_size,
+                cfg.limit_request_fields,
+            ));
+        let served_conn = builder.serve_connection(TokioIo::new(a.stream), svc);
+        tokio::pin!(served_conn);
+        tokio::select! {
+            _ = served_conn.as_mut() => {}
+            () = stopped(&mut stop) => {
+                served_conn.as_mut().graceful_shutdown();
+                let _ = served_conn.await;
+            }
+        }
+    }
+
+    /// Run one request through the phases and produce its response.
+    async fn handle(
+        &self,
+        conn: &ConnInfo,
+        req: http::Request<Incoming>,
+        nth: u32,
+    ) -> Response<OutBody> {
+        let (parts, body) = req.into_parts();
+        let (mut r, outcome) = match Request::from_head(&parts, conn.clone()) {
+            Ok(mut r) => {
+                r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
+                let outcome = phases::process(self, &mut r);
+                (r, outcome)
+            }
+            Err((mut r, e)) => {
+                r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
+                let outcome = self.head_error(&r, e);
+                (*r, outcome)
+            }
+        };
+        let site = self.site(r.host);
+        let mut resp = match outcome {
+            Outcome::Wsgi => self.run_wsgi(site, &r, body).await,
+            Outcome::Static => serve_static(site, &r, &parts),
+            Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
+            Outcome::Error(code) => error_page(site, &r, code, None),
+        };
+        let max = self.cfg.max_keep_alive_requests;
+        if max != 0 && nth >= max {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        r.method = parts.method;
+        let record = crate::phases::log::AccessRecord::new(site, &r, &resp);
+        if let Some(record) = record {
+            resp.body_mut().set_log(record);
+        }
+        resp
+    }
+
+    /// Log a request head refused before the phases, and give its status.
+    fn head_error(&self, r: &Request, e: HeadError) -> Outcome {
+        let site = self.site(r.host);
+        let peer = Peer::Client(r.conn.peer);
+        match e {
+            HeadError::BadRequest(why) => {
+                let line = match why {
+                    "invalid URI path" => format!("AH10244: invalid URI path ({})", r.unparsed_uri),
+                    other => format!("{other}: {}", latin1(&r.uri)),
+                };
+                site.error_log.log("core", Level::Error, peer, &line);
+                Outcome::Error(400)
+            }
+            HeadError::NotFound(PathError::EncodedSlash) => {
+                site.error_log.log(
+                    "core",
+                    Level::Info,
+                    peer,
+                    &format!(
+                        "AH00026: found %2f (encoded '/') in URI path ({}), returning 404",
+                        r.unparsed_uri
+                    ),
+                );
+                Outcome::Error(404)
+            }
+            HeadError::NotFound(_) => Outcome::Error(404),
+        }
+    }
+
+    /// The WSGI handler: body checks, hand-off, response.
+    async fn run_wsgi(&self, site: &Site, r: &Request, body: Incoming) -> Response<OutBody> {
+        let settings = crate::environ::wsgi_settings(site, r);
+        if let Err(status) = handler::check_body(site, r, &settings) {
+            return error_page(site, r, status, None);
+        }
+        match handler::submit(self, r, &settings, body) {
+            Ok(rx) => response::from_events(site, r, settings.error_override, rx).await,
+            Err(SubmitError::NoPython) => {
+                site.error_log.log(
+                    "wsgi",
+                    Level::Error,
+                    Peer::Client(r.conn.peer),
+                    &format!(
+                        "No Python interpreter available to run WSGI script: {}",
+                        r.filename_str()
+                    ),
+                );
+                error_page(site, r, 500, None)
+            }
+            Err(SubmitError::ShuttingDown) => error_page(site, r, 503, None),
+        }
+    }
+}
+
+/// Resolves once shutdown was asked for (or the sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The returned guard is dropped here, before any await of the caller.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn accept_loop(
+    fe: Arc<FrontEnd>,
+    listener: TcpListener,
+    listener_host: Arc<str>,
+    tx: mpsc::Sender<Accepted>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let a = Accepted { stream, peer, listener_host: listener_host.clone() };
+                    if tx.send(a).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // EMFILE and friends: wait instead of spinning.
+                    fe.error_log().log("mpm_event", Level::Error, Peer::None, &format!("accept failed: {e}"));
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+}
+
+/// hyper's read buffer bound: room for the largest head Apache's limits
+/// allow (request line + fields), never below hyper's minimum.
+fn head_buffer(line: usize, field_size: usize, fields: usize) -> usize {
+    let head = line
+        .saturating_add(2)
+        .saturating_add(fields.saturating_mul(field_size.saturating_add(2)));
+    head.clamp(8192, 16 * 1024 * 1024)
+}
+
+/// The default handler: a static file, or the method answers that do not
+/// need one.
+fn serve_static(site: &Site, r: &Request, parts: &http::request::Parts) -> Response<OutBody> {
+    let Some(meta) = &r.meta else {
+        return method_answer(site, r);
+    };
+    let Some(path) = &r.filename else {
+        return error_page(site, r, 404, None);
+    };
+    match static_files::serve_at(
+        parts,
+        path,
+        meta,
+        r.content_type.as_deref(),
+        SystemTime::now(),
+    ) {
+        Ok(resp) => {
+            let (mut head, body) = resp.into_parts();
+            response::add_server_header(site, &mut head.headers);
+            Response::from_parts(head, OutBody::exact(body))
+        }
+        Err(e) => {
+            let peer = Peer::Client(r.conn.peer);
+            match &e {
+                StaticError::Directory(p) => site.error_log.log(
+                    "core",
+                    Level::Info,
+                    peer,
+                    &format!("AH00129: Attempt to serve directory: {}", p.display()),
+                ),
+                StaticError::Forbidden { path, source } => site.error_log.log(
+                    "core",
+                    Level::Error,
+                    peer,
+                    &format!(
+                        "({source}): AH00132: file permissions deny server access: {}",
+                        path.display()
+                    ),
+                ),
+                StaticError::NotImplemented(_) => site.error_log.log(
+                    "core",
+                    Level::Error,
+                    peer,
+                    &format!("AH00135: Invalid method in request {}", r.the_request),
+                ),
+                StaticError::MethodNotAllowed(_) | StaticError::RangeNotSatisfiable => {}
+            }
+            let mut resp = error_page(site, r, e.status(), None);
+            if let Some(allow) = e.allow() {
+                resp.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            resp
+        }
+    }
+}
+
+/// OPTIONS and refused methods on a URL with no file behind it.
+fn method_answer(site: &Site, r: &Request) -> Response<OutBody> {
+    let allow = HeaderValue::from_static(static_files::ALLOW_VALUE);
+    if r.method == Method::OPTIONS {
+        let mut resp = Response::new(OutBody::exact(ResponseBody::empty()));
+        *resp.status_mut() = StatusCode::OK;
+        resp.headers_mut().insert(ALLOW, allow);
+        resp.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(0u64));
+        response::add_server_header(site, resp.headers_mut());
+        return resp;
+    }
+    let mut resp = error_page(site, r, 405, None);
+    resp.headers_mut().insert(ALLOW, allow);
+    resp
+}
