@@ -1,0 +1,48 @@
+//! The command line itself: `-V`, a missing configuration file, no
+//! configuration at all.  Nothing here starts a server.
+
+use std::time::Duration;
+
+use crate::support::run_to_exit;
+
+fn run(args: &[&str]) -> crate::support::Outcome {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    run_to_exit(&args, dir.path(), Duration::from_secs(30))
+}
+
+#[test]
+fn dash_v_prints_server_and_python_versions() {
+    let out = run(&["-V"]);
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert!(out.stdout.contains("Server version: wsgid/"), "{}", out.stdout);
+    assert!(out.stdout.contains("Python") || out.stdout.contains("python"), "no Python version in:\n{}", out.stdout);
+}
+
+#[test]
+fn missing_configuration_file_is_reported_like_apache() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let conf = dir.path().join("nonexistent.conf");
+    let conf_s = conf.display().to_string();
+    for extra in [&["-t"][..], &[][..]] {
+        let mut args: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+        args.extend(["-f".to_owned(), conf_s.clone()]);
+        let out = run_to_exit(&args, dir.path(), Duration::from_secs(30));
+        assert_eq!(out.code(), Some(1), "{args:?}: {out:?}");
+        let expected = format!("Could not open configuration file {conf_s}: No such file or directory");
+        assert!(out.stderr.contains(&expected), "{args:?}: expected {expected:?} in:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn no_configuration_is_a_usage_error() {
+    let out = run(&[]);
+    assert_ne!(out.code(), Some(0), "{out:?}");
+    assert!(!out.stderr.trim().is_empty(), "an error must say what is wrong: {out:?}");
+}
+
+#[test]
+fn unknown_flag_is_rejected() {
+    let out = run(&["--no-such-flag"]);
+    assert_ne!(out.code(), Some(0), "{out:?}");
+}

@@ -1,0 +1,56 @@
+//! The integration suite: every test starts the real `wsgid` binary on a
+//! loopback port (see `support`) and checks what it answers against what
+//! Apache 2.4 + mod_wsgi 4.9.4 answered in the oracle's goldens
+//! (`shared/oracle/cases/*/golden.json`).  One test binary, one module per
+//! topic (the modules live in `tests/suite/`).
+//!
+//! Unit tests of single functions do not belong here; they sit beside the
+//! code in the crates.
+
+mod support;
+
+mod suite {
+    /// `wsgid -t`, Apache's error texts, sections, Include, IfModule/IfDefine.
+    mod config_errors;
+
+    /// Command-line behaviour that needs no configuration: `-V`, usage errors.
+    mod cli;
+
+    /// WSGIScriptAlias to a file and to a directory, WSGIScriptAliasMatch.
+    mod scriptalias;
+
+    /// AddHandler/SetHandler wsgi-script, ExecCGI, `<Files>` access,
+    /// WSGICallableObject and script loading/running failures.
+    mod handlers;
+
+    /// The WSGI environ: CGI variables, HTTP_*, SetEnv, wsgi.* and
+    /// mod_wsgi.* keys, WSGIApplicationGroup.
+    mod environ;
+
+    /// Response mechanics: iterables and close(), write(), file_wrapper,
+    /// Content-Length, HEAD, status lines.
+    mod responses;
+
+    /// wsgi.input: read variants, large bodies, 100-continue, chunked,
+    /// LimitRequestBody.
+    mod request_body;
+
+    /// Static files through Alias and DocumentRoot: types, validators, ranges,
+    /// directories.
+    mod static_files;
+
+    /// Malformed and oversized requests, keep-alive, HTTP/1.0.
+    mod limits;
+
+    /// Name-based virtual hosts.
+    mod vhosts;
+
+    /// Error log and access log lines.
+    mod logs;
+
+    /// Worker processes: several workers, restart after a crash, shutdown.
+    mod processes;
+
+    /// `wsgid start-server` (the mod_wsgi-express path) and the examples.
+    mod express;
+}
