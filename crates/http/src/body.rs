@@ -308,7 +308,8 @@ impl FileReader {
         if let Some(n) = &mut self.unrequested {
             *n -= want;
         }
-        let handle = tokio::task::spawn_blocking(move || read_block(&file, offset, want));
+        let to_eof = self.unrequested.is_none();
+        let handle = tokio::task::spawn_blocking(move || read_block(&file, offset, want, to_eof));
         self.pending = Some((handle, want));
     }
 
@@ -347,7 +348,14 @@ impl FileReader {
 }
 
 /// Read up to `want` bytes at `offset`, stopping early only at end of file.
-fn read_block(file: &File, offset: u64, want: u64) -> std::io::Result<Bytes> {
+/// With `to_eof` the buffer is sized to what the file still holds, so a
+/// small `wsgi.file_wrapper` file does not cost a whole block.
+fn read_block(file: &File, offset: u64, want: u64, to_eof: bool) -> std::io::Result<Bytes> {
+    let want = if to_eof {
+        want.min(file.metadata()?.len().saturating_sub(offset))
+    } else {
+        want
+    };
     let want = usize::try_from(want).unwrap_or(usize::MAX);
     let mut buf = vec![0u8; want];
     let mut filled = 0;
