@@ -299,7 +299,9 @@ pub(crate) fn log_python_error(
 /// `traceback.format_exception(type, value, tb)` joined.
 pub(crate) fn format_exception(py: Python<'_>, err: &PyErr) -> PyResult<String> {
     let value = err.value(py);
-    let tb = value.getattr("__traceback__")?;
+    // Not value.__traceback__: before 3.12 the traceback of a fetched error
+    // is only held by the PyErr.
+    let tb = err.traceback(py);
     let lines = py
         .import("traceback")?
         .getattr("format_exception")?
