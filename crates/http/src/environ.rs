@@ -275,10 +275,10 @@ pub fn build(
     {
         e.set("REQUEST_METHOD", "GET");
     }
-    if s.pass_authorization {
-        if let Some(v) = r.headers.get(http::header::AUTHORIZATION) {
-            e.set("HTTP_AUTHORIZATION", latin1(v.as_bytes()));
-        }
+    if s.pass_authorization
+        && let Some(v) = r.headers.get(http::header::AUTHORIZATION)
+    {
+        e.set("HTTP_AUTHORIZATION", latin1(v.as_bytes()));
     }
     e.set("mod_wsgi.script_name", latin1(&script_name));
     e.set("mod_wsgi.path_info", latin1(&path_info));

@@ -113,10 +113,10 @@ impl Request {
 
         // An absolute-form target overrides the Host header (RFC 7230 5.4);
         // Apache rewrites the header so that HTTP_HOST shows the target's.
-        if let Some(auth) = target.authority() {
-            if let Ok(v) = http::HeaderValue::from_str(auth.as_str()) {
-                headers.insert(http::header::HOST, v);
-            }
+        if let Some(auth) = target.authority()
+            && let Ok(v) = http::HeaderValue::from_str(auth.as_str())
+        {
+            headers.insert(http::header::HOST, v);
         }
         let host_values: Vec<&http::HeaderValue> =
             headers.get_all(http::header::HOST).iter().collect();

@@ -206,10 +206,10 @@ fn head_parts(site: &Site, head: &ResponseHead) -> Option<http::response::Parts>
     let status = StatusCode::from_u16(head.status).ok()?;
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
-    if status.canonical_reason() != Some(head.reason.as_str()) {
-        if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(head.reason.as_bytes().to_vec()) {
-            parts.extensions.insert(reason);
-        }
+    if status.canonical_reason() != Some(head.reason.as_str())
+        && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(head.reason.as_bytes().to_vec())
+    {
+        parts.extensions.insert(reason);
     }
     for (name, value) in &head.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;

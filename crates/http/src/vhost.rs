@@ -126,21 +126,25 @@ fn strip_port(name: &str) -> &str {
     }
 }
 
+/// A `Host` header Apache refuses with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadHost;
+
 /// A `Host` value split and checked as Apache's `fix_hostname` does:
 /// lower-cased name, optional port, trailing dot removed.  `Err` means 400.
-pub fn parse_host(value: &str) -> Result<(String, Option<u16>), ()> {
+pub fn parse_host(value: &str) -> Result<(String, Option<u16>), BadHost> {
     let value = value.trim();
     if value.is_empty() {
         return Ok((String::new(), None));
     }
     let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-        let end = rest.find(']').ok_or(())?;
+        let end = rest.find(']').ok_or(BadHost)?;
         let host = &value[..end + 2];
         let tail = &rest[end + 1..];
         let port = match tail.strip_prefix(':') {
             Some(p) => Some(p),
             None if tail.is_empty() => None,
-            None => return Err(()),
+            None => return Err(BadHost),
         };
         (host, port)
     } else {
@@ -151,7 +155,7 @@ pub fn parse_host(value: &str) -> Result<(String, Option<u16>), ()> {
     };
     let port = match port {
         Some("") => None,
-        Some(p) => Some(p.parse::<u16>().map_err(|_| ())?),
+        Some(p) => Some(p.parse::<u16>().map_err(|_| BadHost)?),
         None => None,
     };
     let valid = host.starts_with('[')
@@ -159,7 +163,7 @@ pub fn parse_host(value: &str) -> Result<(String, Option<u16>), ()> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
     if !valid || host.contains("..") {
-        return Err(());
+        return Err(BadHost);
     }
     let host = host.strip_suffix('.').unwrap_or(host);
     Ok((host.to_ascii_lowercase(), port))

@@ -41,12 +41,10 @@ pub fn fnmatch(pattern: &[u8], text: &[u8], pathname: bool, casefold: bool) -> b
                         continue;
                     }
                 }
-                b'\\' if p + 1 < pattern.len() => {
-                    if fold(pattern[p + 1]) == fold(text[t]) {
-                        p += 2;
-                        t += 1;
-                        continue;
-                    }
+                b'\\' if p + 1 < pattern.len() && fold(pattern[p + 1]) == fold(text[t]) => {
+                    p += 2;
+                    t += 1;
+                    continue;
                 }
                 c if c != b'*' && c != b'?' && fold(c) == fold(text[t]) => {
                     p += 1;

@@ -150,29 +150,27 @@ fn fixup_env(r: &mut Request) {
 
 /// mod_mime's type checker and the core's SetHandler override.
 fn types(fe: &FrontEnd, r: &mut Request) {
-    if let Some(filename) = &r.filename {
-        if r.kind != FileKind::Dir {
-            r.content_type = fe.mime.content_type(filename, &r.per_dir.add_types);
-            if !r.alias_forced {
-                let bytes = filename.as_os_str().as_bytes();
-                let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
-                // Every extension after the first dot counts; the last one
-                // with a handler wins, as in mod_mime.
-                for ext in base.split(|&b| b == b'.').skip(1) {
-                    let ext = latin1(ext).to_ascii_lowercase();
-                    if let Some((_, h)) =
-                        r.per_dir.add_handlers.iter().rev().find(|(e, _)| *e == ext)
-                    {
-                        r.handler = Some(h.to_ascii_lowercase());
-                    }
+    if let Some(filename) = &r.filename
+        && r.kind != FileKind::Dir
+    {
+        r.content_type = fe.mime.content_type(filename, &r.per_dir.add_types);
+        if !r.alias_forced {
+            let bytes = filename.as_os_str().as_bytes();
+            let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+            // Every extension after the first dot counts; the last one
+            // with a handler wins, as in mod_mime.
+            for ext in base.split(|&b| b == b'.').skip(1) {
+                let ext = latin1(ext).to_ascii_lowercase();
+                if let Some((_, h)) = r.per_dir.add_handlers.iter().rev().find(|(e, _)| *e == ext) {
+                    r.handler = Some(h.to_ascii_lowercase());
                 }
             }
         }
     }
-    if let Some(Some(h)) = &r.per_dir.set_handler {
-        if !h.eq_ignore_ascii_case("none") {
-            r.handler = Some(h.to_ascii_lowercase());
-        }
+    if let Some(Some(h)) = &r.per_dir.set_handler
+        && !h.eq_ignore_ascii_case("none")
+    {
+        r.handler = Some(h.to_ascii_lowercase());
     }
 }
 
