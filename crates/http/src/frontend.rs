@@ -185,10 +185,74 @@ impl LogFiles {
     }
 }
 
+/// The logs of every host, opened up front (by the worker while it still
+/// has the privileges to open them, as Apache's parent opens its logs).
+pub struct Logs {
+    /// Error log per host (index 0: main server).
+    errors: Vec<ErrorLog>,
+    /// `CustomLog`s per host.
+    access: Vec<Vec<AccessSink>>,
+}
+
+impl std::fmt::Debug for Logs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logs")
+            .field("hosts", &self.errors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn all_hosts(cfg: &ServerConfig) -> impl Iterator<Item = &Host> {
+    std::iter::once(&cfg.main).chain(cfg.virtual_hosts.iter().map(|v| &v.host))
+}
+
+impl Logs {
+    /// Open the error and access logs of the main server and every
+    /// virtual host; a file named twice is opened once.
+    pub fn open(cfg: &ServerConfig) -> Result<Logs, HttpError> {
+        let mut files = LogFiles::default();
+        let mut errors = Vec::new();
+        let mut access = Vec::new();
+        for host in all_hosts(cfg) {
+            errors.push(files.error_log(host)?);
+            let mut sinks = Vec::new();
+            for cl in &host.custom_logs {
+                let format =
+                    Formatter::parse(&cl.format).map_err(|reason| HttpError::LogFormat {
+                        format: cl.format.clone(),
+                        reason,
+                    })?;
+                sinks.push(AccessSink {
+                    log: files.access_log(&cl.target)?,
+                    format,
+                    condition: cl.condition.clone(),
+                });
+            }
+            access.push(sinks);
+        }
+        Ok(Logs { errors, access })
+    }
+
+    /// Only the main server's error log (for the master process).
+    pub fn open_main(cfg: &ServerConfig) -> Result<ErrorLog, HttpError> {
+        LogFiles::default().error_log(&cfg.main)
+    }
+
+    /// The main server's error log.
+    pub fn main_error_log(&self) -> ErrorLog {
+        self.errors
+            .first()
+            .cloned()
+            .unwrap_or_else(|| ErrorLog::stderr(Level::Warn))
+    }
+}
+
 impl FrontEnd {
-    /// Open the logs of every host, load MIME types, precompile everything.
+    /// Load MIME types and precompile everything, with the logs opened by
+    /// [`Logs::open`] for the same configuration.
     pub fn new(
         cfg: Arc<ServerConfig>,
+        logs: Logs,
         python: Option<Arc<PythonHost>>,
     ) -> Result<FrontEnd, HttpError> {
         let mime =
@@ -198,10 +262,10 @@ impl FrontEnd {
             })?;
         let fallback_name = machine_hostname();
         let banner = server_banner(cfg.server_tokens);
-        let mut files = LogFiles::default();
+        let mut errors = logs.errors.into_iter();
+        let mut access = logs.access.into_iter();
         let mut sites = Vec::with_capacity(1 + cfg.virtual_hosts.len());
-        let hosts = std::iter::once(&cfg.main).chain(cfg.virtual_hosts.iter().map(|v| &v.host));
-        for (i, host) in hosts.enumerate() {
+        for (i, host) in all_hosts(&cfg).enumerate() {
             let sections = if i == 0 {
                 host.sections.clone()
             } else {
@@ -220,21 +284,12 @@ impl FrontEnd {
                     UrlMatcher::Prefix(_) => None,
                 })
                 .collect();
-            let mut access_logs = Vec::new();
-            for cl in &host.custom_logs {
-                let format =
-                    Formatter::parse(&cl.format).map_err(|reason| HttpError::LogFormat {
-                        format: cl.format.clone(),
-                        reason,
-                    })?;
-                access_logs.push(AccessSink {
-                    log: files.access_log(&cl.target)?,
-                    format,
-                    condition: cl.condition.clone(),
-                });
-            }
+            let error_log = match errors.next() {
+                Some(log) => log,
+                None => LogFiles::default().error_log(host)?,
+            };
             sites.push(Site {
-                error_log: files.error_log(host)?,
+                error_log,
                 server_hostname: host
                     .server_name
                     .clone()
@@ -242,7 +297,7 @@ impl FrontEnd {
                 host: host.clone(),
                 sections,
                 alias_res,
-                access_logs: Arc::new(access_logs),
+                access_logs: Arc::new(access.next().unwrap_or_default()),
                 signature: cfg.server_signature,
                 server_banner: banner.clone(),
             });

@@ -29,4 +29,4 @@ pub mod uri;
 pub mod vhost;
 pub mod wildcard;
 
-pub use frontend::{FrontEnd, HttpError};
+pub use frontend::{FrontEnd, HttpError, Logs};
