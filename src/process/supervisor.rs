@@ -52,7 +52,7 @@ impl SlotHistory {
 /// `ServerLimit` and by what `MaxRequestWorkers` allows (at least one).
 /// wsgid keeps that number fixed instead of growing and shrinking the pool
 /// (documented in the README's compatibility section).
-pub fn worker_count(mpm: &wsgid_config::Mpm) -> u32 {
+pub fn worker_count(mpm: &wsgid_config::model::Mpm) -> u32 {
     let per_child = mpm.threads_per_child.max(1);
     let by_workers = mpm.max_request_workers.div_ceil(per_child).max(1);
     mpm.start_servers.clamp(1, mpm.server_limit.max(1)).min(by_workers)
@@ -83,8 +83,8 @@ mod tests {
         assert_eq!(h.on_exit(quick, None), Decision::Restart(Duration::from_millis(100)));
     }
 
-    fn mpm(start: u32, limit: u32, threads: u32, max: u32) -> wsgid_config::Mpm {
-        wsgid_config::Mpm {
+    fn mpm(start: u32, limit: u32, threads: u32, max: u32) -> wsgid_config::model::Mpm {
+        wsgid_config::model::Mpm {
             start_servers: start,
             server_limit: limit,
             threads_per_child: threads,
