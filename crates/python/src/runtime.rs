@@ -133,7 +133,7 @@ fn set_up_main(py: Python<'_>, cfg: &PythonConfig, log: &ErrorLog) -> PyResult<I
     if let Some(eggs) = &cfg.python_eggs {
         py.import("os")?
             .getattr("environ")?
-            .set_item("PYTHON_EGG_CACHE", eggs)?;
+            .set_item("PYTHON_EGG_CACHE", eggs.as_os_str())?;
     }
     add_site_dirs(py, &cfg.python_path, log)?;
     let threads = u32::try_from(cfg.threads.max(1)).unwrap_or(u32::MAX);
@@ -172,7 +172,7 @@ fn add_site_dirs(py: Python<'_>, dirs: &[std::path::PathBuf], log: &ErrorLog) ->
             log,
             &format!("mod_wsgi (pid={pid}): Adding '{shown}' to path."),
         );
-        if addsitedir.call1((dir,)).is_err() {
+        if addsitedir.call1((dir.as_os_str(),)).is_err() {
             let stopping = if i + 1 < dirs.len() { ", stopping" } else { "" };
             let msg = format!(
                 "mod_wsgi (pid={pid}): Call to 'site.addsitedir()' failed for '{shown}'{stopping}."

@@ -181,6 +181,8 @@ fn load_source<'py>(
 /// Read the file through Python's `io.open` and compile it as a module body,
 /// without inheriting compiler flags (`Py_CompileString`).
 fn compile<'py>(py: Python<'py>, path: &Path) -> PyResult<Bound<'py, PyAny>> {
+    // Paths go to Python as str (file-system decoded), not pathlib objects.
+    let path = path.as_os_str();
     let file = py.import("io")?.call_method1("open", (path, "rb"))?;
     let source = file.call_method0("read");
     file.call_method0("close")?;
