@@ -3,7 +3,6 @@
 //! serving, shutdown with atexit callbacks, refusing work afterwards, and
 //! refusing a second start.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
