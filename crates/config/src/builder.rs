@@ -95,7 +95,10 @@ pub fn empty_host(span: Option<Span>) -> Host {
         server_admin: None,
         document_root: PathBuf::from("/var/www/html"),
         error_log: None,
-        log_level: LogLevel { default: Level::Warn, modules: BTreeMap::new() },
+        log_level: LogLevel {
+            default: Level::Warn,
+            modules: BTreeMap::new(),
+        },
         custom_logs: Vec::new(),
         aliases: Vec::new(),
         per_dir: PerDir::default(),
@@ -175,7 +178,10 @@ impl Builder {
             limited: false,
             runtime_dir_arg: None,
             pid_file_arg: None,
-            current_span: Span { file: Arc::new(PathBuf::new()), line: 0 },
+            current_span: Span {
+                file: Arc::new(PathBuf::new()),
+                line: 0,
+            },
             max_request_workers_set: false,
             mpm_span: None,
         }
@@ -220,7 +226,11 @@ impl Builder {
     /// Apache's `ap_server_root_relative`.
     pub fn server_relative(&self, p: &str) -> PathBuf {
         let path = Path::new(p);
-        if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.root.join(path)
+        }
     }
 
     // ===== the walk =====
@@ -261,13 +271,24 @@ impl Builder {
             Action::Set(f) => f(self, &args).map_err(fail),
             Action::Section(f) => match node {
                 Node::Section(s) => f(self, s, &args),
-                Node::Directive(_) => Err(fail(format!("{} must be written as a section", row.name))),
+                Node::Directive(_) => {
+                    Err(fail(format!("{} must be written as a section", row.name)))
+                }
             },
             Action::Ignored(_) => {
                 self.cfg.ignored.push((row.name.to_owned(), span.clone()));
                 Ok(())
             }
-            Action::Planned(what) => Err(fail(format!("{}: not implemented yet in wsgid ({what})", row.name))),
+            Action::Planned(what) => {
+                let shown = if row.name.starts_with('<') {
+                    format!("{}>", row.name)
+                } else {
+                    row.name.to_owned()
+                };
+                Err(fail(format!(
+                    "{shown}: not implemented yet in wsgid ({what})"
+                )))
+            }
             Action::Removed(msg) => Err(fail(msg.to_owned())),
             Action::ReadTime => Ok(()),
         }
@@ -275,25 +296,50 @@ impl Builder {
 
     /// Apache's `ap_check_cmd_context` for the bits the row declares.
     fn check_context(&self, row: &Row) -> Result<(), String> {
-        use registry::{NOT_IN_DIR_CONTEXT, NOT_IN_DIRECTORY, NOT_IN_FILES, NOT_IN_LIMIT, NOT_IN_LOCATION, NOT_IN_VIRTUALHOST};
+        use registry::{
+            NOT_IN_DIR_CONTEXT, NOT_IN_DIRECTORY, NOT_IN_FILES, NOT_IN_LIMIT, NOT_IN_LOCATION,
+            NOT_IN_VIRTUALHOST,
+        };
         let f = row.forbid;
-        let gt = if row.name.starts_with('<') && !row.name.ends_with('>') { ">" } else { "" };
+        let gt = if row.name.starts_with('<') && !row.name.ends_with('>') {
+            ">"
+        } else {
+            ""
+        };
         let name = row.name;
         if f & NOT_IN_VIRTUALHOST != 0 && self.in_vhost() {
-            return Err(format!("{name}{gt} cannot occur within <VirtualHost> section"));
+            return Err(format!(
+                "{name}{gt} cannot occur within <VirtualHost> section"
+            ));
         }
         if f & NOT_IN_LIMIT != 0 && self.limited {
-            return Err(format!("{name}{gt} cannot occur within <Limit> or <LimitExcept> section"));
+            return Err(format!(
+                "{name}{gt} cannot occur within <Limit> or <LimitExcept> section"
+            ));
         }
         if f & NOT_IN_DIR_CONTEXT == NOT_IN_DIR_CONTEXT && !self.dirs.is_empty() {
             return Err(format!("{name}{gt} cannot occur within directory context"));
         }
-        let found = |tags: &[&str]| self.parents.iter().rev().find(|p| tags.contains(p)).copied();
+        let found = |tags: &[&str]| {
+            self.parents
+                .iter()
+                .rev()
+                .find(|p| tags.contains(p))
+                .copied()
+        };
         let hit = (f & NOT_IN_DIRECTORY != 0)
             .then(|| found(&["<Directory", "<DirectoryMatch"]))
             .flatten()
-            .or_else(|| (f & NOT_IN_LOCATION != 0).then(|| found(&["<Location", "<LocationMatch"])).flatten())
-            .or_else(|| (f & NOT_IN_FILES != 0).then(|| found(&["<Files", "<FilesMatch"])).flatten());
+            .or_else(|| {
+                (f & NOT_IN_LOCATION != 0)
+                    .then(|| found(&["<Location", "<LocationMatch"]))
+                    .flatten()
+            })
+            .or_else(|| {
+                (f & NOT_IN_FILES != 0)
+                    .then(|| found(&["<Files", "<FilesMatch"]))
+                    .flatten()
+            });
         match hit {
             Some(p) => Err(format!("{name}{gt} cannot occur within {p}> section")),
             None => Ok(()),
@@ -301,7 +347,12 @@ impl Builder {
     }
 
     /// Walks `children` inside a section named `tag` with `overrides`.
-    pub fn walk_inside(&mut self, tag: &'static str, overrides: u16, children: &[Node]) -> Result<(), ConfigError> {
+    pub fn walk_inside(
+        &mut self,
+        tag: &'static str,
+        overrides: u16,
+        children: &[Node],
+    ) -> Result<(), ConfigError> {
         let saved = self.overrides;
         self.parents.push(tag);
         self.overrides = overrides;
@@ -317,6 +368,9 @@ impl Builder {
 
     /// The span of a section (handlers get it from the syntax node).
     pub fn span_of(s: &SyntaxSection) -> Span {
-        Span { file: Arc::clone(&s.span.file), line: s.span.line }
+        Span {
+            file: Arc::clone(&s.span.file),
+            line: s.span.line,
+        }
     }
 }

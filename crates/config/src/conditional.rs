@@ -80,14 +80,20 @@ impl ReadState {
     /// Records `LoadModule symbol path`.
     pub fn load_module(&mut self, symbol: &str) {
         let stem = symbol.strip_suffix("_module").unwrap_or(symbol);
-        self.loaded.push((symbol.to_owned(), format!("mod_{stem}.c")));
+        self.loaded
+            .push((symbol.to_owned(), format!("mod_{stem}.c")));
     }
 
     /// `<IfModule [!]name>` without the `!`: by symbol (`wsgi_module`) or by
     /// source file (`mod_wsgi.c`), case-sensitively as in Apache.
     pub fn has_module(&self, name: &str) -> bool {
-        BUILTIN_MODULES.iter().any(|(sym, file)| *sym == name || *file == name)
-            || self.loaded.iter().any(|(sym, file)| sym == name || file == name)
+        BUILTIN_MODULES
+            .iter()
+            .any(|(sym, file)| *sym == name || *file == name)
+            || self
+                .loaded
+                .iter()
+                .any(|(sym, file)| sym == name || file == name)
     }
 
     /// Apache's `ap_resolve_env` over a whole line: `${NAME}` becomes the
@@ -122,7 +128,9 @@ impl ReadState {
                 out.push_str(d);
             } else {
                 if !name.contains(':') {
-                    warnings.push(format!("AH00111: Config variable ${{{name}}} is not defined"));
+                    warnings.push(format!(
+                        "AH00111: Config variable ${{{name}}} is not defined"
+                    ));
                 }
                 out.push_str(&rest[start..start + 2 + end + 1]);
             }
@@ -142,18 +150,33 @@ mod tests {
         let mut st = ReadState::new(&[]);
         st.define("ROOT", Some("/srv"));
         let mut w = Vec::new();
-        assert_eq!(st.resolve("DocumentRoot ${ROOT}/www", &mut w), "DocumentRoot /srv/www");
-        assert_eq!(st.resolve("X ${WSGID_SURELY_UNSET_1?=dflt}", &mut w), "X dflt");
+        assert_eq!(
+            st.resolve("DocumentRoot ${ROOT}/www", &mut w),
+            "DocumentRoot /srv/www"
+        );
+        assert_eq!(
+            st.resolve("X ${WSGID_SURELY_UNSET_1?=dflt}", &mut w),
+            "X dflt"
+        );
         assert!(w.is_empty());
-        assert_eq!(st.resolve("X ${WSGID_SURELY_UNSET_2} y", &mut w), "X ${WSGID_SURELY_UNSET_2} y");
-        assert_eq!(w, vec!["AH00111: Config variable ${WSGID_SURELY_UNSET_2} is not defined"]);
+        assert_eq!(
+            st.resolve("X ${WSGID_SURELY_UNSET_2} y", &mut w),
+            "X ${WSGID_SURELY_UNSET_2} y"
+        );
+        assert_eq!(
+            w,
+            vec!["AH00111: Config variable ${WSGID_SURELY_UNSET_2} is not defined"]
+        );
     }
 
     #[test]
     fn map_references_and_unterminated_stay_silent() {
         let st = ReadState::new(&[]);
         let mut w = Vec::new();
-        assert_eq!(st.resolve("R ${map:key} ${open", &mut w), "R ${map:key} ${open");
+        assert_eq!(
+            st.resolve("R ${map:key} ${open", &mut w),
+            "R ${map:key} ${open"
+        );
         assert!(w.is_empty());
     }
 

@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn syntax_error_looks_like_apache() {
-        let span = Span { file: Arc::new(PathBuf::from("/etc/httpd.conf")), line: 12 };
+        let span = Span {
+            file: Arc::new(PathBuf::from("/etc/httpd.conf")),
+            line: 12,
+        };
         let err = ConfigError::syntax(&span, "Foo", "Invalid command 'Foo'");
         assert_eq!(
             err.to_string(),
@@ -108,13 +111,19 @@ mod tests {
 
     #[test]
     fn hint_goes_on_its_own_line() {
-        let span = Span { file: Arc::new(PathBuf::from("a.conf")), line: 1 };
+        let span = Span {
+            file: Arc::new(PathBuf::from("a.conf")),
+            line: 1,
+        };
         let err = ConfigError::Syntax {
             span,
             directive: "X".into(),
             message: "m".into(),
             hint: Some("Did you mean 'Y'?".into()),
         };
-        assert_eq!(err.to_string(), "AH00526: Syntax error on line 1 of a.conf:\nm\nDid you mean 'Y'?");
+        assert_eq!(
+            err.to_string(),
+            "AH00526: Syntax error on line 1 of a.conf:\nm\nDid you mean 'Y'?"
+        );
     }
 }

@@ -20,7 +20,11 @@ pub fn finish(mut b: Builder) -> Result<ServerConfig, ConfigError> {
     // Apache resolves PidFile against DefaultRuntimeDir (ap_runtime_dir_relative).
     if let Some(p) = b.pid_file_arg.take() {
         let p = PathBuf::from(p);
-        b.cfg.pid_file = Some(if p.is_absolute() { p } else { b.cfg.runtime_dir.join(p) });
+        b.cfg.pid_file = Some(if p.is_absolute() {
+            p
+        } else {
+            b.cfg.runtime_dir.join(p)
+        });
     }
 
     let main_meta = b.meta.first().cloned().unwrap_or_default();
@@ -33,7 +37,11 @@ pub fn finish(mut b: Builder) -> Result<ServerConfig, ConfigError> {
         let meta = b.meta.get(i + 1).cloned().unwrap_or_default();
         let own_logs = resolve_logs(&b, &meta, Some(&main_meta))?;
         inherit(&mut vh.host, &main, &meta, own_logs);
-        vh.host.server_port = vh.host.server_port.or_else(|| vh.addrs.first().and_then(|a| a.port)).or(main.server_port);
+        vh.host.server_port = vh
+            .host
+            .server_port
+            .or_else(|| vh.addrs.first().and_then(|a| a.port))
+            .or(main.server_port);
     }
     b.cfg.virtual_hosts = hosts;
     mpm_limits(&mut b);
@@ -44,13 +52,22 @@ pub fn finish(mut b: Builder) -> Result<ServerConfig, ConfigError> {
 /// nickname gets that format, anything else is itself a format; `TransferLog`
 /// uses the last nickname-less `LogFormat` (the host's, else the main
 /// server's, else Apache's default).
-fn resolve_logs(b: &Builder, meta: &HostMeta, main: Option<&HostMeta>) -> Result<Vec<CustomLog>, ConfigError> {
+fn resolve_logs(
+    b: &Builder,
+    meta: &HostMeta,
+    main: Option<&HostMeta>,
+) -> Result<Vec<CustomLog>, ConfigError> {
     let default_format = meta
         .default_format
         .clone()
         .or_else(|| main.and_then(|m| m.default_format.clone()))
         .unwrap_or_else(|| DEFAULT_LOG_FORMAT.to_owned());
-    let nickname = |n: &str| meta.formats.get(n).or_else(|| main.and_then(|m| m.formats.get(n))).cloned();
+    let nickname = |n: &str| {
+        meta.formats
+            .get(n)
+            .or_else(|| main.and_then(|m| m.formats.get(n)))
+            .cloned()
+    };
     let mut out = Vec::new();
     for raw in &meta.logs {
         let format = match &raw.format {
@@ -68,7 +85,12 @@ fn resolve_logs(b: &Builder, meta: &HostMeta, main: Option<&HostMeta>) -> Result
         } else {
             LogTarget::File(b.server_relative(&raw.target))
         };
-        out.push(CustomLog { target, format, condition: raw.condition.clone(), span: raw.span.clone() });
+        out.push(CustomLog {
+            target,
+            format,
+            condition: raw.condition.clone(),
+            span: raw.span.clone(),
+        });
     }
     Ok(out)
 }
@@ -112,7 +134,11 @@ fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLo
     if !meta.max_keep_alive_requests {
         host.max_keep_alive_requests = main.max_keep_alive_requests;
     }
-    host.custom_logs = if own_logs.is_empty() { main.custom_logs.clone() } else { own_logs };
+    host.custom_logs = if own_logs.is_empty() {
+        main.custom_logs.clone()
+    } else {
+        own_logs
+    };
     host.aliases.extend(main.aliases.iter().cloned());
     host.per_dir = main.per_dir.merge(&host.per_dir);
     let own = std::mem::take(&mut host.sections);
@@ -149,7 +175,7 @@ fn mpm_limits(b: &mut Builder) {
                 ));
                 m.max_request_workers = cap;
             }
-            if m.max_request_workers % tpc != 0 {
+            if !m.max_request_workers.is_multiple_of(tpc) {
                 let rounded = (m.max_request_workers / tpc).max(1) * tpc;
                 warnings.push(format!(
                     "AH00511: MaxRequestWorkers of {} is not an integer multiple of ThreadsPerChild of {}, decreasing to nearest multiple {}",

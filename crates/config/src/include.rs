@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 /// joined to ServerRoot.
 pub fn server_root_relative(root: &Path, p: &str) -> PathBuf {
     let path = Path::new(p);
-    if path.is_absolute() { path.to_path_buf() } else { root.join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        root.join(path)
+    }
 }
 
 /// Whether `s` contains fnmatch wildcards (`apr_fnmatch_test`).
@@ -58,7 +62,9 @@ pub fn expand(root: &Path, arg: &str, optional: bool) -> Result<Vec<PathBuf>, St
             return Ok(Vec::new());
         }
         let (dir, name) = split_last(&full_str);
-        return Err(format!("No matches for the wildcard '{name}' in '{dir}', failing"));
+        return Err(format!(
+            "No matches for the wildcard '{name}' in '{dir}', failing"
+        ));
     }
     let mut out = Vec::new();
     for m in matched {
@@ -93,7 +99,11 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
 }
 
 fn open_error(path: &Path, e: &std::io::Error) -> String {
-    format!("Could not open configuration file {}: {}", path.display(), io_text(e))
+    format!(
+        "Could not open configuration file {}: {}",
+        path.display(),
+        io_text(e)
+    )
 }
 
 /// The strerror text without Rust's " (os error N)" suffix, as Apache prints it.
@@ -113,7 +123,13 @@ mod tests {
         let d = tempfile::tempdir().expect("tempdir");
         let p = d.path();
         fs::create_dir_all(p.join("conf.d/sub")).expect("mkdir");
-        for f in ["conf.d/b.conf", "conf.d/a.conf", "conf.d/x.txt", "conf.d/.hidden.conf", "conf.d/sub/c.conf"] {
+        for f in [
+            "conf.d/b.conf",
+            "conf.d/a.conf",
+            "conf.d/x.txt",
+            "conf.d/.hidden.conf",
+            "conf.d/sub/c.conf",
+        ] {
             fs::write(p.join(f), "").expect("write");
         }
         d
@@ -121,7 +137,11 @@ mod tests {
 
     fn names(root: &Path, v: Vec<PathBuf>) -> Vec<String> {
         v.into_iter()
-            .map(|p| p.strip_prefix(root).map(|p| p.display().to_string()).unwrap_or_default())
+            .map(|p| {
+                p.strip_prefix(root)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            })
             .collect()
     }
 
@@ -138,7 +158,13 @@ mod tests {
         let got = expand(d.path(), "conf.d", false).expect("expand");
         assert_eq!(
             names(d.path(), got),
-            vec!["conf.d/.hidden.conf", "conf.d/a.conf", "conf.d/b.conf", "conf.d/sub/c.conf", "conf.d/x.txt"]
+            vec![
+                "conf.d/.hidden.conf",
+                "conf.d/a.conf",
+                "conf.d/b.conf",
+                "conf.d/sub/c.conf",
+                "conf.d/x.txt"
+            ]
         );
     }
 
@@ -149,11 +175,28 @@ mod tests {
         let e = expand(root, "nope.conf", false).expect_err("missing");
         assert_eq!(
             e,
-            format!("Could not open configuration file {}/nope.conf: No such file or directory", root.display())
+            format!(
+                "Could not open configuration file {}/nope.conf: No such file or directory",
+                root.display()
+            )
         );
-        assert!(expand(root, "nope.conf", true).expect("optional").is_empty());
+        assert!(
+            expand(root, "nope.conf", true)
+                .expect("optional")
+                .is_empty()
+        );
         let e = expand(root, "conf.d/*.none", false).expect_err("no match");
-        assert_eq!(e, format!("No matches for the wildcard '*.none' in '{}/conf.d', failing", root.display()));
-        assert!(expand(root, "conf.d/*.none", true).expect("optional").is_empty());
+        assert_eq!(
+            e,
+            format!(
+                "No matches for the wildcard '*.none' in '{}/conf.d', failing",
+                root.display()
+            )
+        );
+        assert!(
+            expand(root, "conf.d/*.none", true)
+                .expect("optional")
+                .is_empty()
+        );
     }
 }

@@ -51,7 +51,10 @@ pub fn logical_lines(text: &str) -> Vec<Line> {
 fn push_logical(lines: &mut Vec<Line>, pending: &mut String, number: usize) {
     let text = pending.trim_matches(is_space);
     if !text.is_empty() && !text.starts_with('#') {
-        lines.push(Line { text: text.to_owned(), line: number });
+        lines.push(Line {
+            text: text.to_owned(),
+            line: number,
+        });
     }
     pending.clear();
 }
@@ -80,7 +83,8 @@ pub fn next_word(rest: &mut &str) -> String {
                 end = i;
                 break;
             }
-            if c == '\\' && matches!(body[i + 1..].chars().next(), Some(n) if n == first || n == '\\')
+            if c == '\\'
+                && matches!(body[i + 1..].chars().next(), Some(n) if n == first || n == '\\')
             {
                 it.next();
             }
@@ -104,14 +108,13 @@ fn unescape(s: &str, quote: Option<char>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(&n) = chars.peek() {
-                if n == '\\' || Some(n) == quote {
-                    out.push(n);
-                    chars.next();
-                    continue;
-                }
-            }
+        if c == '\\'
+            && let Some(&n) = chars.peek()
+            && (n == '\\' || Some(n) == quote)
+        {
+            out.push(n);
+            chars.next();
+            continue;
         }
         out.push(c);
     }
@@ -134,13 +137,19 @@ mod tests {
     use super::*;
 
     fn texts(s: &str) -> Vec<(String, usize)> {
-        logical_lines(s).into_iter().map(|l| (l.text, l.line)).collect()
+        logical_lines(s)
+            .into_iter()
+            .map(|l| (l.text, l.line))
+            .collect()
     }
 
     #[test]
     fn comments_blank_lines_and_trimming() {
         let got = texts("# c\n\n   Foo bar   \n\t# indented comment\nBaz # not a comment\n");
-        assert_eq!(got, vec![("Foo bar".into(), 3), ("Baz # not a comment".into(), 5)]);
+        assert_eq!(
+            got,
+            vec![("Foo bar".into(), 3), ("Baz # not a comment".into(), 5)]
+        );
     }
 
     #[test]
@@ -156,7 +165,10 @@ mod tests {
 
     #[test]
     fn crlf_and_trailing_continuation_at_eof() {
-        assert_eq!(texts("A b\r\nC \\"), vec![("A b".into(), 1), ("C".into(), 2)]);
+        assert_eq!(
+            texts("A b\r\nC \\"),
+            vec![("A b".into(), 1), ("C".into(), 2)]
+        );
     }
 
     #[test]

@@ -56,7 +56,11 @@ pub fn load(path: &Path, defines: &[String]) -> Result<ServerConfig, ConfigError
 }
 
 /// Like [`load`], from text; `origin` is the file name used in messages.
-pub fn parse_str(text: &str, origin: &Path, defines: &[String]) -> Result<ServerConfig, ConfigError> {
+pub fn parse_str(
+    text: &str,
+    origin: &Path,
+    defines: &[String],
+) -> Result<ServerConfig, ConfigError> {
     let mut reader = reader::Reader::new(default_root(), defines);
     let nodes = reader.read_text(text, origin)?;
     build(reader.finish(nodes), origin)
@@ -64,7 +68,11 @@ pub fn parse_str(text: &str, origin: &Path, defines: &[String]) -> Result<Server
 
 /// The syntax tree only (includes and conditionals resolved), e.g. for a
 /// `-t -D DUMP_CONFIG` style listing via [`syntax::Dump`].
-pub fn parse_tree(text: &str, origin: &Path, defines: &[String]) -> Result<Vec<syntax::Node>, ConfigError> {
+pub fn parse_tree(
+    text: &str,
+    origin: &Path,
+    defines: &[String],
+) -> Result<Vec<syntax::Node>, ConfigError> {
     let mut reader = reader::Reader::new(default_root(), defines);
     reader.read_text(text, origin)
 }
@@ -82,9 +90,18 @@ fn default_root() -> PathBuf {
 }
 
 fn build(read: reader::ReadOutput, config_file: &Path) -> Result<ServerConfig, ConfigError> {
-    let mut b = builder::Builder::new(config_file.to_path_buf(), read.server_root, read.state.defines.clone());
+    let mut b = builder::Builder::new(
+        config_file.to_path_buf(),
+        read.server_root,
+        read.state.defines.clone(),
+    );
     b.cfg.warnings.extend(read.warnings);
-    b.cfg.loaded_modules = read.state.loaded.iter().map(|(sym, _)| sym.clone()).collect();
+    b.cfg.loaded_modules = read
+        .state
+        .loaded
+        .iter()
+        .map(|(sym, _)| sym.clone())
+        .collect();
     b.walk(&read.nodes)?;
     finish::finish(b)
 }

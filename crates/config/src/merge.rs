@@ -18,19 +18,33 @@ impl PerDir {
     ///   (Apache's default `AuthMerging Off`).
     pub fn merge(&self, later: &PerDir) -> PerDir {
         let removed = |ext: &String| later.remove_handlers.iter().any(|r| r == ext);
-        let mut add_handlers: Vec<(String, String)> =
-            self.add_handlers.iter().filter(|(ext, _)| !removed(ext)).cloned().collect();
+        let mut add_handlers: Vec<(String, String)> = self
+            .add_handlers
+            .iter()
+            .filter(|(ext, _)| !removed(ext))
+            .cloned()
+            .collect();
         add_handlers.extend(later.add_handlers.iter().cloned());
-        let mut set_env: Vec<(String, String)> =
-            self.set_env.iter().filter(|(k, _)| !later.unset_env.contains(k)).cloned().collect();
+        let mut set_env: Vec<(String, String)> = self
+            .set_env
+            .iter()
+            .filter(|(k, _)| !later.unset_env.contains(k))
+            .cloned()
+            .collect();
         set_env.extend(later.set_env.iter().cloned());
         PerDir {
             options: concat(&self.options, &later.options),
             allow_override: later.allow_override.or(self.allow_override),
-            set_handler: later.set_handler.clone().or_else(|| self.set_handler.clone()),
+            set_handler: later
+                .set_handler
+                .clone()
+                .or_else(|| self.set_handler.clone()),
             add_handlers,
             add_types: concat(&self.add_types, &later.add_types),
-            directory_index: later.directory_index.clone().or_else(|| self.directory_index.clone()),
+            directory_index: later
+                .directory_index
+                .clone()
+                .or_else(|| self.directory_index.clone()),
             require: later.require.clone().or_else(|| self.require.clone()),
             set_env,
             unset_env: concat(&self.unset_env, &later.unset_env),
@@ -40,7 +54,10 @@ impl PerDir {
             auth_name: later.auth_name.clone().or_else(|| self.auth_name.clone()),
             wsgi: self.wsgi.merge(&later.wsgi),
             remove_handlers: concat(&self.remove_handlers, &later.remove_handlers),
-            allow_override_list: later.allow_override_list.clone().or_else(|| self.allow_override_list.clone()),
+            allow_override_list: later
+                .allow_override_list
+                .clone()
+                .or_else(|| self.allow_override_list.clone()),
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             server_signature: later.server_signature.or(self.server_signature),
             use_canonical_name: later.use_canonical_name.or(self.use_canonical_name),
@@ -57,17 +74,32 @@ impl WsgiPerDir {
     /// Later wins field by field (mod_wsgi's `wsgi_merge_dir_config`).
     pub fn merge(&self, later: &WsgiPerDir) -> WsgiPerDir {
         WsgiPerDir {
-            application_group: later.application_group.clone().or_else(|| self.application_group.clone()),
-            process_group: later.process_group.clone().or_else(|| self.process_group.clone()),
-            callable_object: later.callable_object.clone().or_else(|| self.callable_object.clone()),
+            application_group: later
+                .application_group
+                .clone()
+                .or_else(|| self.application_group.clone()),
+            process_group: later
+                .process_group
+                .clone()
+                .or_else(|| self.process_group.clone()),
+            callable_object: later
+                .callable_object
+                .clone()
+                .or_else(|| self.callable_object.clone()),
             script_reloading: later.script_reloading.or(self.script_reloading),
             pass_authorization: later.pass_authorization.or(self.pass_authorization),
             chunked_request: later.chunked_request.or(self.chunked_request),
             map_head_to_get: later.map_head_to_get.or(self.map_head_to_get),
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             error_override: later.error_override.or(self.error_override),
-            trusted_proxies: later.trusted_proxies.clone().or_else(|| self.trusted_proxies.clone()),
-            trusted_proxy_headers: later.trusted_proxy_headers.clone().or_else(|| self.trusted_proxy_headers.clone()),
+            trusted_proxies: later
+                .trusted_proxies
+                .clone()
+                .or_else(|| self.trusted_proxies.clone()),
+            trusted_proxy_headers: later
+                .trusted_proxy_headers
+                .clone()
+                .or_else(|| self.trusted_proxy_headers.clone()),
         }
     }
 }
@@ -88,11 +120,22 @@ pub fn effective_options(specs: &[OptionsSpec], base: OptionFlags) -> OptionFlag
 
 /// The server's default `Options` in Apache 2.4: `FollowSymlinks` only.
 pub fn default_options() -> OptionFlags {
-    OptionFlags { follow_symlinks: true, ..OptionFlags::default() }
+    OptionFlags {
+        follow_symlinks: true,
+        ..OptionFlags::default()
+    }
 }
 
 fn flags(f: OptionFlags) -> [bool; 7] {
-    [f.exec_cgi, f.indexes, f.follow_symlinks, f.symlinks_if_owner_match, f.includes, f.includes_noexec, f.multiviews]
+    [
+        f.exec_cgi,
+        f.indexes,
+        f.follow_symlinks,
+        f.symlinks_if_owner_match,
+        f.includes,
+        f.includes_noexec,
+        f.multiviews,
+    ]
 }
 
 fn from_flags(b: [bool; 7]) -> OptionFlags {
@@ -133,17 +176,29 @@ mod tests {
     use crate::model::GroupSpec;
 
     fn exec() -> OptionFlags {
-        OptionFlags { exec_cgi: true, ..OptionFlags::default() }
+        OptionFlags {
+            exec_cgi: true,
+            ..OptionFlags::default()
+        }
     }
 
     #[test]
     fn options_absolute_replaces_relative_edits() {
         let base = default_options();
-        assert_eq!(effective_options(&[OptionsSpec::Absolute(exec())], base), exec());
-        let rel = OptionsSpec::Relative { add: exec(), remove: default_options() };
+        assert_eq!(
+            effective_options(&[OptionsSpec::Absolute(exec())], base),
+            exec()
+        );
+        let rel = OptionsSpec::Relative {
+            add: exec(),
+            remove: default_options(),
+        };
         assert_eq!(effective_options(&[rel], base), exec());
         let both = union(base, exec());
-        let add = OptionsSpec::Relative { add: exec(), remove: OptionFlags::default() };
+        let add = OptionsSpec::Relative {
+            add: exec(),
+            remove: OptionFlags::default(),
+        };
         assert_eq!(effective_options(&[add], base), both);
     }
 
@@ -152,7 +207,9 @@ mod tests {
         let mut outer = PerDir::default();
         outer.set_env.push(("A".into(), "1".into()));
         outer.set_env.push(("B".into(), "1".into()));
-        outer.add_handlers.push(("wsgi".into(), "wsgi-script".into()));
+        outer
+            .add_handlers
+            .push(("wsgi".into(), "wsgi-script".into()));
         outer.wsgi.application_group = Some(GroupSpec::Global);
         outer.limit_request_body = Some(10);
         let mut inner = PerDir::default();
@@ -161,7 +218,13 @@ mod tests {
         inner.remove_handlers.push("wsgi".into());
         inner.wsgi.application_group = Some(GroupSpec::Server);
         let m = outer.merge(&inner);
-        assert_eq!(m.set_env, vec![("A".to_owned(), "1".to_owned()), ("A".to_owned(), "2".to_owned())]);
+        assert_eq!(
+            m.set_env,
+            vec![
+                ("A".to_owned(), "1".to_owned()),
+                ("A".to_owned(), "2".to_owned())
+            ]
+        );
         assert!(m.add_handlers.is_empty());
         assert_eq!(m.wsgi.application_group, Some(GroupSpec::Server));
         assert_eq!(m.limit_request_body, Some(10));
@@ -170,7 +233,10 @@ mod tests {
     #[test]
     fn require_lines_combine_as_any() {
         assert_eq!(combine_requires(vec![]), None);
-        assert_eq!(combine_requires(vec![Require::AllGranted]), Some(Require::AllGranted));
+        assert_eq!(
+            combine_requires(vec![Require::AllGranted]),
+            Some(Require::AllGranted)
+        );
         assert_eq!(
             combine_requires(vec![Require::ValidUser, Require::AllDenied]),
             Some(Require::Any(vec![Require::ValidUser, Require::AllDenied]))

@@ -317,7 +317,10 @@ pub struct OptionFlags {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptionsSpec {
     Absolute(OptionFlags),
-    Relative { add: OptionFlags, remove: OptionFlags },
+    Relative {
+        add: OptionFlags,
+        remove: OptionFlags,
+    },
 }
 
 /// `AllowOverride` classes.

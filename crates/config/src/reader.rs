@@ -11,13 +11,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::ConfigError;
 use crate::conditional::ReadState;
 use crate::include;
 use crate::lexer::{Line, logical_lines, next_word};
 use crate::model::Span;
 use crate::registry::{self, check_arity};
 use crate::syntax::{Directive, Node, Section};
-use crate::ConfigError;
 
 /// Apache's AP_MAX_INCLUDE_DEPTH.
 const MAX_INCLUDE_DEPTH: usize = 128;
@@ -57,16 +57,29 @@ struct Frame {
 
 impl Reader {
     pub fn new(server_root: PathBuf, defines: &[String]) -> Self {
-        Reader { state: ReadState::new(defines), server_root, warnings: Vec::new(), open_files: Vec::new() }
+        Reader {
+            state: ReadState::new(defines),
+            server_root,
+            warnings: Vec::new(),
+            open_files: Vec::new(),
+        }
     }
 
     pub fn finish(self, nodes: Vec<Node>) -> ReadOutput {
-        ReadOutput { nodes, state: self.state, server_root: self.server_root, warnings: self.warnings }
+        ReadOutput {
+            nodes,
+            state: self.state,
+            server_root: self.server_root,
+            warnings: self.warnings,
+        }
     }
 
     /// Reads one file (the main file, or an included one).
     pub fn read_file(&mut self, path: &Path) -> Result<Vec<Node>, ConfigError> {
-        let bytes = fs::read(path).map_err(|source| ConfigError::Open { path: path.to_path_buf(), source })?;
+        let bytes = fs::read(path).map_err(|source| ConfigError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         // Config files are byte strings for Apache; non-UTF-8 bytes can only
         // matter inside values, where U+FFFD makes the problem visible.
         let text = String::from_utf8_lossy(&bytes);
@@ -84,17 +97,25 @@ impl Reader {
         result
     }
 
-    fn read_lines(&mut self, lines: &[Line], file: &Arc<PathBuf>) -> Result<Vec<Node>, ConfigError> {
+    fn read_lines(
+        &mut self,
+        lines: &[Line],
+        file: &Arc<PathBuf>,
+    ) -> Result<Vec<Node>, ConfigError> {
         let mut top: Vec<Node> = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         let mut i = 0;
         while i < lines.len() {
             let line = &lines[i];
             i += 1;
-            let span = Span { file: file.clone(), line: line.line };
+            let span = Span {
+                file: file.clone(),
+                line: line.line,
+            };
             let mut warnings = Vec::new();
             let text = self.state.resolve(&line.text, &mut warnings);
-            self.warnings.extend(warnings.into_iter().map(|w| (w, span.clone())));
+            self.warnings
+                .extend(warnings.into_iter().map(|w| (w, span.clone())));
             let mut rest = text.as_str();
             let mut name = next_word(&mut rest);
             if name.is_empty() {
@@ -102,7 +123,11 @@ impl Reader {
             }
             if let Some(close) = name.strip_prefix("</") {
                 let Some(close) = close.strip_suffix('>') else {
-                    return Err(ConfigError::syntax(&span, &name, format!("{name}> directive missing closing '>'")));
+                    return Err(ConfigError::syntax(
+                        &span,
+                        &name,
+                        format!("{name}> directive missing closing '>'"),
+                    ));
                 };
                 let Some(frame) = stack.pop() else {
                     return Err(ConfigError::syntax(
@@ -139,7 +164,11 @@ impl Reader {
                 rest = ">";
             }
             let lower = name.to_ascii_lowercase();
-            let parent_section = stack.iter().rev().find(|f| !f.transparent).map(|f| f.canonical.clone());
+            let parent_section = stack
+                .iter()
+                .rev()
+                .find(|f| !f.transparent)
+                .map(|f| f.canonical.clone());
             let children = match stack.last_mut() {
                 Some(f) => &mut f.children,
                 None => &mut top,
@@ -174,7 +203,9 @@ impl Reader {
                         self.server_root_now(rest, &span)?;
                     }
                     if is_section {
-                        let canonical = registry::lookup(&name).map_or(&name[1..], |r| &r.name[1..]).to_owned();
+                        let canonical = registry::lookup(&name)
+                            .map_or(&name[1..], |r| &r.name[1..])
+                            .to_owned();
                         let raw_args = match rest.rfind('>') {
                             Some(end) => rest[..end].trim().to_owned(),
                             None if registry::lookup(&name).is_some() => {
@@ -195,7 +226,11 @@ impl Reader {
                             children: Vec::new(),
                         });
                     } else {
-                        children.push(Node::Directive(Directive { name, raw_args: rest.to_owned(), span }));
+                        children.push(Node::Directive(Directive {
+                            name,
+                            raw_args: rest.to_owned(),
+                            span,
+                        }));
                     }
                 }
             }
@@ -205,31 +240,57 @@ impl Reader {
             let msg = stack
                 .iter()
                 .rev()
-                .map(|f| format!("{}:{}: <{}> was not closed.", f.span.file.display(), f.span.line, f.canonical))
+                .map(|f| {
+                    format!(
+                        "{}:{}: <{}> was not closed.",
+                        f.span.file.display(),
+                        f.span.line,
+                        f.canonical
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             let innermost = &stack[stack.len() - 1];
-            return Err(ConfigError::syntax(&stack[0].span, &format!("<{}", innermost.canonical), msg));
+            return Err(ConfigError::syntax(
+                &stack[0].span,
+                &format!("<{}", innermost.canonical),
+                msg,
+            ));
         }
         Ok(top)
     }
 
-    fn define(&mut self, lower: &str, rest: &str, span: &Span, parent: Option<&str>) -> Result<(), ConfigError> {
+    fn define(
+        &mut self,
+        lower: &str,
+        rest: &str,
+        span: &Span,
+        parent: Option<&str>,
+    ) -> Result<(), ConfigError> {
         let Some(row) = registry::lookup(lower) else {
             return Ok(());
         };
         let args = check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
-        if let Some(p) = parent {
-            if !p.eq_ignore_ascii_case("VirtualHost") {
-                return Err(ConfigError::syntax(span, row.name, format!("{} is not valid in <{p} context", row.name)));
-            }
+        if let Some(p) = parent
+            && !p.eq_ignore_ascii_case("VirtualHost")
+        {
+            return Err(ConfigError::syntax(
+                span,
+                row.name,
+                format!("{} is not valid in <{p} context", row.name),
+            ));
         }
         let name = args.get(0);
         if name.contains(':') {
-            return Err(ConfigError::syntax(span, row.name, "Variable name must not contain ':'"));
+            return Err(ConfigError::syntax(
+                span,
+                row.name,
+                "Variable name must not contain ':'",
+            ));
         }
         if lower == "define" {
-            self.state.define(name, args.words.get(1).map(String::as_str));
+            self.state
+                .define(name, args.words.get(1).map(String::as_str));
         } else {
             self.state.undefine(name);
         }
@@ -251,7 +312,11 @@ impl Reader {
                 return Err(ConfigError::syntax(
                     span,
                     row.name,
-                    format!("{}: {} includes itself (directly or through other files)", row.name, f.display()),
+                    format!(
+                        "{}: {} includes itself (directly or through other files)",
+                        row.name,
+                        f.display()
+                    ),
                 ));
             }
             if self.open_files.len() >= MAX_INCLUDE_DEPTH {
@@ -268,7 +333,11 @@ impl Reader {
                 ConfigError::syntax(
                     span,
                     row.name,
-                    format!("Could not open configuration file {}: {}", f.display(), include::io_text(&e)),
+                    format!(
+                        "Could not open configuration file {}: {}",
+                        f.display(),
+                        include::io_text(&e)
+                    ),
                 )
             })?;
             nodes.extend(self.read_text(&String::from_utf8_lossy(&bytes), &f)?);
@@ -277,10 +346,19 @@ impl Reader {
     }
 
     /// Evaluates a conditional section's test; returns its canonical name.
-    fn condition(&mut self, lower: &str, rest: &str, span: &Span) -> Result<(String, bool), ConfigError> {
+    fn condition(
+        &mut self,
+        lower: &str,
+        rest: &str,
+        span: &Span,
+    ) -> Result<(String, bool), ConfigError> {
         let canonical = registry::lookup(lower).map_or(lower, |r| r.name)[1..].to_owned();
         let Some(end) = rest.rfind('>') else {
-            return Err(ConfigError::syntax(span, lower, format!("<{canonical}> directive missing closing '>'")));
+            return Err(ConfigError::syntax(
+                span,
+                lower,
+                format!("<{canonical}> directive missing closing '>'"),
+            ));
         };
         let inner = &rest[..end];
         let (negate, mut inner) = match inner.strip_prefix('!') {
@@ -301,7 +379,11 @@ impl Reader {
             // Relative to ServerRoot, like every other path Apache checks.
             "<iffile" => include::server_root_relative(&self.server_root, &arg).exists(),
             "<ifsection" => {
-                let a = if arg.starts_with('<') { arg.clone() } else { format!("<{arg}") };
+                let a = if arg.starts_with('<') {
+                    arg.clone()
+                } else {
+                    format!("<{arg}")
+                };
                 registry::lookup(&a).is_some()
             }
             _ => registry::lookup(&arg).is_some(),
@@ -311,7 +393,8 @@ impl Reader {
 
     fn load_module(&mut self, rest: &str, span: &Span) -> Result<(), ConfigError> {
         if let Some(row) = registry::lookup("LoadModule") {
-            let args = check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
+            let args =
+                check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
             self.state.load_module(args.get(0));
         }
         Ok(())
@@ -319,11 +402,20 @@ impl Reader {
 
     fn server_root_now(&mut self, rest: &str, span: &Span) -> Result<(), ConfigError> {
         if let Some(row) = registry::lookup("ServerRoot") {
-            let args = check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
+            let args =
+                check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
             let p = PathBuf::from(args.get(0));
-            let p = if p.is_absolute() { p } else { self.server_root.join(p) };
+            let p = if p.is_absolute() {
+                p
+            } else {
+                self.server_root.join(p)
+            };
             if !p.is_dir() {
-                return Err(ConfigError::syntax(span, row.name, "ServerRoot must be a valid directory"));
+                return Err(ConfigError::syntax(
+                    span,
+                    row.name,
+                    "ServerRoot must be a valid directory",
+                ));
             }
             self.server_root = p;
         }
@@ -334,31 +426,54 @@ impl Reader {
 /// Skips a false conditional block starting after line `from`; returns the
 /// index of the line after its end tag.  Nested blocks are matched by name
 /// only (Apache's `ap_soak_end_container`; nothing inside is substituted).
-fn soak(lines: &[Line], from: usize, name: &str, file: &Arc<PathBuf>, open: &Span) -> Result<usize, ConfigError> {
+fn soak(
+    lines: &[Line],
+    from: usize,
+    name: &str,
+    file: &Arc<PathBuf>,
+    open: &Span,
+) -> Result<usize, ConfigError> {
     let mut stack: Vec<String> = vec![name.to_owned()];
     let mut i = from;
     while i < lines.len() {
         let mut rest = lines[i].text.as_str();
         let word = next_word(&mut rest);
         i += 1;
-        let Some(tag) = word.strip_prefix('<') else { continue };
+        let Some(tag) = word.strip_prefix('<') else {
+            continue;
+        };
         if let Some(close) = tag.strip_prefix('/') {
             // Apache drops the last character, whatever it is.
             let mut close = close.to_owned();
             close.pop();
             let expected = stack.pop().unwrap_or_default();
             if !close.eq_ignore_ascii_case(&expected) {
-                let span = Span { file: file.clone(), line: lines[i - 1].line };
-                return Err(ConfigError::syntax(&span, &word, format!("Expected </{expected}> but saw </{close}>")));
+                let span = Span {
+                    file: file.clone(),
+                    line: lines[i - 1].line,
+                };
+                return Err(ConfigError::syntax(
+                    &span,
+                    &word,
+                    format!("Expected </{expected}> but saw </{close}>"),
+                ));
             }
             if stack.is_empty() {
                 return Ok(i);
             }
         } else {
-            let opened = if rest.is_empty() { tag.strip_suffix('>').unwrap_or(tag) } else { tag };
+            let opened = if rest.is_empty() {
+                tag.strip_suffix('>').unwrap_or(tag)
+            } else {
+                tag
+            };
             stack.push(opened.to_owned());
         }
     }
     let outer = stack.first().cloned().unwrap_or_default();
-    Err(ConfigError::syntax(open, name, format!("Expected </{outer}> before end of configuration")))
+    Err(ConfigError::syntax(
+        open,
+        name,
+        format!("Expected </{outer}> before end of configuration"),
+    ))
 }

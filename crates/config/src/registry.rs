@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use crate::ConfigError;
 use crate::builder::Builder;
 use crate::directives;
 use crate::lexer::{next_word, words};
 use crate::syntax::Section;
-use crate::ConfigError;
 
 // ===== where a directive may appear (Apache's req_override bits) =====
 
@@ -114,7 +114,14 @@ pub const fn row(
     help: &'static str,
     action: Action,
 ) -> Row {
-    Row { name, arity, allowed, forbid, help, action }
+    Row {
+        name,
+        arity,
+        allowed,
+        forbid,
+        help,
+        action,
+    }
 }
 
 static TABLE: LazyLock<HashMap<String, &'static Row>> = LazyLock::new(|| {
@@ -160,7 +167,11 @@ impl Args {
 pub fn check_arity(row: &Row, raw: &str) -> Result<Args, String> {
     let name = row.name;
     let help = |what: &str| {
-        if row.help.is_empty() { format!("{name} {what}") } else { format!("{name} {what}, {}", row.help) }
+        if row.help.is_empty() {
+            format!("{name} {what}")
+        } else {
+            format!("{name} {what}, {}", row.help)
+        }
     };
     let mut rest = raw;
     let words_out: Vec<String> = match row.arity {
@@ -193,7 +204,11 @@ pub fn check_arity(row: &Row, raw: &str) -> Result<Args, String> {
             if b.is_empty() { vec![a] } else { vec![a, b] }
         }
         Arity::Take3 => {
-            let (a, b, c) = (next_word(&mut rest), next_word(&mut rest), next_word(&mut rest));
+            let (a, b, c) = (
+                next_word(&mut rest),
+                next_word(&mut rest),
+                next_word(&mut rest),
+            );
             if a.is_empty() || b.is_empty() || c.is_empty() || !rest.is_empty() {
                 return Err(help("takes three arguments"));
             }
@@ -201,7 +216,11 @@ pub fn check_arity(row: &Row, raw: &str) -> Result<Args, String> {
         }
         Arity::Take23 => {
             let (a, b) = (next_word(&mut rest), next_word(&mut rest));
-            let c = if rest.is_empty() { None } else { Some(next_word(&mut rest)) };
+            let c = if rest.is_empty() {
+                None
+            } else {
+                Some(next_word(&mut rest))
+            };
             if a.is_empty() || b.is_empty() || !rest.is_empty() {
                 return Err(help("takes two or three arguments"));
             }
@@ -209,9 +228,19 @@ pub fn check_arity(row: &Row, raw: &str) -> Result<Args, String> {
         }
         Arity::Take123 | Arity::Take13 => {
             let a = next_word(&mut rest);
-            let b = if rest.is_empty() { None } else { Some(next_word(&mut rest)) };
-            let c = if rest.is_empty() { None } else { Some(next_word(&mut rest)) };
-            let bad13 = row.arity == Arity::Take13 && b.as_deref().is_some_and(|b| !b.is_empty()) && c.is_none();
+            let b = if rest.is_empty() {
+                None
+            } else {
+                Some(next_word(&mut rest))
+            };
+            let c = if rest.is_empty() {
+                None
+            } else {
+                Some(next_word(&mut rest))
+            };
+            let bad13 = row.arity == Arity::Take13
+                && b.as_deref().is_some_and(|b| !b.is_empty())
+                && c.is_none();
             if a.is_empty() || !rest.is_empty() || bad13 {
                 return Err(help(if row.arity == Arity::Take13 {
                     "takes one or three arguments"
@@ -246,7 +275,11 @@ pub fn check_arity(row: &Row, raw: &str) -> Result<Args, String> {
             vec![w]
         }
     };
-    Ok(Args { name, words: words_out, raw: raw.to_owned() })
+    Ok(Args {
+        name,
+        words: words_out,
+        raw: raw.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -258,25 +291,53 @@ mod tests {
     }
 
     fn err(arity: Arity, raw: &str) -> String {
-        check_arity(&row_of(arity), raw).map(|_| String::new()).unwrap_or_else(|e| e)
+        check_arity(&row_of(arity), raw)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e)
     }
 
     fn ok(arity: Arity, raw: &str) -> Vec<String> {
-        check_arity(&row_of(arity), raw).map(|a| a.words).unwrap_or_default()
+        check_arity(&row_of(arity), raw)
+            .map(|a| a.words)
+            .unwrap_or_default()
     }
 
     #[test]
     fn arity_messages_are_apaches() {
         assert_eq!(err(Arity::Take1, ""), "Foo takes one argument, some help");
-        assert_eq!(err(Arity::Take1, "a b"), "Foo takes one argument, some help");
+        assert_eq!(
+            err(Arity::Take1, "a b"),
+            "Foo takes one argument, some help"
+        );
         assert_eq!(err(Arity::Take2, "a"), "Foo takes two arguments, some help");
-        assert_eq!(err(Arity::Take12, "a b c"), "Foo takes 1-2 arguments, some help");
-        assert_eq!(err(Arity::Take3, "a b"), "Foo takes three arguments, some help");
-        assert_eq!(err(Arity::Take23, "a"), "Foo takes two or three arguments, some help");
-        assert_eq!(err(Arity::Take123, "a b c d"), "Foo takes one, two or three arguments, some help");
-        assert_eq!(err(Arity::Take13, "a b"), "Foo takes one or three arguments, some help");
-        assert_eq!(err(Arity::Iterate, ""), "Foo requires at least one argument, some help");
-        assert_eq!(err(Arity::Iterate2, "a"), "Foo requires at least two arguments, some help");
+        assert_eq!(
+            err(Arity::Take12, "a b c"),
+            "Foo takes 1-2 arguments, some help"
+        );
+        assert_eq!(
+            err(Arity::Take3, "a b"),
+            "Foo takes three arguments, some help"
+        );
+        assert_eq!(
+            err(Arity::Take23, "a"),
+            "Foo takes two or three arguments, some help"
+        );
+        assert_eq!(
+            err(Arity::Take123, "a b c d"),
+            "Foo takes one, two or three arguments, some help"
+        );
+        assert_eq!(
+            err(Arity::Take13, "a b"),
+            "Foo takes one or three arguments, some help"
+        );
+        assert_eq!(
+            err(Arity::Iterate, ""),
+            "Foo requires at least one argument, some help"
+        );
+        assert_eq!(
+            err(Arity::Iterate2, "a"),
+            "Foo requires at least two arguments, some help"
+        );
         assert_eq!(err(Arity::Flag, "maybe"), "Foo must be On or Off");
         assert_eq!(err(Arity::NoArgs, "x"), "Foo takes no arguments");
     }
@@ -294,12 +355,18 @@ mod tests {
 
     #[test]
     fn empty_quoted_first_word_is_missing() {
-        assert_eq!(err(Arity::Take1, "\"\""), "Foo takes one argument, some help");
+        assert_eq!(
+            err(Arity::Take1, "\"\""),
+            "Foo takes one argument, some help"
+        );
     }
 
     #[test]
     fn lookup_is_case_insensitive_and_names_are_unique() {
-        assert_eq!(lookup("wsgiscriptalias").map(|r| r.name), Some("WSGIScriptAlias"));
+        assert_eq!(
+            lookup("wsgiscriptalias").map(|r| r.name),
+            Some("WSGIScriptAlias")
+        );
         assert_eq!(lookup("<directory").map(|r| r.name), Some("<Directory"));
         let mut all: Vec<String> = directives::ALL
             .iter()

@@ -50,9 +50,18 @@ mod tests {
 
     #[test]
     fn typos_get_a_hint() {
-        assert_eq!(did_you_mean("WSGIScriptAlais").as_deref(), Some("Did you mean 'WSGIScriptAlias'?"));
-        assert_eq!(did_you_mean("wsgidaemonproces").as_deref(), Some("Did you mean 'WSGIDaemonProcess'?"));
-        assert_eq!(did_you_mean("<Directroy").as_deref(), Some("Did you mean '<Directory'?"));
+        assert_eq!(
+            did_you_mean("WSGIScriptAlais").as_deref(),
+            Some("Did you mean 'WSGIScriptAlias'?")
+        );
+        assert_eq!(
+            did_you_mean("wsgidaemonproces").as_deref(),
+            Some("Did you mean 'WSGIDaemonProcess'?")
+        );
+        assert_eq!(
+            did_you_mean("<Directroy").as_deref(),
+            Some("Did you mean '<Directory'?")
+        );
     }
 
     #[test]

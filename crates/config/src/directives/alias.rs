@@ -8,6 +8,8 @@ use crate::lexer::{is_space, next_word};
 use crate::model::{Alias, AliasKind, GroupSpec, ScriptAliasOptions, UrlMatcher};
 use crate::registry::{Action::*, Arity::*, *};
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("Alias", Take12, RSRC_CONF | ACCESS_CONF, 0, "a fakename and a realname, or a realname in a Location", Set(alias)),
     row("AliasMatch", Take2, RSRC_CONF, 0, "a regular expression and a filename", Set(alias_match)),
@@ -21,11 +23,23 @@ pub const ROWS: &[Row] = &[
     row("RedirectPermanent", Take2, OR_FILEINFO, 0, "a document to be redirected, then the destination URL", Planned("redirects")),
 ];
 
-fn push(b: &mut Builder, kind: AliasKind, matcher: UrlMatcher, target: &str, wsgi: ScriptAliasOptions) {
+fn push(
+    b: &mut Builder,
+    kind: AliasKind,
+    matcher: UrlMatcher,
+    target: &str,
+    wsgi: ScriptAliasOptions,
+) {
     let span = b.current_span.clone();
     // mod_alias and mod_wsgi keep aliases per server even when the
     // directive sits inside a section.
-    b.host().aliases.push(Alias { kind, matcher, target: target.to_owned(), wsgi, span });
+    b.host().aliases.push(Alias {
+        kind,
+        matcher,
+        target: target.to_owned(),
+        wsgi,
+        span,
+    });
 }
 
 fn alias(b: &mut Builder, a: &Args) -> Result<(), String> {
@@ -33,15 +47,31 @@ fn alias(b: &mut Builder, a: &Args) -> Result<(), String> {
         if b.at_host_level() {
             return Err("Alias must have two arguments when used globally".to_owned());
         }
-        return Err("Alias: the one-argument form inside <Location> is not implemented yet in wsgid".to_owned());
+        return Err(
+            "Alias: the one-argument form inside <Location> is not implemented yet in wsgid"
+                .to_owned(),
+        );
     }
-    push(b, AliasKind::Alias, UrlMatcher::Prefix(a.get(0).to_owned()), a.get(1), ScriptAliasOptions::default());
+    push(
+        b,
+        AliasKind::Alias,
+        UrlMatcher::Prefix(a.get(0).to_owned()),
+        a.get(1),
+        ScriptAliasOptions::default(),
+    );
     Ok(())
 }
 
 fn alias_match(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let re = compile(a.get(0)).map_err(|_| "Regular expression could not be compiled.".to_owned())?;
-    push(b, AliasKind::Alias, UrlMatcher::Regex(re), a.get(1), ScriptAliasOptions::default());
+    let re =
+        compile(a.get(0)).map_err(|_| "Regular expression could not be compiled.".to_owned())?;
+    push(
+        b,
+        AliasKind::Alias,
+        UrlMatcher::Regex(re),
+        a.get(1),
+        ScriptAliasOptions::default(),
+    );
     Ok(())
 }
 
@@ -85,7 +115,12 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
     let name = a.name;
     let mut rest = a.raw.as_str();
     let url = next_word(&mut rest);
-    let two = || format!("{name} requires at least two arguments, {}", registry_help(name));
+    let two = || {
+        format!(
+            "{name} requires at least two arguments, {}",
+            registry_help(name)
+        )
+    };
     if url.is_empty() || rest.is_empty() {
         return Err(two());
     }
@@ -95,8 +130,8 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
     }
     let mut opts = ScriptAliasOptions::default();
     while !rest.is_empty() {
-        let (option, value) =
-            parse_option(&mut rest).ok_or_else(|| "Invalid option to WSGI script alias definition.".to_owned())?;
+        let (option, value) = parse_option(&mut rest)
+            .ok_or_else(|| "Invalid option to WSGI script alias definition.".to_owned())?;
         match option.as_str() {
             "application-group" => {
                 if value.is_empty() {
@@ -136,7 +171,9 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
         }
     }
     let matcher = if is_match {
-        UrlMatcher::Regex(compile(&url).map_err(|_| "Regular expression could not be compiled.".to_owned())?)
+        UrlMatcher::Regex(
+            compile(&url).map_err(|_| "Regular expression could not be compiled.".to_owned())?,
+        )
     } else {
         UrlMatcher::Prefix(url)
     };
@@ -155,8 +192,14 @@ mod tests {
     #[test]
     fn options_and_groups() {
         let mut rest = r#"process-group=%{GLOBAL} application-group="a b" x"#;
-        assert_eq!(parse_option(&mut rest), Some(("process-group".into(), "%{GLOBAL}".into())));
-        assert_eq!(parse_option(&mut rest), Some(("application-group".into(), "a b".into())));
+        assert_eq!(
+            parse_option(&mut rest),
+            Some(("process-group".into(), "%{GLOBAL}".into()))
+        );
+        assert_eq!(
+            parse_option(&mut rest),
+            Some(("application-group".into(), "a b".into()))
+        );
         assert_eq!(parse_option(&mut rest), None);
         assert_eq!(group_spec("%{ENV:X}"), GroupSpec::Env("X".into()));
         assert_eq!(group_spec("%{RESOURCE}"), GroupSpec::Resource);

@@ -13,6 +13,8 @@ use crate::syntax::Section as Node;
 
 const PROVIDERS: &str = "authentication providers (WSGIAuthUserScript, AuthUserFile)";
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("AuthType", Take1, OR_AUTHCFG, 0, "an HTTP authorization type (e.g., \"Basic\")", Set(auth_type)),
     row("AuthName", Take1, OR_AUTHCFG, 0, "the authentication realm (e.g. \"Members Only\")", Set(auth_name)),
@@ -61,7 +63,11 @@ fn parse_provider(w: &[String]) -> Result<Require, String> {
     let provider = w.first().map_or("", String::as_str);
     let args: Vec<String> = w.iter().skip(1).cloned().collect();
     let need = |what: &str| -> Result<Vec<String>, String> {
-        if args.is_empty() { Err(format!("'require {what}' requires an argument")) } else { Ok(args.clone()) }
+        if args.is_empty() {
+            Err(format!("'require {what}' requires an argument"))
+        } else {
+            Ok(args.clone())
+        }
     };
     Ok(match provider.to_ascii_lowercase().as_str() {
         "all" => match args.first().map(|s| s.to_ascii_lowercase()).as_deref() {
@@ -72,7 +78,11 @@ fn parse_provider(w: &[String]) -> Result<Require, String> {
         "ip" => {
             let list = need("ip")?;
             for ip in &list {
-                if ip.is_empty() || !ip.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/')) {
+                if ip.is_empty()
+                    || !ip
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/'))
+                {
                     return Err(format!("ip address '{ip}' appears to be invalid"));
                 }
             }
@@ -111,7 +121,9 @@ fn require(b: &mut Builder, a: &Args) -> Result<(), String> {
         },
     };
     if is_negative(&r) && matches!(tag, "<RequireAny" | "<RequireNone") {
-        return Err(format!("negative Require directive has no effect in {tag}> directive"));
+        return Err(format!(
+            "negative Require directive has no effect in {tag}> directive"
+        ));
     }
     target.push(r);
     Ok(())
@@ -144,11 +156,18 @@ fn container(b: &mut Builder, s: &Node, a: &Args, tag: &'static str) -> Result<(
     let span = Builder::span_of(s);
     let fail = |m: String| ConfigError::syntax(&span, tag, m);
     if !a.raw.is_empty() {
-        return Err(fail(format!("{tag}> directive doesn't take additional arguments")));
+        return Err(fail(format!(
+            "{tag}> directive doesn't take additional arguments"
+        )));
     }
-    b.authz.push(OpenAuthz { tag, children: Vec::new() });
+    b.authz.push(OpenAuthz {
+        tag,
+        children: Vec::new(),
+    });
     let walked = b.walk_inside(tag, OR_AUTHCFG, &s.children);
-    let Some(open) = b.authz.pop() else { return walked };
+    let Some(open) = b.authz.pop() else {
+        return walked;
+    };
     walked?;
     if open.children.is_empty() {
         return Ok(());
@@ -162,10 +181,14 @@ fn container(b: &mut Builder, s: &Node, a: &Args, tag: &'static str) -> Result<(
         },
     };
     if negated && is_or(parent_tag) {
-        return Err(fail(format!("{tag}> directive has no effect in {parent_tag}> directive")));
+        return Err(fail(format!(
+            "{tag}> directive has no effect in {parent_tag}> directive"
+        )));
     }
     if !is_or(tag) && open.children.iter().all(is_negative) {
-        return Err(fail(format!("{tag}> directive contains only negative authorization directives")));
+        return Err(fail(format!(
+            "{tag}> directive contains only negative authorization directives"
+        )));
     }
     let node = match tag {
         "<RequireAll" if parent_tag == "<RequireAll" => {
@@ -193,13 +216,41 @@ mod tests {
     fn require_lines() {
         assert_eq!(parse_require("all granted"), Ok(Require::AllGranted));
         assert_eq!(parse_require("ALL Denied"), Ok(Require::AllDenied));
-        assert_eq!(parse_require("all maybe"), Err("Argument for 'Require all' must be 'granted' or 'denied'".into()));
-        assert_eq!(parse_require("ip 10.1 ::1 192.168.0.0/16"), Ok(Require::Ip(vec!["10.1".into(), "::1".into(), "192.168.0.0/16".into()])));
-        assert_eq!(parse_require("ip"), Err("'require ip' requires an argument".into()));
-        assert_eq!(parse_require("ip nope"), Err("ip address 'nope' appears to be invalid".into()));
-        assert_eq!(parse_require("not env X"), Ok(Require::Not(Box::new(Require::Env(vec!["X".into()])))));
-        assert_eq!(parse_require("method GET POST"), Ok(Require::Method(vec!["GET".into(), "POST".into()])));
-        assert_eq!(parse_require("wsgi-group admins"), Ok(Require::WsgiGroup(vec!["admins".into()])));
-        assert_eq!(parse_require("bogus x"), Err("Unknown Authz provider: bogus".into()));
+        assert_eq!(
+            parse_require("all maybe"),
+            Err("Argument for 'Require all' must be 'granted' or 'denied'".into())
+        );
+        assert_eq!(
+            parse_require("ip 10.1 ::1 192.168.0.0/16"),
+            Ok(Require::Ip(vec![
+                "10.1".into(),
+                "::1".into(),
+                "192.168.0.0/16".into()
+            ]))
+        );
+        assert_eq!(
+            parse_require("ip"),
+            Err("'require ip' requires an argument".into())
+        );
+        assert_eq!(
+            parse_require("ip nope"),
+            Err("ip address 'nope' appears to be invalid".into())
+        );
+        assert_eq!(
+            parse_require("not env X"),
+            Ok(Require::Not(Box::new(Require::Env(vec!["X".into()]))))
+        );
+        assert_eq!(
+            parse_require("method GET POST"),
+            Ok(Require::Method(vec!["GET".into(), "POST".into()]))
+        );
+        assert_eq!(
+            parse_require("wsgi-group admins"),
+            Ok(Require::WsgiGroup(vec!["admins".into()]))
+        );
+        assert_eq!(
+            parse_require("bogus x"),
+            Err("Unknown Authz provider: bogus".into())
+        );
     }
 }

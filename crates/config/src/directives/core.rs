@@ -12,6 +12,8 @@ use crate::registry::{Action::*, Arity::*, *};
 
 const NET: &str = "network tuning of Apache's own listener; wsgid's front end uses its defaults";
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("ServerRoot", Take1, RSRC_CONF, GLOBAL_ONLY, "Common directory of server-related files (logs, confs, etc.)", ReadTime),
     row("DefaultRuntimeDir", Take1, RSRC_CONF, GLOBAL_ONLY, "Common directory for run-time files (shared memory, locks, etc.)", Set(runtime_dir)),
@@ -101,10 +103,12 @@ fn listen(b: &mut Builder, a: &Args) -> Result<(), String> {
     if a.words.is_empty() || a.words.len() > 2 {
         return Err("Listen requires 1 or 2 arguments.".to_owned());
     }
-    if let Some(proto) = a.words.get(1) {
-        if !proto.eq_ignore_ascii_case("http") {
-            return Err(format!("Listen: protocol '{proto}' is not implemented yet in wsgid (only http)"));
-        }
+    if let Some(proto) = a.words.get(1)
+        && !proto.eq_ignore_ascii_case("http")
+    {
+        return Err(format!(
+            "Listen: protocol '{proto}' is not implemented yet in wsgid (only http)"
+        ));
     }
     let (addr, port) = parse_host_port(a.get(0))?;
     let port = port.ok_or_else(|| "Port must be specified".to_owned())?;
@@ -151,7 +155,9 @@ fn server_name(b: &mut Builder, a: &Args) -> Result<(), String> {
         Some((h, _)) if !h.ends_with(']') && h.contains(':') => (rest.to_owned(), None),
         Some((h, p)) => {
             let port = p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                format!("The port number \"{p}\" is outside the appropriate range (i.e., 1..65535).")
+                format!(
+                    "The port number \"{p}\" is outside the appropriate range (i.e., 1..65535)."
+                )
             })?;
             (h.to_owned(), Some(port))
         }
@@ -167,7 +173,9 @@ fn server_alias(b: &mut Builder, a: &Args) -> Result<(), String> {
     if !b.in_vhost() {
         return Err("ServerAlias only used in <VirtualHost>".to_owned());
     }
-    b.host().server_aliases.extend(a.words.iter().filter(|w| !w.is_empty()).cloned());
+    b.host()
+        .server_aliases
+        .extend(a.words.iter().filter(|w| !w.is_empty()).cloned());
     Ok(())
 }
 
@@ -180,7 +188,13 @@ fn document_root(b: &mut Builder, a: &Args) -> Result<(), String> {
     let p = b.server_relative(a.get(0));
     if !p.is_dir() {
         let span = b.current_span.clone();
-        b.warn(format!("AH00112: Warning: DocumentRoot [{}] does not exist", p.display()), &span);
+        b.warn(
+            format!(
+                "AH00112: Warning: DocumentRoot [{}] does not exist",
+                p.display()
+            ),
+            &span,
+        );
     }
     b.host().document_root = p;
     b.meta().document_root = true;
@@ -334,10 +348,19 @@ mod tests {
     #[test]
     fn host_port_forms() {
         assert_eq!(parse_host_port("80"), Ok((None, Some(80))));
-        assert_eq!(parse_host_port("1.2.3.4:8080"), Ok((Some("1.2.3.4".into()), Some(8080))));
-        assert_eq!(parse_host_port("[::1]:80"), Ok((Some("::1".into()), Some(80))));
+        assert_eq!(
+            parse_host_port("1.2.3.4:8080"),
+            Ok((Some("1.2.3.4".into()), Some(8080)))
+        );
+        assert_eq!(
+            parse_host_port("[::1]:80"),
+            Ok((Some("::1".into()), Some(80)))
+        );
         assert_eq!(parse_host_port("*:80"), Ok((Some("*".into()), Some(80))));
         assert_eq!(parse_host_port("host"), Ok((Some("host".into()), None)));
-        assert_eq!(parse_host_port("1.2.3.4:99999"), Err("Invalid address or port".into()));
+        assert_eq!(
+            parse_host_port("1.2.3.4:99999"),
+            Err("Invalid address or port".into())
+        );
     }
 }

@@ -8,6 +8,8 @@ use crate::builder::{Builder, RawLog};
 use crate::model::{Level, LogLevel, LogTarget};
 use crate::registry::{Action::*, Arity::*, *};
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("ErrorLog", Take1, RSRC_CONF, 0, "The filename of the error log", Set(error_log)),
     row("LogLevel", Iterate, RSRC_CONF | ACCESS_CONF, 0, "Level of verbosity in error logging", Set(log_level)),
@@ -21,7 +23,9 @@ pub const ROWS: &[Row] = &[
 fn error_log(b: &mut Builder, a: &Args) -> Result<(), String> {
     let v = a.get(0);
     let target = if v.starts_with('|') {
-        return Err(format!("ErrorLog: piped logs ({v}) are not implemented yet in wsgid"));
+        return Err(format!(
+            "ErrorLog: piped logs ({v}) are not implemented yet in wsgid"
+        ));
     } else if v == "syslog" || v.starts_with("syslog:") {
         return Err(format!("ErrorLog: {v} is not implemented yet in wsgid"));
     } else if v == "/dev/stderr" {
@@ -33,8 +37,7 @@ fn error_log(b: &mut Builder, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-const LEVELS_HELP: &str =
-    "LogLevel requires level keyword: one of emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8";
+const LEVELS_HELP: &str = "LogLevel requires level keyword: one of emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8";
 
 /// One level keyword (`warn`, `trace3`...).
 pub fn parse_level(s: &str) -> Option<Level> {
@@ -86,7 +89,9 @@ pub fn parse_log_level(words: &[String], base: &LogLevel) -> Result<LogLevel, St
 
 fn log_level(b: &mut Builder, a: &Args) -> Result<(), String> {
     if !b.at_host_level() {
-        return Err("LogLevel: per-directory log levels are not implemented yet in wsgid".to_owned());
+        return Err(
+            "LogLevel: per-directory log levels are not implemented yet in wsgid".to_owned(),
+        );
     }
     let base = b.host().log_level.clone();
     b.host().log_level = parse_log_level(&a.words, &base)?;
@@ -128,13 +133,23 @@ fn condition(clause: Option<&String>) -> Result<Option<(bool, String)>, String> 
 fn custom_log(b: &mut Builder, a: &Args) -> Result<(), String> {
     let cond = condition(a.words.get(2))?;
     let span = b.current_span.clone();
-    b.meta().logs.push(RawLog { target: a.get(0).to_owned(), format: Some(a.get(1).to_owned()), condition: cond, span });
+    b.meta().logs.push(RawLog {
+        target: a.get(0).to_owned(),
+        format: Some(a.get(1).to_owned()),
+        condition: cond,
+        span,
+    });
     Ok(())
 }
 
 fn transfer_log(b: &mut Builder, a: &Args) -> Result<(), String> {
     let span = b.current_span.clone();
-    b.meta().logs.push(RawLog { target: a.get(0).to_owned(), format: None, condition: None, span });
+    b.meta().logs.push(RawLog {
+        target: a.get(0).to_owned(),
+        format: None,
+        condition: None,
+        span,
+    });
     Ok(())
 }
 
@@ -144,21 +159,42 @@ mod tests {
 
     #[test]
     fn levels_with_modules() {
-        let base = LogLevel { default: Level::Warn, modules: BTreeMap::new() };
-        let words: Vec<String> = ["info", "mod_wsgi.c:debug", "core:trace3"].iter().map(|s| s.to_string()).collect();
+        let base = LogLevel {
+            default: Level::Warn,
+            modules: BTreeMap::new(),
+        };
+        let words: Vec<String> = ["info", "mod_wsgi.c:debug", "core:trace3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let got = parse_log_level(&words, &base).unwrap_or(base.clone());
         assert_eq!(got.default, Level::Info);
         assert_eq!(got.modules.get("wsgi"), Some(&Level::Debug));
         assert_eq!(got.modules.get("core"), Some(&Level::Trace(3)));
-        assert_eq!(parse_log_level(&["loud".to_owned()], &base), Err(LEVELS_HELP.to_owned()));
+        assert_eq!(
+            parse_log_level(&["loud".to_owned()], &base),
+            Err(LEVELS_HELP.to_owned())
+        );
         assert_eq!(parse_level("trace9"), None);
     }
 
     #[test]
     fn log_conditions() {
-        assert_eq!(condition(Some(&"env=X".into())), Ok(Some((true, "X".into()))));
-        assert_eq!(condition(Some(&"env=!X".into())), Ok(Some((false, "X".into()))));
-        assert_eq!(condition(Some(&"env=".into())), Err("missing environment variable name".into()));
-        assert_eq!(condition(Some(&"foo".into())), Err("error in condition clause".into()));
+        assert_eq!(
+            condition(Some(&"env=X".into())),
+            Ok(Some((true, "X".into())))
+        );
+        assert_eq!(
+            condition(Some(&"env=!X".into())),
+            Ok(Some((false, "X".into())))
+        );
+        assert_eq!(
+            condition(Some(&"env=".into())),
+            Err("missing environment variable name".into())
+        );
+        assert_eq!(
+            condition(Some(&"foo".into())),
+            Err("error in condition clause".into())
+        );
     }
 }

@@ -5,6 +5,8 @@
 use crate::builder::Builder;
 use crate::registry::{Action::*, Arity::*, *};
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("TypesConfig", Take1, RSRC_CONF, 0, "the MIME types config file", Set(types_config)),
     row("AddType", Iterate2, OR_FILEINFO, 0, "a mime type followed by one or more file extensions", Set(add_type)),
@@ -63,7 +65,8 @@ fn add_handler(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn remove_handler(b: &mut Builder, a: &Args) -> Result<(), String> {
     let pd = b.per_dir();
-    pd.remove_handlers.extend(a.words.iter().map(|e| ext_key(e)));
+    pd.remove_handlers
+        .extend(a.words.iter().map(|e| ext_key(e)));
     Ok(())
 }
 

@@ -51,7 +51,8 @@ pub fn core_flag(v: &str) -> Result<bool, String> {
 
 /// A non-negative number, or `"<Name> \"<v>\" must be a non-negative integer"`.
 pub fn number<T: FromStr>(name: &str, v: &str) -> Result<T, String> {
-    v.parse::<T>().map_err(|_| format!("{name} \"{v}\" must be a non-negative integer"))
+    v.parse::<T>()
+        .map_err(|_| format!("{name} \"{v}\" must be a non-negative integer"))
 }
 
 /// Apache's `ap_timeout_parameter_parse`: seconds, or a number with a
@@ -79,11 +80,23 @@ mod tests {
     #[test]
     fn value_parsers() {
         assert_eq!(wsgi_flag("WSGIX", "ON"), Ok(true));
-        assert_eq!(wsgi_flag("WSGIX", "yes"), Err("WSGIX must be one of: Off | On".to_owned()));
-        assert_eq!(core_flag("x"), Err("parameter must be 'on' or 'off'".to_owned()));
+        assert_eq!(
+            wsgi_flag("WSGIX", "yes"),
+            Err("WSGIX must be one of: Off | On".to_owned())
+        );
+        assert_eq!(
+            core_flag("x"),
+            Err("parameter must be 'on' or 'off'".to_owned())
+        );
         assert_eq!(timeout("Timeout", "300"), Ok(Duration::from_secs(300)));
         assert_eq!(timeout("Timeout", "500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(timeout("Timeout", "x"), Err("Timeout has wrong format".to_owned()));
-        assert_eq!(number::<u32>("L", "-1"), Err("L \"-1\" must be a non-negative integer".to_owned()));
+        assert_eq!(
+            timeout("Timeout", "x"),
+            Err("Timeout has wrong format".to_owned())
+        );
+        assert_eq!(
+            number::<u32>("L", "-1"),
+            Err("L \"-1\" must be a non-negative integer".to_owned())
+        );
     }
 }

@@ -9,6 +9,8 @@ use crate::registry::{Action::*, Arity::*, *};
 
 const SPARE: &str = "wsgid runs a fixed pool of workers; there are no spare threads to keep";
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("StartServers", Take1, RSRC_CONF, GLOBAL_ONLY, "Number of child processes launched at server startup", Set(start_servers)),
     row("ServerLimit", Take1, RSRC_CONF, GLOBAL_ONLY, "Maximum number of child processes for this run of Apache", Set(server_limit)),

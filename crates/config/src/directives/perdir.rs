@@ -6,6 +6,8 @@ use crate::merge::union;
 use crate::model::{OptionFlags, OptionsSpec, Overrides};
 use crate::registry::{Action::*, Arity::*, *};
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("Options", Raw, OR_OPTIONS, 0, "Set a number of attributes for a given directory", Set(options)),
     row("AllowOverride", Raw, ACCESS_CONF, 0, "Controls what groups of directives can be configured by per-directory config files", Set(allow_override)),
@@ -33,14 +35,39 @@ const ALL_OPTIONS: OptionFlags = OptionFlags {
 fn option_flag(w: &str) -> Option<OptionFlags> {
     let none = OptionFlags::default();
     Some(match w.to_ascii_lowercase().as_str() {
-        "indexes" => OptionFlags { indexes: true, ..none },
-        "includes" => OptionFlags { includes: true, ..none },
-        "includesnoexec" => OptionFlags { includes_noexec: true, ..none },
-        "followsymlinks" => OptionFlags { follow_symlinks: true, ..none },
-        "symlinksifownermatch" => OptionFlags { symlinks_if_owner_match: true, ..none },
-        "execcgi" => OptionFlags { exec_cgi: true, ..none },
-        "multiviews" => OptionFlags { multiviews: true, ..none },
-        "runscripts" => OptionFlags { multiviews: true, exec_cgi: true, ..none },
+        "indexes" => OptionFlags {
+            indexes: true,
+            ..none
+        },
+        "includes" => OptionFlags {
+            includes: true,
+            ..none
+        },
+        "includesnoexec" => OptionFlags {
+            includes_noexec: true,
+            ..none
+        },
+        "followsymlinks" => OptionFlags {
+            follow_symlinks: true,
+            ..none
+        },
+        "symlinksifownermatch" => OptionFlags {
+            symlinks_if_owner_match: true,
+            ..none
+        },
+        "execcgi" => OptionFlags {
+            exec_cgi: true,
+            ..none
+        },
+        "multiviews" => OptionFlags {
+            multiviews: true,
+            ..none
+        },
+        "runscripts" => OptionFlags {
+            multiviews: true,
+            exec_cgi: true,
+            ..none
+        },
         "none" => none,
         "all" => ALL_OPTIONS,
         _ => return None,
@@ -56,7 +83,11 @@ pub fn parse_options(raw: &str) -> Result<Vec<OptionsSpec>, String> {
     let mut absolute: Option<OptionFlags> = None;
     let (mut add, mut remove) = (OptionFlags::default(), OptionFlags::default());
     for w in crate::lexer::words(raw) {
-        let (action, word) = match w.strip_prefix('+').map(|r| ('+', r)).or_else(|| w.strip_prefix('-').map(|r| ('-', r))) {
+        let (action, word) = match w
+            .strip_prefix('+')
+            .map(|r| ('+', r))
+            .or_else(|| w.strip_prefix('-').map(|r| ('-', r)))
+        {
             Some((a, r)) => {
                 if !merge && !first && !all_none {
                     return Err(MIXED.to_owned());
@@ -169,16 +200,32 @@ fn allowed_options(list: &str) -> Result<OptionFlags, String> {
 }
 
 fn allow_override(b: &mut Builder, a: &Args) -> Result<(), String> {
-    if b.parents.iter().any(|p| matches!(*p, "<Location" | "<LocationMatch" | "<Files" | "<FilesMatch")) {
+    if b.parents.iter().any(|p| {
+        matches!(
+            *p,
+            "<Location" | "<LocationMatch" | "<Files" | "<FilesMatch"
+        )
+    }) {
         let span = b.current_span.clone();
-        b.warn(format!("AH00114: Useless use of AllowOverride in line {} of {}.", span.line, span.file.display()), &span);
+        b.warn(
+            format!(
+                "AH00114: Useless use of AllowOverride in line {} of {}.",
+                span.line,
+                span.file.display()
+            ),
+            &span,
+        );
     }
     b.per_dir().allow_override = Some(parse_overrides(&a.raw)?);
     Ok(())
 }
 
 fn allow_override_list(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let list = if a.words.len() == 1 && a.get(0).eq_ignore_ascii_case("none") { Vec::new() } else { a.words.clone() };
+    let list = if a.words.len() == 1 && a.get(0).eq_ignore_ascii_case("none") {
+        Vec::new()
+    } else {
+        a.words.clone()
+    };
     b.per_dir().allow_override_list = Some(list);
     Ok(())
 }
@@ -187,14 +234,20 @@ fn set_handler(b: &mut Builder, a: &Args) -> Result<(), String> {
     let h = a.get(0);
     // "None" resets to no handler (core.c set_sethandler); names are
     // compared lower-case by Apache.
-    let value = if h.eq_ignore_ascii_case("none") { None } else { Some(h.to_ascii_lowercase()) };
+    let value = if h.eq_ignore_ascii_case("none") {
+        None
+    } else {
+        Some(h.to_ascii_lowercase())
+    };
     b.per_dir().set_handler = Some(value);
     Ok(())
 }
 
 fn limit_request_body(b: &mut Builder, a: &Args) -> Result<(), String> {
     let v = a.get(0);
-    let n: u64 = v.parse().map_err(|_| "LimitRequestBody argument is not parsable.".to_owned())?;
+    let n: u64 = v
+        .parse()
+        .map_err(|_| "LimitRequestBody argument is not parsable.".to_owned())?;
     b.per_dir().limit_request_body = Some(n);
     Ok(())
 }
@@ -205,7 +258,11 @@ fn directory_index(b: &mut Builder, a: &Args) -> Result<(), String> {
         return Err("DirectoryIndex requires at least one argument".to_owned());
     }
     // `disabled` alone turns index lookup off (mod_dir).
-    let list = if words.len() == 1 && words[0].eq_ignore_ascii_case("disabled") { Vec::new() } else { words };
+    let list = if words.len() == 1 && words[0].eq_ignore_ascii_case("disabled") {
+        Vec::new()
+    } else {
+        words
+    };
     b.per_dir().directory_index = Some(list);
     Ok(())
 }
@@ -215,25 +272,40 @@ mod tests {
     use super::*;
 
     fn exec() -> OptionFlags {
-        OptionFlags { exec_cgi: true, ..OptionFlags::default() }
+        OptionFlags {
+            exec_cgi: true,
+            ..OptionFlags::default()
+        }
     }
 
     #[test]
     fn options_forms() {
-        assert_eq!(parse_options("ExecCGI"), Ok(vec![OptionsSpec::Absolute(exec())]));
-        assert_eq!(parse_options("None"), Ok(vec![OptionsSpec::Absolute(OptionFlags::default())]));
+        assert_eq!(
+            parse_options("ExecCGI"),
+            Ok(vec![OptionsSpec::Absolute(exec())])
+        );
+        assert_eq!(
+            parse_options("None"),
+            Ok(vec![OptionsSpec::Absolute(OptionFlags::default())])
+        );
         assert_eq!(
             parse_options("+ExecCGI -Indexes"),
             Ok(vec![OptionsSpec::Relative {
                 add: exec(),
-                remove: OptionFlags { indexes: true, ..OptionFlags::default() }
+                remove: OptionFlags {
+                    indexes: true,
+                    ..OptionFlags::default()
+                }
             }])
         );
         assert_eq!(
             parse_options("None +ExecCGI"),
             Ok(vec![
                 OptionsSpec::Absolute(OptionFlags::default()),
-                OptionsSpec::Relative { add: exec(), remove: OptionFlags::default() }
+                OptionsSpec::Relative {
+                    add: exec(),
+                    remove: OptionFlags::default()
+                }
             ])
         );
     }
@@ -243,9 +315,18 @@ mod tests {
         let mixed = "Either all Options must start with + or -, or no Option may.";
         assert_eq!(parse_options("ExecCGI +Indexes"), Err(mixed.to_owned()));
         assert_eq!(parse_options("+ExecCGI Indexes"), Err(mixed.to_owned()));
-        assert_eq!(parse_options("Bogus"), Err("Illegal option Bogus".to_owned()));
-        assert_eq!(parse_options("ExecCGI None"), Err("'Options None' must be the first Option given.".to_owned()));
-        assert_eq!(parse_options("+All"), Err("You may not use 'Options +All' or 'Options -All'.".to_owned()));
+        assert_eq!(
+            parse_options("Bogus"),
+            Err("Illegal option Bogus".to_owned())
+        );
+        assert_eq!(
+            parse_options("ExecCGI None"),
+            Err("'Options None' must be the first Option given.".to_owned())
+        );
+        assert_eq!(
+            parse_options("+All"),
+            Err("You may not use 'Options +All' or 'Options -All'.".to_owned())
+        );
     }
 
     #[test]
@@ -256,7 +337,19 @@ mod tests {
         assert!(o.limit && o.options && o.indexes);
         assert_eq!(parse_overrides("None").ok(), Some(Overrides::default()));
         let o = parse_overrides("Options=ExecCGI,Indexes").unwrap_or_default();
-        assert_eq!(o.options_allowed, Some(union(exec(), OptionFlags { indexes: true, ..OptionFlags::default() })));
-        assert_eq!(parse_overrides("Bogus"), Err("Illegal override option Bogus".to_owned()));
+        assert_eq!(
+            o.options_allowed,
+            Some(union(
+                exec(),
+                OptionFlags {
+                    indexes: true,
+                    ..OptionFlags::default()
+                }
+            ))
+        );
+        assert_eq!(
+            parse_overrides("Bogus"),
+            Err("Illegal override option Bogus".to_owned())
+        );
     }
 }

@@ -15,6 +15,8 @@ use crate::syntax::Section as Node;
 
 const COND: u16 = OR_ALL | RSRC_CONF | ACCESS_CONF;
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("<Directory", Raw, RSRC_CONF, NOT_IN_DIR_CONTEXT, "Container for directives affecting resources located in the specified directories", Section(directory)),
     row("<DirectoryMatch", Raw, RSRC_CONF, NOT_IN_DIR_CONTEXT, "Container for directives affecting resources located in the specified directories", Section(directory_match)),
@@ -76,7 +78,8 @@ fn pattern(kind: SectionKind, words: &[String], is_match: bool) -> Result<Sectio
     // Apache makes the path absolute against the current directory
     // (apr_filepath_merge with no root), not ServerRoot; the model keeps
     // it without a trailing slash.
-    let abs = std::path::absolute(Path::new(first)).map_err(|_| format!("<Directory \"{first}\"> path is invalid."))?;
+    let abs = std::path::absolute(Path::new(first))
+        .map_err(|_| format!("<Directory \"{first}\"> path is invalid."))?;
     let mut text = abs.to_string_lossy().into_owned();
     while text.len() > 1 && text.ends_with('/') {
         text.pop();
@@ -84,19 +87,39 @@ fn pattern(kind: SectionKind, words: &[String], is_match: bool) -> Result<Sectio
     Ok(SectionPattern::Wildcard(text))
 }
 
-fn open(b: &mut Builder, s: &Node, a: &Args, kind: SectionKind, tag: &'static str, is_match: bool) -> Result<(), ConfigError> {
+fn open(
+    b: &mut Builder,
+    s: &Node,
+    a: &Args,
+    kind: SectionKind,
+    tag: &'static str,
+    is_match: bool,
+) -> Result<(), ConfigError> {
     let span = Builder::span_of(s);
     let words: Vec<String> = a.words.iter().filter(|w| !w.is_empty()).cloned().collect();
     if words.is_empty() {
-        return Err(ConfigError::syntax(&span, tag, format!("{tag}> directive requires additional arguments")));
+        return Err(ConfigError::syntax(
+            &span,
+            tag,
+            format!("{tag}> directive requires additional arguments"),
+        ));
     }
-    let pattern = pattern(kind, &words, is_match).map_err(|m| ConfigError::syntax(&span, tag, m))?;
+    let pattern =
+        pattern(kind, &words, is_match).map_err(|m| ConfigError::syntax(&span, tag, m))?;
     b.dirs.push(OpenSection {
-        section: Section { kind, pattern, per_dir: PerDir::default(), nested: Vec::new(), span },
+        section: Section {
+            kind,
+            pattern,
+            per_dir: PerDir::default(),
+            nested: Vec::new(),
+            span,
+        },
         requires: Vec::new(),
     });
     b.walk_inside(tag, SECTION_OVERRIDE, &s.children)?;
-    let Some(mut done) = b.dirs.pop() else { return Ok(()) };
+    let Some(mut done) = b.dirs.pop() else {
+        return Ok(());
+    };
     if let Some(r) = combine_requires(std::mem::take(&mut done.requires)) {
         done.section.per_dir.require = Some(r);
     }
@@ -111,7 +134,9 @@ fn open(b: &mut Builder, s: &Node, a: &Args, kind: SectionKind, tag: &'static st
 pub fn parse_vhost_addr(w: &str) -> Result<VhostAddr, String> {
     let (host, port) = match w.strip_prefix('[') {
         Some(v6) => {
-            let (h, rest) = v6.split_once(']').ok_or_else(|| format!("Invalid address or port: {w}"))?;
+            let (h, rest) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("Invalid address or port: {w}"))?;
             (h, rest.strip_prefix(':'))
         }
         None => match w.rsplit_once(':') {
@@ -121,12 +146,17 @@ pub fn parse_vhost_addr(w: &str) -> Result<VhostAddr, String> {
     };
     let port = match port {
         None | Some("*") => None,
-        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("The address or port is invalid: {w}"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| format!("The address or port is invalid: {w}"))?,
+        ),
     };
     let ip = match host {
         "*" | "_default_" => None,
         h => Some(h.parse::<IpAddr>().map_err(|_| {
-            format!("<VirtualHost {w}>: host names are not supported by wsgid; use an IP address or *")
+            format!(
+                "<VirtualHost {w}>: host names are not supported by wsgid; use an IP address or *"
+            )
         })?),
     };
     Ok(VhostAddr { ip, port })
@@ -137,10 +167,20 @@ fn virtual_host(b: &mut Builder, s: &Node, a: &Args) -> Result<(), ConfigError> 
     let fail = |m: String| ConfigError::syntax(&span, "<VirtualHost", m);
     let words: Vec<&String> = a.words.iter().filter(|w| !w.is_empty()).collect();
     if words.is_empty() {
-        return Err(fail("<VirtualHost> directive requires additional arguments".to_owned()));
+        return Err(fail(
+            "<VirtualHost> directive requires additional arguments".to_owned(),
+        ));
     }
-    let addrs = words.iter().map(|w| parse_vhost_addr(w)).collect::<Result<Vec<_>, _>>().map_err(fail)?;
-    b.cfg.virtual_hosts.push(VirtualHost { addrs, host: empty_host(Some(span.clone())), span: span.clone() });
+    let addrs = words
+        .iter()
+        .map(|w| parse_vhost_addr(w))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    b.cfg.virtual_hosts.push(VirtualHost {
+        addrs,
+        host: empty_host(Some(span.clone())),
+        span: span.clone(),
+    });
     let index = b.cfg.virtual_hosts.len() - 1;
     b.meta.push(HostMeta::default());
     b.vhost = Some(index);
@@ -155,13 +195,34 @@ mod tests {
 
     #[test]
     fn vhost_addresses() {
-        assert_eq!(parse_vhost_addr("*:80"), Ok(VhostAddr { ip: None, port: Some(80) }));
-        assert_eq!(parse_vhost_addr("_default_:*"), Ok(VhostAddr { ip: None, port: None }));
+        assert_eq!(
+            parse_vhost_addr("*:80"),
+            Ok(VhostAddr {
+                ip: None,
+                port: Some(80)
+            })
+        );
+        assert_eq!(
+            parse_vhost_addr("_default_:*"),
+            Ok(VhostAddr {
+                ip: None,
+                port: None
+            })
+        );
         assert_eq!(
             parse_vhost_addr("[::1]:8080"),
-            Ok(VhostAddr { ip: "::1".parse().ok(), port: Some(8080) })
+            Ok(VhostAddr {
+                ip: "::1".parse().ok(),
+                port: Some(8080)
+            })
         );
-        assert_eq!(parse_vhost_addr("10.0.0.1"), Ok(VhostAddr { ip: "10.0.0.1".parse().ok(), port: None }));
+        assert_eq!(
+            parse_vhost_addr("10.0.0.1"),
+            Ok(VhostAddr {
+                ip: "10.0.0.1".parse().ok(),
+                port: None
+            })
+        );
         assert!(parse_vhost_addr("example.org:80").is_err());
     }
 
@@ -172,7 +233,13 @@ mod tests {
             Ok(SectionPattern::Wildcard(p)) => assert_eq!(p, "/srv/app"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(pattern(SectionKind::Directory, &["~".into(), "^/a".into()], false), Ok(SectionPattern::Regex(_))));
-        assert_eq!(pattern(SectionKind::Files, &w("("), true).err().as_deref(), Some("Regex could not be compiled"));
+        assert!(matches!(
+            pattern(SectionKind::Directory, &["~".into(), "^/a".into()], false),
+            Ok(SectionPattern::Regex(_))
+        ));
+        assert_eq!(
+            pattern(SectionKind::Files, &w("("), true).err().as_deref(),
+            Some("Regex could not be compiled")
+        );
     }
 }

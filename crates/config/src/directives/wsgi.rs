@@ -15,6 +15,8 @@ use crate::registry::{Action::*, Arity::*, *};
 
 const DAEMON: &str = "daemon mode is planned";
 
+// One row per line reads as a table; rustfmt would explode it.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("WSGIDaemonProcess", Raw, RSRC_CONF, 0, "Specify details of daemon processes to start.", Planned(DAEMON)),
     row("WSGIProcessGroup", Take1, ACCESS_CONF | RSRC_CONF, 0, "Name of the WSGI process group.", Set(process_group)),
@@ -64,7 +66,10 @@ pub const ROWS: &[Row] = &[
 fn process_group(b: &mut Builder, a: &Args) -> Result<(), String> {
     let g = group_spec(a.get(0));
     if g != GroupSpec::Global {
-        return Err(format!("WSGIProcessGroup {}: not implemented yet in wsgid ({DAEMON})", a.get(0)));
+        return Err(format!(
+            "WSGIProcessGroup {}: not implemented yet in wsgid ({DAEMON})",
+            a.get(0)
+        ));
     }
     b.per_dir().wsgi.process_group = Some(g);
     Ok(())
@@ -132,7 +137,11 @@ fn map_head_to_get(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn trusted_proxy_headers(b: &mut Builder, a: &Args) -> Result<(), String> {
     let list = words(&a.raw);
-    b.per_dir().wsgi.trusted_proxy_headers.get_or_insert_with(Vec::new).extend(list);
+    b.per_dir()
+        .wsgi
+        .trusted_proxy_headers
+        .get_or_insert_with(Vec::new)
+        .extend(list);
     Ok(())
 }
 
@@ -142,7 +151,9 @@ fn valid_proxy(s: &str) -> bool {
         Some((i, m)) => (i, Some(m)),
         None => (s, None),
     };
-    let Ok(addr) = ip.parse::<IpAddr>() else { return false };
+    let Ok(addr) = ip.parse::<IpAddr>() else {
+        return false;
+    };
     match mask {
         None => true,
         Some(m) => match m.parse::<u8>() {
@@ -155,14 +166,23 @@ fn valid_proxy(s: &str) -> bool {
 fn trusted_proxies(b: &mut Builder, a: &Args) -> Result<(), String> {
     let list = words(&a.raw);
     if let Some(bad) = list.iter().find(|p| !valid_proxy(p)) {
-        return Err(format!("Unable to parse trusted proxy IP address/subnet of \"{bad}\"."));
+        return Err(format!(
+            "Unable to parse trusted proxy IP address/subnet of \"{bad}\"."
+        ));
     }
-    b.per_dir().wsgi.trusted_proxies.get_or_insert_with(Vec::new).extend(list);
+    b.per_dir()
+        .wsgi
+        .trusted_proxies
+        .get_or_insert_with(Vec::new)
+        .extend(list);
     Ok(())
 }
 
 fn python_optimize(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let n: u8 = a.get(0).parse().map_err(|_| format!("WSGIPythonOptimize \"{}\" must be 0, 1 or 2", a.get(0)))?;
+    let n: u8 = a
+        .get(0)
+        .parse()
+        .map_err(|_| format!("WSGIPythonOptimize \"{}\" must be 0, 1 or 2", a.get(0)))?;
     if n > 2 {
         return Err(format!("WSGIPythonOptimize \"{n}\" must be 0, 1 or 2"));
     }
@@ -178,7 +198,12 @@ fn python_home(b: &mut Builder, a: &Args) -> Result<(), String> {
 fn python_path(b: &mut Builder, a: &Args) -> Result<(), String> {
     // Each directive replaces the list (mod_wsgi keeps one string); the
     // directories are ':'-separated.
-    b.cfg.wsgi.python_path = a.get(0).split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+    b.cfg.wsgi.python_path = a
+        .get(0)
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
     Ok(())
 }
 
@@ -195,7 +220,10 @@ fn python_warnings(b: &mut Builder, a: &Args) -> Result<(), String> {
 fn python_hash_seed(b: &mut Builder, a: &Args) -> Result<(), String> {
     let v = a.get(0);
     if v != "random" && v.parse::<u32>().is_err() {
-        return Err("WSGIPythonHashSeed must be \"random\" or an integer in range [0; 4294967295]".to_owned());
+        return Err(
+            "WSGIPythonHashSeed must be \"random\" or an integer in range [0; 4294967295]"
+                .to_owned(),
+        );
     }
     b.cfg.wsgi.python_hash_seed = Some(v.to_owned());
     Ok(())
