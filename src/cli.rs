@@ -13,7 +13,6 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "wsgid",
-    version,
     about = "Serve Python WSGI applications from an Apache/mod_wsgi configuration",
     args_conflicts_with_subcommands = true
 )]
@@ -37,7 +36,7 @@ pub struct ServeArgs {
     #[arg(short = 't')]
     pub test_config: bool,
     /// Print the wsgid and embedded Python versions and exit.
-    #[arg(short = 'V')]
+    #[arg(short = 'V', long = "version")]
     pub show_version: bool,
 }
 
