@@ -89,6 +89,9 @@ pub struct WsgiRequest {
     pub script_reloading: bool,
     /// String-valued environ entries, in the order they should be inserted:
     /// CGI variables, `HTTP_*`, SetEnv values and the string `mod_wsgi.*` keys.
+    /// Values are "native strings" (PEP 3333): the raw bytes decoded as
+    /// latin-1, one `char` per byte, as mod_wsgi's `PyUnicode_DecodeLatin1`.
+    /// `PATH` and `HTTPS` are dropped, as mod_wsgi drops them.
     pub environ: Vec<(String, String)>,
     /// `wsgi.url_scheme`.
     pub url_scheme: &'static str,
@@ -115,24 +118,43 @@ impl std::fmt::Debug for WsgiRequest {
 /// The response status line and headers, validated as mod_wsgi validates them.
 #[derive(Clone, Debug)]
 pub struct ResponseHead {
+    /// Any three digits (`000`-`999`), as mod_wsgi accepts.
     pub status: u16,
-    /// Reason phrase exactly as the application gave it.
+    /// Reason phrase exactly as the application gave it (may be empty).
     pub reason: String,
+    /// In the application's order, repeats kept.  Every `char` is at most
+    /// U+00FF (checked): write each as one byte (latin-1).  No CR/LF in
+    /// values, no controls or spaces in names.  Nothing is added, except
+    /// `Content-Length` on the `File` path (as mod_wsgi does).
     pub headers: Vec<(String, String)>,
 }
 
 /// What the Python side sends to the front end, in order:
 /// `Head` (or `Complete`, or `Failed`) first, then `Chunk`/`File`*, then `End`
 /// or `Abort`.
+///
+/// The final event is sent after the application's `close()` returned.  If
+/// the sender is dropped without a final event (a panic on the Python side),
+/// treat it as `Abort` (or as `Failed(500)` when nothing was sent).  Bodies
+/// are already cut to the application's Content-Length; when the application
+/// produced less than it declared the response ends with `Abort`.
 #[derive(Debug)]
 pub enum ResponseEvent {
-    /// Head and the whole body at once (an exact list/tuple result): the fast path.
+    /// Head and the whole body at once: an exact list/tuple result, or an
+    /// empty body.  mod_wsgi adds no Content-Length here: Apache answers an
+    /// empty body with `Content-Length: 0` and a non-empty one chunked
+    /// (HTTP/1.1) unless the application set Content-Length itself (oracle
+    /// case 18).
     Complete(ResponseHead, Bytes),
     /// Head; body events follow.
     Head(ResponseHead),
-    /// A body chunk.
+    /// A body chunk (never empty).
     Chunk(Bytes),
-    /// `wsgi.file_wrapper` on a real file: send `len` bytes (None: to EOF) from `offset`.
+    /// `wsgi.file_wrapper` on a regular file: send `len` bytes (None: to EOF)
+    /// from `offset`.  `file` is a duplicate of the application's descriptor
+    /// and shares its file offset: use positional reads (`read_at`/`pread`,
+    /// sendfile with an offset), never seek.  If the file holds fewer bytes
+    /// than `len`, end the response as for `Abort`.
     File {
         file: std::fs::File,
         offset: u64,
@@ -143,13 +165,15 @@ pub enum ResponseEvent {
     /// Something failed after the head was sent: close the connection
     /// without completing the body (the error is already logged).
     Abort,
-    /// The request failed before a head was produced (script failed to load,
-    /// callable missing, exception before `start_response`, invalid status or
-    /// headers): answer with Apache's error page for this status.  Already logged.
+    /// The request failed before a head was produced: answer with Apache's
+    /// error page for this status.  Already logged.  500 for a script that
+    /// fails to load, an exception before the head, an invalid status,
+    /// headers or body item; 404 when the script lacks the callable (as
+    /// mod_wsgi answers).
     Failed(u16),
 }
 
-// ===== the host (implemented by the python crate's modules) =====
+// ===== the host (implemented in host.rs) =====
 //
 // Contract the front end codes against:
 //
@@ -161,9 +185,13 @@ pub enum ResponseEvent {
 //     /// Queue a request; never blocks.  Gives the request back when the
 //     /// host is shutting down.
 //     pub fn submit(&self, req: WsgiRequest) -> Result<(), Box<WsgiRequest>>;
+//     /// Requests waiting for a free request thread.
+//     pub fn queued(&self) -> usize;
 //     /// Stop taking requests, let running ones finish, run atexit, finalise.
+//     /// Also run on drop.
 //     pub fn shutdown(&self);
-//     /// `sys.version` and `sys.prefix` of the linked Python (for `wsgid -V`).
+//     /// `sys.version` and `sys.prefix` of the linked Python (for `wsgid -V`);
+//     /// before `start`: the loaded libpython's version and file.
 //     pub fn runtime_version() -> String;
 // }
 // ```
