@@ -235,14 +235,11 @@ pub fn build(
     e.set("SERVER_ADDR", canonical_ip(r.conn.local.ip()));
     e.set("SERVER_PORT", port.to_string());
     e.set("REMOTE_ADDR", canonical_ip(r.conn.peer.ip()));
-    e.set("DOCUMENT_ROOT", site.host.document_root.to_string_lossy());
+    e.set("DOCUMENT_ROOT", path_latin1(&site.host.document_root));
     e.set("REQUEST_SCHEME", "http");
     let (prefix, ctx_root) = match &r.context {
         Some((p, root)) => (p.clone(), root.clone()),
-        None => (
-            String::new(),
-            site.host.document_root.to_string_lossy().into_owned(),
-        ),
+        None => (String::new(), path_latin1(&site.host.document_root)),
     };
     e.set("CONTEXT_PREFIX", prefix);
     e.set("CONTEXT_DOCUMENT_ROOT", ctx_root);
@@ -253,7 +250,7 @@ pub fn build(
             .clone()
             .unwrap_or_else(|| "[no address given]".into()),
     );
-    e.set("SCRIPT_FILENAME", r.filename_str());
+    e.set("SCRIPT_FILENAME", r.filename_latin1());
     e.set("REMOTE_PORT", r.conn.peer.port().to_string());
 
     // ap_add_cgi_vars.
@@ -317,6 +314,11 @@ pub fn build(
     e.set("mod_wsgi.request_start", start.to_string());
     e.set("mod_wsgi.request_id", inp.request_id.clone());
     (e.0, scheme)
+}
+
+fn path_latin1(p: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    latin1(p.as_os_str().as_bytes())
 }
 
 fn canonical_ip(ip: std::net::IpAddr) -> String {

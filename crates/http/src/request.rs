@@ -226,7 +226,17 @@ impl Request {
         s
     }
 
-    /// The file name as a string (empty when translate set none).
+    /// The file name as the environ carries it: its bytes as latin-1, as
+    /// mod_wsgi decodes CGI values (empty when translate set none).
+    pub fn filename_latin1(&self) -> String {
+        use std::os::unix::ffi::OsStrExt;
+        self.filename
+            .as_ref()
+            .map(|p| uri::latin1(p.as_os_str().as_bytes()))
+            .unwrap_or_default()
+    }
+
+    /// The file name as a string for log lines (empty when translate set none).
     pub fn filename_str(&self) -> String {
         self.filename
             .as_ref()

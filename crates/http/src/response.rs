@@ -36,6 +36,11 @@ pub struct OutBody {
     /// that it sends `Content-Length`); false forces chunked framing.
     exact: bool,
     sent: u64,
+    /// The application's Content-Length: ending short of it is an error.
+    declared: Option<u64>,
+    /// An error held back for one poll so that hyper flushes the data
+    /// before it (hyper drops unflushed output when a body fails).
+    pending_error: Option<BodyError>,
     log: Option<AccessRecord>,
 }
 
@@ -55,6 +60,8 @@ impl OutBody {
             parts: VecDeque::from([body]),
             exact: true,
             sent: 0,
+            declared: None,
+            pending_error: None,
             log: None,
         }
     }
@@ -65,8 +72,16 @@ impl OutBody {
             parts: parts.into(),
             exact: false,
             sent: 0,
+            declared: None,
+            pending_error: None,
             log: None,
         }
+    }
+
+    /// The length the application announced: a body that ends before it
+    /// fails, so that the client sees a truncated response (as Apache).
+    pub fn declare_length(&mut self, len: u64) {
+        self.declared = Some(len);
     }
 
     /// Attach the access-log record written when the body ends.
@@ -87,6 +102,21 @@ impl Drop for OutBody {
     }
 }
 
+impl OutBody {
+    /// Hold `e` back for one poll: hyper flushes what it has buffered when
+    /// the body is pending, so the data sent so far reaches the client
+    /// before the connection is closed.
+    fn fail_after_flush(
+        &mut self,
+        e: BodyError,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.pending_error = Some(e);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 impl Body for OutBody {
     type Data = Bytes;
     type Error = BodyError;
@@ -96,6 +126,10 @@ impl Body for OutBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
+        if let Some(e) = this.pending_error.take() {
+            this.finish_log();
+            return Poll::Ready(Some(Err(e)));
+        }
         while let Some(front) = this.parts.front_mut() {
             match Pin::new(front).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -110,17 +144,22 @@ impl Body for OutBody {
                 }
                 Poll::Ready(Some(Err(e))) => {
                     this.parts.clear();
-                    this.finish_log();
-                    return Poll::Ready(Some(Err(e)));
+                    return this.fail_after_flush(e, cx);
                 }
             }
+        }
+        if this.declared.is_some_and(|d| this.sent < d) {
+            this.declared = None;
+            return this.fail_after_flush(BodyError::Incomplete, cx);
         }
         this.finish_log();
         Poll::Ready(None)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.iter().all(Body::is_end_stream)
+        self.pending_error.is_none()
+            && self.declared.is_none_or(|d| self.sent >= d)
+            && self.parts.iter().all(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -268,7 +307,11 @@ pub async fn from_events(
                     .insert(CONTENT_LENGTH, HeaderValue::from(0u64));
                 OutBody::exact(ResponseBody::empty())
             } else {
-                OutBody::streamed(vec![ResponseBody::full(bytes)])
+                let mut body = OutBody::streamed(vec![ResponseBody::full(bytes)]);
+                if let Some(len) = app_content_length(&head) {
+                    body.declare_length(len);
+                }
+                body
             };
             return Response::from_parts(parts, body);
         }
@@ -322,5 +365,11 @@ pub async fn from_events(
     };
     // An application Content-Length header frames a streamed body too:
     // hyper takes the header over the size hint.
+    let mut body = body;
+    if let Some(len) = app_len
+        && !body.exact
+    {
+        body.declare_length(len);
+    }
     Response::from_parts(parts, body)
 }

@@ -153,6 +153,9 @@ impl FrontEnd {
                 cfg.timeout
             })
             .keep_alive(cfg.keep_alive)
+            // A client that shuts down its sending side after the request
+            // still gets the response, as from Apache.
+            .half_close(true)
             .max_headers(cfg.limit_request_fields.max(1))
             .max_buf_size(head_buffer(
                 cfg.limit_request_line,

@@ -253,8 +253,8 @@ pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<String> {
     // Errors (redirects, denials) still leave a file name, which is all
     // PATH_TRANSLATED uses; their log lines are part of Apache's behaviour.
     let _ = lookup(fe, site, &mut sub, 0);
-    sub.filename.as_ref().map(|f| {
-        let mut s = f.to_string_lossy().into_owned();
+    sub.filename.is_some().then(|| {
+        let mut s = sub.filename_latin1();
         s.push_str(&latin1(&sub.path_info));
         s
     })
