@@ -390,3 +390,17 @@ fn a_gone_client_stops_iteration_and_close_runs() {
     }
     panic!("close() was not called after the client went away");
 }
+
+#[test]
+fn many_small_requests_round_trip() {
+    let path = script(
+        "hello",
+        "def application(e, s):\n    s('200 OK', [('Content-Type', 'text/plain')])\n    return [b'Hello, World!']\n",
+    );
+    let started = std::time::Instant::now();
+    for _ in 0..500 {
+        let events = get(&path, "/");
+        assert_eq!(complete(&events).1, b"Hello, World!");
+    }
+    eprintln!("500 requests in {:?}", started.elapsed());
+}
