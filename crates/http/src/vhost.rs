@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn selection_by_name_then_default() {
-        let Some(template) = test_host() else { return };
+        let template = test_host();
         let vhosts = vec![
             vhost("one.example", &[], None, Some(8000), &template),
             vhost(
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn exact_ip_shadows_wildcard() {
-        let Some(template) = test_host() else { return };
+        let template = test_host();
         let vhosts = vec![
             vhost("star.example", &[], None, Some(80), &template),
             vhost("ip.example", &[], Some("127.0.0.1"), Some(80), &template),
