@@ -15,8 +15,16 @@ fn run(args: &[&str]) -> crate::support::Outcome {
 fn dash_v_prints_server_and_python_versions() {
     let out = run(&["-V"]);
     assert_eq!(out.code(), Some(0), "{out:?}");
-    assert!(out.stdout.contains("Server version: wsgid/"), "{}", out.stdout);
-    assert!(out.stdout.contains("Python") || out.stdout.contains("python"), "no Python version in:\n{}", out.stdout);
+    assert!(
+        out.stdout.contains("Server version: wsgid/"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("Python") || out.stdout.contains("python"),
+        "no Python version in:\n{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -29,8 +37,13 @@ fn missing_configuration_file_is_reported_like_apache() {
         args.extend(["-f".to_owned(), conf_s.clone()]);
         let out = run_to_exit(&args, dir.path(), Duration::from_secs(30));
         assert_eq!(out.code(), Some(1), "{args:?}: {out:?}");
-        let expected = format!("Could not open configuration file {conf_s}: No such file or directory");
-        assert!(out.stderr.contains(&expected), "{args:?}: expected {expected:?} in:\n{}", out.stderr);
+        let expected =
+            format!("Could not open configuration file {conf_s}: No such file or directory");
+        assert!(
+            out.stderr.contains(&expected),
+            "{args:?}: expected {expected:?} in:\n{}",
+            out.stderr
+        );
     }
 }
 
@@ -38,7 +51,10 @@ fn missing_configuration_file_is_reported_like_apache() {
 fn no_configuration_is_a_usage_error() {
     let out = run(&[]);
     assert_ne!(out.code(), Some(0), "{out:?}");
-    assert!(!out.stderr.trim().is_empty(), "an error must say what is wrong: {out:?}");
+    assert!(
+        !out.stderr.trim().is_empty(),
+        "an error must say what is wrong: {out:?}"
+    );
 }
 
 #[test]

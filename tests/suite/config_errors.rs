@@ -10,15 +10,24 @@ use crate::support::{apps, server};
 
 /// The message pair Apache prints for a configuration error.
 fn syntax_error(line: usize, file: &std::path::Path, message: &str) -> String {
-    format!("AH00526: Syntax error on line {line} of {}:\n{message}", file.display())
+    format!(
+        "AH00526: Syntax error on line {line} of {}:\n{message}",
+        file.display()
+    )
 }
 
 #[test]
 fn valid_configuration_prints_syntax_ok() {
-    let p = server("WSGIScriptAlias /app @DIR@/app.wsgi\n").file("app.wsgi", apps::text_app("x")).prepare();
+    let p = server("WSGIScriptAlias /app @DIR@/app.wsgi\n")
+        .file("app.wsgi", apps::text_app("x"))
+        .prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(0), "{out:?}");
-    assert!(out.stderr.lines().any(|l| l == "Syntax OK"), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.lines().any(|l| l == "Syntax OK"),
+        "stderr: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -52,7 +61,11 @@ fn unknown_directive_is_reported_like_apache() {
         p.conf(),
         "Invalid command 'WSGIScriptAlia', perhaps misspelled or defined by a module not included in the server configuration",
     );
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("Syntax OK"), "{}", out.stderr);
 }
 
@@ -66,7 +79,11 @@ fn configuration_error_stops_a_real_start_too() {
         p.conf(),
         "Invalid command 'NoSuchDirective', perhaps misspelled or defined by a module not included in the server configuration",
     );
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -77,8 +94,13 @@ fn unclosed_section_is_an_error() {
     // Apache: `httpd: Syntax error on line 15 of F: F:15: <Location> was not closed.`
     // (a read-time error: one line, naming the line that opened the section).
     let (line, conf) = (p.site_line(1), p.conf().display());
-    let expected = format!("Syntax error on line {line} of {conf}: {conf}:{line}: <Location> was not closed.");
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    let expected =
+        format!("Syntax error on line {line} of {conf}: {conf}:{line}: <Location> was not closed.");
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -91,7 +113,11 @@ fn closing_tag_without_opening_is_an_error() {
         p.site_line(2),
         p.conf().display()
     );
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -99,8 +125,16 @@ fn server_only_directive_in_location_is_not_allowed() {
     let p = server("<Location /x>\n    WSGIScriptAlias /y @DIR@/y.wsgi\n</Location>\n").prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
-    let expected = syntax_error(p.site_line(2), p.conf(), "WSGIScriptAlias not allowed in <Location> context");
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    let expected = syntax_error(
+        p.site_line(2),
+        p.conf(),
+        "WSGIScriptAlias not allowed in <Location> context",
+    );
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -108,8 +142,16 @@ fn listen_inside_virtualhost_is_rejected() {
     let p = server("<VirtualHost *:@PORT@>\n    Listen 127.0.0.1:1\n</VirtualHost>\n").prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
-    let expected = syntax_error(p.site_line(2), p.conf(), "Listen cannot occur within <VirtualHost> section");
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    let expected = syntax_error(
+        p.site_line(2),
+        p.conf(),
+        "Listen cannot occur within <VirtualHost> section",
+    );
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -117,10 +159,22 @@ fn daemon_process_is_refused_as_not_implemented() {
     let p = server("WSGIDaemonProcess example threads=2\n").prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
-    let header = format!("AH00526: Syntax error on line {} of {}:", p.site_line(1), p.conf().display());
-    assert!(out.stderr.contains(&header), "expected {header:?} in:\n{}", out.stderr);
+    let header = format!(
+        "AH00526: Syntax error on line {} of {}:",
+        p.site_line(1),
+        p.conf().display()
+    );
+    assert!(
+        out.stderr.contains(&header),
+        "expected {header:?} in:\n{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("WSGIDaemonProcess"), "{}", out.stderr);
-    assert!(out.stderr.to_lowercase().contains("not implemented"), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("not implemented"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("Syntax OK"), "{}", out.stderr);
 }
 
@@ -129,9 +183,17 @@ fn python_executable_says_removed_use_python_home() {
     let p = server("WSGIPythonExecutable /usr/bin/python3\n").prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
-    assert!(out.stderr.contains(&format!("line {} of", p.site_line(1))), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("line {} of", p.site_line(1))),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("WSGIPythonHome"), "{}", out.stderr);
-    assert!(out.stderr.to_lowercase().contains("removed"), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("removed"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -144,14 +206,26 @@ fn include_glob_reads_matching_files_only() {
         .file("b.wsgi", apps::text_app("from b"))
         .start();
     let a = s.get("/a");
-    assert_eq!((a.status, a.text().as_str()), (200, "from a"), "{}", a.describe());
+    assert_eq!(
+        (a.status, a.text().as_str()),
+        (200, "from a"),
+        "{}",
+        a.describe()
+    );
     let b = s.get("/b");
-    assert_eq!((b.status, b.text().as_str()), (200, "from b"), "{}", b.describe());
+    assert_eq!(
+        (b.status, b.text().as_str()),
+        (200, "from b"),
+        "{}",
+        b.describe()
+    );
 }
 
 #[test]
 fn error_in_included_file_names_that_file_and_line() {
-    let p = server("Include conf.d/*.conf\n").file("conf.d/bad.conf", "# comment\nBogusDirective x\n").prepare();
+    let p = server("Include conf.d/*.conf\n")
+        .file("conf.d/bad.conf", "# comment\nBogusDirective x\n")
+        .prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
     let expected = syntax_error(
@@ -159,7 +233,11 @@ fn error_in_included_file_names_that_file_and_line() {
         &p.dir().join("conf.d/bad.conf"),
         "Invalid command 'BogusDirective', perhaps misspelled or defined by a module not included in the server configuration",
     );
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -173,7 +251,11 @@ fn include_of_missing_file_fails_but_include_optional_does_not() {
         missing.conf().display(),
         missing.dir().join("nonexistent.conf").display()
     );
-    assert!(out.stderr.contains(&expected), "expected:\n{expected}\ngot:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains(&expected),
+        "expected:\n{expected}\ngot:\n{}",
+        out.stderr
+    );
 
     let optional = server("IncludeOptional @DIR@/nonexistent.conf\n").prepare();
     let out = optional.config_test();
@@ -202,8 +284,17 @@ fn ifdefine_follows_dash_d_and_ifmodule_knows_the_modules() {
     NotEvenADirective skipped because the module is not loaded
 </IfModule>
 ";
-    let with_b = server(site).file("app.wsgi", apps::text_app("ok")).define("WITH_B").start();
-    for (path, status) in [("/b", 200), ("/not-b", 404), ("/by-name", 200), ("/by-file", 200), ("/negated", 404)] {
+    let with_b = server(site)
+        .file("app.wsgi", apps::text_app("ok"))
+        .define("WITH_B")
+        .start();
+    for (path, status) in [
+        ("/b", 200),
+        ("/not-b", 404),
+        ("/by-name", 200),
+        ("/by-file", 200),
+        ("/negated", 404),
+    ] {
         let r = with_b.get(path);
         assert_eq!(r.status, status, "-D WITH_B, {path}: {}", r.describe());
     }

@@ -17,7 +17,14 @@ fn env_site() -> TestServer {
 #[test]
 fn cgi_variables_match_apache() {
     let s = env_site();
-    let r = s.get_with("/app/x/y?q=1", &["X-Custom-Header: abc", "Accept: text/plain", "Cookie: a=1; b=2"]);
+    let r = s.get_with(
+        "/app/x/y?q=1",
+        &[
+            "X-Custom-Header: abc",
+            "Accept: text/plain",
+            "Cookie: a=1; b=2",
+        ],
+    );
     assert_eq!(r.status, 200, "{}", r.describe());
     let env = r.kv();
     let dir = s.dir().display().to_string();
@@ -51,7 +58,10 @@ fn cgi_variables_match_apache() {
     for (k, v) in expected {
         assert_eq!(env.get(k), Some(&v), "{k}\n{}", r.describe());
     }
-    let remote_port: u16 = env.get("REMOTE_PORT").and_then(|p| p.parse().ok()).expect("REMOTE_PORT is a port number");
+    let remote_port: u16 = env
+        .get("REMOTE_PORT")
+        .and_then(|p| p.parse().ok())
+        .expect("REMOTE_PORT is a port number");
     assert_ne!(remote_port, 0);
     for k in ["SERVER_SOFTWARE", "SERVER_SIGNATURE"] {
         assert!(env.contains_key(k), "{k} missing\n{}", r.describe());
@@ -66,8 +76,11 @@ fn environ_has_exactly_the_keys_apache_gives() {
     // Variables inherited from the server's own environment (Apache copies
     // LD_LIBRARY_PATH, which `cargo test` sets) are not part of the contract.
     let inherited = ["LD_LIBRARY_PATH", "PATH"];
-    let keys: BTreeSet<String> =
-        r.kv().into_keys().filter(|k| !k.starts_with('@') && !inherited.contains(&k.as_str())).collect();
+    let keys: BTreeSet<String> = r
+        .kv()
+        .into_keys()
+        .filter(|k| !k.starts_with('@') && !inherited.contains(&k.as_str()))
+        .collect();
     let expected: BTreeSet<String> = "CONTEXT_DOCUMENT_ROOT CONTEXT_PREFIX DOCUMENT_ROOT GATEWAY_INTERFACE \
         HTTP_CONNECTION HTTP_HOST PATH_INFO PATH_TRANSLATED QUERY_STRING REMOTE_ADDR REMOTE_PORT \
         REQUEST_METHOD REQUEST_SCHEME REQUEST_URI SCRIPT_FILENAME SCRIPT_NAME SERVER_ADDR SERVER_ADMIN \
@@ -84,15 +97,31 @@ fn environ_has_exactly_the_keys_apache_gives() {
         .collect();
     let missing: Vec<_> = expected.difference(&keys).collect();
     let extra: Vec<_> = keys.difference(&expected).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
 }
 
 #[test]
 fn headers_with_underscores_are_dropped() {
     let s = env_site();
-    let r = s.get_with("/app", &["X-Both: dash", "X_Both: underscore", "X_Only_Under: u", "X-Dup: one"]);
+    let r = s.get_with(
+        "/app",
+        &[
+            "X-Both: dash",
+            "X_Both: underscore",
+            "X_Only_Under: u",
+            "X-Dup: one",
+        ],
+    );
     let env = r.kv();
-    assert_eq!(env.get("HTTP_X_BOTH").map(String::as_str), Some("dash"), "{}", r.describe());
+    assert_eq!(
+        env.get("HTTP_X_BOTH").map(String::as_str),
+        Some("dash"),
+        "{}",
+        r.describe()
+    );
     assert!(!env.contains_key("HTTP_X_ONLY_UNDER"), "{}", r.describe());
     assert_eq!(env.get("HTTP_X_DUP").map(String::as_str), Some("one"));
 }
@@ -110,7 +139,10 @@ fn wsgi_and_mod_wsgi_keys() {
         ("wsgi.multiprocess", "!bool:False".into()),
         ("wsgi.run_once", "!bool:False".into()),
         ("wsgi.input_terminated", "!bool:True".into()),
-        ("mod_wsgi.application_group", format!("localhost:{port}|/app")),
+        (
+            "mod_wsgi.application_group",
+            format!("localhost:{port}|/app"),
+        ),
         ("mod_wsgi.process_group", String::new()),
         ("mod_wsgi.callable_object", "application".into()),
         ("mod_wsgi.request_handler", "wsgi-script".into()),
@@ -127,9 +159,18 @@ fn wsgi_and_mod_wsgi_keys() {
         assert_eq!(env.get(k), Some(&v), "{k}\n{}", r.describe());
     }
     for k in ["wsgi.input", "wsgi.errors", "wsgi.file_wrapper"] {
-        assert!(env.get(k).is_some_and(|v| v.starts_with('!')), "{k} must be an object\n{}", r.describe());
+        assert!(
+            env.get(k).is_some_and(|v| v.starts_with('!')),
+            "{k} must be an object\n{}",
+            r.describe()
+        );
     }
-    for k in ["mod_wsgi.version", "mod_wsgi.request_id", "mod_wsgi.request_start", "mod_wsgi.script_start"] {
+    for k in [
+        "mod_wsgi.version",
+        "mod_wsgi.request_id",
+        "mod_wsgi.request_start",
+        "mod_wsgi.script_start",
+    ] {
         assert!(env.contains_key(k), "{k} missing\n{}", r.describe());
     }
 }
@@ -140,11 +181,20 @@ fn http10_without_host_uses_server_name_and_port_80() {
     let r = s.request("GET /app/old HTTP/1.0\r\n\r\n");
     assert_eq!(r.status, 200, "{}", r.describe());
     let env = r.kv();
-    assert_eq!(env.get("SERVER_PROTOCOL").map(String::as_str), Some("HTTP/1.0"));
-    assert_eq!(env.get("SERVER_NAME").map(String::as_str), Some("localhost"));
+    assert_eq!(
+        env.get("SERVER_PROTOCOL").map(String::as_str),
+        Some("HTTP/1.0")
+    );
+    assert_eq!(
+        env.get("SERVER_NAME").map(String::as_str),
+        Some("localhost")
+    );
     assert_eq!(env.get("SERVER_PORT").map(String::as_str), Some("80"));
     assert!(!env.contains_key("HTTP_HOST"));
-    assert_eq!(env.get("mod_wsgi.application_group").map(String::as_str), Some("localhost|/app"));
+    assert_eq!(
+        env.get("mod_wsgi.application_group").map(String::as_str),
+        Some("localhost|/app")
+    );
 }
 
 #[test]
@@ -161,13 +211,25 @@ WSGIScriptAlias /env @DIR@/env.wsgi
 ";
     let s = server(site).file("env.wsgi", apps::ENVIRON).start();
     let env = s.get("/env").kv();
-    assert_eq!(env.get("WSGID_GLOBAL").map(String::as_str), Some("global-value"));
-    assert_eq!(env.get("WSGID_OVERRIDE").map(String::as_str), Some("from-server"));
+    assert_eq!(
+        env.get("WSGID_GLOBAL").map(String::as_str),
+        Some("global-value")
+    );
+    assert_eq!(
+        env.get("WSGID_OVERRIDE").map(String::as_str),
+        Some("from-server")
+    );
     assert_eq!(env.get("WSGID_EMPTY").map(String::as_str), Some(""));
     assert!(!env.contains_key("WSGID_LOCATION"));
     let env = s.get("/env/loc").kv();
-    assert_eq!(env.get("WSGID_LOCATION").map(String::as_str), Some("loc-value"));
-    assert_eq!(env.get("WSGID_OVERRIDE").map(String::as_str), Some("from-location"));
+    assert_eq!(
+        env.get("WSGID_LOCATION").map(String::as_str),
+        Some("loc-value")
+    );
+    assert_eq!(
+        env.get("WSGID_OVERRIDE").map(String::as_str),
+        Some("from-location")
+    );
 }
 
 /// Reports its group and the SCRIPT_NAMEs its interpreter has served.
@@ -221,14 +283,25 @@ WSGIScriptAlias /named-other @DIR@/ag.wsgi
     WSGIApplicationGroup other-name
 </Location>
 ";
-    let s = server(site).file("ag.wsgi", GROUP_APP).file("ag2.wsgi", GROUP_APP).start();
+    let s = server(site)
+        .file("ag.wsgi", GROUP_APP)
+        .file("ag2.wsgi", GROUP_APP)
+        .start();
     let port = s.port();
     let steps: [(&str, String, &str); 10] = [
         ("/global-a", String::new(), "/global-a"),
         ("/global-b", String::new(), "/global-a,/global-b"),
         ("/server-a", format!("localhost:{port}"), "/server-a"),
-        ("/server-b", format!("localhost:{port}"), "/server-a,/server-b"),
-        ("/resource-a", format!("localhost:{port}|/resource-a"), "/resource-a"),
+        (
+            "/server-b",
+            format!("localhost:{port}"),
+            "/server-a,/server-b",
+        ),
+        (
+            "/resource-a",
+            format!("localhost:{port}|/resource-a"),
+            "/resource-a",
+        ),
         ("/env-set", "group-from-env".into(), "/env-set"),
         ("/named-a", "shared-name".into(), "/named-a"),
         ("/named-b", "shared-name".into(), "/named-a,/named-b"),
@@ -239,12 +312,20 @@ WSGIScriptAlias /named-other @DIR@/ag.wsgi
         let r = s.get(path);
         assert_eq!(r.status, 200, "GET {path}: {}", r.describe());
         assert_eq!(r.var("group"), group, "GET {path}");
-        assert_eq!(r.var("seen"), seen, "GET {path}: which requests share this interpreter");
+        assert_eq!(
+            r.var("seen"),
+            seen,
+            "GET {path}: which requests share this interpreter"
+        );
     }
     // %{SERVER} uses ServerName and the port of the Host header, if any.
     let r = s.get_with("/server-a", &[&format!("Host: 127.0.0.1:{port}")]);
     assert_eq!(r.var("group"), format!("localhost:{port}"));
     let r = s.get_with("/server-b", &["Host: localhost"]);
     assert_eq!(r.var("group"), "localhost");
-    assert_eq!(r.var("seen"), "/server-b", "a group without the port is another interpreter");
+    assert_eq!(
+        r.var("seen"),
+        "/server-b",
+        "a group without the port is another interpreter"
+    );
 }

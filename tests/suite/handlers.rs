@@ -46,8 +46,14 @@ fn add_handler_with_exec_cgi_runs_scripts() {
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.var("SCRIPT_NAME"), "/cgi/env.wsgi");
     assert_eq!(r.var("PATH_INFO"), "/extra");
-    assert_eq!(r.var("SCRIPT_FILENAME"), s.path("htdocs/cgi/env.wsgi").display().to_string());
-    assert_eq!(r.var("mod_wsgi.application_group"), format!("localhost:{}|/cgi/env.wsgi", s.port()));
+    assert_eq!(
+        r.var("SCRIPT_FILENAME"),
+        s.path("htdocs/cgi/env.wsgi").display().to_string()
+    );
+    assert_eq!(
+        r.var("mod_wsgi.application_group"),
+        format!("localhost:{}|/cgi/env.wsgi", s.port())
+    );
     // A file without the handler's extension next to it is static.
     let r = s.get("/cgi/plain.txt");
     assert_eq!((r.status, r.text().as_str()), (200, "plain text file\n"));
@@ -69,7 +75,13 @@ fn without_exec_cgi_the_handler_is_forbidden() {
     let s = handler_site();
     let r = s.get("/noexec/env.wsgi");
     assert_eq!(r.status, 403, "{}", r.describe());
-    let line = s.wait_for_log(&["Options ExecCGI is off in this directory", "noexec/env.wsgi"], LOG_WAIT);
+    let line = s.wait_for_log(
+        &[
+            "Options ExecCGI is off in this directory",
+            "noexec/env.wsgi",
+        ],
+        LOG_WAIT,
+    );
     assert!(line.is_some(), "no ExecCGI line in:\n{}", s.error_log());
 }
 
@@ -111,10 +123,19 @@ WSGIScriptAlias /ok @DIR@/ok.wsgi
 ";
     server(site)
         .file("custom.wsgi", CALLABLES)
-        .file("nocallable.wsgi", "def something_else(environ, start_response):\n    pass\n")
+        .file(
+            "nocallable.wsgi",
+            "def something_else(environ, start_response):\n    pass\n",
+        )
         .file("notcallable.wsgi", "application = 42\n")
-        .file("syntaxerror.wsgi", "def application(environ, start_response)\n    return []\n")
-        .file("importerror.wsgi", "import wsgid_module_that_does_not_exist\n\ndef application(e, s):\n    pass\n")
+        .file(
+            "syntaxerror.wsgi",
+            "def application(environ, start_response)\n    return []\n",
+        )
+        .file(
+            "importerror.wsgi",
+            "import wsgid_module_that_does_not_exist\n\ndef application(e, s):\n    pass\n",
+        )
         .file("ok.wsgi", apps::text_app("still fine"))
         .start()
 }
@@ -123,9 +144,17 @@ WSGIScriptAlias /ok @DIR@/ok.wsgi
 fn callable_object_selects_the_function() {
     let s = failing_site();
     let r = s.get("/custom");
-    assert_eq!((r.status, r.text().as_str()), (200, "called=app;callable_object=app"), "{}", r.describe());
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "called=app;callable_object=app"),
+        "{}",
+        r.describe()
+    );
     let r = s.get("/default");
-    assert_eq!((r.status, r.text().as_str()), (200, "called=application;callable_object=application"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "called=application;callable_object=application")
+    );
 }
 
 #[test]
@@ -135,8 +164,13 @@ fn missing_callable_is_404_with_log_line() {
     let r = s.get("/nocallable");
     assert_eq!(r.status, 404, "{}", r.describe());
     let script = s.path("nocallable.wsgi").display().to_string();
-    let expected = format!("Target WSGI script '{script}' does not contain WSGI application 'application'.");
-    assert!(s.wait_for_log(&[&expected], LOG_WAIT).is_some(), "no {expected:?} in:\n{}", s.error_log());
+    let expected =
+        format!("Target WSGI script '{script}' does not contain WSGI application 'application'.");
+    assert!(
+        s.wait_for_log(&[&expected], LOG_WAIT).is_some(),
+        "no {expected:?} in:\n{}",
+        s.error_log()
+    );
 }
 
 #[test]
@@ -147,8 +181,15 @@ fn callable_that_is_not_callable_is_500() {
     assert_eq!(r.title().as_deref(), Some("500 Internal Server Error"));
     let script = s.path("notcallable.wsgi").display().to_string();
     let expected = format!("Exception occurred processing WSGI script '{script}'.");
-    assert!(s.wait_for_log(&[&expected], LOG_WAIT).is_some(), "no {expected:?} in:\n{}", s.error_log());
-    let te = s.wait_for_log(&["[wsgi:error]", "TypeError: 'int' object is not callable"], LOG_WAIT);
+    assert!(
+        s.wait_for_log(&[&expected], LOG_WAIT).is_some(),
+        "no {expected:?} in:\n{}",
+        s.error_log()
+    );
+    let te = s.wait_for_log(
+        &["[wsgi:error]", "TypeError: 'int' object is not callable"],
+        LOG_WAIT,
+    );
     assert!(te.is_some(), "no TypeError line in:\n{}", s.error_log());
 }
 
@@ -159,9 +200,17 @@ fn syntax_error_in_script_is_500_and_logged() {
     assert_eq!(r.status, 500, "{}", r.describe());
     let script = s.path("syntaxerror.wsgi").display().to_string();
     let compile = format!("Could not read/compile source file '{script}'.");
-    assert!(s.wait_for_log(&[&compile], LOG_WAIT).is_some(), "no {compile:?} in:\n{}", s.error_log());
+    assert!(
+        s.wait_for_log(&[&compile], LOG_WAIT).is_some(),
+        "no {compile:?} in:\n{}",
+        s.error_log()
+    );
     let syntax = s.wait_for_log(&["[wsgi:error]", "SyntaxError"], LOG_WAIT);
-    assert!(syntax.is_some(), "no SyntaxError line in:\n{}", s.error_log());
+    assert!(
+        syntax.is_some(),
+        "no SyntaxError line in:\n{}",
+        s.error_log()
+    );
     assert_eq!(s.get("/ok").text(), "still fine");
 }
 
@@ -172,14 +221,32 @@ fn import_error_is_500_every_time() {
     assert_eq!(r.status, 500, "{}", r.describe());
     let script = s.path("importerror.wsgi").display().to_string();
     let failed = format!("Failed to exec Python script file '{script}'.");
-    assert!(s.wait_for_log(&[&failed], LOG_WAIT).is_some(), "no {failed:?} in:\n{}", s.error_log());
+    assert!(
+        s.wait_for_log(&[&failed], LOG_WAIT).is_some(),
+        "no {failed:?} in:\n{}",
+        s.error_log()
+    );
     let exc = "ModuleNotFoundError: No module named 'wsgid_module_that_does_not_exist'";
-    assert!(s.wait_for_log(&[exc], LOG_WAIT).is_some(), "no {exc:?} in:\n{}", s.error_log());
-    assert!(s.wait_for_log(&["Traceback (most recent call last):"], LOG_WAIT).is_some(), "{}", s.error_log());
+    assert!(
+        s.wait_for_log(&[exc], LOG_WAIT).is_some(),
+        "no {exc:?} in:\n{}",
+        s.error_log()
+    );
+    assert!(
+        s.wait_for_log(&["Traceback (most recent call last):"], LOG_WAIT)
+            .is_some(),
+        "{}",
+        s.error_log()
+    );
     // The failed module is not cached: a second request fails the same way.
     assert_eq!(s.get("/importerror").status, 500);
     let count = s.error_log().matches(&failed).count();
-    assert_eq!(count, 2, "the script must be executed again:\n{}", s.error_log());
+    assert_eq!(
+        count,
+        2,
+        "the script must be executed again:\n{}",
+        s.error_log()
+    );
 }
 
 const RAISING: &str = r#"
@@ -205,29 +272,58 @@ def application(environ, start_response):
 
 #[test]
 fn exception_before_start_response_is_500_with_traceback() {
-    let s = server("WSGIScriptAlias /r @DIR@/r.wsgi\n").file("r.wsgi", RAISING).start();
+    let s = server("WSGIScriptAlias /r @DIR@/r.wsgi\n")
+        .file("r.wsgi", RAISING)
+        .start();
     let r = s.get("/r/raise");
     assert_eq!(r.status, 500, "{}", r.describe());
     assert_eq!(r.title().as_deref(), Some("500 Internal Server Error"));
     let script = s.path("r.wsgi").display().to_string();
     let header = format!("Exception occurred processing WSGI script '{script}'.");
-    assert!(s.wait_for_log(&[&header], LOG_WAIT).is_some(), "{}", s.error_log());
-    assert!(s.wait_for_log(&["[wsgi:error]", "Traceback (most recent call last):"], LOG_WAIT).is_some());
-    let last = s.wait_for_log(&["[wsgi:error]", "RuntimeError: wsgid test application error"], LOG_WAIT);
+    assert!(
+        s.wait_for_log(&[&header], LOG_WAIT).is_some(),
+        "{}",
+        s.error_log()
+    );
+    assert!(
+        s.wait_for_log(
+            &["[wsgi:error]", "Traceback (most recent call last):"],
+            LOG_WAIT
+        )
+        .is_some()
+    );
+    let last = s.wait_for_log(
+        &["[wsgi:error]", "RuntimeError: wsgid test application error"],
+        LOG_WAIT,
+    );
     assert!(last.is_some(), "{}", s.error_log());
-    assert!(s.error_log().contains(&format!("File \"{script}\", line 5, in application")), "{}", s.error_log());
+    assert!(
+        s.error_log()
+            .contains(&format!("File \"{script}\", line 5, in application")),
+        "{}",
+        s.error_log()
+    );
     let r = s.get("/r/ok");
     assert_eq!((r.status, r.text().as_str()), (200, "fine"));
 }
 
 #[test]
 fn exception_while_streaming_truncates_the_response() {
-    let s = server("WSGIScriptAlias /r @DIR@/r.wsgi\n").file("r.wsgi", RAISING).start();
+    let s = server("WSGIScriptAlias /r @DIR@/r.wsgi\n")
+        .file("r.wsgi", RAISING)
+        .start();
     let r = s.get("/r/raise-in-iter");
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.text(), "before-error;");
-    assert!(r.truncated, "the body must end abnormally: {}", r.describe());
-    let line = s.wait_for_log(&["RuntimeError: wsgid test error while iterating"], LOG_WAIT);
+    assert!(
+        r.truncated,
+        "the body must end abnormally: {}",
+        r.describe()
+    );
+    let line = s.wait_for_log(
+        &["RuntimeError: wsgid test error while iterating"],
+        LOG_WAIT,
+    );
     assert!(line.is_some(), "{}", s.error_log());
     // Nothing was sent yet when the generator failed: a clean 500.
     let r = s.get("/r/raise-before-first-chunk");

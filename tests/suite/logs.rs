@@ -1,1 +1,221 @@
-//! TODO stub
+//! Log lines as Apache writes them: the error-log line format for
+//! `wsgi.errors` and `sys.stderr` output (`[time] [wsgi:error] [pid N:tid M]
+//! [client ADDR:PORT] message`), and CustomLog with the `common` format.
+
+use std::time::Duration;
+
+use crate::support::{TestServer, server};
+
+const APP: &str = r#"
+import os, sys, threading
+
+def application(environ, start_response):
+    p = environ["PATH_INFO"]
+    if p == "/errors":
+        environ["wsgi.errors"].write("wsgid test via wsgi.errors\n")
+        environ["wsgi.errors"].flush()
+    elif p == "/stderr":
+        print("wsgid test via sys.stderr", file=sys.stderr)
+        sys.stderr.flush()
+    elif p == "/multi":
+        environ["wsgi.errors"].write("wsgid first line\nwsgid second line\n")
+        environ["wsgi.errors"].flush()
+    body = ("pid=%d\nport=%s\n" % (os.getpid(), environ["REMOTE_PORT"])).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+fn site() -> TestServer {
+    server("WSGIScriptAlias /app @DIR@/app.wsgi\n")
+        .file("app.wsgi", APP)
+        .start()
+}
+
+/// The parts of an Apache 2.4 error-log line.
+#[derive(Debug)]
+struct ErrorLine {
+    module_level: String,
+    pid: i32,
+    tid: u64,
+    client: Option<String>,
+    message: String,
+}
+
+/// Parse `[Wed Nov 25 21:07:57.123456 2026] [mod:level] [pid N:tid M] [client A:P] msg`.
+fn parse_error_line(line: &str) -> Option<ErrorLine> {
+    let rest = line.strip_prefix('[')?;
+    let (time, rest) = rest.split_once("] ")?;
+    let t: Vec<&str> = time.split_whitespace().collect();
+    let ok_time = t.len() == 5
+        && t[0].len() == 3
+        && t[1].len() == 3
+        && t[2].len() == 2
+        && t[3].len() == 15
+        && t[3].as_bytes()[8] == b'.'
+        && t[4].len() == 4
+        && t[4].bytes().all(|b| b.is_ascii_digit());
+    if !ok_time {
+        return None;
+    }
+    let rest = rest.strip_prefix('[')?;
+    let (module_level, rest) = rest.split_once("] ")?;
+    let rest = rest.strip_prefix("[pid ")?;
+    let (ids, rest) = rest.split_once("] ")?;
+    let (pid, tid) = ids.split_once(":tid ")?;
+    let (client, message) = match rest.strip_prefix("[client ") {
+        Some(r) => {
+            let (c, m) = r.split_once("] ")?;
+            (Some(c.to_owned()), m)
+        }
+        None => (None, rest),
+    };
+    Some(ErrorLine {
+        module_level: module_level.to_owned(),
+        pid: pid.parse().ok()?,
+        tid: tid.parse().ok()?,
+        client,
+        message: message.to_owned(),
+    })
+}
+
+fn wait_line(s: &TestServer, needle: &str) -> ErrorLine {
+    let line = s
+        .wait_for_log(&[needle], Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no {needle:?} in the error log:\n{}", s.error_log()));
+    parse_error_line(&line).unwrap_or_else(|| panic!("not an Apache error-log line: {line:?}"))
+}
+
+#[test]
+fn wsgi_errors_lines_have_apache_format() {
+    let s = site();
+    let r = s.get("/app/errors");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let l = wait_line(&s, "wsgid test via wsgi.errors");
+    assert_eq!(l.module_level, "wsgi:error");
+    assert_eq!(
+        l.pid.to_string(),
+        r.var("pid"),
+        "the pid of the process that ran the app"
+    );
+    assert_ne!(l.tid, 0);
+    assert_eq!(l.client, Some(format!("127.0.0.1:{}", r.var("port"))));
+    assert_eq!(l.message, "wsgid test via wsgi.errors");
+}
+
+#[test]
+fn stderr_output_goes_to_the_error_log() {
+    let s = site();
+    let r = s.get("/app/stderr");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let l = wait_line(&s, "wsgid test via sys.stderr");
+    assert_eq!(l.module_level, "wsgi:error");
+    assert_eq!(l.message, "wsgid test via sys.stderr");
+}
+
+#[test]
+fn each_written_line_is_its_own_log_line() {
+    let s = site();
+    s.get("/app/multi");
+    assert_eq!(
+        wait_line(&s, "wsgid first line").message,
+        "wsgid first line"
+    );
+    assert_eq!(
+        wait_line(&s, "wsgid second line").message,
+        "wsgid second line"
+    );
+}
+
+#[test]
+fn startup_is_logged_in_apache_format() {
+    let s = site();
+    let log = s.error_log();
+    let first = log
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("empty error log"));
+    assert!(
+        parse_error_line(first).is_some(),
+        "not an Apache error-log line: {first:?}"
+    );
+    let resuming = s.wait_for_log(
+        &["AH00489:", "configured -- resuming normal operations"],
+        Duration::from_secs(5),
+    );
+    assert!(resuming.is_some(), "{log}");
+}
+
+/// Parse `HOST IDENT USER [TIME] "REQUEST" STATUS BYTES`.
+fn parse_common(line: &str) -> Option<(String, String, String, String, String)> {
+    let (prefix, rest) = line.split_once(" [")?;
+    let (time, rest) = rest.split_once("] \"")?;
+    let (request, rest) = rest.rsplit_once("\" ")?;
+    let (status, bytes) = rest.split_once(' ')?;
+    // 25/Nov/2026:21:07:57 +0000
+    let ok_time =
+        time.len() == 26 && &time[2..3] == "/" && &time[6..7] == "/" && &time[11..12] == ":";
+    ok_time.then(|| {
+        (
+            prefix.to_owned(),
+            time.to_owned(),
+            request.to_owned(),
+            status.to_owned(),
+            bytes.to_owned(),
+        )
+    })
+}
+
+#[test]
+fn access_log_common_format() {
+    let s = site();
+    let r = s.get("/app/x?q=1");
+    assert_eq!(r.status, 200);
+    let line = s
+        .wait_for_log_in("access.log", &["GET /app/x?q=1 "], Duration::from_secs(5))
+        .unwrap_or_else(|| {
+            panic!(
+                "no access-log line; access.log: {:?}",
+                s.read_file("access.log")
+            )
+        });
+    let (prefix, _time, request, status, bytes) =
+        parse_common(&line).unwrap_or_else(|| panic!("not a common-format line: {line:?}"));
+    assert_eq!(prefix, "127.0.0.1 - -");
+    assert_eq!(request, "GET /app/x?q=1 HTTP/1.1");
+    assert_eq!(status, "200");
+    assert_eq!(bytes, r.body.len().to_string());
+
+    let r = s.get("/missing");
+    assert_eq!(r.status, 404);
+    let line = s
+        .wait_for_log_in("access.log", &["GET /missing "], Duration::from_secs(5))
+        .unwrap_or_else(|| {
+            panic!(
+                "no access-log line for the 404: {:?}",
+                s.read_file("access.log")
+            )
+        });
+    let (_, _, _, status, bytes) = parse_common(&line).unwrap_or_else(|| panic!("{line:?}"));
+    assert_eq!((status.as_str(), bytes), ("404", r.body.len().to_string()));
+
+    let mut c = s.connect();
+    c.send(format!(
+        "HEAD /app/head HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        s.port()
+    ));
+    assert_eq!(c.read_response(true).status, 200);
+    let line = s
+        .wait_for_log_in("access.log", &["HEAD /app/head "], Duration::from_secs(5))
+        .unwrap_or_else(|| {
+            panic!(
+                "no access-log line for HEAD: {:?}",
+                s.read_file("access.log")
+            )
+        });
+    let (_, _, _, status, bytes) = parse_common(&line).unwrap_or_else(|| panic!("{line:?}"));
+    assert_eq!(
+        (status.as_str(), bytes.as_str()),
+        ("200", "-"),
+        "%b is '-' when no body was sent"
+    );
+}

@@ -1,1 +1,154 @@
-//! TODO stub
+//! The process model: `StartServers N` gives N worker processes that all
+//! serve requests; a worker that dies (SIGKILL) is replaced and service
+//! goes on; SIGTERM to the master stops every process of the server.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::support::{TestServer, procs, server, wait_until};
+
+/// Answers `pid=N`; sleeps a little so that concurrent requests overlap.
+const PID_APP: &str = r#"
+import os, time
+
+def application(environ, start_response):
+    time.sleep(0.02)
+    body = ("pid=%d\n" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+fn site(processes: u32) -> TestServer {
+    server("WSGIScriptAlias /pid @DIR@/pid.wsgi\n")
+        .file("pid.wsgi", PID_APP)
+        .processes(processes)
+        .start()
+}
+
+fn served_pid(s: &TestServer) -> i32 {
+    let r = s.get("/pid");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    r.var("pid").parse().expect("pid is a number")
+}
+
+#[test]
+fn start_servers_two_gives_two_serving_workers() {
+    let s = site(2);
+    let workers = wait_until(Duration::from_secs(10), || {
+        let w = s.worker_pids();
+        (w.len() >= 2).then_some(w)
+    });
+    assert!(
+        workers.is_some(),
+        "expected 2 worker processes, group has {:?}",
+        s.pids()
+    );
+    // Concurrent clients until two different workers have answered.
+    let seen = Mutex::new(BTreeSet::new());
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..50 {
+                    if done.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let pid = served_pid(&s);
+                    let mut seen = seen.lock().expect("lock");
+                    seen.insert(pid);
+                    if seen.len() >= 2 {
+                        done.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let seen = seen.into_inner().expect("lock");
+    assert!(
+        seen.len() >= 2,
+        "only worker(s) {seen:?} answered 400 requests; group: {:?}",
+        s.pids()
+    );
+    for pid in &seen {
+        assert_ne!(
+            *pid,
+            s.master_pid(),
+            "the master must not run Python requests"
+        );
+        assert!(
+            s.pids().contains(pid),
+            "pid {pid} is not in the server's process group"
+        );
+    }
+}
+
+#[test]
+fn killed_worker_is_replaced() {
+    let s = site(1);
+    let victim = served_pid(&s);
+    assert_ne!(victim, s.master_pid());
+    assert!(
+        procs::signal(victim, procs::Sig::Kill),
+        "could not signal worker {victim}"
+    );
+    let replacement = wait_until(Duration::from_secs(20), || {
+        let w: Vec<i32> = s
+            .worker_pids()
+            .into_iter()
+            .filter(|p| *p != victim)
+            .collect();
+        (!w.is_empty() && !procs::alive(victim)).then_some(w)
+    });
+    assert!(
+        replacement.is_some(),
+        "no new worker after SIGKILL of {victim}; group: {:?}",
+        s.pids()
+    );
+    // Service resumes, from another process.
+    let pid = wait_until(Duration::from_secs(20), || {
+        let r = s.get("/pid");
+        (r.status == 200).then(|| r.var("pid").parse::<i32>().expect("pid is a number"))
+    });
+    let pid = pid.unwrap_or_else(|| {
+        panic!(
+            "no answer after the worker was killed:\n{}",
+            s.diagnostics()
+        )
+    });
+    assert_ne!(pid, victim);
+    let log = s.wait_for_log(
+        &[&format!("child pid {victim} exit signal")],
+        Duration::from_secs(5),
+    );
+    assert!(
+        log.is_some(),
+        "the master should log the dead child:\n{}",
+        s.error_log()
+    );
+}
+
+#[test]
+fn sigterm_to_master_stops_every_process() {
+    let mut s = site(2);
+    served_pid(&s);
+    let before = s.pids();
+    assert!(
+        before.len() >= 3,
+        "master and 2 workers expected: {before:?}"
+    );
+    let stopped = s.stop();
+    let status = stopped
+        .status
+        .unwrap_or_else(|| panic!("master did not exit after SIGTERM"));
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(
+        stopped.leftovers.is_empty(),
+        "processes left after the master exited: {:?}",
+        stopped.leftovers
+    );
+    for pid in before {
+        assert!(!procs::alive(pid), "process {pid} still alive");
+    }
+}

@@ -18,11 +18,21 @@ fn file_alias() -> TestServer {
 fn split(s: &TestServer, path: &str) -> (String, String, String, String) {
     let r = s.get(path);
     assert_eq!(r.status, 200, "GET {path}: {}", r.describe());
-    (r.var("SCRIPT_NAME"), r.var("PATH_INFO"), r.var("QUERY_STRING"), r.var("REQUEST_URI"))
+    (
+        r.var("SCRIPT_NAME"),
+        r.var("PATH_INFO"),
+        r.var("QUERY_STRING"),
+        r.var("REQUEST_URI"),
+    )
 }
 
 fn strs(t: (&str, &str, &str, &str)) -> (String, String, String, String) {
-    (t.0.to_owned(), t.1.to_owned(), t.2.to_owned(), t.3.to_owned())
+    (
+        t.0.to_owned(),
+        t.1.to_owned(),
+        t.2.to_owned(),
+        t.3.to_owned(),
+    )
 }
 
 #[test]
@@ -32,9 +42,23 @@ fn alias_to_file_splits_script_name_and_path_info() {
         ("/app", ("/app", "", "", "/app")),
         ("/app/", ("/app", "/", "", "/app/")),
         ("/app/x/y?q=1", ("/app", "/x/y", "q=1", "/app/x/y?q=1")),
-        ("/app?only=query&b=%20c", ("/app", "", "only=query&b=%20c", "/app?only=query&b=%20c")),
-        ("/app/a%20b/c?x=%20y&z=%2F", ("/app", "/a b/c", "x=%20y&z=%2F", "/app/a%20b/c?x=%20y&z=%2F")),
-        ("/app/caf%C3%A9", ("/app", "/caf\u{e9}", "", "/app/caf%C3%A9")),
+        (
+            "/app?only=query&b=%20c",
+            ("/app", "", "only=query&b=%20c", "/app?only=query&b=%20c"),
+        ),
+        (
+            "/app/a%20b/c?x=%20y&z=%2F",
+            (
+                "/app",
+                "/a b/c",
+                "x=%20y&z=%2F",
+                "/app/a%20b/c?x=%20y&z=%2F",
+            ),
+        ),
+        (
+            "/app/caf%C3%A9",
+            ("/app", "/caf\u{e9}", "", "/app/caf%C3%A9"),
+        ),
         ("/%61pp/z", ("/app", "/z", "", "/%61pp/z")),
         ("/app//x//y", ("/app", "/x/y", "", "/app//x//y")),
         ("/app/./x/../y", ("/app", "/y", "", "/app/./x/../y")),
@@ -52,25 +76,40 @@ fn alias_to_file_does_not_match_other_prefixes() {
         let r = s.get(path);
         assert_eq!(r.status, 404, "GET {path}: {}", r.describe());
         assert_eq!(r.title().as_deref(), Some("404 Not Found"), "GET {path}");
-        assert_eq!(r.header("Content-Type"), Some("text/html; charset=iso-8859-1"), "GET {path}");
+        assert_eq!(
+            r.header("Content-Type"),
+            Some("text/html; charset=iso-8859-1"),
+            "GET {path}"
+        );
     }
     // The document root still answers outside the alias.
     let r = s.get("/");
-    assert_eq!((r.status, r.text().as_str()), (200, "<p>index</p>\n"), "{}", r.describe());
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "<p>index</p>\n"),
+        "{}",
+        r.describe()
+    );
 }
 
 #[test]
 fn script_filename_is_the_aliased_file() {
     let s = file_alias();
     let r = s.get("/app/x");
-    assert_eq!(r.var("SCRIPT_FILENAME"), s.path("env.wsgi").display().to_string());
+    assert_eq!(
+        r.var("SCRIPT_FILENAME"),
+        s.path("env.wsgi").display().to_string()
+    );
 }
 
 fn dir_alias() -> TestServer {
     server("DocumentRoot @DIR@/htdocs\nWSGIScriptAlias /wsgi/ @DIR@/scripts/\n")
         .file("htdocs/index.html", "<p>index</p>\n")
         .file("scripts/env.wsgi", apps::ENVIRON)
-        .file("scripts/hello", apps::text_app("hello from a script without extension\n"))
+        .file(
+            "scripts/hello",
+            apps::text_app("hello from a script without extension\n"),
+        )
         .file("scripts/sub/deep.wsgi", apps::ENVIRON)
         .start()
 }
@@ -79,19 +118,45 @@ fn dir_alias() -> TestServer {
 fn alias_to_directory_runs_the_named_script() {
     let s = dir_alias();
     let cases = [
-        ("/wsgi/env.wsgi", ("/wsgi/env.wsgi", "", "", "/wsgi/env.wsgi")),
-        ("/wsgi/env.wsgi/extra/path?a=b", ("/wsgi/env.wsgi", "/extra/path", "a=b", "/wsgi/env.wsgi/extra/path?a=b")),
-        ("/wsgi/env.wsgi/", ("/wsgi/env.wsgi", "/", "", "/wsgi/env.wsgi/")),
-        ("/wsgi/sub/deep.wsgi/x", ("/wsgi/sub/deep.wsgi", "/x", "", "/wsgi/sub/deep.wsgi/x")),
+        (
+            "/wsgi/env.wsgi",
+            ("/wsgi/env.wsgi", "", "", "/wsgi/env.wsgi"),
+        ),
+        (
+            "/wsgi/env.wsgi/extra/path?a=b",
+            (
+                "/wsgi/env.wsgi",
+                "/extra/path",
+                "a=b",
+                "/wsgi/env.wsgi/extra/path?a=b",
+            ),
+        ),
+        (
+            "/wsgi/env.wsgi/",
+            ("/wsgi/env.wsgi", "/", "", "/wsgi/env.wsgi/"),
+        ),
+        (
+            "/wsgi/sub/deep.wsgi/x",
+            ("/wsgi/sub/deep.wsgi", "/x", "", "/wsgi/sub/deep.wsgi/x"),
+        ),
     ];
     for (path, expected) in cases {
         assert_eq!(split(&s, path), strs(expected), "GET {path}");
     }
     let r = s.get("/wsgi/sub/deep.wsgi/x");
-    assert_eq!(r.var("SCRIPT_FILENAME"), s.path("scripts/sub/deep.wsgi").display().to_string());
-    assert_eq!(r.var("mod_wsgi.application_group"), format!("localhost:{}|/wsgi/sub/deep.wsgi", s.port()));
+    assert_eq!(
+        r.var("SCRIPT_FILENAME"),
+        s.path("scripts/sub/deep.wsgi").display().to_string()
+    );
+    assert_eq!(
+        r.var("mod_wsgi.application_group"),
+        format!("localhost:{}|/wsgi/sub/deep.wsgi", s.port())
+    );
     let r = s.get("/wsgi/hello");
-    assert_eq!((r.status, r.text().as_str()), (200, "hello from a script without extension\n"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "hello from a script without extension\n")
+    );
 }
 
 #[test]
@@ -103,8 +168,15 @@ fn alias_to_directory_missing_script_is_404_and_logged() {
         assert_eq!(r.title().as_deref(), Some("404 Not Found"), "GET {path}");
     }
     let missing = s.path("scripts/missing.wsgi").display().to_string();
-    let line = s.wait_for_log(&["Target WSGI script not found or unable to stat: ", &missing], Duration::from_secs(5));
-    assert!(line.is_some(), "no 'Target WSGI script not found' line in:\n{}", s.error_log());
+    let line = s.wait_for_log(
+        &["Target WSGI script not found or unable to stat: ", &missing],
+        Duration::from_secs(5),
+    );
+    assert!(
+        line.is_some(),
+        "no 'Target WSGI script not found' line in:\n{}",
+        s.error_log()
+    );
 }
 
 #[test]
@@ -115,12 +187,22 @@ fn alias_to_directory_refuses_directories() {
         assert_eq!(r.status, 403, "GET {path}: {}", r.describe());
         assert_eq!(r.title().as_deref(), Some("403 Forbidden"), "GET {path}");
     }
-    let line = s.wait_for_log(&["Attempt to invoke directory as WSGI application: "], Duration::from_secs(5));
-    assert!(line.is_some(), "no 'Attempt to invoke directory' line in:\n{}", s.error_log());
+    let line = s.wait_for_log(
+        &["Attempt to invoke directory as WSGI application: "],
+        Duration::from_secs(5),
+    );
+    assert!(
+        line.is_some(),
+        "no 'Attempt to invoke directory' line in:\n{}",
+        s.error_log()
+    );
 
     let r = s.get("/wsgi/sub");
     assert_eq!(r.status, 301, "{}", r.describe());
-    assert_eq!(r.header("Location"), Some(format!("http://localhost:{}/wsgi/sub/", s.port()).as_str()));
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("http://localhost:{}/wsgi/sub/", s.port()).as_str())
+    );
 }
 
 #[test]
@@ -137,19 +219,49 @@ WSGIScriptAliasMatch ^/two/([a-z]+)/([a-z]+) @DIR@/scripts/$2.wsgi
         .file("scripts/other.wsgi", apps::ENVIRON)
         .start();
     let cases = [
-        ("/wsgi-scripts/env", ("/wsgi-scripts/env", "", "", "/wsgi-scripts/env")),
-        ("/wsgi-scripts/env/extra/info?q=2", ("/wsgi-scripts/env", "/extra/info", "q=2", "/wsgi-scripts/env/extra/info?q=2")),
-        ("/wsgi-scripts/other/", ("/wsgi-scripts/other", "/", "", "/wsgi-scripts/other/")),
-        ("/by-dir/x/env.wsgi/tail", ("/by-dir/x/env.wsgi", "/tail", "", "/by-dir/x/env.wsgi/tail")),
-        ("/two/abc/env/more", ("/two/abc/env", "/more", "", "/two/abc/env/more")),
-        ("/wsgi-scripts/%65nv/p", ("/wsgi-scripts/env", "/p", "", "/wsgi-scripts/%65nv/p")),
+        (
+            "/wsgi-scripts/env",
+            ("/wsgi-scripts/env", "", "", "/wsgi-scripts/env"),
+        ),
+        (
+            "/wsgi-scripts/env/extra/info?q=2",
+            (
+                "/wsgi-scripts/env",
+                "/extra/info",
+                "q=2",
+                "/wsgi-scripts/env/extra/info?q=2",
+            ),
+        ),
+        (
+            "/wsgi-scripts/other/",
+            ("/wsgi-scripts/other", "/", "", "/wsgi-scripts/other/"),
+        ),
+        (
+            "/by-dir/x/env.wsgi/tail",
+            ("/by-dir/x/env.wsgi", "/tail", "", "/by-dir/x/env.wsgi/tail"),
+        ),
+        (
+            "/two/abc/env/more",
+            ("/two/abc/env", "/more", "", "/two/abc/env/more"),
+        ),
+        (
+            "/wsgi-scripts/%65nv/p",
+            ("/wsgi-scripts/env", "/p", "", "/wsgi-scripts/%65nv/p"),
+        ),
     ];
     for (path, expected) in cases {
         assert_eq!(split(&s, path), strs(expected), "GET {path}");
     }
     let r = s.get("/wsgi-scripts/other/");
-    assert_eq!(r.var("SCRIPT_FILENAME"), s.path("scripts/other.wsgi").display().to_string());
-    for path in ["/wsgi-scripts/nope", "/wsgi-scripts/env.wsgi", "/wsgi-scripts"] {
+    assert_eq!(
+        r.var("SCRIPT_FILENAME"),
+        s.path("scripts/other.wsgi").display().to_string()
+    );
+    for path in [
+        "/wsgi-scripts/nope",
+        "/wsgi-scripts/env.wsgi",
+        "/wsgi-scripts",
+    ] {
         let r = s.get(path);
         assert_eq!(r.status, 404, "GET {path}: {}", r.describe());
     }

@@ -1,1 +1,238 @@
-//! TODO stub
+//! Static files next to a WSGI application (oracle case 21): Alias and
+//! DocumentRoot, Content-Type from `/etc/mime.types`, validators
+//! (Last-Modified, ETag, 304), byte ranges (206, 416), directories (301
+//! to the slash form, DirectoryIndex, 404 without an index).
+
+use crate::support::{TestServer, apps, server};
+
+fn static_site(extra: &str) -> TestServer {
+    let site = format!(
+        "\
+DocumentRoot @DIR@/htdocs
+Alias /static/ @DIR@/static/
+Alias /robots.txt @DIR@/static/robots.txt
+<Directory @DIR@/static>
+    Require all granted
+</Directory>
+WSGIScriptAlias / @DIR@/root.wsgi
+{extra}"
+    );
+    server(&site)
+        .file("htdocs/index.html", "<p>index</p>\n")
+        .file("static/style.css", "body { color: red; }\n")
+        .file("static/app.js", "console.log('x');\n")
+        .file("static/notes.txt", "plain notes\n")
+        .file(
+            "static/page.html",
+            "<html><body>static html</body></html>\n",
+        )
+        .file("static/file.zzzunknown", "unknown extension\n")
+        .file("static/README", "no extension\n")
+        .file("static/robots.txt", "User-agent: *\n")
+        .file("static/sub/index.html", "sub index\n")
+        .file("static/other/start.html", "start page\n")
+        .file("root.wsgi", apps::ENVIRON)
+        .start()
+}
+
+#[test]
+fn content_type_comes_from_mime_types() {
+    let s = static_site("");
+    let cases = [
+        (
+            "/static/style.css",
+            Some("text/css"),
+            "body { color: red; }\n",
+        ),
+        (
+            "/static/app.js",
+            Some("text/javascript"),
+            "console.log('x');\n",
+        ),
+        ("/static/notes.txt", Some("text/plain"), "plain notes\n"),
+        (
+            "/static/page.html",
+            Some("text/html"),
+            "<html><body>static html</body></html>\n",
+        ),
+        ("/static/file.zzzunknown", None, "unknown extension\n"),
+        ("/static/README", None, "no extension\n"),
+        ("/robots.txt", Some("text/plain"), "User-agent: *\n"),
+        ("/static/notes.txt?v=2", Some("text/plain"), "plain notes\n"),
+        ("/static/%6Eotes.txt", Some("text/plain"), "plain notes\n"),
+    ];
+    for (path, ctype, body) in cases {
+        let r = s.get(path);
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, body),
+            "GET {path}: {}",
+            r.describe()
+        );
+        assert_eq!(r.header("Content-Type"), ctype, "GET {path}");
+        assert_eq!(
+            r.header("Content-Length"),
+            Some(body.len().to_string().as_str()),
+            "GET {path}"
+        );
+    }
+}
+
+#[test]
+fn urls_outside_the_alias_go_to_the_application() {
+    let s = static_site("");
+    for (path, path_info) in [
+        ("/", "/"),
+        ("/static", "/static"),
+        ("/foo/bar?x=1", "/foo/bar"),
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.describe());
+        assert_eq!(
+            (r.var("SCRIPT_NAME").as_str(), r.var("PATH_INFO").as_str()),
+            ("", path_info),
+            "GET {path}"
+        );
+    }
+    let r = s.get("/static/missing.css");
+    assert_eq!(
+        r.status,
+        404,
+        "a missing static file is 404, not the app: {}",
+        r.describe()
+    );
+}
+
+#[test]
+fn head_on_a_static_file() {
+    let s = static_site("");
+    let mut c = s.connect();
+    c.send(format!(
+        "HEAD /static/style.css HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        s.port()
+    ));
+    let r = c.read_response(true);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("Content-Length"), Some("21"));
+    assert_eq!(r.header("Content-Type"), Some("text/css"));
+    assert!(c.read_to_close().is_empty(), "HEAD must not send a body");
+}
+
+#[test]
+fn validators_and_conditional_get() {
+    let s = static_site("");
+    let r = s.get("/static/notes.txt");
+    let last_modified = r
+        .header("Last-Modified")
+        .expect("Last-Modified on a static file")
+        .to_owned();
+    let etag = r.header("ETag").expect("ETag on a static file").to_owned();
+    assert!(last_modified.ends_with(" GMT"), "{last_modified}");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+    let r = s.get_with("/static/notes.txt", &[&format!("If-None-Match: {etag}")]);
+    assert_eq!((r.status, r.body.len()), (304, 0), "{}", r.describe());
+    let r = s.get_with(
+        "/static/notes.txt",
+        &[&format!("If-Modified-Since: {last_modified}")],
+    );
+    assert_eq!((r.status, r.body.len()), (304, 0), "{}", r.describe());
+    let r = s.get_with("/static/notes.txt", &["If-None-Match: \"something-else\""]);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "plain notes\n"),
+        "{}",
+        r.describe()
+    );
+    let r = s.get_with(
+        "/static/notes.txt",
+        &["If-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT"],
+    );
+    assert_eq!(r.status, 200, "{}", r.describe());
+}
+
+#[test]
+fn byte_ranges() {
+    let s = static_site("");
+    let r = s.get_with("/static/notes.txt", &["Range: bytes=0-4"]);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (206, "plain"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.header("Content-Range"), Some("bytes 0-4/12"));
+    assert_eq!(r.header("Content-Length"), Some("5"));
+    let r = s.get_with("/static/notes.txt", &["Range: bytes=-6"]);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (206, "notes\n"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.header("Content-Range"), Some("bytes 6-11/12"));
+    let r = s.get_with("/static/notes.txt", &["Range: bytes=100-200"]);
+    assert_eq!(r.status, 416, "{}", r.describe());
+    assert_eq!(r.header("Content-Range"), Some("bytes */12"));
+}
+
+#[test]
+fn directories() {
+    let s = static_site("");
+    let r = s.get("/static/sub");
+    assert_eq!(r.status, 301, "{}", r.describe());
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("http://localhost:{}/static/sub/", s.port()).as_str())
+    );
+    let r = s.get("/static/sub/");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "sub index\n"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.header("Content-Type"), Some("text/html"));
+    let r = s.get("/static/");
+    assert_eq!(r.status, 404, "no index and no Indexes: {}", r.describe());
+}
+
+#[test]
+fn directory_index_directive() {
+    let s = static_site(
+        "<Directory @DIR@/static/other>\n    DirectoryIndex start.html\n</Directory>\n",
+    );
+    let r = s.get("/static/other/");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "start page\n"),
+        "{}",
+        r.describe()
+    );
+    // Elsewhere the default (index.html) still applies.
+    assert_eq!(s.get("/static/sub/").text(), "sub index\n");
+}
+
+#[test]
+fn document_root_serves_files_without_an_application() {
+    let s = server("DocumentRoot @DIR@/htdocs\n")
+        .file("htdocs/index.html", "<p>index</p>\n")
+        .file("htdocs/a/b.txt", "deep\n")
+        .start();
+    let r = s.get("/");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "<p>index</p>\n"),
+        "{}",
+        r.describe()
+    );
+    let r = s.get("/a/b.txt");
+    assert_eq!((r.status, r.text().as_str()), (200, "deep\n"));
+    assert_eq!(s.get("/a/missing.txt").status, 404);
+    let r = s.get("/a");
+    assert_eq!(r.status, 301, "{}", r.describe());
+    assert_eq!(
+        r.header("Location"),
+        Some(format!("http://localhost:{}/a/", s.port()).as_str())
+    );
+}

@@ -39,12 +39,19 @@ pub struct Response {
 impl Response {
     /// First value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of header `name`, in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The body as (lossy) UTF-8.
@@ -68,7 +75,9 @@ impl Response {
 
     /// `kv()[key]`, panicking with the whole body if it is missing.
     pub fn var(&self, key: &str) -> String {
-        self.kv().remove(key).unwrap_or_else(|| panic!("no `{key}` in the response:\n{}", self.describe()))
+        self.kv()
+            .remove(key)
+            .unwrap_or_else(|| panic!("no `{key}` in the response:\n{}", self.describe()))
     }
 
     /// Status line, headers and (the start of) the body, for assertion messages.
@@ -132,10 +141,17 @@ pub enum ReadError {
 
 impl Conn {
     pub fn open(port: u16) -> Conn {
-        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).expect("connect to the server under test");
-        stream.set_read_timeout(Some(READ_TIMEOUT)).expect("set read timeout");
+        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .expect("connect to the server under test");
+        stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("set read timeout");
         stream.set_nodelay(true).expect("set TCP_NODELAY");
-        Conn { stream, buf: Vec::new(), eof: false }
+        Conn {
+            stream,
+            buf: Vec::new(),
+            eof: false,
+        }
     }
 
     /// Write all of `bytes` (a write error, e.g. the server already closed
@@ -153,7 +169,9 @@ impl Conn {
 
     /// Set the per-read timeout (default 20 s).
     pub fn set_timeout(&mut self, t: Duration) {
-        self.stream.set_read_timeout(Some(t)).expect("set read timeout");
+        self.stream
+            .set_read_timeout(Some(t))
+            .expect("set read timeout");
     }
 
     /// Read more bytes into the buffer; Ok(false) at end of stream.
@@ -185,7 +203,9 @@ impl Conn {
 
     /// Whether the server has closed the connection (waits up to `t`).
     pub fn closed_within(&mut self, t: Duration) -> bool {
-        self.stream.set_read_timeout(Some(t)).expect("set read timeout");
+        self.stream
+            .set_read_timeout(Some(t))
+            .expect("set read timeout");
         let closed = loop {
             if !self.buf.is_empty() {
                 break false;
@@ -196,7 +216,9 @@ impl Conn {
                 Err(_) => break false,
             }
         };
-        self.stream.set_read_timeout(Some(READ_TIMEOUT)).expect("set read timeout");
+        self.stream
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("set read timeout");
         closed
     }
 
@@ -242,19 +264,30 @@ impl Conn {
         }
     }
 
-    fn read_head(&mut self) -> Result<Response, ReadError> {
+    /// Read just a status line and headers (e.g. an interim `100 Continue`).
+    pub fn read_head(&mut self) -> Result<Response, ReadError> {
         let status_line = loop {
             match self.take_line() {
                 Ok(Some(l)) if l.is_empty() => continue, // tolerate stray CRLF
                 Ok(Some(l)) => break l,
-                Ok(None) => return Err(ReadError::Closed { partial: self.buf.clone() }),
-                Err(_) => return Err(ReadError::TimedOut { partial: self.buf.clone() }),
+                Ok(None) => {
+                    return Err(ReadError::Closed {
+                        partial: self.buf.clone(),
+                    });
+                }
+                Err(_) => {
+                    return Err(ReadError::TimedOut {
+                        partial: self.buf.clone(),
+                    });
+                }
             }
         };
         let mut parts = status_line.splitn(3, ' ');
         let version = parts.next().unwrap_or_default().to_owned();
         let code = parts.next().unwrap_or_default();
-        let status = code.parse().map_err(|_| ReadError::Malformed(format!("status line {status_line:?}")))?;
+        let status = code
+            .parse()
+            .map_err(|_| ReadError::Malformed(format!("status line {status_line:?}")))?;
         if !version.starts_with("HTTP/") {
             return Err(ReadError::Malformed(format!("status line {status_line:?}")));
         }
@@ -264,25 +297,46 @@ impl Conn {
             match self.take_line() {
                 Ok(Some(l)) if l.is_empty() => break,
                 Ok(Some(l)) => {
-                    let (n, v) = l.split_once(':').ok_or_else(|| ReadError::Malformed(format!("header {l:?}")))?;
+                    let (n, v) = l
+                        .split_once(':')
+                        .ok_or_else(|| ReadError::Malformed(format!("header {l:?}")))?;
                     headers.push((n.to_owned(), v.trim().to_owned()));
                 }
-                Ok(None) => return Err(ReadError::Closed { partial: self.buf.clone() }),
-                Err(_) => return Err(ReadError::TimedOut { partial: self.buf.clone() }),
+                Ok(None) => {
+                    return Err(ReadError::Closed {
+                        partial: self.buf.clone(),
+                    });
+                }
+                Err(_) => {
+                    return Err(ReadError::TimedOut {
+                        partial: self.buf.clone(),
+                    });
+                }
             }
         }
-        Ok(Response { version, status, reason, headers, ..Response::default() })
+        Ok(Response {
+            version,
+            status,
+            reason,
+            headers,
+            ..Response::default()
+        })
     }
 
     fn read_body(&mut self, resp: &mut Response, head_request: bool) {
         if head_request || resp.status == 204 || resp.status == 304 {
             return;
         }
-        let chunked = resp.header("Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let chunked = resp
+            .header("Transfer-Encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         if chunked {
             resp.chunked = true;
             self.read_chunked(resp);
-        } else if let Some(len) = resp.header("Content-Length").and_then(|v| v.trim().parse::<usize>().ok()) {
+        } else if let Some(len) = resp
+            .header("Content-Length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
             while self.buf.len() < len {
                 match self.fill() {
                     Ok(true) => {}

@@ -64,13 +64,20 @@ pub struct ServerBuilder {
 /// Start a server for `site` (with the standard prelude); panics with the
 /// server's output if it does not come up.
 pub fn server(site: &str) -> ServerBuilder {
-    ServerBuilder { site: site.to_owned(), files: Vec::new(), defines: Vec::new(), prelude: true, processes: 1 }
+    ServerBuilder {
+        site: site.to_owned(),
+        files: Vec::new(),
+        defines: Vec::new(),
+        prelude: true,
+        processes: 1,
+    }
 }
 
 impl ServerBuilder {
     /// Add a file (relative to the test directory); `@DIR@`/`@PORT@` in it are replaced.
     pub fn file(mut self, rel: &str, contents: impl AsRef<[u8]>) -> Self {
-        self.files.push((rel.to_owned(), contents.as_ref().to_vec()));
+        self.files
+            .push((rel.to_owned(), contents.as_ref().to_vec()));
         self
     }
 
@@ -95,8 +102,16 @@ impl ServerBuilder {
 
     /// Write everything into a fresh temporary directory.
     pub fn prepare(self) -> Prepared {
-        let dir = tempfile::Builder::new().prefix("wsgid-it-").tempdir().expect("create a temporary directory");
-        let mut p = Prepared { dir, port: 0, conf: PathBuf::new(), builder: self };
+        let dir = tempfile::Builder::new()
+            .prefix("wsgid-it-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let mut p = Prepared {
+            dir,
+            port: 0,
+            conf: PathBuf::new(),
+            builder: self,
+        };
         p.render(free_port());
         p
     }
@@ -134,12 +149,21 @@ impl Outcome {
 impl Prepared {
     fn render(&mut self, port: u16) {
         self.port = port;
-        let dir = self.dir.path().to_str().expect("temporary directory path is UTF-8").to_owned();
-        let subst = |s: &str| s.replace("@DIR@", &dir).replace("@PORT@", &port.to_string());
+        let dir = self
+            .dir
+            .path()
+            .to_str()
+            .expect("temporary directory path is UTF-8")
+            .to_owned();
+        let subst = |s: &str| {
+            s.replace("@DIR@", &dir)
+                .replace("@PORT@", &port.to_string())
+        };
         for (rel, contents) in &self.builder.files {
             let path = self.dir.path().join(rel);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).expect("create the parent directory of a test file");
+                std::fs::create_dir_all(parent)
+                    .expect("create the parent directory of a test file");
             }
             let bytes = match std::str::from_utf8(contents) {
                 Ok(text) => subst(text).into_bytes(),
@@ -180,7 +204,10 @@ impl Prepared {
     /// The line number in `conf()` of line `n` (1-based) of the site text.
     pub fn site_line(&self, n: usize) -> usize {
         let prelude_lines = if self.builder.prelude {
-            self.conf_text().lines().position(|l| l == "# ---- site ----").map_or(0, |i| i + 1)
+            self.conf_text()
+                .lines()
+                .position(|l| l == "# ---- site ----")
+                .map_or(0, |i| i + 1)
         } else {
             0
         };
@@ -217,12 +244,22 @@ impl Prepared {
     pub fn start(mut self) -> TestServer {
         for attempt in 0.. {
             let args = self.args(&[]);
-            match TestServer::launch(&args, self.dir(), self.port) {
-                Ok((child, pgid)) => return TestServer { prepared: Some(self), child: Some(child), pgid, extra_dir: None },
+            match TestServer::launch(&args, self.dir(), self.port, self.dir(), &[]) {
+                Ok((child, pgid)) => {
+                    return TestServer {
+                        prepared: Some(self),
+                        child: Some(child),
+                        pgid,
+                        extra_dir: None,
+                    };
+                }
                 Err(failure) => {
                     let in_use = failure.contains("Address already in use");
                     if !in_use || attempt >= 2 {
-                        panic!("wsgid did not start:\n{failure}\n--- config ---\n{}", self.conf_text());
+                        panic!(
+                            "wsgid did not start:\n{failure}\n--- config ---\n{}",
+                            self.conf_text()
+                        );
                     }
                     self.render(free_port());
                 }
@@ -235,23 +272,44 @@ impl Prepared {
 /// A free loopback port (the OS picks one; we release it for the server).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind an ephemeral loopback port");
-    l.local_addr().expect("local address of the probe listener").port()
+    l.local_addr()
+        .expect("local address of the probe listener")
+        .port()
 }
 
 /// Run `wsgid ARGS` in `cwd` until it exits; kill it (and panic) after `limit`.
 pub fn run_to_exit(args: &[String], cwd: &Path, limit: Duration) -> Outcome {
-    let out_path = cwd.join(format!("run-{}.out", std::process::id()));
-    let err_path = cwd.join(format!("run-{}.err", std::process::id()));
+    run_to_exit_with(args, cwd, &[], limit)
+}
+
+/// `run_to_exit` with extra environment variables.  Output is captured in
+/// anonymous temporary files (nothing is written into `cwd`).
+pub fn run_to_exit_with(
+    args: &[String],
+    cwd: &Path,
+    envs: &[(&str, &str)],
+    limit: Duration,
+) -> Outcome {
+    use std::io::{Seek as _, SeekFrom};
+    let out = tempfile::tempfile().expect("create stdout capture");
+    let err = tempfile::tempfile().expect("create stderr capture");
     let mut child = Command::new(BIN)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(cwd)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("create stdout capture"))
-        .stderr(std::fs::File::create(&err_path).expect("create stderr capture"))
+        .stdout(out.try_clone().expect("clone stdout capture"))
+        .stderr(err.try_clone().expect("clone stderr capture"))
         .process_group(0)
         .spawn()
         .expect("spawn wsgid");
     let pgid = i32::try_from(child.id()).expect("pid fits i32");
+    let read_all = |mut f: &std::fs::File| {
+        let mut bytes = Vec::new();
+        let _ = f.seek(SeekFrom::Start(0));
+        let _ = f.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(st) = child.try_wait().expect("wait for wsgid") {
@@ -263,7 +321,7 @@ pub fn run_to_exit(args: &[String], cwd: &Path, limit: Duration) -> Outcome {
             panic!(
                 "`wsgid {}` did not exit within {limit:?}; stderr:\n{}",
                 args.join(" "),
-                std::fs::read_to_string(&err_path).unwrap_or_default()
+                read_all(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -272,8 +330,8 @@ pub fn run_to_exit(args: &[String], cwd: &Path, limit: Duration) -> Outcome {
     procs::kill_group(pgid);
     Outcome {
         status,
-        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        stdout: read_all(&out),
+        stderr: read_all(&err),
     }
 }
 
@@ -299,13 +357,20 @@ pub struct Stopped {
 impl TestServer {
     /// Spawn `wsgid ARGS` in `cwd` and wait for `port` to accept connections.
     /// On failure, returns a description including the server's output.
-    fn launch(args: &[String], cwd: &Path, port: u16) -> Result<(Child, i32), String> {
+    fn launch(
+        args: &[String],
+        cwd: &Path,
+        port: u16,
+        out_dir: &Path,
+        envs: &[(&str, &str)],
+    ) -> Result<(Child, i32), String> {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(envs.iter().copied())
             .current_dir(cwd)
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(cwd.join("server.out")).expect("create server.out"))
-            .stderr(std::fs::File::create(cwd.join("server.err")).expect("create server.err"))
+            .stdout(std::fs::File::create(out_dir.join("server.out")).expect("create server.out"))
+            .stderr(std::fs::File::create(out_dir.join("server.err")).expect("create server.err"))
             .process_group(0)
             .spawn()
             .expect("spawn wsgid");
@@ -314,15 +379,23 @@ impl TestServer {
         loop {
             if let Some(st) = child.try_wait().expect("wait for wsgid") {
                 procs::kill_group(pgid);
-                return Err(format!("exited early with {st}\n{}", output_tail(cwd)));
+                return Err(format!("exited early with {st}\n{}", output_tail(out_dir)));
             }
-            if TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(
+                &(Ipv4Addr::LOCALHOST, port).into(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+            {
                 return Ok((child, pgid));
             }
             if Instant::now() > deadline {
                 procs::kill_group(pgid);
                 let _ = child.wait();
-                return Err(format!("not listening on port {port} after {STARTUP_TIMEOUT:?}\n{}", output_tail(cwd)));
+                return Err(format!(
+                    "not listening on port {port} after {STARTUP_TIMEOUT:?}\n{}",
+                    output_tail(out_dir)
+                ));
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -332,12 +405,37 @@ impl TestServer {
     /// directory and wait for `port`.  `@DIR@` and `@PORT@` in the
     /// arguments are replaced.
     pub fn start_args(args: &[&str], port: u16) -> TestServer {
-        let dir = tempfile::Builder::new().prefix("wsgid-it-").tempdir().expect("create a temporary directory");
-        let d = dir.path().to_str().expect("temporary directory path is UTF-8").to_owned();
-        let args: Vec<String> =
-            args.iter().map(|a| a.replace("@DIR@", &d).replace("@PORT@", &port.to_string())).collect();
-        match TestServer::launch(&args, dir.path(), port) {
-            Ok((child, pgid)) => TestServer { prepared: None, child: Some(child), pgid, extra_dir: Some((dir, port)) },
+        TestServer::start_args_with(args, port, None, &[])
+    }
+
+    /// `start_args` with another working directory and extra environment
+    /// variables for the server.
+    pub fn start_args_with(
+        args: &[&str],
+        port: u16,
+        cwd: Option<&Path>,
+        envs: &[(&str, &str)],
+    ) -> TestServer {
+        let dir = tempfile::Builder::new()
+            .prefix("wsgid-it-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let d = dir
+            .path()
+            .to_str()
+            .expect("temporary directory path is UTF-8")
+            .to_owned();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("@DIR@", &d).replace("@PORT@", &port.to_string()))
+            .collect();
+        match TestServer::launch(&args, cwd.unwrap_or(dir.path()), port, dir.path(), envs) {
+            Ok((child, pgid)) => TestServer {
+                prepared: None,
+                child: Some(child),
+                pgid,
+                extra_dir: Some((dir, port)),
+            },
             Err(failure) => panic!("`wsgid {}` did not start:\n{failure}", args.join(" ")),
         }
     }
@@ -375,7 +473,10 @@ impl TestServer {
 
     /// Live processes of the group other than the master.
     pub fn worker_pids(&self) -> Vec<i32> {
-        self.pids().into_iter().filter(|p| *p != self.pgid).collect()
+        self.pids()
+            .into_iter()
+            .filter(|p| *p != self.pgid)
+            .collect()
     }
 
     /// Whether the master is still running.
@@ -404,13 +505,19 @@ impl TestServer {
 
     /// `GET path` with `Host: localhost:PORT` and `Connection: close`.
     pub fn get(&self, path: &str) -> Response {
-        self.request(format!("GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n", self.port()))
+        self.request(format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+            self.port()
+        ))
     }
 
     /// `GET path` with the given extra header lines (each `Name: value`).
     pub fn get_with(&self, path: &str, headers: &[&str]) -> Response {
         let mut raw = format!("GET {path} HTTP/1.1\r\n");
-        if !headers.iter().any(|h| h.to_ascii_lowercase().starts_with("host:")) {
+        if !headers
+            .iter()
+            .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+        {
             raw.push_str(&format!("Host: localhost:{}\r\n", self.port()));
         }
         for h in headers {
@@ -461,9 +568,17 @@ impl TestServer {
     }
 
     /// Like `wait_for_log` for another file under the test directory.
-    pub fn wait_for_log_in(&self, rel: &str, needles: &[&str], timeout: Duration) -> Option<String> {
+    pub fn wait_for_log_in(
+        &self,
+        rel: &str,
+        needles: &[&str],
+        timeout: Duration,
+    ) -> Option<String> {
         wait_until(timeout, || {
-            self.read_file(rel).lines().find(|l| needles.iter().all(|n| l.contains(n))).map(str::to_owned)
+            self.read_file(rel)
+                .lines()
+                .find(|l| needles.iter().all(|n| l.contains(n)))
+                .map(str::to_owned)
         })
     }
 
@@ -478,7 +593,10 @@ impl TestServer {
     /// left in its process group and report it.
     pub fn stop(&mut self) -> Stopped {
         let Some(mut child) = self.child.take() else {
-            return Stopped { status: None, leftovers: Vec::new() };
+            return Stopped {
+                status: None,
+                leftovers: Vec::new(),
+            };
         };
         procs::signal(self.pgid, procs::Sig::Term);
         let status = wait_until(STOP_TIMEOUT, || child.try_wait().ok().flatten());
@@ -500,11 +618,17 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if std::thread::panicking() && self.child.is_some() {
-            eprintln!("--- wsgid diagnostics (test failed) ---\n{}", self.diagnostics());
+            eprintln!(
+                "--- wsgid diagnostics (test failed) ---\n{}",
+                self.diagnostics()
+            );
         }
         let stopped = self.stop();
         if !stopped.leftovers.is_empty() {
-            eprintln!("wsgid left processes behind after SIGTERM (killed): {:?}", stopped.leftovers);
+            eprintln!(
+                "wsgid left processes behind after SIGTERM (killed): {:?}",
+                stopped.leftovers
+            );
         }
     }
 }
@@ -524,9 +648,13 @@ pub fn wait_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
 }
 
 fn tail(path: &Path, max: usize) -> String {
-    let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let start = text.len().saturating_sub(max);
-    let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    let start = (start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
     text[start..].to_owned()
 }
 

@@ -50,7 +50,9 @@ pub fn stat(pid: i32) -> Option<(char, i32, i32)> {
 
 /// Live (not zombie, not dead) processes whose process group is `pgid`, sorted.
 pub fn group_members(pgid: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let mut pids: Vec<i32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| matches!(stat(*pid), Some((state, _, pgrp)) if pgrp == pgid && state != 'Z' && state != 'X'))
