@@ -246,13 +246,10 @@ mod tests {
     }
 
     /// A main-server `Host` from the config crate's parser.
-    fn test_host() -> Option<Host> {
-        wsgid_config::parse_str(
-            "ServerName localhost\n",
-            std::path::Path::new("/t.conf"),
-            &[],
-        )
-        .ok()
-        .map(|c| c.main)
+    fn test_host() -> Host {
+        let text = "ServerName localhost\n";
+        wsgid_config::parse_str(text, std::path::Path::new("/t.conf"), &[])
+            .expect("config")
+            .main
     }
 }
