@@ -37,11 +37,10 @@ pub fn finish(mut b: Builder) -> Result<ServerConfig, ConfigError> {
         let meta = b.meta.get(i + 1).cloned().unwrap_or_default();
         let own_logs = resolve_logs(&b, &meta, Some(&main_meta))?;
         inherit(&mut vh.host, &main, &meta, own_logs);
-        vh.host.server_port = vh
-            .host
-            .server_port
-            .or_else(|| vh.addrs.first().and_then(|a| a.port))
-            .or(main.server_port);
+        // As ap_fixup_virtual_hosts: the port comes from the host's own
+        // ServerName, else the main server's; never from the <VirtualHost>
+        // address (SERVER_PORT then follows the Host header, or 80).
+        vh.host.server_port = vh.host.server_port.or(main.server_port);
     }
     b.cfg.virtual_hosts = hosts;
     mpm_limits(&mut b);

@@ -265,17 +265,10 @@ impl FrontEnd {
         let mut errors = logs.errors.into_iter();
         let mut access = logs.access.into_iter();
         let mut sites = Vec::with_capacity(1 + cfg.virtual_hosts.len());
-        for (i, host) in all_hosts(&cfg).enumerate() {
-            let sections = if i == 0 {
-                host.sections.clone()
-            } else {
-                cfg.main
-                    .sections
-                    .iter()
-                    .chain(&host.sections)
-                    .cloned()
-                    .collect()
-            };
+        for host in all_hosts(&cfg) {
+            // The config builder already put the main server's sections in
+            // front of a virtual host's own (as Apache merges them).
+            let sections = host.sections.clone();
             let alias_res = host
                 .aliases
                 .iter()
