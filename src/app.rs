@@ -14,7 +14,7 @@ use crate::{express, process};
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Printed as Apache prints it (`AH00526: Syntax error on line N of FILE: ...`).
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] wsgid_config::ConfigError),
     #[error("{context}")]
     Io {
@@ -22,9 +22,9 @@ pub enum AppError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Python(#[from] wsgid_python::PythonError),
-    #[error("{0}")]
+    #[error(transparent)]
     Http(#[from] wsgid_http::HttpError),
     #[error("{0}")]
     Usage(String),
@@ -34,7 +34,10 @@ pub enum AppError {
 
 impl AppError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> AppError {
-        AppError::Io { context: context.into(), source }
+        AppError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -56,12 +59,18 @@ pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
 
 fn run_httpd_style(args: &ServeArgs) -> Result<ExitCode, AppError> {
     if args.show_version {
-        println!("Server version: wsgid/{} (mod_wsgi 4.9.4 compatible)", env!("CARGO_PKG_VERSION"));
+        println!(
+            "Server version: wsgid/{} (mod_wsgi 4.9.4 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
         println!("{}", wsgid_python::PythonHost::runtime_version());
         return Ok(ExitCode::SUCCESS);
     }
     let Some(path) = args.config.as_deref() else {
-        return Err(AppError::Usage("no configuration file: use `wsgid -f httpd.conf` or `wsgid start-server app.wsgi`".into()));
+        return Err(AppError::Usage(
+            "no configuration file: use `wsgid -f httpd.conf` or `wsgid start-server app.wsgi`"
+                .into(),
+        ));
     };
     let path = absolute(path)?;
     if args.test_config {
@@ -86,5 +95,6 @@ fn serve(path: &Path, defines: &[String]) -> Result<ExitCode, AppError> {
 
 /// Workers re-read the file by path after `chdir`, so make it absolute now.
 fn absolute(path: &Path) -> Result<PathBuf, AppError> {
-    std::path::absolute(path).map_err(|e| AppError::io(format!("cannot resolve {}", path.display()), e))
+    std::path::absolute(path)
+        .map_err(|e| AppError::io(format!("cannot resolve {}", path.display()), e))
 }

@@ -133,9 +133,13 @@ mod tests {
 
     #[test]
     fn httpd_style_flags() {
-        let cli = Cli::try_parse_from(["wsgid", "-f", "a.conf", "-D", "X", "-D", "Y", "-t"]).expect("parse");
+        let cli = Cli::try_parse_from(["wsgid", "-f", "a.conf", "-D", "X", "-D", "Y", "-t"])
+            .expect("parse");
         assert!(cli.command.is_none());
-        assert_eq!(cli.serve.config.as_deref(), Some(std::path::Path::new("a.conf")));
+        assert_eq!(
+            cli.serve.config.as_deref(),
+            Some(std::path::Path::new("a.conf"))
+        );
         assert_eq!(cli.serve.defines, ["X", "Y"]);
         assert!(cli.serve.test_config);
     }
@@ -143,11 +147,23 @@ mod tests {
     #[test]
     fn start_server_options() {
         let cli = Cli::try_parse_from([
-            "wsgid", "start-server", "app.wsgi", "--port", "9000", "--url-alias", "/s", "st", "--url-alias", "/t", "tt",
+            "wsgid",
+            "start-server",
+            "app.wsgi",
+            "--port",
+            "9000",
+            "--url-alias",
+            "/s",
+            "st",
+            "--url-alias",
+            "/t",
+            "tt",
             "--setup-only",
         ])
         .expect("parse");
-        let Some(Command::StartServer(args)) = cli.command else { panic!("not start-server") };
+        let Some(Command::StartServer(args)) = cli.command else {
+            panic!("not start-server")
+        };
         assert_eq!(args.port, 9000);
         assert_eq!(args.url_alias, ["/s", "st", "/t", "tt"]);
         assert!(args.setup_only);

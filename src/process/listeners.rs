@@ -14,7 +14,10 @@ use crate::app::AppError;
 const FIRST_FD: i32 = 3;
 
 /// Bind every `Listen` of the configuration (duplicates bound once).
-pub fn bind_all(cfg: &wsgid_config::ServerConfig, backlog: i32) -> Result<Vec<TcpListener>, AppError> {
+pub fn bind_all(
+    cfg: &wsgid_config::ServerConfig,
+    backlog: i32,
+) -> Result<Vec<TcpListener>, AppError> {
     let mut seen: Vec<(Option<IpAddr>, u16)> = Vec::new();
     let mut out = Vec::new();
     for listen in &cfg.listen {
@@ -26,7 +29,9 @@ pub fn bind_all(cfg: &wsgid_config::ServerConfig, backlog: i32) -> Result<Vec<Tc
         out.push(bind_one(listen.addr, listen.port, backlog)?);
     }
     if out.is_empty() {
-        return Err(AppError::Usage("no listening sockets available, shutting down (add a Listen directive)".into()));
+        return Err(AppError::Usage(
+            "no listening sockets available, shutting down (add a Listen directive)".into(),
+        ));
     }
     Ok(out)
 }
@@ -36,8 +41,16 @@ fn bind_one(addr: Option<IpAddr>, port: u16, backlog: i32) -> Result<TcpListener
         Some(ip) => bind_socket(SocketAddr::new(ip, port), backlog),
         // `Listen 80`: every address; one dual-stack socket where the host has
         // IPv6, else IPv4 only (what Apache does with its default settings).
-        None => bind_socket(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port), backlog)
-            .or_else(|_| bind_socket(SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port), backlog)),
+        None => bind_socket(
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            backlog,
+        )
+        .or_else(|_| {
+            bind_socket(
+                SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), port),
+                backlog,
+            )
+        }),
     };
     result.map_err(|e| {
         let shown = addr.map_or_else(|| format!("0.0.0.0:{port}"), |ip| SocketAddr::new(ip, port).to_string());
@@ -62,19 +75,34 @@ fn bind_socket(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// What a worker process needs to find its listeners.
+pub struct ChildListeners {
+    /// Parent fd → child fd (3, 4, ...).
+    pub maps: Vec<FdMapping>,
+    /// `LISTEN_FDS` and `LISTEN_FDS_FIRST_FD`.
+    pub env: Vec<(String, String)>,
+}
+
 /// The fd mappings and environment that give a worker its listeners.
-pub fn for_child(listeners: &[TcpListener]) -> Result<(Vec<FdMapping>, Vec<(String, String)>), AppError> {
+pub fn for_child(listeners: &[TcpListener]) -> Result<ChildListeners, AppError> {
     let mut maps = Vec::with_capacity(listeners.len());
     for (i, l) in listeners.iter().enumerate() {
-        let fd: OwnedFd = l.try_clone().map_err(|e| AppError::io("dup listening socket", e))?.into();
-        let child_fd = FIRST_FD + i32::try_from(i).map_err(|_| AppError::Usage("too many Listen directives".into()))?;
-        maps.push(FdMapping { parent_fd: fd, child_fd });
+        let fd: OwnedFd = l
+            .try_clone()
+            .map_err(|e| AppError::io("dup listening socket", e))?
+            .into();
+        let child_fd = FIRST_FD
+            + i32::try_from(i).map_err(|_| AppError::Usage("too many Listen directives".into()))?;
+        maps.push(FdMapping {
+            parent_fd: fd,
+            child_fd,
+        });
     }
     let env = vec![
         ("LISTEN_FDS".to_string(), listeners.len().to_string()),
         ("LISTEN_FDS_FIRST_FD".to_string(), FIRST_FD.to_string()),
     ];
-    Ok((maps, env))
+    Ok(ChildListeners { maps, env })
 }
 
 /// In a worker: adopt the listeners the master passed.
@@ -89,7 +117,9 @@ pub fn inherited() -> Result<Vec<TcpListener>, AppError> {
         }
     }
     if out.is_empty() {
-        return Err(AppError::Usage("worker started without listening sockets (it is started by the master)".into()));
+        return Err(AppError::Usage(
+            "worker started without listening sockets (it is started by the master)".into(),
+        ));
     }
     Ok(out)
 }
@@ -109,7 +139,12 @@ mod tests {
         let l = bind_socket("127.0.0.1:0".parse().expect("addr"), 16).expect("bind");
         let port = l.local_addr().expect("addr").port();
         // SO_REUSEADDR does not allow two listeners on one port.
-        let err = bind_one(Some("127.0.0.1".parse().expect("ip")), port, 16).expect_err("must fail");
-        assert!(err.to_string().contains("could not bind to address 127.0.0.1:"), "{err}");
+        let err =
+            bind_one(Some("127.0.0.1".parse().expect("ip")), port, 16).expect_err("must fail");
+        assert!(
+            err.to_string()
+                .contains("could not bind to address 127.0.0.1:"),
+            "{err}"
+        );
     }
 }

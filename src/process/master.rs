@@ -37,11 +37,23 @@ struct Running {
 }
 
 enum Event {
-    Exited { slot: usize, generation: u64, pid: i32, code: Option<i32>, signal: Option<i32> },
-    Start { slot: usize },
+    Exited {
+        slot: usize,
+        generation: u64,
+        pid: i32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    Start {
+        slot: usize,
+    },
 }
 
-pub fn run(cfg: wsgid_config::ServerConfig, config_path: &Path, defines: &[String]) -> Result<ExitCode, AppError> {
+pub fn run(
+    cfg: wsgid_config::ServerConfig,
+    config_path: &Path,
+    defines: &[String],
+) -> Result<ExitCode, AppError> {
     let log = worker::open_main_error_log(&cfg)?;
     let listeners = listeners::bind_all(&cfg, BACKLOG)?;
     let pid_file = cfg.pid_file.clone();
@@ -54,7 +66,11 @@ pub fn run(cfg: wsgid_config::ServerConfig, config_path: &Path, defines: &[Strin
             "core",
             wsgid_log::Level::Debug,
             Peer::None,
-            &format!("{name} (line {} of {}) has no meaning for wsgid; accepted and ignored", span.line, span.file.display()),
+            &format!(
+                "{name} (line {} of {}) has no meaning for wsgid; accepted and ignored",
+                span.line,
+                span.file.display()
+            ),
         );
     }
     let count = worker_count(&cfg.mpm) as usize;
@@ -62,7 +78,12 @@ pub fn run(cfg: wsgid_config::ServerConfig, config_path: &Path, defines: &[Strin
         .enable_all()
         .build()
         .map_err(|e| AppError::io("cannot start the master's event loop", e))?;
-    let master = Master { config: config_path.to_path_buf(), defines: defines.to_vec(), listeners, log: log.clone() };
+    let master = Master {
+        config: config_path.to_path_buf(),
+        defines: defines.to_vec(),
+        listeners,
+        log: log.clone(),
+    };
     let result = rt.block_on(master.supervise(count));
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
@@ -80,8 +101,12 @@ struct Master {
 impl Master {
     async fn supervise(&self, count: usize) -> Result<ExitCode, AppError> {
         let sig = |k| signal(k).map_err(|e| AppError::io("cannot install signal handlers", e));
-        let (mut term, mut int, mut hup, mut usr1) =
-            (sig(SignalKind::terminate())?, sig(SignalKind::interrupt())?, sig(SignalKind::hangup())?, sig(SignalKind::user_defined1())?);
+        let (mut term, mut int, mut hup, mut usr1) = (
+            sig(SignalKind::terminate())?,
+            sig(SignalKind::interrupt())?,
+            sig(SignalKind::hangup())?,
+            sig(SignalKind::user_defined1())?,
+        );
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let mut running: HashMap<usize, Running> = HashMap::new();
         let mut history = vec![SlotHistory::default(); count];
@@ -94,7 +119,10 @@ impl Master {
             "mpm_event",
             wsgid_log::Level::Notice,
             Peer::None,
-            &format!("AH00489: wsgid/{} configured -- resuming normal operations", env!("CARGO_PKG_VERSION")),
+            &format!(
+                "AH00489: wsgid/{} configured -- resuming normal operations",
+                env!("CARGO_PKG_VERSION")
+            ),
         );
         let exit = loop {
             tokio::select! {
@@ -104,9 +132,9 @@ impl Master {
                 _ = usr1.recv() => self.graceful_restart(&running),
                 Some(ev) = rx.recv() => match ev {
                     Event::Start { slot } => {
-                        if !running.contains_key(&slot) {
+                        if let std::collections::hash_map::Entry::Vacant(e) = running.entry(slot) {
                             generation += 1;
-                            running.insert(slot, self.spawn(slot, generation, &tx)?);
+                            e.insert(self.spawn(slot, generation, &tx)?);
                         }
                     }
                     Event::Exited { slot, generation: g, pid, code, signal } => {
@@ -133,22 +161,39 @@ impl Master {
                 },
             }
         };
-        self.log.log("mpm_event", wsgid_log::Level::Notice, Peer::None, "AH00491: caught SIGTERM, shutting down");
+        self.log.log(
+            "mpm_event",
+            wsgid_log::Level::Notice,
+            Peer::None,
+            "AH00491: caught SIGTERM, shutting down",
+        );
         self.stop_all(&mut running, &mut rx).await;
         Ok(exit)
     }
 
-    fn spawn(&self, slot: usize, generation: u64, tx: &mpsc::UnboundedSender<Event>) -> Result<Running, AppError> {
-        let (maps, env) = listeners::for_child(&self.listeners)?;
+    fn spawn(
+        &self,
+        slot: usize,
+        generation: u64,
+        tx: &mpsc::UnboundedSender<Event>,
+    ) -> Result<Running, AppError> {
+        let listeners::ChildListeners { maps, env } = listeners::for_child(&self.listeners)?;
         // /proc/self/exe rather than argv[0]: replacing the binary on disk
         // while the server runs is then safe, and PATH does not matter.
         let mut cmd = std::process::Command::new("/proc/self/exe");
-        cmd.arg("worker").arg("-f").arg(&self.config).arg("--slot").arg(slot.to_string());
+        cmd.arg("worker")
+            .arg("-f")
+            .arg(&self.config)
+            .arg("--slot")
+            .arg(slot.to_string());
         for d in &self.defines {
             cmd.arg("-D").arg(d);
         }
-        cmd.envs(env).env_remove("LISTEN_PID").stdin(std::process::Stdio::null());
-        cmd.fd_mappings(maps).map_err(|e| AppError::Usage(format!("listener fd mapping: {e}")))?;
+        cmd.envs(env)
+            .env_remove("LISTEN_PID")
+            .stdin(std::process::Stdio::null());
+        cmd.fd_mappings(maps)
+            .map_err(|e| AppError::Usage(format!("listener fd mapping: {e}")))?;
         let mut child = tokio::process::Command::from(cmd)
             .spawn()
             .map_err(|e| AppError::io("AH00159: fork: Unable to fork new process", e))?;
@@ -160,31 +205,53 @@ impl Master {
                 Ok(st) => (st.code(), st.signal()),
                 Err(_) => (None, None),
             };
-            let _ = tx.send(Event::Exited { slot, generation, pid, code, signal });
+            let _ = tx.send(Event::Exited {
+                slot,
+                generation,
+                pid,
+                code,
+                signal,
+            });
         });
-        Ok(Running { pid, started: Instant::now(), generation })
+        Ok(Running {
+            pid,
+            started: Instant::now(),
+            generation,
+        })
     }
 
     fn log_exit(&self, pid: i32, code: Option<i32>, signal: Option<i32>) {
         let what = match (code, signal) {
             (_, Some(s)) => {
-                let name = Signal::try_from(s).map_or_else(|_| format!("signal {s}"), |sig| sig.as_str().to_string());
+                let name = Signal::try_from(s)
+                    .map_or_else(|_| format!("signal {s}"), |sig| sig.as_str().to_string());
                 format!("AH00052: child pid {pid} exit signal {name} ({s})")
             }
             (Some(c), None) => format!("AH00053: child pid {pid} exit status {c}"),
             (None, None) => format!("child pid {pid} exited"),
         };
-        self.log.log("core", wsgid_log::Level::Notice, Peer::None, &what);
+        self.log
+            .log("core", wsgid_log::Level::Notice, Peer::None, &what);
     }
 
     fn graceful_restart(&self, running: &HashMap<usize, Running>) {
         // Workers re-read the configuration when they start; refuse to
         // replace working workers with ones that would fail.
         if let Err(e) = wsgid_config::load(&self.config, &self.defines) {
-            self.log.log("core", wsgid_log::Level::Error, Peer::None, &format!("graceful restart refused: {e}"));
+            self.log.log(
+                "core",
+                wsgid_log::Level::Error,
+                Peer::None,
+                &format!("graceful restart refused: {e}"),
+            );
             return;
         }
-        self.log.log("mpm_event", wsgid_log::Level::Notice, Peer::None, "AH00493: SIGUSR1 received.  Doing graceful restart");
+        self.log.log(
+            "mpm_event",
+            wsgid_log::Level::Notice,
+            Peer::None,
+            "AH00493: SIGUSR1 received.  Doing graceful restart",
+        );
         // TERM makes a worker stop accepting and finish what it has; its exit
         // is then handled like any other and a fresh worker replaces it.
         for r in running.values() {
@@ -192,15 +259,24 @@ impl Master {
         }
     }
 
-    async fn stop_all(&self, running: &mut HashMap<usize, Running>, rx: &mut mpsc::UnboundedReceiver<Event>) {
+    async fn stop_all(
+        &self,
+        running: &mut HashMap<usize, Running>,
+        rx: &mut mpsc::UnboundedReceiver<Event>,
+    ) {
         for r in running.values() {
             let _ = kill(Pid::from_raw(r.pid), Signal::SIGTERM);
         }
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
         while !running.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(Event::Exited { slot, generation, .. })) => {
-                    if running.get(&slot).is_some_and(|r| r.generation == generation) {
+                Ok(Some(Event::Exited {
+                    slot, generation, ..
+                })) => {
+                    if running
+                        .get(&slot)
+                        .is_some_and(|r| r.generation == generation)
+                    {
                         running.remove(&slot);
                     }
                 }
@@ -209,8 +285,15 @@ impl Master {
             }
         }
         for r in running.values() {
-            self.log.log("mpm_event", wsgid_log::Level::Warn, Peer::None,
-                &format!("AH00045: child process {} still did not exit, sending a SIGKILL", r.pid));
+            self.log.log(
+                "mpm_event",
+                wsgid_log::Level::Warn,
+                Peer::None,
+                &format!(
+                    "AH00045: child process {} still did not exit, sending a SIGKILL",
+                    r.pid
+                ),
+            );
             let _ = kill(Pid::from_raw(r.pid), Signal::SIGKILL);
         }
     }

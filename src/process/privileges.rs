@@ -22,31 +22,44 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Credent
     let Some(user) = user else { return Ok(None) };
     let (uid, name, primary_gid) = match user.strip_prefix('#') {
         Some(num) => {
-            let id: u32 = num.parse().map_err(|_| AppError::Privileges(format!("User: bad user id '{user}'")))?;
+            let id: u32 = num
+                .parse()
+                .map_err(|_| AppError::Privileges(format!("User: bad user id '{user}'")))?;
             let found = User::from_uid(Uid::from_raw(id)).ok().flatten();
-            (Uid::from_raw(id), found.as_ref().map_or_else(|| num.to_string(), |u| u.name.clone()), found.map(|u| u.gid))
+            (
+                Uid::from_raw(id),
+                found
+                    .as_ref()
+                    .map_or_else(|| num.to_string(), |u| u.name.clone()),
+                found.map(|u| u.gid),
+            )
         }
         None => {
-            let u = User::from_name(user)
-                .ok()
-                .flatten()
-                .ok_or_else(|| AppError::Privileges(format!("AH00543: wsgid: bad user name {user}")))?;
+            let u = User::from_name(user).ok().flatten().ok_or_else(|| {
+                AppError::Privileges(format!("AH00543: wsgid: bad user name {user}"))
+            })?;
             (u.uid, u.name.clone(), Some(u.gid))
         }
     };
     if uid.is_root() {
         return Err(AppError::Privileges(
-            "AH00535: Error: wsgid will not serve requests while running as root (User root)".into(),
+            "AH00535: Error: wsgid will not serve requests while running as root (User root)"
+                .into(),
         ));
     }
     let gid = match group {
         Some(g) => match g.strip_prefix('#') {
-            Some(num) => Gid::from_raw(num.parse().map_err(|_| AppError::Privileges(format!("Group: bad group id '{g}'")))?),
+            Some(num) => Gid::from_raw(
+                num.parse()
+                    .map_err(|_| AppError::Privileges(format!("Group: bad group id '{g}'")))?,
+            ),
             None => {
                 Group::from_name(g)
                     .ok()
                     .flatten()
-                    .ok_or_else(|| AppError::Privileges(format!("AH00544: wsgid: bad group name {g}")))?
+                    .ok_or_else(|| {
+                        AppError::Privileges(format!("AH00544: wsgid: bad group name {g}"))
+                    })?
                     .gid
             }
         },
@@ -59,10 +72,13 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Credent
 pub fn switch(creds: &Credentials) -> Result<(), AppError> {
     let cname = std::ffi::CString::new(creds.name.clone())
         .map_err(|_| AppError::Privileges(format!("user name '{}' contains NUL", creds.name)))?;
-    setgid(creds.gid).map_err(|e| AppError::Privileges(format!("AH02155: setgid({}) failed: {e}", creds.gid)))?;
-    initgroups(&cname, creds.gid)
-        .map_err(|e| AppError::Privileges(format!("AH00538: initgroups({}) failed: {e}", creds.name)))?;
-    setuid(creds.uid).map_err(|e| AppError::Privileges(format!("AH02158: setuid({}) failed: {e}", creds.uid)))?;
+    setgid(creds.gid)
+        .map_err(|e| AppError::Privileges(format!("AH02155: setgid({}) failed: {e}", creds.gid)))?;
+    initgroups(&cname, creds.gid).map_err(|e| {
+        AppError::Privileges(format!("AH00538: initgroups({}) failed: {e}", creds.name))
+    })?;
+    setuid(creds.uid)
+        .map_err(|e| AppError::Privileges(format!("AH02158: setuid({}) failed: {e}", creds.uid)))?;
     Ok(())
 }
 

@@ -55,7 +55,9 @@ impl SlotHistory {
 pub fn worker_count(mpm: &wsgid_config::model::Mpm) -> u32 {
     let per_child = mpm.threads_per_child.max(1);
     let by_workers = mpm.max_request_workers.div_ceil(per_child).max(1);
-    mpm.start_servers.clamp(1, mpm.server_limit.max(1)).min(by_workers)
+    mpm.start_servers
+        .clamp(1, mpm.server_limit.max(1))
+        .min(by_workers)
 }
 
 #[cfg(test)]
@@ -65,22 +67,40 @@ mod tests {
     #[test]
     fn fatal_exit_stops_everything() {
         let mut h = SlotHistory::default();
-        assert_eq!(h.on_exit(Duration::from_secs(100), Some(EXIT_FATAL)), Decision::Shutdown);
+        assert_eq!(
+            h.on_exit(Duration::from_secs(100), Some(EXIT_FATAL)),
+            Decision::Shutdown
+        );
     }
 
     #[test]
     fn quick_failures_back_off_and_healthy_run_resets() {
         let mut h = SlotHistory::default();
         let quick = Duration::from_millis(50);
-        assert_eq!(h.on_exit(quick, None), Decision::Restart(Duration::from_millis(100)));
-        assert_eq!(h.on_exit(quick, Some(1)), Decision::Restart(Duration::from_millis(200)));
-        assert_eq!(h.on_exit(quick, None), Decision::Restart(Duration::from_millis(400)));
+        assert_eq!(
+            h.on_exit(quick, None),
+            Decision::Restart(Duration::from_millis(100))
+        );
+        assert_eq!(
+            h.on_exit(quick, Some(1)),
+            Decision::Restart(Duration::from_millis(200))
+        );
+        assert_eq!(
+            h.on_exit(quick, None),
+            Decision::Restart(Duration::from_millis(400))
+        );
         for _ in 0..20 {
             h.on_exit(quick, None);
         }
         assert_eq!(h.on_exit(quick, None), Decision::Restart(MAX_DELAY));
-        assert_eq!(h.on_exit(Duration::from_secs(60), Some(0)), Decision::Restart(Duration::ZERO));
-        assert_eq!(h.on_exit(quick, None), Decision::Restart(Duration::from_millis(100)));
+        assert_eq!(
+            h.on_exit(Duration::from_secs(60), Some(0)),
+            Decision::Restart(Duration::ZERO)
+        );
+        assert_eq!(
+            h.on_exit(quick, None),
+            Decision::Restart(Duration::from_millis(100))
+        );
     }
 
     fn mpm(start: u32, limit: u32, threads: u32, max: u32) -> wsgid_config::model::Mpm {

@@ -40,8 +40,15 @@ fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
     if let Some(creds) = privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())? {
         privileges::switch(&creds)?;
     }
-    let python = Arc::new(wsgid_python::PythonHost::start(python_config(&cfg), main_log.clone())?);
-    let front = Arc::new(wsgid_http::FrontEnd::new(Arc::clone(&cfg), logs, Some(Arc::clone(&python)))?);
+    let python = Arc::new(wsgid_python::PythonHost::start(
+        python_config(&cfg),
+        main_log.clone(),
+    )?);
+    let front = Arc::new(wsgid_http::FrontEnd::new(
+        Arc::clone(&cfg),
+        logs,
+        Some(Arc::clone(&python)),
+    )?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(runtime_threads(&cfg))
         .thread_name("wsgid-io")
@@ -59,7 +66,8 @@ fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
 
 /// Resolves when the master (or an operator) asks this worker to stop.
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, AppError> {
-    let mut term = signal(SignalKind::terminate()).map_err(|e| AppError::io("signal handler", e))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| AppError::io("signal handler", e))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| AppError::io("signal handler", e))?;
     Ok(async move {
         tokio::select! {

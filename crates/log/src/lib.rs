@@ -99,26 +99,40 @@ pub struct ErrorLog {
 
 impl std::fmt::Debug for ErrorLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ErrorLog").field("level", &self.level).finish_non_exhaustive()
+        f.debug_struct("ErrorLog")
+            .field("level", &self.level)
+            .finish_non_exhaustive()
     }
 }
 
 impl ErrorLog {
     /// An error log writing to standard error.
     pub fn stderr(level: Level) -> ErrorLog {
-        ErrorLog { sink: Arc::new(Mutex::new(Sink::Stderr)), level, modules: Arc::default() }
+        ErrorLog {
+            sink: Arc::new(Mutex::new(Sink::Stderr)),
+            level,
+            modules: Arc::default(),
+        }
     }
 
     /// An error log appending to `path` (created if missing).
     pub fn open(path: &Path, level: Level) -> io::Result<ErrorLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(ErrorLog { sink: Arc::new(Mutex::new(Sink::File(file))), level, modules: Arc::default() })
+        Ok(ErrorLog {
+            sink: Arc::new(Mutex::new(Sink::File(file))),
+            level,
+            modules: Arc::default(),
+        })
     }
 
     /// The same sink with another level filter (a vhost that shares the
     /// main server's `ErrorLog` but has its own `LogLevel`).
     pub fn with_levels(&self, level: Level, modules: Vec<(String, Level)>) -> ErrorLog {
-        ErrorLog { sink: Arc::clone(&self.sink), level, modules: Arc::new(modules) }
+        ErrorLog {
+            sink: Arc::clone(&self.sink),
+            level,
+            modules: Arc::new(modules),
+        }
     }
 
     /// Whether a line of `level` from `module` would be written.
@@ -202,17 +216,24 @@ fn nix_gettid() -> i64 {
     // the kernel's.  Use the syscall through /proc instead of unsafe code.
     std::fs::read_link("/proc/thread-self")
         .ok()
-        .and_then(|p| p.file_name().and_then(|n| n.to_str()).and_then(|s| s.parse().ok()))
+        .and_then(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|s| s.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn weekday(t: OffsetDateTime) -> &'static str {
-    ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"][usize::from(t.weekday().number_days_from_monday())]
+    ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        [usize::from(t.weekday().number_days_from_monday())]
 }
 
 /// English three-letter month name (Apache's `ap_month_snames`).
 pub fn month_name(index0: usize) -> &'static str {
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][index0 % 12]
+    [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][index0 % 12]
 }
 
 fn month(t: OffsetDateTime) -> &'static str {
@@ -248,11 +269,15 @@ impl std::fmt::Debug for AccessLog {
 impl AccessLog {
     pub fn open(path: &Path) -> io::Result<AccessLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(AccessLog { sink: Arc::new(Mutex::new(Sink::File(file))) })
+        Ok(AccessLog {
+            sink: Arc::new(Mutex::new(Sink::File(file))),
+        })
     }
 
     pub fn stderr() -> AccessLog {
-        AccessLog { sink: Arc::new(Mutex::new(Sink::Stderr)) }
+        AccessLog {
+            sink: Arc::new(Mutex::new(Sink::Stderr)),
+        }
     }
 
     /// Append one line (a newline is added).
@@ -277,7 +302,10 @@ mod tests {
 
     #[test]
     fn level_words_round_trip() {
-        for w in ["emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace8"] {
+        for w in [
+            "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1",
+            "trace8",
+        ] {
             assert_eq!(Level::parse(w).map(Level::name).as_deref(), Some(w));
         }
         assert_eq!(Level::parse("trace9"), None);
@@ -297,7 +325,10 @@ mod tests {
         assert_eq!(lines.len(), 2, "{text}");
         let re = regex_lite(lines[0]);
         assert!(re, "{}", lines[0]);
-        assert!(lines[0].ends_with("[wsgi:error] [pid ".to_string().as_str()) || lines[0].contains("] [wsgi:error] [pid "));
+        assert!(
+            lines[0].ends_with("[wsgi:error] [pid ".to_string().as_str())
+                || lines[0].contains("] [wsgi:error] [pid ")
+        );
         assert!(lines[0].ends_with("[remote 127.0.0.1:5555] RuntimeError: x"));
         assert!(lines[1].ends_with("[remote 127.0.0.1:5555] second"));
     }
