@@ -332,7 +332,9 @@ WSGIScriptAlias /main /srv/main.wsgi
     assert_eq!(v.span.line, 12);
     let h = &v.host;
     assert_eq!(h.server_name.as_deref(), Some("one.example"));
-    assert_eq!(h.server_port, Some(8080));
+    // As Apache: the port comes from ServerName (here: none, and the main
+    // server has none), never from the <VirtualHost> address.
+    assert_eq!(h.server_port, None);
     assert_eq!(h.server_aliases, vec!["www.one.example", "*.one.example"]);
     assert_eq!(h.server_admin.as_deref(), Some("admin@main"));
     assert_eq!(
