@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the shared load benchmark (../shared/bench, see its README) with wsgid's
-# entries added.  Results go under bench/results/ in this repo.
+# Run the shared load benchmark (../shared/bench, see its README; its
+# servers.toml has the wsgid-embedded, wsgid-daemon and wsgid-cli entries,
+# which call `wsgid` from PATH).  Results go under bench/results/ in this repo.
 #
 #   bench/run.sh                         the comparison, pinned, all workloads
 #   bench/run.sh --quick                 a smoke run
@@ -14,9 +15,6 @@ repo=$(dirname "$here")
 shared=${SHARED_BENCH:-$repo/../shared/bench}
 (cd "$repo" && cargo build --release --locked)
 export PATH="$repo/target/release:$PATH"
-servers=$(mktemp)
-trap 'rm -f "$servers"' EXIT
-cat "$shared/servers.toml" "$here/wsgid-servers.toml" > "$servers"
 stamp=$(date -u +%Y%m%d-%H%M%S)
 args=("$@")
 if ! printf '%s\n' "${args[@]}" | grep -q -- '^--servers$'; then
@@ -26,5 +24,5 @@ if ! printf '%s\n' "${args[@]}" | grep -q -- '^--modes$'; then
     args+=(--modes pinned)
 fi
 mkdir -p "$here/results/raw"
-exec python3 "$shared/run.py" --servers-file "$servers" \
+exec python3 "$shared/run.py" \
     --out "$here/results/raw/$stamp.json" --report "$here/results/run-$stamp.md" "${args[@]}"
