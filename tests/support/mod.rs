@@ -23,8 +23,12 @@ use std::time::{Duration, Instant};
 pub use http::{Conn, Response};
 pub use run::{Outcome, run_to_exit, run_to_exit_with};
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_wsgid");
+/// The binary under test: `wsgid`, or the program named by
+/// `WSGID_TEST_SUBJECT` (e.g. `tests/apache-shim.sh`, to check the
+/// suite's expectations against real Apache + mod_wsgi).
+pub fn bin() -> String {
+    std::env::var("WSGID_TEST_SUBJECT").unwrap_or_else(|_| env!("CARGO_BIN_EXE_wsgid").to_owned())
+}
 
 /// How long a server may take to accept connections after it was started.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -294,7 +298,7 @@ impl TestServer {
         out_dir: &Path,
         envs: &[(&str, &str)],
     ) -> Result<(Child, i32), String> {
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .args(args)
             .envs(envs.iter().copied())
             .current_dir(cwd)

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{BIN, procs};
+use super::{bin, procs};
 
 /// What a `wsgid` run that ended by itself produced.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub fn run_to_exit_with(
     use std::io::{Seek as _, SeekFrom};
     let out = tempfile::tempfile().expect("create stdout capture");
     let err = tempfile::tempfile().expect("create stderr capture");
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(cwd)
