@@ -47,8 +47,80 @@ pub struct Split {
     pub meta: Option<std::fs::Metadata>,
 }
 
-/// Walk `path` component by component as `ap_directory_walk` does.
+/// Split `path` into the existing file (or directory) and PATH_INFO, with
+/// the result `ap_directory_walk` gives: the first component that is not a
+/// directory ends the file name.
+///
+/// Every `stat` costs a few microseconds and this runs on every request, so
+/// the common cases are answered from the end: the whole path exists (one
+/// stat), or the longest existing prefix is found walking up (a stat per
+/// missing trailing component).  Only when a component is not searchable
+/// does it fall back to the component-by-component walk from the root,
+/// which reports exactly where permission was denied.
 pub fn split_existing(path: &Path) -> Result<Split, Denied> {
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            return Ok(Split {
+                kind: kind_of(&meta),
+                filename: path.to_path_buf(),
+                path_info: Vec::new(),
+                meta: Some(meta),
+            });
+        }
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => return walk_from_root(path),
+        Err(_) => {}
+    }
+    let bytes = path.as_os_str().as_bytes();
+    let mut end = bytes.len();
+    loop {
+        // Step back to the end of the previous component: a trailing slash
+        // ends one ("file/" → "file"), otherwise drop the last component.
+        if end > 0 && bytes[end - 1] != b'/' {
+            while end > 0 && bytes[end - 1] != b'/' {
+                end -= 1;
+            }
+        }
+        while end > 0 && bytes[end - 1] == b'/' {
+            end -= 1;
+        }
+        if end == 0 {
+            return walk_from_root(path);
+        }
+        let prefix = Path::new(std::ffi::OsStr::from_bytes(&bytes[..end]));
+        match std::fs::metadata(prefix) {
+            Ok(meta) if meta.is_dir() => {
+                // The component after this directory does not exist.
+                let mut start = end;
+                while start < bytes.len() && bytes[start] == b'/' {
+                    start += 1;
+                }
+                let mut stop = start;
+                while stop < bytes.len() && bytes[stop] != b'/' {
+                    stop += 1;
+                }
+                return Ok(Split {
+                    filename: Path::new(std::ffi::OsStr::from_bytes(&bytes[..stop])).to_path_buf(),
+                    path_info: bytes[stop..].to_vec(),
+                    kind: FileKind::Missing,
+                    meta: None,
+                });
+            }
+            Ok(meta) => {
+                return Ok(Split {
+                    filename: prefix.to_path_buf(),
+                    path_info: bytes[end..].to_vec(),
+                    kind: kind_of(&meta),
+                    meta: Some(meta),
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => return walk_from_root(path),
+            Err(_) => {}
+        }
+    }
+}
+
+/// The plain walk from the root, one `stat` per component.
+fn walk_from_root(path: &Path) -> Result<Split, Denied> {
     let bytes = path.as_os_str().as_bytes();
     let mut end = 0;
     loop {
@@ -268,6 +340,18 @@ mod tests {
         let s = split_existing(&dir.path().join("missing.wsgi/more")).expect("split");
         assert_eq!(s.filename, dir.path().join("missing.wsgi"));
         assert_eq!(s.path_info, b"/more");
+        assert_eq!(s.kind, FileKind::Missing);
+
+        let mut file_slash = script.clone().into_os_string();
+        file_slash.push("/");
+        let s = split_existing(Path::new(&file_slash)).expect("split");
+        assert_eq!(s.filename, script);
+        assert_eq!(s.path_info, b"/");
+        assert_eq!(s.kind, FileKind::File);
+
+        let s = split_existing(&dir.path().join("sub//gone/deeper/x")).expect("split");
+        assert_eq!(s.filename, dir.path().join("sub//gone"));
+        assert_eq!(s.path_info, b"/deeper/x");
         assert_eq!(s.kind, FileKind::Missing);
 
         let mut with_slash = dir.path().join("sub").into_os_string();
