@@ -25,6 +25,17 @@ pub enum ConfigError {
         /// Extra line, e.g. `Did you mean 'WSGIScriptAlias'?`.
         hint: Option<String>,
     },
+    /// A structural error found while *reading* the files (sections not
+    /// closed or closed without opening, Include failures, errors of the
+    /// directives Apache executes on read such as `Define` and
+    /// `<IfModule>`).  Apache reports these from `ap_build_config` on one
+    /// line: `Syntax error on line N of FILE: message`.
+    #[error("Syntax error on line {} of {}: {message}", span.line, span.file.display())]
+    Read {
+        span: Span,
+        directive: String,
+        message: String,
+    },
     /// The main configuration file cannot be read (Apache: "Could not open
     /// configuration file").
     #[error("Could not open configuration file {}: {source}", path.display())]
@@ -46,10 +57,19 @@ impl ConfigError {
         }
     }
 
+    /// A read-time error at `span` (see [`ConfigError::Read`]).
+    pub fn read(span: &Span, directive: &str, message: impl Into<String>) -> Self {
+        ConfigError::Read {
+            span: span.clone(),
+            directive: directive.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// Where the error is, when it is tied to a line.
     pub fn span(&self) -> Option<&Span> {
         match self {
-            ConfigError::Syntax { span, .. } => Some(span),
+            ConfigError::Syntax { span, .. } | ConfigError::Read { span, .. } => Some(span),
             ConfigError::Open { .. } => None,
         }
     }
@@ -57,7 +77,9 @@ impl ConfigError {
     /// The bare message (without the `AH00526` header).
     pub fn message(&self) -> String {
         match self {
-            ConfigError::Syntax { message, .. } => message.clone(),
+            ConfigError::Syntax { message, .. } | ConfigError::Read { message, .. } => {
+                message.clone()
+            }
             other => other.to_string(),
         }
     }

@@ -123,21 +123,21 @@ impl Reader {
             }
             if let Some(close) = name.strip_prefix("</") {
                 let Some(close) = close.strip_suffix('>') else {
-                    return Err(ConfigError::syntax(
+                    return Err(ConfigError::read(
                         &span,
                         &name,
                         format!("{name}> directive missing closing '>'"),
                     ));
                 };
                 let Some(frame) = stack.pop() else {
-                    return Err(ConfigError::syntax(
+                    return Err(ConfigError::read(
                         &span,
                         &name,
                         format!("</{close}> without matching <{close}> section"),
                     ));
                 };
                 if !close.eq_ignore_ascii_case(&frame.name) {
-                    return Err(ConfigError::syntax(
+                    return Err(ConfigError::read(
                         &span,
                         &name,
                         format!("Expected </{}> but saw </{close}>", frame.canonical),
@@ -209,7 +209,7 @@ impl Reader {
                         let raw_args = match rest.rfind('>') {
                             Some(end) => rest[..end].trim().to_owned(),
                             None if registry::lookup(&name).is_some() => {
-                                return Err(ConfigError::syntax(
+                                return Err(ConfigError::read(
                                     &span,
                                     &name,
                                     format!("<{canonical}> directive missing closing '>'"),
@@ -251,7 +251,7 @@ impl Reader {
                 .collect::<Vec<_>>()
                 .join("\n");
             let innermost = &stack[stack.len() - 1];
-            return Err(ConfigError::syntax(
+            return Err(ConfigError::read(
                 &stack[0].span,
                 &format!("<{}", innermost.canonical),
                 msg,
@@ -270,11 +270,11 @@ impl Reader {
         let Some(row) = registry::lookup(lower) else {
             return Ok(());
         };
-        let args = check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
+        let args = check_arity(row, rest).map_err(|m| ConfigError::read(span, row.name, m))?;
         if let Some(p) = parent
             && !p.eq_ignore_ascii_case("VirtualHost")
         {
-            return Err(ConfigError::syntax(
+            return Err(ConfigError::read(
                 span,
                 row.name,
                 format!("{} is not valid in <{p} context", row.name),
@@ -282,7 +282,7 @@ impl Reader {
         }
         let name = args.get(0);
         if name.contains(':') {
-            return Err(ConfigError::syntax(
+            return Err(ConfigError::read(
                 span,
                 row.name,
                 "Variable name must not contain ':'",
@@ -301,15 +301,15 @@ impl Reader {
         let Some(row) = registry::lookup(lower) else {
             return Ok(Vec::new());
         };
-        let args = check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
+        let args = check_arity(row, rest).map_err(|m| ConfigError::read(span, row.name, m))?;
         let optional = lower == "includeoptional";
         let files = include::expand(&self.server_root, args.get(0), optional)
-            .map_err(|m| ConfigError::syntax(span, row.name, m))?;
+            .map_err(|m| ConfigError::read(span, row.name, m))?;
         let mut nodes = Vec::new();
         for f in files {
             let key = fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
             if self.open_files.contains(&key) {
-                return Err(ConfigError::syntax(
+                return Err(ConfigError::read(
                     span,
                     row.name,
                     format!(
@@ -320,7 +320,7 @@ impl Reader {
                 ));
             }
             if self.open_files.len() >= MAX_INCLUDE_DEPTH {
-                return Err(ConfigError::syntax(
+                return Err(ConfigError::read(
                     span,
                     row.name,
                     format!(
@@ -330,7 +330,7 @@ impl Reader {
                 ));
             }
             let bytes = fs::read(&f).map_err(|e| {
-                ConfigError::syntax(
+                ConfigError::read(
                     span,
                     row.name,
                     format!(
@@ -354,7 +354,7 @@ impl Reader {
     ) -> Result<(String, bool), ConfigError> {
         let canonical = registry::lookup(lower).map_or(lower, |r| r.name)[1..].to_owned();
         let Some(end) = rest.rfind('>') else {
-            return Err(ConfigError::syntax(
+            return Err(ConfigError::read(
                 span,
                 lower,
                 format!("<{canonical}> directive missing closing '>'"),
@@ -367,7 +367,7 @@ impl Reader {
         };
         let arg = next_word(&mut inner);
         if arg.is_empty() {
-            return Err(ConfigError::syntax(
+            return Err(ConfigError::read(
                 span,
                 lower,
                 format!("<{canonical}> directive requires additional arguments"),
@@ -393,8 +393,7 @@ impl Reader {
 
     fn load_module(&mut self, rest: &str, span: &Span) -> Result<(), ConfigError> {
         if let Some(row) = registry::lookup("LoadModule") {
-            let args =
-                check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
+            let args = check_arity(row, rest).map_err(|m| ConfigError::read(span, row.name, m))?;
             self.state.load_module(args.get(0));
         }
         Ok(())
@@ -402,8 +401,7 @@ impl Reader {
 
     fn server_root_now(&mut self, rest: &str, span: &Span) -> Result<(), ConfigError> {
         if let Some(row) = registry::lookup("ServerRoot") {
-            let args =
-                check_arity(row, rest).map_err(|m| ConfigError::syntax(span, row.name, m))?;
+            let args = check_arity(row, rest).map_err(|m| ConfigError::read(span, row.name, m))?;
             let p = PathBuf::from(args.get(0));
             let p = if p.is_absolute() {
                 p
@@ -411,7 +409,7 @@ impl Reader {
                 self.server_root.join(p)
             };
             if !p.is_dir() {
-                return Err(ConfigError::syntax(
+                return Err(ConfigError::read(
                     span,
                     row.name,
                     "ServerRoot must be a valid directory",
@@ -452,7 +450,7 @@ fn soak(
                     file: file.clone(),
                     line: lines[i - 1].line,
                 };
-                return Err(ConfigError::syntax(
+                return Err(ConfigError::read(
                     &span,
                     &word,
                     format!("Expected </{expected}> but saw </{close}>"),
@@ -471,7 +469,7 @@ fn soak(
         }
     }
     let outer = stack.first().cloned().unwrap_or_default();
-    Err(ConfigError::syntax(
+    Err(ConfigError::read(
         open,
         name,
         format!("Expected </{outer}> before end of configuration"),

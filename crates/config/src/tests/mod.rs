@@ -32,8 +32,11 @@ pub fn err(text: &str) -> String {
     }
 }
 
-/// The message part (after the `AH00526 ... :` line) of an error.
+/// The message part of an error (without the `Syntax error on line N of
+/// FILE` header, in either of Apache's two forms).
 pub fn msg(text: &str) -> String {
-    let e = err(text);
-    e.split_once('\n').map_or(e.clone(), |(_, m)| m.to_owned())
+    match parse(text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.message(),
+    }
 }
