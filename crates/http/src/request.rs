@@ -8,6 +8,7 @@
 use std::fs::Metadata;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Version};
@@ -83,6 +84,20 @@ pub struct Request {
     /// Content type chosen by mod_mime (static files).
     pub content_type: Option<String>,
     pub start: SystemTime,
+    /// The last file-system walk of this request (shared with its
+    /// sub-requests): PATH_TRANSLATED's sub-request usually walks the very
+    /// path the main request walked, and a walk costs `stat` calls.
+    pub walk_memo: Option<Arc<WalkMemo>>,
+}
+
+/// A file-system walk's input and result (see `phases::walk::storage`).
+#[derive(Debug)]
+pub struct WalkMemo {
+    pub input: PathBuf,
+    pub filename: PathBuf,
+    pub path_info: Vec<u8>,
+    pub kind: FileKind,
+    pub meta: Option<Metadata>,
 }
 
 /// Why a request head could not be turned into a [`Request`].
@@ -181,6 +196,7 @@ impl Request {
             env: Vec::new(),
             content_type: None,
             start: SystemTime::now(),
+            walk_memo: None,
         };
         match error {
             Some(e) => Err((Box::new(r), e)),
@@ -198,7 +214,9 @@ impl Request {
             the_request: self.the_request.clone(),
             unparsed_uri: self.unparsed_uri.clone(),
             args: None,
-            headers: self.headers.clone(),
+            // No phase before the handler reads request headers, and a
+            // sub-request that becomes the request keeps the parent's.
+            headers: HeaderMap::new(),
             hostname: self.hostname.clone(),
             host_port: self.host_port,
             host: self.host,
@@ -215,6 +233,7 @@ impl Request {
             env: Vec::new(),
             content_type: None,
             start: self.start,
+            walk_memo: self.walk_memo.clone(),
         }
     }
 

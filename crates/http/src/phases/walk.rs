@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 
 use wsgid_config::model::{PerDir, Section, SectionKind, SectionPattern};
 
+use std::sync::Arc;
+
 use crate::frontend::Site;
-use crate::request::{FileKind, Request};
+use crate::request::{FileKind, Request, WalkMemo};
 use crate::uri::no2slash;
 use crate::wildcard::{fnmatch, has_wildcard};
 
@@ -28,11 +30,27 @@ use crate::wildcard::{fnmatch, has_wildcard};
 pub struct Denied(pub PathBuf);
 
 /// Split `r.filename` into the existing part and PATH_INFO, stat it.
+/// A walk of the same path earlier in this request (or its parent) is
+/// reused instead of repeating the `stat` calls.
 pub fn storage(r: &mut Request) -> Result<(), Denied> {
     let Some(filename) = r.filename.take() else {
         return Ok(());
     };
+    if let Some(m) = r.walk_memo.as_ref().filter(|m| m.input == filename) {
+        r.filename = Some(m.filename.clone());
+        r.path_info = m.path_info.clone();
+        r.kind = m.kind;
+        r.meta = m.meta.clone();
+        return Ok(());
+    }
     let split = split_existing(&filename)?;
+    r.walk_memo = Some(Arc::new(WalkMemo {
+        input: filename,
+        filename: split.filename.clone(),
+        path_info: split.path_info.clone(),
+        kind: split.kind,
+        meta: split.meta.clone(),
+    }));
     r.filename = Some(split.filename);
     r.path_info = split.path_info;
     r.kind = split.kind;
