@@ -51,6 +51,17 @@ impl EnvTable {
     pub fn unset(&mut self, key: &str) {
         self.0.retain(|(k, _)| k != key);
     }
+    /// `set` for a key that can only already be among the first `base`
+    /// entries (the SetEnv/PassEnv values): the request's own keys are
+    /// distinct, so the rest of the table need not be searched.  Building
+    /// the environ is on every WSGI request's path; this keeps it linear.
+    fn put(&mut self, base: usize, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.0[..base].iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
 }
 
 /// The port Apache reports (`ap_get_server_port`, UseCanonicalName Off):
@@ -179,19 +190,19 @@ fn http_env_name(name: &str) -> Option<String> {
 
 /// Request headers as Apache's `headers_in` table holds them: one entry per
 /// name in first-seen order, repeated values joined with `", "`.
-fn merged_headers(r: &Request) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for name in r.headers.keys() {
-        let joined = r
-            .headers
-            .get_all(name)
-            .iter()
+fn merged_headers(r: &Request) -> impl Iterator<Item = (&str, String)> {
+    r.headers.keys().map(|name| {
+        let mut values = r.headers.get_all(name).iter();
+        let mut joined = values
+            .next()
             .map(|v| latin1(v.as_bytes()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        out.push((name.as_str().to_owned(), joined));
-    }
-    out
+            .unwrap_or_default();
+        for v in values {
+            joined.push_str(", ");
+            joined.push_str(&latin1(v.as_bytes()));
+        }
+        (name.as_str(), joined)
+    })
 }
 
 /// Everything the environ needs besides the request.
@@ -209,61 +220,65 @@ pub fn build(
     r: &Request,
     inp: &EnvInputs<'_>,
 ) -> (Vec<(String, String)>, &'static str) {
-    let mut e = EnvTable(r.env.clone());
+    let mut table = Vec::with_capacity(r.env.len() + r.headers.len() + 48);
+    table.extend(r.env.iter().cloned());
+    let mut e = EnvTable(table);
+    let base = e.0.len();
     let s = inp.settings;
 
     // ap_add_common_vars: headers first.
     for (name, value) in merged_headers(r) {
         if name.eq_ignore_ascii_case("content-type") {
-            e.set("CONTENT_TYPE", value);
+            e.put(base, "CONTENT_TYPE", value);
         } else if name.eq_ignore_ascii_case("content-length") {
-            e.set("CONTENT_LENGTH", value);
+            e.put(base, "CONTENT_LENGTH", value);
         } else if name.eq_ignore_ascii_case("proxy")
             || name.eq_ignore_ascii_case("authorization")
             || name.eq_ignore_ascii_case("proxy-authorization")
         {
             // httpoxy; credentials stay out of the environment unless
             // WSGIPassAuthorization (below).
-        } else if let Some(key) = http_env_name(&name) {
-            e.set(&key, value);
+        } else if let Some(key) = http_env_name(name) {
+            e.put(base, &key, value);
         }
     }
     let port = server_port(site, r);
-    e.set("SERVER_SIGNATURE", signature(site, r, port));
-    e.set("SERVER_SOFTWARE", inp.server_software);
-    e.set("SERVER_NAME", server_name(site, r));
-    e.set("SERVER_ADDR", canonical_ip(r.conn.local.ip()));
-    e.set("SERVER_PORT", port.to_string());
-    e.set("REMOTE_ADDR", canonical_ip(r.conn.peer.ip()));
-    e.set("DOCUMENT_ROOT", path_latin1(&site.host.document_root));
-    e.set("REQUEST_SCHEME", "http");
+    e.put(base, "SERVER_SIGNATURE", signature(site, r, port));
+    e.put(base, "SERVER_SOFTWARE", inp.server_software);
+    e.put(base, "SERVER_NAME", server_name(site, r));
+    e.put(base, "SERVER_ADDR", canonical_ip(r.conn.local.ip()));
+    e.put(base, "SERVER_PORT", port.to_string());
+    e.put(base, "REMOTE_ADDR", canonical_ip(r.conn.peer.ip()));
+    e.put(base, "DOCUMENT_ROOT", path_latin1(&site.host.document_root));
+    e.put(base, "REQUEST_SCHEME", "http");
     let (prefix, ctx_root) = match &r.context {
         Some((p, root)) => (p.clone(), root.clone()),
         None => (String::new(), path_latin1(&site.host.document_root)),
     };
-    e.set("CONTEXT_PREFIX", prefix);
-    e.set("CONTEXT_DOCUMENT_ROOT", ctx_root);
-    e.set(
+    e.put(base, "CONTEXT_PREFIX", prefix);
+    e.put(base, "CONTEXT_DOCUMENT_ROOT", ctx_root);
+    e.put(
+        base,
         "SERVER_ADMIN",
         site.host
             .server_admin
             .clone()
             .unwrap_or_else(|| "[no address given]".into()),
     );
-    e.set("SCRIPT_FILENAME", r.filename_latin1());
-    e.set("REMOTE_PORT", r.conn.peer.port().to_string());
+    e.put(base, "SCRIPT_FILENAME", r.filename_latin1());
+    e.put(base, "REMOTE_PORT", r.conn.peer.port().to_string());
 
     // ap_add_cgi_vars.
-    e.set("GATEWAY_INTERFACE", "CGI/1.1");
-    e.set("SERVER_PROTOCOL", version_str(r.version));
-    e.set("REQUEST_METHOD", r.method.as_str());
-    e.set("QUERY_STRING", r.args.clone().unwrap_or_default());
-    e.set("REQUEST_URI", r.unparsed_uri.clone());
+    e.put(base, "GATEWAY_INTERFACE", "CGI/1.1");
+    e.put(base, "SERVER_PROTOCOL", version_str(r.version));
+    e.put(base, "REQUEST_METHOD", r.method.as_str());
+    e.put(base, "QUERY_STRING", r.args.clone().unwrap_or_default());
+    e.put(base, "REQUEST_URI", r.unparsed_uri.clone());
     let (script_name, path_info) = script_name_and_path_info(r);
-    e.set("SCRIPT_NAME", latin1(&script_name));
-    e.set("PATH_INFO", latin1(&path_info));
+    e.put(base, "SCRIPT_NAME", latin1(&script_name));
+    e.put(base, "PATH_INFO", latin1(&path_info));
     if let Some(pt) = &inp.path_translated {
-        e.set("PATH_TRANSLATED", pt.clone());
+        e.put(base, "PATH_TRANSLATED", pt.clone());
     }
 
     // wsgi_build_environment.
@@ -277,8 +292,8 @@ pub fn build(
     {
         e.set("HTTP_AUTHORIZATION", latin1(v.as_bytes()));
     }
-    e.set("mod_wsgi.script_name", latin1(&script_name));
-    e.set("mod_wsgi.path_info", latin1(&path_info));
+    e.put(base, "mod_wsgi.script_name", latin1(&script_name));
+    e.put(base, "mod_wsgi.path_info", latin1(&path_info));
     crate::proxy::apply_trusted_headers(&mut e, &r.per_dir.wsgi);
     let scheme = if e
         .get("HTTPS")
@@ -288,31 +303,42 @@ pub fn build(
     } else {
         "http"
     };
-    e.set("mod_wsgi.process_group", s.process_group.clone());
-    e.set("mod_wsgi.application_group", s.application_group.clone());
-    e.set("mod_wsgi.callable_object", s.callable.clone());
-    e.set(
+    e.put(base, "mod_wsgi.process_group", s.process_group.clone());
+    e.put(
+        base,
+        "mod_wsgi.application_group",
+        s.application_group.clone(),
+    );
+    e.put(base, "mod_wsgi.callable_object", s.callable.clone());
+    e.put(
+        base,
         "mod_wsgi.request_handler",
         r.handler.clone().unwrap_or_default(),
     );
-    e.set("mod_wsgi.handler_script", "");
-    e.set(
+    e.put(base, "mod_wsgi.handler_script", "");
+    e.put(
+        base,
         "mod_wsgi.script_reloading",
         if s.script_reloading { "1" } else { "0" },
     );
-    e.set("mod_wsgi.listener_host", r.conn.listener_host.clone());
-    e.set("mod_wsgi.listener_port", r.conn.local.port().to_string());
-    e.set(
+    e.put(base, "mod_wsgi.listener_host", r.conn.listener_host.clone());
+    e.put(
+        base,
+        "mod_wsgi.listener_port",
+        r.conn.local.port().to_string(),
+    );
+    e.put(
+        base,
         "mod_wsgi.enable_sendfile",
         if s.enable_sendfile { "1" } else { "0" },
     );
-    e.set("mod_wsgi.ignore_activity", "0");
+    e.put(base, "mod_wsgi.ignore_activity", "0");
     let start = r
         .start
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
-    e.set("mod_wsgi.request_start", start.to_string());
-    e.set("mod_wsgi.request_id", inp.request_id.clone());
+    e.put(base, "mod_wsgi.request_start", start.to_string());
+    e.put(base, "mod_wsgi.request_id", inp.request_id.clone());
     (e.0, scheme)
 }
 
