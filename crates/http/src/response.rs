@@ -203,10 +203,28 @@ pub fn error_page(
     status: u16,
     location: Option<String>,
 ) -> Response<OutBody> {
+    error_page_noted(site, r, status, location, None)
+}
+
+/// The page context of a request on `site` (method, admin, signature).
+pub fn page_context(site: &Site, r: &Request) -> PageContext {
     let mut ctx = PageContext::new(r.method.as_str(), crate::uri::latin1(&r.uri));
-    ctx.location = location;
     ctx.server_admin = site.host.server_admin.clone().unwrap_or_default();
     ctx.signature = signature_line(site, r);
+    ctx
+}
+
+/// [`error_page`] with Apache's `error-notes` appended to the page text.
+pub fn error_page_noted(
+    site: &Site,
+    r: &Request,
+    status: u16,
+    location: Option<String>,
+    notes: Option<&str>,
+) -> Response<OutBody> {
+    let mut ctx = page_context(site, r);
+    ctx.location = location;
+    ctx.error_notes = notes.map(str::to_owned);
     let resp = error_pages::error_response(status, &ctx);
     let (mut parts, body) = resp.into_parts();
     add_server_header(site, &mut parts.headers);

@@ -1,6 +1,7 @@
 //! Serving connections: the accept loops over the listening sockets, one
 //! hyper HTTP/1.1 connection task per client (keep-alive, TCP_NODELAY,
-//! header read timeout, header limits), graceful shutdown, and the
+//! header read timeout, the first head checked by `first_head.rs`, later
+//! heads against the limits), graceful shutdown, and the
 //! per-request driver that runs the phases and picks the response.
 //!
 //! What the phases decide is in `phases/`; how WSGI responses are framed is
@@ -25,9 +26,12 @@ use tokio::task::JoinSet;
 use wsgid_log::{Level, Peer};
 
 use crate::body::ResponseBody;
+use crate::first_head::{hyper_max_buf, hyper_max_headers};
 use crate::frontend::{FrontEnd, HttpError, Site};
+use crate::head_scan;
 use crate::phases::handler::{self, SubmitError};
 use crate::phases::{self, Outcome};
+use crate::prefixed::Prefixed;
 use crate::request::{ConnInfo, HeadError, Request};
 use crate::response::{self, OutBody, error_page};
 use crate::static_files::{self, StaticError};
@@ -122,9 +126,10 @@ impl FrontEnd {
 
     /// One client connection, until it closes or shutdown finishes it.
     async fn connection(self: Arc<Self>, a: Accepted, id: u64, mut stop: watch::Receiver<bool>) {
+        let mut stream = a.stream;
         // Without NODELAY small responses wait for the peer's delayed ACK.
-        let _ = a.stream.set_nodelay(true);
-        let Ok(local) = a.stream.local_addr() else {
+        let _ = stream.set_nodelay(true);
+        let Ok(local) = stream.local_addr() else {
             return;
         };
         let conn = Arc::new(ConnInfo {
@@ -133,6 +138,16 @@ impl FrontEnd {
             listener_host: a.listener_host.to_string(),
             id,
         });
+        // The first head is checked here, with Apache's limits and answers;
+        // hyper then reads it again from the replayed bytes.
+        let first = tokio::select! {
+            first = self.first_head(&mut stream, &conn) => first,
+            () = stopped(&mut stop) => None,
+        };
+        let Some(first) = first else {
+            return;
+        };
+        let limits = self.limits();
         let served = Arc::new(AtomicU32::new(0));
         let fe = self.clone();
         let svc = service_fn(move |req| {
@@ -156,13 +171,12 @@ impl FrontEnd {
             // A client that shuts down its sending side after the request
             // still gets the response, as from Apache.
             .half_close(true)
-            .max_headers(cfg.limit_request_fields.max(1))
-            .max_buf_size(head_buffer(
-                cfg.limit_request_line,
-                cfg.limit_request_field_size,
-                cfg.limit_request_fields,
-            ));
-        let served_conn = builder.serve_connection(TokioIo::new(a.stream), svc);
+            // Well above the configured limits, which `handle` checks so
+            // as to answer with Apache's pages (see first_head.rs).
+            .max_headers(hyper_max_headers(limits))
+            .max_buf_size(hyper_max_buf(limits));
+        let io = TokioIo::new(Prefixed::new(first, stream));
+        let served_conn = builder.serve_connection(io, svc);
         tokio::pin!(served_conn);
         tokio::select! {
             _ = served_conn.as_mut() => {}
@@ -181,6 +195,17 @@ impl FrontEnd {
         nth: u32,
     ) -> Response<OutBody> {
         let (parts, body) = req.into_parts();
+        // The first head was checked raw (first_head.rs); later ones are
+        // checked here, on what hyper parsed.
+        if let Some(rej) = head_scan::check_parts(&parts, self.limits(), nth == 1) {
+            let (mut r, mut resp) = self.refuse_parsed(conn, &parts, &rej);
+            r.method = parts.method;
+            let site = self.site(r.host);
+            if let Some(record) = crate::phases::log::AccessRecord::new(site, &r, &resp) {
+                resp.body_mut().set_log(record);
+            }
+            return resp;
+        }
         let (mut r, outcome) = match Request::from_head(&parts, conn.clone()) {
             Ok(mut r) => {
                 r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
@@ -298,15 +323,6 @@ async fn accept_loop(
             },
         }
     }
-}
-
-/// hyper's read buffer bound: room for the largest head Apache's limits
-/// allow (request line + fields), never below hyper's minimum.
-fn head_buffer(line: usize, field_size: usize, fields: usize) -> usize {
-    let head = line
-        .saturating_add(2)
-        .saturating_add(fields.saturating_mul(field_size.saturating_add(2)));
-    head.clamp(8192, 16 * 1024 * 1024)
 }
 
 /// The default handler: a static file, or the method answers that do not
