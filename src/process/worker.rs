@@ -49,12 +49,7 @@ fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
         logs,
         Some(Arc::clone(&python)),
     )?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(runtime_threads(&cfg))
-        .thread_name("wsgid-io")
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::io("cannot start the event loop", e))?;
+    let rt = build_runtime(runtime_threads(&cfg))?;
     let served = rt.block_on(async move {
         let stop = shutdown_signal()?;
         front.serve(listeners, stop).await.map_err(AppError::from)
@@ -108,6 +103,23 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
         multiprocess: worker_count(&cfg.mpm) > 1,
         process_group: String::new(),
     }
+}
+
+/// The event loop: a single-threaded runtime when the worker gets one
+/// core's share (no work-stealing scheduler, no cross-thread wake-ups for
+/// the connection tasks), the multi-threaded one otherwise.
+fn build_runtime(threads: usize) -> Result<tokio::runtime::Runtime, AppError> {
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads).thread_name("wsgid-io");
+        b
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::io("cannot start the event loop", e))
 }
 
 /// Async I/O threads per worker: the cores this process may use, shared
