@@ -207,19 +207,8 @@ pub struct LogLevel {
     pub modules: BTreeMap<String, Level>,
 }
 
-/// Apache's log levels, most severe first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Emerg,
-    Alert,
-    Crit,
-    Error,
-    Warn,
-    Notice,
-    Info,
-    Debug,
-    Trace(u8),
-}
+/// Apache's log levels (the error log's own type).
+pub use wsgid_log::Level;
 
 /// `CustomLog target format|nickname [env=[!]VAR]`.
 #[derive(Clone, Debug)]

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use wsgid_config::model::{
-    Host, Level as CfgLevel, LogTarget, Section, ServerConfig, ServerSignature, ServerTokens,
-    UrlMatcher,
+    Host, LogTarget, Section, ServerConfig, ServerSignature, ServerTokens, UrlMatcher,
 };
 use wsgid_log::{AccessLog, ErrorLog, Level};
 use wsgid_python::PythonHost;
@@ -89,20 +88,6 @@ impl std::fmt::Debug for FrontEnd {
     }
 }
 
-pub(crate) fn log_level(l: CfgLevel) -> Level {
-    match l {
-        CfgLevel::Emerg => Level::Emerg,
-        CfgLevel::Alert => Level::Alert,
-        CfgLevel::Crit => Level::Crit,
-        CfgLevel::Error => Level::Error,
-        CfgLevel::Warn => Level::Warn,
-        CfgLevel::Notice => Level::Notice,
-        CfgLevel::Info => Level::Info,
-        CfgLevel::Debug => Level::Debug,
-        CfgLevel::Trace(n) => Level::Trace(n),
-    }
-}
-
 /// The product banner for a `ServerTokens` value.
 pub fn server_banner(tokens: ServerTokens) -> String {
     let version = env!("CARGO_PKG_VERSION");
@@ -136,12 +121,12 @@ struct LogFiles {
 
 impl LogFiles {
     fn error_log(&mut self, host: &Host) -> Result<ErrorLog, HttpError> {
-        let level = log_level(host.log_level.default);
+        let level = host.log_level.default;
         let modules: Vec<(String, Level)> = host
             .log_level
             .modules
             .iter()
-            .map(|(m, l)| (m.clone(), log_level(*l)))
+            .map(|(m, l)| (m.clone(), *l))
             .collect();
         let base = match &host.error_log {
             None | Some(LogTarget::Stderr) => ErrorLog::stderr(level),

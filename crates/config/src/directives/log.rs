@@ -41,23 +41,7 @@ const LEVELS_HELP: &str = "LogLevel requires level keyword: one of emerg/alert/c
 
 /// One level keyword (`warn`, `trace3`...).
 pub fn parse_level(s: &str) -> Option<Level> {
-    Some(match s.to_ascii_lowercase().as_str() {
-        "emerg" => Level::Emerg,
-        "alert" => Level::Alert,
-        "crit" => Level::Crit,
-        "error" => Level::Error,
-        "warn" => Level::Warn,
-        "notice" => Level::Notice,
-        "info" => Level::Info,
-        "debug" => Level::Debug,
-        t => {
-            let n: u8 = t.strip_prefix("trace")?.parse().ok()?;
-            if !(1..=8).contains(&n) {
-                return None;
-            }
-            Level::Trace(n)
-        }
-    })
+    Level::parse(s)
 }
 
 /// `LogLevel [module:]level ...` (core.c `set_loglevel`).  Module names
