@@ -61,11 +61,19 @@ pub(crate) struct Adapter {
     client_gone: bool,
     /// The request finished; any further call raises.
     expired: bool,
+    /// The interpreter's `"write"` string (start_response returns `self.write`).
+    write_name: Py<PyString>,
 }
 
 impl Adapter {
-    pub(crate) fn new(events: Sender<ResponseEvent>, log: ErrorLog, peer: Peer) -> Adapter {
+    pub(crate) fn new(
+        events: Sender<ResponseEvent>,
+        log: ErrorLog,
+        peer: Peer,
+        write_name: Py<PyString>,
+    ) -> Adapter {
         Adapter {
+            write_name,
             events,
             log,
             peer,
@@ -224,7 +232,7 @@ impl Adapter {
         headers: &Bound<'py, PyAny>,
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        {
+        let write_name = {
             let mut this = slf.try_borrow_mut()?;
             this.check_live()?;
             let headers = headers.cast::<PyList>().map_err(|_| {
@@ -258,8 +266,9 @@ impl Adapter {
             let headers = convert_headers(headers)?;
             this.status = Some(status);
             this.pending = Some(headers);
-        }
-        slf.getattr("write")
+            this.write_name.clone_ref(slf.py())
+        };
+        slf.getattr(write_name.bind(slf.py()))
     }
 
     /// `write(data)`: send bytes at once (the head first if still pending).

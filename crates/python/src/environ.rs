@@ -8,20 +8,66 @@
 //! allocates the value strings.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString};
 
+use crate::ffi;
 use crate::interp::Interpreter;
 
 /// CGI/header keys kept per thread; more distinct names than this (odd
 /// client headers) are created per request instead of growing the cache.
 const MAX_CACHED_KEYS: usize = 256;
 
-/// Interned environ keys seen by one request thread in one interpreter.
+/// The entries `build` adds after the front end's pairs.
+const PYTHON_SIDE_ENTRIES: usize = 18;
+
+/// FxHash (rustc's hasher): the cache keys are short header names chosen by
+/// clients, but the cache is bounded, so hash flooding cannot grow it.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// One environ position as the previous request on this thread had it.
+struct Slot {
+    name: Box<str>,
+    key: Py<PyString>,
+    /// The previous value: reused when the new one is equal (str objects
+    /// are immutable, so sharing one between requests is invisible).
+    value: Py<PyString>,
+}
+
+/// Interned environ keys (and recent values) seen by one request thread in
+/// one interpreter.
+///
+/// Successive requests usually carry the same names in the same order, and
+/// many of the same values (server name, port, protocol, the script's
+/// paths, most request headers of a client): `recent` holds the previous
+/// request's entries by position and is checked first; `keys` is the
+/// fallback for names seen before at another position.
 #[derive(Default)]
 pub(crate) struct KeyCache {
-    keys: HashMap<Box<str>, Py<PyString>>,
+    recent: Vec<Slot>,
+    keys: HashMap<Box<str>, Py<PyString>, BuildHasherDefault<FxHasher>>,
 }
 
 impl KeyCache {
@@ -34,6 +80,42 @@ impl KeyCache {
             self.keys.insert(name.into(), k.clone().unbind());
         }
         k
+    }
+
+    /// The key and value objects for entry `index` of this request.
+    fn entry<'py>(
+        &mut self,
+        py: Python<'py>,
+        index: usize,
+        name: &str,
+        value: &str,
+    ) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
+        if let Some(slot) = self.recent.get_mut(index)
+            && *slot.name == *name
+        {
+            let key = slot.key.bind(py).clone();
+            let cached = slot.value.bind(py);
+            if cached.to_str().is_ok_and(|v| v == value) {
+                return (key, cached.clone());
+            }
+            let fresh = PyString::new(py, value);
+            slot.value = fresh.clone().unbind();
+            return (key, fresh);
+        }
+        let key = self.key(py, name);
+        let fresh = PyString::new(py, value);
+        if index <= self.recent.len() && index < MAX_CACHED_KEYS {
+            let slot = Slot {
+                name: name.into(),
+                key: key.clone().unbind(),
+                value: fresh.clone().unbind(),
+            };
+            match self.recent.get_mut(index) {
+                Some(old) => *old = slot,
+                None => self.recent.push(slot),
+            }
+        }
+        (key, fresh)
     }
 }
 
@@ -59,12 +141,15 @@ pub(crate) fn build<'py>(
     cgi: &[(String, String)],
     extra: &PythonSide<'_, 'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let env = PyDict::new(py);
+    let env = ffi::dict_with_capacity(py, cgi.len() + PYTHON_SIDE_ENTRIES)?;
+    let mut index = 0;
     for (name, value) in cgi {
         if name == "PATH" || name == "HTTPS" {
             continue;
         }
-        env.set_item(cache.key(py, name), PyString::new(py, value))?;
+        let (key, value) = cache.entry(py, index, name, value);
+        env.set_item(key, value)?;
+        index += 1;
     }
     let k = &interp.keys;
     env.set_item(

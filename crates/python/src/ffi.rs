@@ -202,3 +202,22 @@ pub(crate) fn exec_code_module<'py>(
     };
     Ok(module.cast_into::<PyModule>()?)
 }
+
+unsafe extern "C" {
+    /// `_PyDict_NewPresized` (exported by libpython 3.8-3.13; pyo3-ffi
+    /// leaves private functions out).
+    fn _PyDict_NewPresized(minused: sys::Py_ssize_t) -> *mut sys::PyObject;
+}
+
+/// An empty dict with room for `entries` items without resizing.
+pub(crate) fn dict_with_capacity(
+    py: Python<'_>,
+    entries: usize,
+) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let entries = sys::Py_ssize_t::try_from(entries).unwrap_or(sys::Py_ssize_t::MAX);
+    // SAFETY: the GIL is held (`py`); the function takes a plain size and
+    // returns a new reference to a dict, or NULL with an exception set
+    // (turned into a PyErr by from_owned_ptr_or_err).
+    let dict = unsafe { Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(entries))? };
+    Ok(dict.cast_into::<pyo3::types::PyDict>()?)
+}

@@ -6,11 +6,12 @@
 //! front end has already mapped the URL, checked the file exists and built
 //! the CGI variables.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
+use pyo3::types::{PyModule, PyString};
 use wsgid_log::Level;
 
 use crate::adapter::{Adapter, send_event};
@@ -30,6 +31,9 @@ pub(crate) struct Worker {
     thread_id: u64,
     /// `mod_wsgi.thread_requests`.
     requests: u64,
+    /// The last script served and its module name (saves the interpreter's
+    /// shared name cache a lock and a hash per request).
+    last_script: Option<(PathBuf, Py<PyString>)>,
 }
 
 impl Worker {
@@ -39,7 +43,19 @@ impl Worker {
             keys: KeyCache::default(),
             thread_id,
             requests: 0,
+            last_script: None,
         }
+    }
+
+    fn module_name<'py>(&mut self, py: Python<'py>, script: &Path) -> Bound<'py, PyString> {
+        if let Some((path, name)) = &self.last_script
+            && path.as_os_str() == script.as_os_str()
+        {
+            return name.bind(py).clone();
+        }
+        let name = self.interp.script_module_name(py, script);
+        self.last_script = Some((script.to_path_buf(), name.clone().unbind()));
+        name
     }
 
     /// Serve `req`; every outcome is reported through `req.events`.
@@ -75,7 +91,8 @@ impl Worker {
             script: &display,
         };
 
-        let Some(module) = script::module(py, &interp, &src) else {
+        let module_name = self.module_name(py, &script);
+        let Some(module) = script::module(py, &interp, &module_name, &src) else {
             send_event(py, &events, ResponseEvent::Failed(500));
             return;
         };
@@ -99,7 +116,15 @@ impl Worker {
 
         let sink = LogSink::shared(error_log.clone(), peer);
         let objects = (|| -> PyResult<_> {
-            let adapter = Bound::new(py, Adapter::new(events.clone(), error_log.clone(), peer))?;
+            let adapter = Bound::new(
+                py,
+                Adapter::new(
+                    events.clone(),
+                    error_log.clone(),
+                    peer,
+                    interp.keys.write.clone_ref(py),
+                ),
+            )?;
             let input = Bound::new(py, Input::new(body))?;
             let errors_obj = Bound::new(py, LogStream::for_request(Arc::clone(&sink)))?;
             let script_start = SystemTime::now()
@@ -130,7 +155,7 @@ impl Worker {
 
         {
             let _scope = RequestLogScope::enter(&sink);
-            response::run(py, &app, env, &adapter, &events, &errors);
+            response::run(py, &interp, &app, env, &adapter, &events, &errors);
         }
 
         // Objects the application kept must not reach a finished request.

@@ -48,6 +48,9 @@ pub(crate) struct Keys {
     pub application_group: Py<PyString>,
     pub callable_object: Py<PyString>,
     pub dunder_mtime: Py<PyString>,
+    /// Attribute names looked up per request.
+    pub start_response: Py<PyString>,
+    pub write: Py<PyString>,
 }
 
 impl Keys {
@@ -72,6 +75,8 @@ impl Keys {
             application_group: k("mod_wsgi.application_group"),
             callable_object: k("mod_wsgi.callable_object"),
             dunder_mtime: k("__mtime__"),
+            start_response: k("start_response"),
+            write: k("write"),
         }
     }
 }

@@ -17,13 +17,14 @@ use bytes::{Bytes, BytesMut};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PySequence, PyTuple};
 use wsgid_log::{ErrorLog, Level, Peer};
 
 use tokio::sync::mpsc::Sender;
 
 use crate::adapter::{Adapter, ZERO_COPY_MIN, send_event};
 use crate::file_wrapper;
+use crate::interp::Interpreter;
 use crate::log_stream::{MODULE, log_python_error};
 use crate::{ResponseEvent, ResponseHead};
 
@@ -59,6 +60,7 @@ impl ErrorTarget<'_> {
 /// Call `app(environ, start_response)`, send the response, call `close()`.
 pub(crate) fn run(
     py: Python<'_>,
+    interp: &Interpreter,
     app: &Bound<'_, PyAny>,
     environ: Bound<'_, PyDict>,
     adapter: &Bound<'_, Adapter>,
@@ -66,7 +68,7 @@ pub(crate) fn run(
     errors: &ErrorTarget<'_>,
 ) {
     let called = adapter
-        .getattr("start_response")
+        .getattr(interp.keys.start_response.bind(py))
         .and_then(|sr| app.call1((environ, sr)));
     let finish = match called {
         Err(e) => {
@@ -118,20 +120,21 @@ fn send_whole(
     adapter: &Bound<'_, Adapter>,
 ) -> PyResult<Option<Finish>> {
     let items = if let Ok(list) = result.cast_exact::<PyList>() {
-        list.iter()
-            .map(|i| i.cast_into::<PyBytes>().ok())
-            .collect::<Option<Vec<_>>>()
+        list.as_sequence().clone()
     } else if let Ok(tuple) = result.cast_exact::<PyTuple>() {
-        tuple
-            .iter()
-            .map(|i| i.cast_into::<PyBytes>().ok())
-            .collect::<Option<Vec<_>>>()
+        tuple.as_sequence().clone()
     } else {
         return Ok(None);
     };
-    let Some(items) = items else {
-        return Ok(None);
-    };
+    // All items bytes?  (No Python code runs until the body is built, so
+    // the exact list cannot change in between.)
+    let mut total = 0usize;
+    for item in items.try_iter()? {
+        match item?.cast_into::<PyBytes>() {
+            Ok(b) => total += b.as_bytes().len(),
+            Err(_) => return Ok(None),
+        }
+    }
     let mut adapter = adapter.try_borrow_mut()?;
     if adapter.head_sent() {
         return Ok(None);
@@ -139,29 +142,32 @@ fn send_whole(
     let Some(head) = adapter.take_head()? else {
         return Ok(None);
     };
-    let total: usize = items.iter().map(|b| b.as_bytes().len()).sum();
     let allowed = usize::try_from(adapter.admit(total as u64)).unwrap_or(usize::MAX);
-    let body = concat(&items, allowed);
+    let body = concat(&items, allowed)?;
     Ok(Some(finish_with_body(py, &mut adapter, head, body)))
 }
 
-/// The first `allowed` bytes of `items` as one buffer.
-fn concat(items: &[Bound<'_, PyBytes>], allowed: usize) -> Bytes {
-    if let [single] = items
-        && allowed >= ZERO_COPY_MIN
-    {
-        return Bytes::from_owner(PyBackedBytes::from(single.clone())).slice(..allowed);
+/// The first `allowed` bytes of `items` (all bytes objects) as one buffer.
+fn concat(items: &Bound<'_, PySequence>, allowed: usize) -> PyResult<Bytes> {
+    if items.len()? == 1 {
+        let single = items.get_item(0)?.cast_into::<PyBytes>()?;
+        let data = single.as_bytes();
+        if allowed >= ZERO_COPY_MIN {
+            return Ok(Bytes::from_owner(PyBackedBytes::from(single)).slice(..allowed));
+        }
+        return Ok(Bytes::copy_from_slice(&data[..allowed.min(data.len())]));
     }
     let mut body = BytesMut::with_capacity(allowed);
-    for item in items {
+    for item in items.try_iter()? {
         let room = allowed - body.len();
         if room == 0 {
             break;
         }
+        let item = item?.cast_into::<PyBytes>()?;
         let data = item.as_bytes();
         body.extend_from_slice(&data[..room.min(data.len())]);
     }
-    body.freeze()
+    Ok(body.freeze())
 }
 
 /// A response whose whole body is known: one `Complete`, unless the body is

@@ -35,15 +35,16 @@ pub(crate) struct ScriptSource<'a> {
 }
 
 /// The script's module, loading (or reloading) it if needed.  `None` when
-/// it could not be loaded; that has been logged.
+/// it could not be loaded; that has been logged.  `name` is
+/// `interp.script_module_name(src.path)`.
 pub(crate) fn module<'py>(
     py: Python<'py>,
     interp: &Interpreter,
+    name: &Bound<'py, PyString>,
     src: &ScriptSource<'_>,
 ) -> Option<Bound<'py, PyAny>> {
-    let name = interp.script_module_name(py, src.path);
     let modules = interp.modules.bind(py);
-    if let Ok(Some(module)) = modules.get_item(&name)
+    if let Ok(Some(module)) = modules.get_item(name)
         && !(src.reloading && reload_required(py, interp, &module, src.path))
     {
         return Some(module);
@@ -56,7 +57,7 @@ pub(crate) fn module<'py>(
             return None;
         }
     };
-    let existing = modules.get_item(&name).ok().flatten();
+    let existing = modules.get_item(name).ok().flatten();
     let exists = existing.is_some();
     if let Some(module) = existing {
         if !(src.reloading && reload_required(py, interp, &module, src.path)) {
@@ -64,9 +65,9 @@ pub(crate) fn module<'py>(
         }
         // Module reloading: drop the old module; requests still running
         // in it keep their reference.
-        let _ = modules.del_item(&name);
+        let _ = modules.del_item(name);
     }
-    load_source(py, interp, &name, exists, src).map(Bound::into_any)
+    load_source(py, interp, name, exists, src).map(Bound::into_any)
 }
 
 /// Holds the interpreter's script-load lock (a Python lock: waiting for it
