@@ -20,6 +20,9 @@ use crate::interp::Interpreter;
 /// client headers) are created per request instead of growing the cache.
 const MAX_CACHED_KEYS: usize = 256;
 
+/// Bound on `KeyCache::names`.
+const MAX_NAME_BYTES: usize = 16 * 1024;
+
 /// The entries `build` adds after the front end's pairs.
 const PYTHON_SIDE_ENTRIES: usize = 18;
 
@@ -49,7 +52,8 @@ impl Hasher for FxHasher {
 
 /// One environ position as the previous request on this thread had it.
 struct Slot {
-    name: Box<str>,
+    /// The name, as a range of `KeyCache::names`.
+    name: std::ops::Range<usize>,
     key: Py<PyString>,
     /// The previous value: reused when the new one is equal (str objects
     /// are immutable, so sharing one between requests is invisible).
@@ -66,6 +70,8 @@ struct Slot {
 /// fallback for names seen before at another position.
 #[derive(Default)]
 pub(crate) struct KeyCache {
+    /// The names of `recent`, end to end (few cache lines to compare).
+    names: Vec<u8>,
     recent: Vec<Slot>,
     keys: HashMap<Box<str>, Py<PyString>, BuildHasherDefault<FxHasher>>,
 }
@@ -91,7 +97,7 @@ impl KeyCache {
         value: &str,
     ) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
         if let Some(slot) = self.recent.get_mut(index)
-            && *slot.name == *name
+            && self.names.get(slot.name.clone()) == Some(name.as_bytes())
         {
             let key = slot.key.bind(py).clone();
             let cached = slot.value.bind(py);
@@ -104,9 +110,16 @@ impl KeyCache {
         }
         let key = self.key(py, name);
         let fresh = PyString::new(py, value);
+        if self.names.len() + name.len() > MAX_NAME_BYTES {
+            // Many different names over time: start again.
+            self.names.clear();
+            self.recent.clear();
+        }
         if index <= self.recent.len() && index < MAX_CACHED_KEYS {
+            let start = self.names.len();
+            self.names.extend_from_slice(name.as_bytes());
             let slot = Slot {
-                name: name.into(),
+                name: start..self.names.len(),
                 key: key.clone().unbind(),
                 value: fresh.clone().unbind(),
             };

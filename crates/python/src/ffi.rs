@@ -221,3 +221,32 @@ pub(crate) fn dict_with_capacity(
     let dict = unsafe { Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(entries))? };
     Ok(dict.cast_into::<pyo3::types::PyDict>()?)
 }
+
+/// A bytes object holding `parts` one after the other, copied once (no
+/// zero-filling first, as `PyBytes::new_with` does).
+pub(crate) fn bytes_from_parts<'py>(
+    py: Python<'py>,
+    parts: &[bytes::Bytes],
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let total: usize = parts.iter().map(bytes::Bytes::len).sum();
+    let size = sys::Py_ssize_t::try_from(total)
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("request data too large"))?;
+    // SAFETY: the GIL is held (`py`).  With a NULL source,
+    // PyBytes_FromStringAndSize returns a new, uninitialised bytes object of
+    // `size` bytes (or NULL with an exception set, turned into a PyErr).
+    let obj = unsafe {
+        Bound::from_owned_ptr_or_err(py, sys::PyBytes_FromStringAndSize(std::ptr::null(), size))?
+    };
+    // SAFETY: `obj` is the bytes object just created, so PyBytes_AsString
+    // returns its buffer of `total` (+1 NUL) writable bytes; nobody else
+    // holds a reference yet.  The parts are copied end to end and sum to
+    // exactly `total`, so every byte is written before Python sees it.
+    unsafe {
+        let mut dst = sys::PyBytes_AsString(obj.as_ptr()).cast::<u8>();
+        for part in parts {
+            std::ptr::copy_nonoverlapping(part.as_ptr(), dst, part.len());
+            dst = dst.add(part.len());
+        }
+    }
+    Ok(obj.cast_into::<pyo3::types::PyBytes>()?)
+}

@@ -16,6 +16,7 @@ use pyo3::exceptions::{PyIOError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+use crate::ffi;
 use crate::{BodyError, RequestBody};
 
 /// The `wsgi.input` object of one request.
@@ -83,19 +84,25 @@ impl Input {
         Ok(true)
     }
 
-    /// Up to `limit` bytes (all with `None`), as `read`.
-    fn read_bytes(&mut self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
-        let mut out = Vec::new();
-        while limit.is_none_or(|l| out.len() < l) {
+    /// Up to `limit` bytes (all with `None`), as `read`: the chunks are
+    /// collected without copying and copied once, into the bytes object.
+    fn read_bytes<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: Option<usize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut total = 0;
+        while limit.is_none_or(|l| total < l) {
             if !self.fill(py)? {
                 break;
             }
-            let want = limit.map_or(self.buffer.len(), |l| {
-                (l - out.len()).min(self.buffer.len())
-            });
-            out.extend_from_slice(&self.buffer.split_to(want));
+            let want = limit.map_or(self.buffer.len(), |l| (l - total).min(self.buffer.len()));
+            let part = self.buffer.split_to(want);
+            total += part.len();
+            parts.push(part);
         }
-        Ok(out)
+        ffi::bytes_from_parts(py, &parts)
     }
 
     /// One line including its `\n`, at most `limit` bytes.
@@ -144,8 +151,7 @@ impl Input {
         if size == Some(0) {
             return Ok(PyBytes::new(py, b""));
         }
-        let data = self.read_bytes(py, limit_of(size))?;
-        Ok(PyBytes::new(py, &data))
+        self.read_bytes(py, limit_of(size))
     }
 
     /// `readline(size=-1)`.
