@@ -87,6 +87,10 @@ pub struct WsgiRequest {
     pub application_group: String,
     /// `WSGIScriptReloading`.
     pub script_reloading: bool,
+    /// The script's modification time as the front end's file-system walk
+    /// saw it for this request (mod_wsgi reuses Apache's `r->finfo.mtime`
+    /// the same way).  `None`: the host `stat`s the script itself.
+    pub script_mtime: Option<std::time::SystemTime>,
     /// String-valued environ entries, in the order they should be inserted:
     /// CGI variables, `HTTP_*`, SetEnv values and the string `mod_wsgi.*` keys.
     /// Values are "native strings" (PEP 3333): the raw bytes decoded as

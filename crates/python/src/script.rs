@@ -29,6 +29,8 @@ pub(crate) struct ScriptSource<'a> {
     /// `path` as text, for messages.
     pub display: &'a str,
     pub reloading: bool,
+    /// The script's mtime (µs) as the front end saw it, if it did.
+    pub mtime: Option<i64>,
     pub application_group: &'a str,
     pub log: &'a ErrorLog,
     pub peer: Peer,
@@ -45,7 +47,7 @@ pub(crate) fn module<'py>(
 ) -> Option<Bound<'py, PyAny>> {
     let modules = interp.modules.bind(py);
     if let Ok(Some(module)) = modules.get_item(name)
-        && !(src.reloading && reload_required(py, interp, &module, src.path))
+        && !(src.reloading && reload_required(py, interp, &module, src))
     {
         return Some(module);
     }
@@ -60,7 +62,7 @@ pub(crate) fn module<'py>(
     let existing = modules.get_item(name).ok().flatten();
     let exists = existing.is_some();
     if let Some(module) = existing {
-        if !(src.reloading && reload_required(py, interp, &module, src.path)) {
+        if !(src.reloading && reload_required(py, interp, &module, src)) {
             return Some(module);
         }
         // Module reloading: drop the old module; requests still running
@@ -91,23 +93,27 @@ impl Drop for LoadLock<'_> {
 
 /// The file's modification time in microseconds (Apache's `apr_time_t`).
 fn mtime_micros(path: &Path) -> Option<i64> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    let micros = modified.duration_since(UNIX_EPOCH).ok()?.as_micros();
-    i64::try_from(micros).ok()
+    micros(std::fs::metadata(path).ok()?.modified().ok()?)
+}
+
+/// A time as microseconds since the epoch.
+pub(crate) fn micros(t: std::time::SystemTime) -> Option<i64> {
+    i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_micros()).ok()
 }
 
 fn reload_required(
     py: Python<'_>,
     interp: &Interpreter,
     module: &Bound<'_, PyAny>,
-    path: &Path,
+    src: &ScriptSource<'_>,
 ) -> bool {
     let recorded = module
         .getattr_opt(interp.keys.dunder_mtime.bind(py))
         .ok()
         .flatten()
         .and_then(|m| m.extract::<i64>().ok());
-    match (recorded, mtime_micros(path)) {
+    let now = src.mtime.or_else(|| mtime_micros(src.path));
+    match (recorded, now) {
         (Some(then), Some(now)) => then != now,
         _ => true,
     }
