@@ -84,6 +84,9 @@ pub struct Builder {
     pub max_request_workers_set: bool,
     /// The last MPM sizing directive, for warnings about adjusted values.
     pub mpm_span: Option<Span>,
+    /// `RewriteCond`s waiting for their `RewriteRule`, with the scope they
+    /// were written in (see `directives::rewrite`).
+    pub rewrite_conds: Option<(String, Vec<RewriteCond>)>,
 }
 
 /// A host with nothing set (the finish step fills the defaults in).
@@ -108,6 +111,8 @@ pub fn empty_host(span: Option<Span>) -> Host {
         keep_alive: true,
         keep_alive_timeout: Duration::from_secs(5),
         max_keep_alive_requests: 100,
+        set_env_if: Vec::new(),
+        rewrite: Rewrite::default(),
     }
 }
 
@@ -184,6 +189,7 @@ impl Builder {
             },
             max_request_workers_set: false,
             mpm_span: None,
+            rewrite_conds: None,
         }
     }
 

@@ -101,6 +101,9 @@ fn resolve_logs(
 /// * access logs: its own if it has any, else the main server's;
 /// * aliases (mod_alias and mod_wsgi): its own first, then the main server's;
 /// * per-directory defaults: the main server's merged with its own;
+/// * `SetEnvIf` lines: the main server's, then its own; `RewriteEngine`
+///   when unset, but never the rewrite rules (mod_rewrite without
+///   `RewriteOptions Inherit`);
 /// * `<Directory>`/`<Location>`/`<Files>` sections: the main server's first,
 ///   then its own (core's `merge_core_server_configs`).
 ///
@@ -140,6 +143,13 @@ fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLo
     };
     host.aliases.extend(main.aliases.iter().cloned());
     host.per_dir = main.per_dir.merge(&host.per_dir);
+    host.set_env_if = main
+        .set_env_if
+        .iter()
+        .cloned()
+        .chain(std::mem::take(&mut host.set_env_if))
+        .collect();
+    host.rewrite.engine = host.rewrite.engine.or(main.rewrite.engine);
     let own = std::mem::take(&mut host.sections);
     host.sections = main.sections.iter().cloned().chain(own).collect();
 }

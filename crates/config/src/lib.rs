@@ -24,6 +24,7 @@ pub mod lexer;
 pub mod merge;
 pub mod model;
 pub mod syntax;
+pub mod template;
 
 mod builder;
 mod conditional;

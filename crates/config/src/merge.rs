@@ -3,7 +3,7 @@
 //! inherits.  The request walk (in wsgid-http) calls [`PerDir::merge`] in
 //! Apache's section order; this file only knows how two levels combine.
 
-use crate::model::{OptionFlags, OptionsSpec, PerDir, Require, WsgiPerDir};
+use crate::model::{OptionFlags, OptionsSpec, PerDir, Require, Rewrite, WsgiPerDir};
 
 impl PerDir {
     /// `self` is the inherited configuration, `later` the more specific one.
@@ -15,7 +15,9 @@ impl PerDir {
     ///   mapping of an extension wins when looked up); `RemoveHandler` and
     ///   `UnsetEnv` in `later` drop what is inherited, as mod_mime/mod_env do;
     /// * `Require`: the later section's rules replace the inherited ones
-    ///   (Apache's default `AuthMerging Off`).
+    ///   (Apache's default `AuthMerging Off`);
+    /// * `SetEnvIf`: accumulate; mod_rewrite: see [`Rewrite::merge`] (a
+    ///   section without mod_rewrite directives changes nothing).
     pub fn merge(&self, later: &PerDir) -> PerDir {
         let removed = |ext: &String| later.remove_handlers.iter().any(|r| r == ext);
         let mut add_handlers: Vec<(String, String)> = self
@@ -61,12 +63,30 @@ impl PerDir {
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             server_signature: later.server_signature.or(self.server_signature),
             use_canonical_name: later.use_canonical_name.or(self.use_canonical_name),
+            set_env_if: concat(&self.set_env_if, &later.set_env_if),
+            rewrite: match (&self.rewrite, &later.rewrite) {
+                (_, None) => self.rewrite.clone(),
+                (None, Some(l)) => Some(l.clone()),
+                (Some(s), Some(l)) => Some(s.merge(l)),
+            },
         }
     }
 
     /// The `Options` in effect given the flags inherited from outside.
     pub fn effective_options(&self, base: OptionFlags) -> OptionFlags {
         effective_options(&self.options, base)
+    }
+}
+
+impl Rewrite {
+    /// mod_rewrite's merge without `RewriteOptions Inherit`: the engine
+    /// state is inherited when not written, the rules never are.
+    pub fn merge(&self, later: &Rewrite) -> Rewrite {
+        Rewrite {
+            engine: later.engine.or(self.engine),
+            rules: later.rules.clone(),
+            dir_prefix: later.dir_prefix.clone(),
+        }
     }
 }
 

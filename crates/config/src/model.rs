@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::template::{Piece, ServerVar, Template};
+
 /// Where a directive was written: file and 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Span {
@@ -185,6 +187,121 @@ pub struct Host {
     pub keep_alive: bool,
     pub keep_alive_timeout: Duration,
     pub max_keep_alive_requests: u32,
+    /// `SetEnvIf` & co. written outside sections (mod_setenvif's server
+    /// config, run in post_read_request): a virtual host gets the main
+    /// server's first, then its own.
+    pub set_env_if: Vec<SetEnvIf>,
+    /// mod_rewrite's server config (run in translate_name): a virtual host
+    /// inherits `RewriteEngine` but not the rules (no `RewriteOptions Inherit`).
+    pub rewrite: Rewrite,
+}
+
+/// One `SetEnvIf`/`SetEnvIfNoCase`/`BrowserMatch[NoCase]` line.
+#[derive(Clone, Debug)]
+pub struct SetEnvIf {
+    pub attribute: EnvAttribute,
+    /// The value pattern, case-insensitive for the NoCase forms.
+    pub regex: regex::Regex,
+    /// `VAR=value` (`$1`..`$9` expanded at match time), `VAR` (value `1`),
+    /// `!VAR` (None: unset), in order.
+    pub actions: Vec<(String, Option<String>)>,
+}
+
+/// What a `SetEnvIf` line tests.
+#[derive(Clone, Debug)]
+pub enum EnvAttribute {
+    RemoteAddr,
+    RemoteHost,
+    RemoteUser,
+    ServerAddr,
+    RequestUri,
+    RequestMethod,
+    RequestProtocol,
+    /// A request header by name, else the environment variable of that name.
+    Header(String),
+    /// A header-name regex (any character outside `[A-Za-z0-9_-]`).
+    HeaderRegex(regex::Regex),
+}
+
+/// mod_rewrite's configuration at one level.
+#[derive(Clone, Debug, Default)]
+pub struct Rewrite {
+    /// `RewriteEngine On|Off` (None: not written here, inherit).
+    pub engine: Option<bool>,
+    pub rules: Vec<RewriteRule>,
+    /// For `<Directory>` rules: the directory with a trailing slash, the
+    /// prefix stripped from the file name before matching.
+    pub dir_prefix: Option<String>,
+}
+
+/// One `RewriteRule` with the `RewriteCond`s written before it.
+#[derive(Clone, Debug)]
+pub struct RewriteRule {
+    pub conds: Vec<RewriteCond>,
+    /// Case-insensitive with `[NC]`.
+    pub pattern: regex::Regex,
+    /// `!pattern`: the rule applies when the pattern does not match.
+    pub negate: bool,
+    /// None for `-`.
+    pub substitution: Option<Template>,
+    /// `E=VAR:value` (None: `E=!VAR`, unset), in order.
+    pub env: Vec<(String, Option<Template>)>,
+    /// `L`, `PT`, `QSA`, `QSD`, `F` (403) / `G` (410) as a status.
+    pub last: bool,
+    pub pass_through: bool,
+    pub qs_append: bool,
+    pub qs_discard: bool,
+    pub status: Option<u16>,
+}
+
+/// One `RewriteCond TestString CondPattern [flags]`.
+#[derive(Clone, Debug)]
+pub struct RewriteCond {
+    pub test: Template,
+    pub pattern: CondPattern,
+    pub negate: bool,
+    /// `[OR]`: this cond or the next one.
+    pub or_next: bool,
+}
+
+/// The forms of a `CondPattern` wsgid implements.
+#[derive(Clone, Debug)]
+pub enum CondPattern {
+    Regex(regex::Regex),
+    /// `=s`, `<s`, `>s`, `<=s`, `>=s` (with `[NC]`: compared lower-cased).
+    Str(StrOp, String, bool),
+    /// `-eq`, `-ne`, `-lt`, `-le`, `-gt`, `-ge`.
+    Int(IntOp, String),
+    /// `-d`, `-f`, `-s`, `-l`/`-L`/`-h`, `-x`.
+    File(FileTest),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrOp {
+    Eq,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileTest {
+    Dir,
+    File,
+    NonEmpty,
+    Symlink,
+    Executable,
 }
 
 /// Where an error or access log goes.
@@ -423,6 +540,10 @@ pub struct PerDir {
     pub server_signature: Option<ServerSignature>,
     /// `UseCanonicalName On|Off|DNS`.
     pub use_canonical_name: Option<CanonicalName>,
+    /// `SetEnvIf` & co. in this section (run in header_parser; accumulate).
+    pub set_env_if: Vec<SetEnvIf>,
+    /// mod_rewrite in this section (None: no mod_rewrite directive here).
+    pub rewrite: Option<Rewrite>,
 }
 
 /// `UseCanonicalName On|Off|DNS`.

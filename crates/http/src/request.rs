@@ -79,7 +79,8 @@ pub struct Request {
     pub context: Option<(String, String)>,
     /// The merged per-directory configuration for this request.
     pub per_dir: PerDir,
-    /// `r->subprocess_env` entries from SetEnv/PassEnv (in order).
+    /// `r->subprocess_env`: SetEnvIf, RewriteRule `[E=]`, SetEnv/PassEnv
+    /// entries (in order; a name set again keeps its place).
     pub env: Vec<(String, String)>,
     /// Content type chosen by mod_mime (static files).
     pub content_type: Option<String>,
@@ -88,6 +89,8 @@ pub struct Request {
     /// sub-requests): PATH_TRANSLATED's sub-request usually walks the very
     /// path the main request walked, and a walk costs `stat` calls.
     pub walk_memo: Option<Arc<WalkMemo>>,
+    /// A sub-request (`r->main != NULL`): header_parser hooks skip it.
+    pub is_sub: bool,
 }
 
 /// A file-system walk's input and result (see `phases::walk::storage`).
@@ -197,6 +200,7 @@ impl Request {
             content_type: None,
             start: SystemTime::now(),
             walk_memo: None,
+            is_sub: false,
         };
         match error {
             Some(e) => Err((Box::new(r), e)),
@@ -230,11 +234,31 @@ impl Request {
             wsgi_notes: ScriptAliasOptions::default(),
             context: None,
             per_dir: PerDir::default(),
-            env: Vec::new(),
+            // `make_sub_request` copies the parent's subprocess_env.
+            env: self.env.clone(),
             content_type: None,
             start: self.start,
             walk_memo: self.walk_memo.clone(),
+            is_sub: true,
         }
+    }
+
+    /// `apr_table_set(r->subprocess_env, key, value)`.
+    pub fn set_env(&mut self, key: &str, value: String) {
+        match self.env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.env.push((key.to_owned(), value)),
+        }
+    }
+
+    /// `apr_table_unset(r->subprocess_env, key)`.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
+    /// A request header's first value as latin-1 text (`apr_table_get`).
+    pub fn header_str(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| uri::latin1(v.as_bytes()))
     }
 
     /// The file name followed by PATH_INFO, as Apache prints it in

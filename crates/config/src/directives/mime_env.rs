@@ -1,6 +1,6 @@
 //! mod_mime (`TypesConfig`, `AddType`, `AddHandler`, `RemoveHandler`),
-//! mod_env (`SetEnv`, `UnsetEnv`, `PassEnv`), and the rows of mod_setenvif,
-//! mod_rewrite and mod_headers, which wsgid does not implement yet.
+//! mod_env (`SetEnv`, `UnsetEnv`, `PassEnv`), and the rows of mod_headers,
+//! which wsgid does not implement yet.
 
 use crate::builder::Builder;
 use crate::registry::{Action::*, Arity::*, *};
@@ -20,17 +20,6 @@ pub const ROWS: &[Row] = &[
     row("SetEnv", Take12, OR_FILEINFO, 0, "an environment variable name and optional value to pass to CGI.", Set(set_env)),
     row("UnsetEnv", Iterate, OR_FILEINFO, 0, "a list of variables to remove from the CGI environment.", Set(unset_env)),
     row("PassEnv", Iterate, OR_FILEINFO, 0, "a list of environment variables to pass to CGI.", Set(pass_env)),
-    row("SetEnvIf", Raw, OR_FILEINFO, 0, "A header-name, regex and a list of variables.", Planned("mod_setenvif")),
-    row("SetEnvIfNoCase", Raw, OR_FILEINFO, 0, "a header-name, regex and a list of variables.", Planned("mod_setenvif")),
-    row("SetEnvIfExpr", Raw, OR_FILEINFO, 0, "an expression and a list of variables.", Planned("mod_setenvif")),
-    row("BrowserMatch", Raw, OR_FILEINFO, 0, "A browser regex and a list of variables.", Planned("mod_setenvif")),
-    row("BrowserMatchNoCase", Raw, OR_FILEINFO, 0, "A browser regex and a list of variables.", Planned("mod_setenvif")),
-    row("RewriteEngine", Flag, OR_FILEINFO, 0, "On or Off to enable or disable (default) the whole rewriting engine", Planned("mod_rewrite")),
-    row("RewriteOptions", Iterate, OR_FILEINFO, 0, "List of option strings to set", Planned("mod_rewrite")),
-    row("RewriteBase", Take1, OR_FILEINFO, 0, "the base URL of the per-directory context", Planned("mod_rewrite")),
-    row("RewriteCond", Raw, OR_FILEINFO, 0, "an input string and a to be applied regexp-pattern", Planned("mod_rewrite")),
-    row("RewriteRule", Raw, OR_FILEINFO, 0, "an URL-applied regexp-pattern and a substitution URL", Planned("mod_rewrite")),
-    row("RewriteMap", Take23, RSRC_CONF, 0, "a mapname and a filename and options", Planned("mod_rewrite")),
     row("Header", Raw, OR_FILEINFO, 0, "an optional condition, an action, header and value followed by optional env clause", Planned("mod_headers")),
     row("RequestHeader", Raw, OR_FILEINFO, 0, "an action, header and value followed by optional env clause", Planned("mod_headers")),
 ];

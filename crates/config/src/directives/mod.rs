@@ -12,7 +12,9 @@ pub mod log;
 pub mod mime_env;
 pub mod mpm;
 pub mod perdir;
+pub mod rewrite;
 pub mod sections;
+pub mod setenvif;
 pub mod wsgi;
 
 pub const ALL: &[&[Row]] = &[
@@ -22,6 +24,8 @@ pub const ALL: &[&[Row]] = &[
     alias::ROWS,
     log::ROWS,
     mime_env::ROWS,
+    setenvif::ROWS,
+    rewrite::ROWS,
     auth::ROWS,
     wsgi::ROWS,
     mpm::ROWS,

@@ -173,8 +173,13 @@ fn not_implemented_and_removed() {
         "WSGIPythonExecutable was removed in mod_wsgi 2.0; use WSGIPythonHome instead"
     );
     assert_eq!(
-        msg("RewriteEngine On"),
-        "RewriteEngine: not implemented yet in wsgid (mod_rewrite)"
+        msg("RewriteBase /x"),
+        "RewriteBase: not implemented yet in wsgid (mod_rewrite: RewriteBase)"
+    );
+    assert_eq!(msg("RewriteRule a b [X]"), "RewriteRule: unknown flag 'X'");
+    assert_eq!(
+        msg("<Location />\nRewriteRule a b\n</Location>"),
+        "RewriteRule: per-directory substitutions are not implemented yet in wsgid (only '-')"
     );
     assert_eq!(
         msg("<Location />\n<Limit GET>\n</Limit>\n</Location>"),

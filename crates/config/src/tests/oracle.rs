@@ -53,7 +53,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("17", "WSGIDaemonProcess"),
     ("19", "WSGIDaemonProcess"),
     ("20", "WSGIRestrictEmbedded"),
-    ("23", "SetEnvIf"),
 ];
 
 fn render(text: &str, run: &Path, case: &Path) -> String {

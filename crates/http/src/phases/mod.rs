@@ -4,7 +4,11 @@
 //! translate → map to storage (walk + section merge) → access (Require)
 //! → type checker (mod_mime: AddHandler, SetHandler, content type)
 //! → fixups (mod_env: SetEnv/UnsetEnv/PassEnv; mod_dir: trailing-slash
-//! redirect and DirectoryIndex) → handler checks.
+//! redirect and DirectoryIndex) → handler checks.  mod_setenvif runs its
+//! server-level lines before all that (post_read_request) and its
+//! per-directory ones after the walk (header_parser); mod_rewrite runs its
+//! server-level rules first in translate and its per-directory ones first
+//! in the fixups.
 //!
 //! The same pipeline without the handler serves sub-requests
 //! (`ap_sub_req_lookup_uri`), used for DirectoryIndex and PATH_TRANSLATED.
@@ -14,6 +18,8 @@
 pub mod access;
 pub mod handler;
 pub mod log;
+pub mod rewrite;
+pub mod setenvif;
 pub mod translate;
 pub mod walk;
 
@@ -54,6 +60,8 @@ const MAX_SUBREQ_DEPTH: u8 = 4;
 /// Run every phase up to the handler choice for the main request.
 pub fn process(fe: &FrontEnd, r: &mut Request) -> Outcome {
     let site = fe.site(r.host);
+    // post_read_request: mod_setenvif's server-level lines.
+    setenvif::run(&site.host.set_env_if, r);
     if let Err(outcome) = lookup(fe, site, r, 0) {
         return outcome;
     }
@@ -71,7 +79,12 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
         );
         return Err(Outcome::Error(400));
     }
-    translate::translate(site, r);
+    if let Err(status) = rewrite::translate(site, r) {
+        return Err(Outcome::Error(status));
+    }
+    if r.filename.is_none() {
+        translate::translate(site, r);
+    }
     if let Err(walk::Denied(path)) = walk::storage(r) {
         site.error_log.log(
             "core",
@@ -87,6 +100,16 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
         return Err(Outcome::Error(403));
     }
     r.per_dir = walk::merge_sections(site, r);
+    if depth == 0 && !r.is_sub {
+        // header_parser (main request only): per-directory SetEnvIf.
+        let lines = std::mem::take(&mut r.per_dir.set_env_if);
+        setenvif::run(&lines, r);
+        r.per_dir.set_env_if = lines;
+    }
+    // Fixups: mod_rewrite's (APR_HOOK_FIRST) before mod_env's.
+    if let Err(status) = rewrite::fixup(site, r) {
+        return Err(Outcome::Error(status));
+    }
     fixup_env(r);
 
     match access::check(r) {
@@ -129,7 +152,8 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
     Ok(())
 }
 
-/// mod_env's fixup: PassEnv, SetEnv, then UnsetEnv into the request table.
+/// mod_env's fixup: PassEnv, SetEnv, then UnsetEnv give the variables,
+/// overlaid on what SetEnvIf and RewriteRule `[E=]` already set.
 fn fixup_env(r: &mut Request) {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: String| match env.iter_mut().find(|(key, _)| key == k) {
@@ -145,7 +169,9 @@ fn fixup_env(r: &mut Request) {
         set(k, v.clone());
     }
     env.retain(|(k, _)| !r.per_dir.unset_env.iter().any(|u| u == k));
-    r.env = env;
+    for (k, v) in env {
+        r.set_env(&k, v);
+    }
 }
 
 /// mod_mime's type checker and the core's SetHandler override.

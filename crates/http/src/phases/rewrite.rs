@@ -1,0 +1,303 @@
+//! mod_rewrite's rule engine for the subset wsgid implements: server-level
+//! rules in translate_name (before mod_alias and mod_wsgi), per-directory
+//! rules (`-` substitutions only) in the fixups.  Conditions, back-references
+//! `$N`/`%N`, `%{VAR}`, and the `E`, `L`, `PT`, `QSA`, `QSD`, `F`, `G` flags.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use wsgid_config::model::{
+    CondPattern, FileTest, IntOp, Piece, RewriteCond, RewriteRule, ServerVar, StrOp, Template,
+};
+
+use crate::frontend::Site;
+use crate::request::{Request, version_str};
+use crate::uri::latin1;
+
+/// The back-references of one rule application.
+#[derive(Default)]
+struct Refs {
+    rule: Vec<String>,
+    cond: Vec<String>,
+}
+
+/// What a rule list did.
+#[derive(Default)]
+struct Applied {
+    /// The new URL-path / file name when a substitution changed it.
+    changed: Option<String>,
+    pass_through: bool,
+    status: Option<u16>,
+}
+
+/// translate_name: `Err(status)` for `[F]`/`[G]`; else `r.filename` is set
+/// when a rule rewrote to a file path (the other translators then skip),
+/// or `r.uri` changed for `[PT]` (they then map the new URI).
+pub fn translate(site: &Site, r: &mut Request) -> Result<(), u16> {
+    let rw = &site.host.rewrite;
+    if rw.engine != Some(true) || rw.rules.is_empty() {
+        return Ok(());
+    }
+    let input = latin1(&r.uri);
+    let done = apply(site, r, &rw.rules, input)?;
+    let Some(new) = done.changed else {
+        return Ok(());
+    };
+    if done.pass_through {
+        r.uri = from_latin1(&new);
+        return Ok(());
+    }
+    // A local path whose first segment does not exist is taken as
+    // relative to DocumentRoot (mod_rewrite's `prefix_stat` check).
+    let first = new.trim_start_matches('/').split('/').next().unwrap_or("");
+    let exists = !first.is_empty() && Path::new("/").join(first).exists();
+    let path = if exists {
+        new
+    } else {
+        let root = site.host.document_root.to_string_lossy();
+        format!("{}{}", root.trim_end_matches('/'), new)
+    };
+    r.filename = Some(PathBuf::from(OsString::from_vec(from_latin1(&path))));
+    Ok(())
+}
+
+/// The fixup hook: per-directory rules (only `-` substitutions are
+/// accepted by the configuration), matched against the file name with the
+/// `<Directory>` prefix stripped.
+pub fn fixup(site: &Site, r: &mut Request) -> Result<(), u16> {
+    let Some(rw) = r.per_dir.rewrite.clone() else {
+        return Ok(());
+    };
+    if rw.engine != Some(true) || rw.rules.is_empty() {
+        return Ok(());
+    }
+    let Some(filename) = r.filename.as_ref().map(|_| r.filename_latin1()) else {
+        return Ok(());
+    };
+    let input = match &rw.dir_prefix {
+        Some(p) => filename
+            .strip_prefix(p.as_str())
+            .map_or(filename.clone(), str::to_owned),
+        None => filename,
+    };
+    apply(site, r, &rw.rules, input).map(|_| ())
+}
+
+/// `apply_rewrite_list`.
+fn apply(
+    site: &Site,
+    r: &mut Request,
+    rules: &[RewriteRule],
+    mut input: String,
+) -> Result<Applied, u16> {
+    let mut out = Applied::default();
+    for rule in rules {
+        let rule_caps = match rule.pattern.captures(&input) {
+            Some(_) if rule.negate => continue,
+            Some(c) => groups(&c),
+            None if rule.negate => Vec::new(),
+            None => continue,
+        };
+        let mut refs = Refs {
+            rule: rule_caps,
+            cond: Vec::new(),
+        };
+        if !conds_pass(site, r, &rule.conds, &mut refs) {
+            continue;
+        }
+        for (name, value) in &rule.env {
+            match value {
+                Some(t) => {
+                    let v = expand(t, site, r, &refs);
+                    r.set_env(name, v);
+                }
+                None => r.unset_env(name),
+            }
+        }
+        if let Some(status) = rule.status {
+            out.status = Some(status);
+            return Err(status);
+        }
+        if let Some(sub) = &rule.substitution {
+            let new = expand(sub, site, r, &refs);
+            let (path, query) = match new.split_once('?') {
+                Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                None => (new, None),
+            };
+            if rule.qs_discard {
+                r.args = None;
+            }
+            if let Some(q) = query {
+                r.args = match (&r.args, rule.qs_append) {
+                    (Some(old), true) if !q.is_empty() => Some(format!("{q}&{old}")),
+                    (Some(old), true) => Some(old.clone()),
+                    _ => (!q.is_empty()).then_some(q),
+                };
+            }
+            input.clone_from(&path);
+            out.changed = Some(path);
+            out.pass_through |= rule.pass_through;
+        }
+        if rule.last || rule.pass_through {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The conditions of a rule with `[OR]` chaining; the last matching regex
+/// condition provides `%N`.
+fn conds_pass(site: &Site, r: &Request, conds: &[RewriteCond], refs: &mut Refs) -> bool {
+    let mut i = 0;
+    while i < conds.len() {
+        let c = &conds[i];
+        let ok = cond_matches(site, r, c, refs);
+        if c.or_next {
+            if ok {
+                // Skip the rest of this OR chain (including its last member).
+                while i < conds.len() && conds[i].or_next {
+                    i += 1;
+                }
+            }
+        } else if !ok {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+fn cond_matches(site: &Site, r: &Request, c: &RewriteCond, refs: &mut Refs) -> bool {
+    let test = expand(&c.test, site, r, refs);
+    let hit = match &c.pattern {
+        CondPattern::Regex(re) => match re.captures(&test) {
+            Some(caps) => {
+                if !c.negate {
+                    refs.cond = groups(&caps);
+                }
+                true
+            }
+            None => false,
+        },
+        CondPattern::Str(op, v, nocase) => {
+            let (a, b) = if *nocase {
+                (test.to_lowercase(), v.to_lowercase())
+            } else {
+                (test.clone(), v.clone())
+            };
+            match op {
+                StrOp::Eq => a == b,
+                StrOp::Lt => a < b,
+                StrOp::Gt => a > b,
+                StrOp::Le => a <= b,
+                StrOp::Ge => a >= b,
+            }
+        }
+        CondPattern::Int(op, v) => {
+            let a: i64 = test.trim().parse().unwrap_or(0);
+            let b: i64 = v.trim().parse().unwrap_or(0);
+            match op {
+                IntOp::Eq => a == b,
+                IntOp::Ne => a != b,
+                IntOp::Lt => a < b,
+                IntOp::Le => a <= b,
+                IntOp::Gt => a > b,
+                IntOp::Ge => a >= b,
+            }
+        }
+        CondPattern::File(t) => file_test(*t, &test),
+    };
+    hit != c.negate
+}
+
+fn file_test(t: FileTest, path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let p = PathBuf::from(OsString::from_vec(from_latin1(path)));
+    match t {
+        FileTest::Symlink => p
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink()),
+        _ => match p.metadata() {
+            Err(_) => false,
+            Ok(m) => match t {
+                FileTest::Dir => m.is_dir(),
+                FileTest::File => m.is_file(),
+                FileTest::NonEmpty => m.is_file() && m.len() > 0,
+                FileTest::Executable => m.permissions().mode() & 0o111 != 0,
+                FileTest::Symlink => false,
+            },
+        },
+    }
+}
+
+fn groups(caps: &regex::Captures<'_>) -> Vec<String> {
+    (0..caps.len())
+        .map(|i| caps.get(i).map_or(String::new(), |m| m.as_str().to_owned()))
+        .collect()
+}
+
+/// `do_expand`.
+fn expand(t: &Template, site: &Site, r: &Request, refs: &Refs) -> String {
+    let mut out = String::new();
+    for piece in &t.0 {
+        match piece {
+            Piece::Lit(s) => out.push_str(s),
+            Piece::RuleRef(n) => out.push_str(refs.rule.get(*n).map_or("", String::as_str)),
+            Piece::CondRef(n) => out.push_str(refs.cond.get(*n).map_or("", String::as_str)),
+            Piece::Var(v) => out.push_str(&variable(v, site, r)),
+        }
+    }
+    out
+}
+
+/// `lookup_variable`: unset values are the empty string.
+fn variable(v: &ServerVar, site: &Site, r: &Request) -> String {
+    match v {
+        ServerVar::Header(h) => r.header_str(h).unwrap_or_default(),
+        ServerVar::Env(name) => r
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+            .unwrap_or_default(),
+        ServerVar::RequestUri => latin1(&r.uri),
+        // In translate_name mod_rewrite has set r->filename to r->uri.
+        ServerVar::RequestFilename => match &r.filename {
+            Some(_) => r.filename_latin1(),
+            None => latin1(&r.uri),
+        },
+        ServerVar::QueryString => r.args.clone().unwrap_or_default(),
+        ServerVar::RequestMethod => r.method.as_str().to_owned(),
+        ServerVar::RemoteAddr => r.conn.peer.ip().to_string(),
+        ServerVar::RemotePort => r.conn.peer.port().to_string(),
+        ServerVar::ServerName => crate::environ::server_name(site, r),
+        ServerVar::ServerAddr => r.conn.local.ip().to_string(),
+        ServerVar::ServerPort => crate::environ::server_port(site, r).to_string(),
+        ServerVar::ServerProtocol => version_str(r.version).to_owned(),
+        ServerVar::DocumentRoot => site.host.document_root.to_string_lossy().into_owned(),
+        ServerVar::TheRequest => r.the_request.clone(),
+        ServerVar::RequestScheme => "http".to_owned(),
+        ServerVar::Https => "off".to_owned(),
+        ServerVar::PathInfo => latin1(&r.path_info),
+        ServerVar::IsSubreq => if r.is_sub { "true" } else { "false" }.to_owned(),
+    }
+}
+
+/// Back to bytes: latin-1 characters are one byte, others their UTF-8.
+fn from_latin1(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "rewrite_tests.rs"]
+mod tests;

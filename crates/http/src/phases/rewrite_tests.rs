@@ -1,0 +1,138 @@
+//! Unit tests of the rewrite engine: rules and conditions parsed from
+//! configuration text, applied to hand-built requests.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wsgid_config::model::ServerSignature;
+use wsgid_log::{ErrorLog, Level};
+
+use super::*;
+use crate::request::ConnInfo;
+
+fn site(conf: &str) -> Site {
+    let cfg = wsgid_config::parse_str(conf, Path::new("/tmp/t.conf"), &[]).expect("config");
+    Site {
+        host: cfg.main.clone(),
+        sections: cfg.main.sections.clone(),
+        alias_res: Vec::new(),
+        server_hostname: "example.org".to_owned(),
+        error_log: ErrorLog::stderr(Level::Warn),
+        access_logs: Arc::new(Vec::new()),
+        signature: ServerSignature::Off,
+        server_banner: String::new(),
+    }
+}
+
+fn request(target: &str, headers: &[(&'static str, &'static str)]) -> Request {
+    let mut b = http::Request::builder().uri(target).header("Host", "h");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let (parts, ()) = b.body(()).expect("request").into_parts();
+    let conn = ConnInfo {
+        peer: ([10, 0, 0, 7], 5555).into(),
+        local: ([127, 0, 0, 1], 80).into(),
+        listener_host: String::new(),
+        id: 1,
+    };
+    match Request::from_head(&parts, conn) {
+        Ok(r) => r,
+        Err((r, _)) => *r,
+    }
+}
+
+fn env<'a>(r: &'a Request, k: &str) -> Option<&'a str> {
+    r.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn cond_backreference_into_env() {
+    let s = site(
+        "RewriteEngine On\nRewriteCond %{REQUEST_URI} ^/~([^/]+)\n\
+         RewriteRule . - [E=APPLICATION_GROUP:~%1]\n",
+    );
+    let mut r = request("/~alice/x", &[]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(env(&r, "APPLICATION_GROUP"), Some("~alice"));
+    assert!(r.filename.is_none());
+    let mut r = request("/env", &[]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(env(&r, "APPLICATION_GROUP"), None);
+}
+
+#[test]
+fn engine_off_does_nothing() {
+    let s = site("RewriteRule . - [F]\n");
+    let mut r = request("/x", &[]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+}
+
+#[test]
+fn status_flags_and_negation() {
+    let s = site("RewriteEngine On\nRewriteRule ^/secret - [F]\nRewriteRule !^/keep - [G]\n");
+    assert_eq!(translate(&s, &mut request("/secret", &[])), Err(403));
+    assert_eq!(translate(&s, &mut request("/other", &[])), Err(410));
+    assert_eq!(translate(&s, &mut request("/keep", &[])), Ok(()));
+}
+
+#[test]
+fn or_chain_nc_and_headers() {
+    let s = site(
+        "RewriteEngine On\nRewriteCond %{HTTP:X-A} =yes [OR]\nRewriteCond %{HTTP_HOST} ^H$ [NC]\n\
+         RewriteRule ^/(.*) - [E=HIT:$1,E=!GONE]\n",
+    );
+    let mut r = request("/p", &[]);
+    r.set_env("GONE", "1".into());
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(env(&r, "HIT"), Some("p"));
+    assert_eq!(env(&r, "GONE"), None);
+    let s = site(
+        "RewriteEngine On\nRewriteCond %{HTTP:X-A} =yes [OR]\nRewriteCond %{HTTP_HOST} =other\n\
+         RewriteRule ^/(.*) - [E=HIT:$1]\n",
+    );
+    let mut r = request("/p", &[]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(env(&r, "HIT"), None);
+    let mut r = request("/p", &[("X-A", "yes")]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(env(&r, "HIT"), Some("p"));
+}
+
+#[test]
+fn pass_through_rewrites_the_uri_and_query() {
+    let s = site(
+        "RewriteEngine On\nRewriteRule ^/old/(.*) /new/$1?a=1 [PT,QSA]\nRewriteRule . - [E=NOT_REACHED:1]\n",
+    );
+    let mut r = request("/old/x?b=2", &[]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(r.uri, b"/new/x");
+    assert_eq!(r.args.as_deref(), Some("a=1&b=2"));
+    assert!(r.filename.is_none());
+    assert_eq!(env(&r, "NOT_REACHED"), None);
+}
+
+#[test]
+fn file_path_substitution() {
+    let s = site(
+        "DocumentRoot /tmp\nRewriteEngine On\nRewriteRule ^/a$ /no-such-top/b [L]\nRewriteRule ^/t$ /tmp/x\n",
+    );
+    let mut r = request("/a", &[]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(r.filename.as_deref(), Some(Path::new("/tmp/no-such-top/b")));
+    let mut r = request("/t", &[]);
+    assert_eq!(translate(&s, &mut r), Ok(()));
+    assert_eq!(r.filename.as_deref(), Some(Path::new("/tmp/x")));
+}
+
+#[test]
+fn per_directory_rules_match_the_stripped_file_name() {
+    let s = site(
+        "<Directory /srv/app>\nRewriteEngine On\nRewriteRule ^sub/(.*)$ - [E=REST:$1]\n</Directory>\n",
+    );
+    let mut r = request("/x", &[]);
+    r.filename = Some("/srv/app/sub/f.txt".into());
+    r.per_dir = s.sections[0].per_dir.clone();
+    assert_eq!(fixup(&s, &mut r), Ok(()));
+    assert_eq!(env(&r, "REST"), Some("f.txt"));
+}
