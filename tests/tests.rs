@@ -27,6 +27,9 @@ mod suite {
     /// mod_wsgi.* keys, WSGIApplicationGroup.
     mod environ;
 
+    /// mod_setenvif and the mod_rewrite subset.
+    mod rewrite;
+
     /// Response mechanics: iterables and close(), write(), file_wrapper,
     /// Content-Length, HEAD, status lines.
     mod responses;
