@@ -17,6 +17,9 @@ use super::{listeners, privileges};
 use crate::app::AppError;
 use crate::cli::WorkerArgs;
 
+/// Threads for blocking file reads per worker process.
+const BLOCKING_THREADS: usize = 16;
+
 /// Longest time Python gets to run atexit handlers and finalise.
 const PYTHON_STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -117,6 +120,9 @@ fn build_runtime(threads: usize) -> Result<tokio::runtime::Runtime, AppError> {
         b
     };
     builder
+        // File reads (static files, wsgi.file_wrapper) run on the blocking
+        // pool; a few threads keep the disk busy, hundreds only add memory.
+        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
         .map_err(|e| AppError::io("cannot start the event loop", e))

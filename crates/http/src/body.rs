@@ -309,7 +309,13 @@ impl FileReader {
             *n -= want;
         }
         let to_eof = self.unrequested.is_none();
-        let handle = tokio::task::spawn_blocking(move || read_block(&file, offset, want, to_eof));
+        // The buffer is allocated here, on the connection's thread, and
+        // comes back filled: memory allocated on a blocking-pool thread and
+        // freed on the runtime thread piles up in the allocator's per-thread
+        // heaps (seen as gigabytes of RSS with 50 concurrent downloads).
+        let buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        let handle =
+            tokio::task::spawn_blocking(move || read_block(&file, offset, want, to_eof, buf));
         self.pending = Some((handle, want));
     }
 
@@ -350,14 +356,20 @@ impl FileReader {
 /// Read up to `want` bytes at `offset`, stopping early only at end of file.
 /// With `to_eof` the buffer is sized to what the file still holds, so a
 /// small `wsgi.file_wrapper` file does not cost a whole block.
-fn read_block(file: &File, offset: u64, want: u64, to_eof: bool) -> std::io::Result<Bytes> {
+fn read_block(
+    file: &File,
+    offset: u64,
+    want: u64,
+    to_eof: bool,
+    mut buf: Vec<u8>,
+) -> std::io::Result<Bytes> {
     let want = if to_eof {
         want.min(file.metadata()?.len().saturating_sub(offset))
     } else {
         want
     };
     let want = usize::try_from(want).unwrap_or(usize::MAX);
-    let mut buf = vec![0u8; want];
+    buf.resize(want, 0);
     let mut filled = 0;
     while filled < want {
         match file.read_at(&mut buf[filled..], offset + filled as u64) {
