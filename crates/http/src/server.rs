@@ -33,6 +33,7 @@ use crate::phases::handler::{self, SubmitError};
 use crate::phases::{self, Outcome};
 use crate::prefixed::Prefixed;
 use crate::request::{ConnInfo, HeadError, Request};
+use crate::request_body::IncomingBody;
 use crate::response::{self, OutBody, error_page};
 use crate::static_files::{self, StaticError};
 use crate::uri::{PathError, latin1};
@@ -270,9 +271,22 @@ impl FrontEnd {
     /// The WSGI handler: body checks, hand-off, response.
     async fn run_wsgi(&self, site: &Site, r: &Request, body: Incoming) -> Response<OutBody> {
         let settings = crate::environ::wsgi_settings(site, r);
-        if let Err(status) = handler::check_body(site, r, &settings) {
-            return error_page(site, r, status, None);
-        }
+        let content_length = match handler::check_body(site, r, &settings) {
+            Ok(length) => length,
+            Err(status) => return error_page(site, r, status, None),
+        };
+        let expects_continue = r
+            .headers
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let body = IncomingBody::read_ahead(
+            body,
+            content_length,
+            expects_continue,
+            handler::limit_request_body(r),
+            self.cfg.timeout,
+        )
+        .await;
         match handler::submit(self, r, &settings, body) {
             Ok(rx) => response::from_events(site, r, settings.error_override, rx).await,
             Err(SubmitError::NoPython) => {

@@ -9,7 +9,6 @@
 //!   submitted.
 //! * anything else: the core's default handler (static files).
 
-use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use wsgid_log::{Level, Peer};
 use wsgid_python::{ResponseEvent, WsgiRequest};
@@ -173,7 +172,7 @@ pub fn submit(
     fe: &FrontEnd,
     r: &Request,
     settings: &WsgiSettings,
-    body: Incoming,
+    body: IncomingBody,
 ) -> Result<mpsc::Receiver<ResponseEvent>, SubmitError> {
     let Some(python) = &fe.python else {
         return Err(SubmitError::NoPython);
@@ -192,7 +191,6 @@ pub fn submit(
         server_software: &site.server_banner,
     };
     let (environ, url_scheme) = environ::build(site, r, &inputs);
-    let limit = limit_request_body(r);
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let req = WsgiRequest {
         script: r.filename.clone().unwrap_or_default(),
@@ -202,7 +200,7 @@ pub fn submit(
         script_mtime: r.meta.as_ref().and_then(|m| m.modified().ok()),
         environ,
         url_scheme,
-        body: Box::new(IncomingBody::new(body, limit, fe.cfg.timeout)),
+        body: Box::new(body),
         client: Some(r.conn.peer),
         error_log: site.error_log.clone(),
         events: tx,
