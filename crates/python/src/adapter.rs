@@ -274,16 +274,7 @@ impl Adapter {
     /// `write(data)`: send bytes at once (the head first if still pending).
     fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         self.check_live()?;
-        let bytes = data.cast::<PyBytes>().map_err(|_| {
-            let ty = data
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            PyTypeError::new_err(format!(
-                "byte string value expected, value of type {ty} found"
-            ))
-        })?;
+        let bytes = expect_bytes(data, "byte string value expected")?;
         if bytes.as_bytes().is_empty() {
             if self.status.is_none() {
                 return Err(PyRuntimeError::new_err("response has not been started"));
@@ -406,6 +397,22 @@ fn parse_content_length(value: &str) -> Option<u64> {
         return None;
     }
     v.parse().ok()
+}
+
+/// `value` as bytes, or mod_wsgi's TypeError: "`expected`, value of type T
+/// found" (`write()` and result items share the check).
+pub(crate) fn expect_bytes<'a, 'py>(
+    value: &'a Bound<'py, PyAny>,
+    expected: &str,
+) -> PyResult<&'a Bound<'py, PyBytes>> {
+    value.cast::<PyBytes>().map_err(|_| {
+        let ty = value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        PyTypeError::new_err(format!("{expected}, value of type {ty} found"))
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@
 //! application's clean-up ran.
 
 use bytes::{Bytes, BytesMut};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PySequence, PyTuple};
@@ -202,16 +201,7 @@ fn iterate(
 ) -> PyResult<Finish> {
     for item in result.try_iter()? {
         let item = item?;
-        let bytes = item.cast::<PyBytes>().map_err(|_| {
-            let ty = item
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default();
-            PyTypeError::new_err(format!(
-                "sequence of byte string values expected, value of type {ty} found"
-            ))
-        })?;
+        let bytes = crate::adapter::expect_bytes(&item, "sequence of byte string values expected")?;
         if bytes.as_bytes().is_empty() {
             continue;
         }
