@@ -91,6 +91,10 @@ pub struct Request {
     pub walk_memo: Option<Arc<WalkMemo>>,
     /// A sub-request (`r->main != NULL`): header_parser hooks skip it.
     pub is_sub: bool,
+    /// Length of the alias target at the start of `filename` when an
+    /// Alias/WSGIScriptAlias translated the URI: the walk tries that path
+    /// first, since a script file target is the common case.
+    pub alias_target_len: Option<usize>,
 }
 
 /// A file-system walk's input and result (see `phases::walk::storage`).
@@ -200,6 +204,7 @@ impl Request {
             content_type: None,
             start: SystemTime::now(),
             walk_memo: None,
+            alias_target_len: None,
             is_sub: false,
         };
         match error {
@@ -239,6 +244,7 @@ impl Request {
             content_type: None,
             start: self.start,
             walk_memo: self.walk_memo.clone(),
+            alias_target_len: None,
             is_sub: true,
         }
     }

@@ -84,6 +84,7 @@ fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
                     r.context = Some((fake.clone(), alias.target.clone()));
                 }
                 r.filename = Some(concat(&target, &r.uri[consumed..]));
+                r.alias_target_len = Some(target.len());
             }
             AliasKind::WsgiScript => {
                 // mod_wsgi keeps the whole URI when the mount point is "/",
@@ -94,6 +95,7 @@ fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
                     &r.uri[consumed..]
                 };
                 r.filename = Some(concat(&target, rest));
+                r.alias_target_len = Some(target.len());
                 r.handler = Some(WSGI_HANDLER.to_owned());
                 r.alias_forced = true;
                 r.wsgi_notes = alias.wsgi.clone();

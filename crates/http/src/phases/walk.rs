@@ -43,7 +43,10 @@ pub fn storage(r: &mut Request) -> Result<(), Denied> {
         r.meta = m.meta.clone();
         return Ok(());
     }
-    let split = split_existing(&filename)?;
+    let split = match r.alias_target_len {
+        Some(n) => split_at_target(&filename, n)?,
+        None => split_existing(&filename)?,
+    };
     r.walk_memo = Some(Arc::new(WalkMemo {
         input: filename,
         filename: split.filename.clone(),
@@ -63,6 +66,28 @@ pub struct Split {
     pub path_info: Vec<u8>,
     pub kind: FileKind,
     pub meta: Option<std::fs::Metadata>,
+}
+
+/// [`split_existing`] for a path an alias produced from a target of `n`
+/// bytes: when the target itself is a file (a WSGIScriptAlias to a script,
+/// an Alias to one file) the walk would stop there, so one `stat` of the
+/// target settles it; anything else takes the general walk.
+fn split_at_target(path: &Path, n: usize) -> Result<Split, Denied> {
+    let bytes = path.as_os_str().as_bytes();
+    if n < bytes.len() && bytes[n] == b'/' {
+        let target = Path::new(std::ffi::OsStr::from_bytes(&bytes[..n]));
+        if let Ok(meta) = std::fs::metadata(target)
+            && !meta.is_dir()
+        {
+            return Ok(Split {
+                kind: kind_of(&meta),
+                filename: target.to_path_buf(),
+                path_info: bytes[n..].to_vec(),
+                meta: Some(meta),
+            });
+        }
+    }
+    split_existing(path)
 }
 
 /// Split `path` into the existing file (or directory) and PATH_INFO, with
@@ -359,6 +384,22 @@ mod tests {
         assert_eq!(s.filename, dir.path().join("missing.wsgi"));
         assert_eq!(s.path_info, b"/more");
         assert_eq!(s.kind, FileKind::Missing);
+
+        let target_len = script.as_os_str().len();
+        let s = split_at_target(&dir.path().join("env.wsgi/x/y"), target_len).expect("split");
+        assert_eq!(
+            (s.filename.as_path(), s.path_info.as_slice()),
+            (script.as_path(), &b"/x/y"[..])
+        );
+        assert_eq!(s.kind, FileKind::File);
+        let sub_len = dir.path().join("sub").as_os_str().len();
+        let s = split_at_target(&dir.path().join("sub/env.wsgi"), sub_len).expect("split");
+        assert_eq!(
+            s.kind,
+            FileKind::Missing,
+            "a directory target takes the general walk"
+        );
+        assert_eq!(s.filename, dir.path().join("sub/env.wsgi"));
 
         let mut file_slash = script.clone().into_os_string();
         file_slash.push("/");
