@@ -181,6 +181,9 @@ impl Master {
         // /proc/self/exe rather than argv[0]: replacing the binary on disk
         // while the server runs is then safe, and PATH does not matter.
         let mut cmd = std::process::Command::new("/proc/self/exe");
+        // What `ps` shows for the worker (argv[0] would otherwise be the
+        // /proc path).
+        std::os::unix::process::CommandExt::arg0(&mut cmd, "wsgid");
         cmd.arg("worker")
             .arg("-f")
             .arg(&self.config)
