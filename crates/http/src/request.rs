@@ -391,3 +391,24 @@ mod tests {
         assert_eq!(r.unparsed_uri, "/app");
     }
 }
+
+/// A request built from a target and headers, for the phases' unit tests
+/// (peer 10.0.0.7:5555, local 127.0.0.1:80).
+#[cfg(test)]
+pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)]) -> Request {
+    let mut b = http::Request::builder().uri(target);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let (parts, ()) = b.body(()).expect("request").into_parts();
+    let conn = ConnInfo {
+        peer: ([10, 0, 0, 7], 5555).into(),
+        local: ([127, 0, 0, 1], 80).into(),
+        listener_host: String::new(),
+        id: 1,
+    };
+    match Request::from_head(&parts, conn) {
+        Ok(r) => r,
+        Err((r, _)) => *r,
+    }
+}

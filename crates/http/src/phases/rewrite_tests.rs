@@ -8,7 +8,6 @@ use wsgid_config::model::ServerSignature;
 use wsgid_log::{ErrorLog, Level};
 
 use super::*;
-use crate::request::ConnInfo;
 
 fn site(conf: &str) -> Site {
     let cfg = wsgid_config::parse_str(conf, Path::new("/tmp/t.conf"), &[]).expect("config");
@@ -25,21 +24,9 @@ fn site(conf: &str) -> Site {
 }
 
 fn request(target: &str, headers: &[(&'static str, &'static str)]) -> Request {
-    let mut b = http::Request::builder().uri(target).header("Host", "h");
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let (parts, ()) = b.body(()).expect("request").into_parts();
-    let conn = ConnInfo {
-        peer: ([10, 0, 0, 7], 5555).into(),
-        local: ([127, 0, 0, 1], 80).into(),
-        listener_host: String::new(),
-        id: 1,
-    };
-    match Request::from_head(&parts, conn) {
-        Ok(r) => r,
-        Err((r, _)) => *r,
-    }
+    let mut all = vec![("Host", "h")];
+    all.extend_from_slice(headers);
+    crate::request::test_request(target, &all)
 }
 
 fn env<'a>(r: &'a Request, k: &str) -> Option<&'a str> {

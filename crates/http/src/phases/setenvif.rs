@@ -83,25 +83,10 @@ pub fn pregsub(template: &str, groups: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::ConnInfo;
     use wsgid_config::model::EnvAttribute;
 
     fn request(headers: &[(&'static str, &'static str)]) -> Request {
-        let mut b = http::Request::builder().uri("/p/q?x=1");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        let (parts, ()) = b.body(()).expect("request").into_parts();
-        let conn = ConnInfo {
-            peer: ([10, 0, 0, 7], 5555).into(),
-            local: ([127, 0, 0, 1], 80).into(),
-            listener_host: String::new(),
-            id: 1,
-        };
-        match Request::from_head(&parts, conn) {
-            Ok(r) => r,
-            Err((r, _)) => *r,
-        }
+        crate::request::test_request("/p/q?x=1", headers)
     }
 
     fn line(attr: EnvAttribute, re: &str, actions: &[(&str, Option<&str>)]) -> SetEnvIf {
