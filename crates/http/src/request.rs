@@ -317,6 +317,27 @@ fn original_uri(target: &http::Uri) -> String {
         .map_or_else(|| target.to_string(), |pq| pq.as_str().to_owned())
 }
 
+/// A request built from a target and headers, for the phases' unit tests
+/// (peer 10.0.0.7:5555, local 127.0.0.1:80).
+#[cfg(test)]
+pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)]) -> Request {
+    let mut b = http::Request::builder().uri(target);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let (parts, ()) = b.body(()).expect("request").into_parts();
+    let conn = ConnInfo {
+        peer: ([10, 0, 0, 7], 5555).into(),
+        local: ([127, 0, 0, 1], 80).into(),
+        listener_host: String::new(),
+        id: 1,
+    };
+    match Request::from_head(&parts, conn) {
+        Ok(r) => r,
+        Err((r, _)) => *r,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,26 +410,5 @@ mod tests {
             Some("two.example:81")
         );
         assert_eq!(r.unparsed_uri, "/app");
-    }
-}
-
-/// A request built from a target and headers, for the phases' unit tests
-/// (peer 10.0.0.7:5555, local 127.0.0.1:80).
-#[cfg(test)]
-pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)]) -> Request {
-    let mut b = http::Request::builder().uri(target);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let (parts, ()) = b.body(()).expect("request").into_parts();
-    let conn = ConnInfo {
-        peer: ([10, 0, 0, 7], 5555).into(),
-        local: ([127, 0, 0, 1], 80).into(),
-        listener_host: String::new(),
-        id: 1,
-    };
-    match Request::from_head(&parts, conn) {
-        Ok(r) => r,
-        Err((r, _)) => *r,
     }
 }
