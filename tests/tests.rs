@@ -30,6 +30,10 @@ mod suite {
     /// mod_setenvif and the mod_rewrite subset.
     mod rewrite;
 
+    /// Application groups as sub-interpreters, WSGIReloadMechanism, C
+    /// extensions in sub-interpreters.
+    mod interpreters;
+
     /// Response mechanics: iterables and close(), write(), file_wrapper,
     /// Content-Length, HEAD, status lines.
     mod responses;

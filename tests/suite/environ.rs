@@ -250,7 +250,6 @@ fn application_group_names() {
 }
 
 #[test]
-#[ignore = "application groups as separate sub-interpreters come with issue 4; run with --ignored"]
 fn application_groups_have_their_own_interpreters() {
     application_groups(true);
 }

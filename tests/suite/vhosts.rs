@@ -155,7 +155,6 @@ fn server_level_alias_is_inherited() {
 }
 
 #[test]
-#[ignore = "application groups as separate sub-interpreters come with issue 4; run with --ignored"]
 fn server_level_alias_shares_the_vhost_interpreter() {
     let s = vhost_site();
     let p = s.port();

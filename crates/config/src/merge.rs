@@ -107,6 +107,7 @@ impl WsgiPerDir {
                 .clone()
                 .or_else(|| self.callable_object.clone()),
             script_reloading: later.script_reloading.or(self.script_reloading),
+            reload_mechanism: later.reload_mechanism.or(self.reload_mechanism),
             pass_authorization: later.pass_authorization.or(self.pass_authorization),
             chunked_request: later.chunked_request.or(self.chunked_request),
             map_head_to_get: later.map_head_to_get.or(self.map_head_to_get),

@@ -561,6 +561,8 @@ pub struct WsgiPerDir {
     pub process_group: Option<GroupSpec>,
     pub callable_object: Option<CallableSpec>,
     pub script_reloading: Option<bool>,
+    /// `WSGIReloadMechanism` (the specification's; removed in mod_wsgi 3.0).
+    pub reload_mechanism: Option<ReloadMechanism>,
     pub pass_authorization: Option<bool>,
     pub chunked_request: Option<bool>,
     pub map_head_to_get: Option<MapHeadToGet>,
@@ -570,6 +572,14 @@ pub struct WsgiPerDir {
     pub trusted_proxies: Option<Vec<String>>,
     /// `WSGITrustedProxyHeaders` (header names as written).
     pub trusted_proxy_headers: Option<Vec<String>>,
+}
+
+/// `WSGIReloadMechanism Module|Interpreter|Process`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadMechanism {
+    Module,
+    Interpreter,
+    Process,
 }
 
 /// Server-wide mod_wsgi settings.

@@ -9,7 +9,9 @@
 
 use std::time::UNIX_EPOCH;
 
-use wsgid_config::model::{CallableSpec, GroupSpec, MapHeadToGet, ServerSignature};
+use wsgid_config::model::{
+    CallableSpec, GroupSpec, MapHeadToGet, ReloadMechanism, ServerSignature,
+};
 
 use crate::frontend::Site;
 use crate::request::{Request, version_str};
@@ -23,6 +25,7 @@ pub struct WsgiSettings {
     pub application_group: String,
     pub callable: String,
     pub script_reloading: bool,
+    pub reload: wsgid_python::ReloadMechanism,
     pub pass_authorization: bool,
     pub enable_sendfile: bool,
     pub chunked_request: bool,
@@ -166,6 +169,11 @@ pub fn wsgi_settings(site: &Site, r: &Request) -> WsgiSettings {
         application_group,
         callable,
         script_reloading: w.script_reloading.unwrap_or(true),
+        reload: match w.reload_mechanism {
+            None | Some(ReloadMechanism::Module) => wsgid_python::ReloadMechanism::Module,
+            Some(ReloadMechanism::Interpreter) => wsgid_python::ReloadMechanism::Interpreter,
+            Some(ReloadMechanism::Process) => wsgid_python::ReloadMechanism::Process,
+        },
         pass_authorization: notes
             .pass_authorization
             .or(w.pass_authorization)

@@ -6,8 +6,9 @@
 //! front end has already mapped the URL, checked the file exists and built
 //! the CGI variables.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::prelude::*;
@@ -15,161 +16,251 @@ use pyo3::types::{PyModule, PyString};
 use wsgid_log::Level;
 
 use crate::adapter::{Adapter, send_event};
-use crate::environ::{self, KeyCache, PythonSide};
+use crate::environ::{self, PythonSide};
+use crate::ffi::ThreadSwitch;
+use crate::groups::{Group, Groups, ThreadCache};
 use crate::input::Input;
 use crate::interp::Interpreter;
 use crate::log_stream::{LogSink, LogStream, MODULE, RequestLogScope};
 use crate::response::{self, ErrorTarget};
 use crate::script::{self, ScriptSource};
-use crate::{ResponseEvent, WsgiRequest};
+use crate::{ReloadMechanism, ResponseEvent, WsgiRequest};
 
 /// The state one request thread keeps between requests.
 pub(crate) struct Worker {
-    interp: Arc<Interpreter>,
-    keys: KeyCache,
+    groups: Arc<Groups>,
+    /// This thread's thread states, one per sub-interpreter it served.
+    switch: ThreadSwitch,
+    /// Groups this thread has served, by name: weak, so that a retired
+    /// group is destroyed even if this thread never asks for it again.
+    known: HashMap<String, Weak<Group>>,
+    /// This thread's number (its cache slot in every group).
+    index: usize,
     /// `mod_wsgi.thread_id`.
     thread_id: u64,
     /// `mod_wsgi.thread_requests`.
     requests: u64,
-    /// The last script served and its module name (saves the interpreter's
-    /// shared name cache a lock and a hash per request).
-    last_script: Option<(PathBuf, Py<PyString>)>,
 }
 
 impl Worker {
-    pub(crate) fn new(interp: Arc<Interpreter>, thread_id: u64) -> Worker {
-        Worker {
-            interp,
-            keys: KeyCache::default(),
-            thread_id,
+    pub(crate) fn new(py: Python<'_>, groups: Arc<Groups>, index: usize) -> Option<Worker> {
+        Some(Worker {
+            groups,
+            switch: ThreadSwitch::new(py)?,
+            known: HashMap::new(),
+            index,
+            thread_id: index as u64,
             requests: 0,
-            last_script: None,
-        }
+        })
     }
 
-    fn module_name<'py>(&mut self, py: Python<'py>, script: &Path) -> Bound<'py, PyString> {
-        if let Some((path, name)) = &self.last_script
-            && path.as_os_str() == script.as_os_str()
-        {
-            return name.bind(py).clone();
+    /// The live group called `name`: this thread's view first, then the
+    /// registry (which creates the interpreter on first use).
+    fn group(&mut self, py: Python<'_>, name: &str) -> Option<Arc<Group>> {
+        if name.is_empty() {
+            return Some(Arc::clone(self.groups.main()));
         }
-        let name = self.interp.script_module_name(py, script);
-        self.last_script = Some((script.to_path_buf(), name.clone().unbind()));
-        name
+        if let Some(group) = self.known.get(name).and_then(Weak::upgrade)
+            && !group.is_retired()
+        {
+            return Some(group);
+        }
+        let group = self.groups.get(py, &mut self.switch, name)?;
+        self.known.insert(name.to_owned(), Arc::downgrade(&group));
+        Some(group)
     }
 
     /// Serve `req`; every outcome is reported through `req.events`.
     pub(crate) fn handle(&mut self, py: Python<'_>, req: WsgiRequest) {
         self.requests += 1;
-        let interp = Arc::clone(&self.interp);
-        let total_requests = interp.count_request();
-        let WsgiRequest {
-            script,
-            callable,
-            application_group,
-            script_reloading,
-            script_mtime,
-            environ: cgi,
-            url_scheme,
-            body,
-            client,
-            error_log,
-            events,
-        } = req;
-        let peer = interp.peer(client);
-        let display = script.to_string_lossy();
-        let src = ScriptSource {
-            path: &script,
-            display: &display,
-            reloading: script_reloading,
-            mtime: script_mtime.and_then(script::micros),
-            application_group: &application_group,
-            log: &error_log,
-            peer,
-        };
-        let errors = ErrorTarget {
-            log: &error_log,
-            peer,
-            script: &display,
-        };
-
-        let module_name = self.module_name(py, &script);
-        let Some(module) = script::module(py, &interp, &module_name, &src) else {
-            send_event(py, &events, ResponseEvent::Failed(500));
-            return;
-        };
-        let app = match lookup(&module, &callable) {
-            Ok(Some(app)) => app,
-            Ok(None) => {
-                let pid = std::process::id();
-                let msg = format!(
-                    "mod_wsgi (pid={pid}): Target WSGI script '{display}' does not contain WSGI application '{callable}'."
-                );
-                error_log.log(MODULE, Level::Error, peer, &msg);
-                send_event(py, &events, ResponseEvent::Failed(404));
+        let mut req = req;
+        // At most one retry: after an `Interpreter` reload the fresh
+        // interpreter loads the script anew.
+        for _ in 0..2 {
+            let Some(group) = self.group(py, &req.application_group) else {
+                send_event(py, &req.events, ResponseEvent::Failed(500));
                 return;
-            }
-            Err(e) => {
-                errors.python_error(py, &e);
-                send_event(py, &events, ResponseEvent::Failed(500));
-                return;
-            }
-        };
-
-        let sink = LogSink::shared(error_log.clone(), peer);
-        let objects = (|| -> PyResult<_> {
-            let adapter = Bound::new(
-                py,
-                Adapter::new(
-                    events.clone(),
-                    error_log.clone(),
-                    peer,
-                    interp.keys.write.clone_ref(py),
-                ),
-            )?;
-            let input = Bound::new(py, Input::new(body))?;
-            let errors_obj = Bound::new(py, LogStream::for_request(Arc::clone(&sink)))?;
-            let script_start = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros());
-            let side = PythonSide {
-                url_scheme,
-                application_group: &application_group,
-                callable: &callable,
-                input: input.as_any(),
-                errors: errors_obj.as_any(),
-                script_start,
-                total_requests,
-                thread_id: self.thread_id,
-                thread_requests: self.requests,
             };
-            let env = environ::build(py, &interp, &mut self.keys, &cgi, &side)?;
-            Ok((adapter, input, errors_obj, env))
-        })();
-        let (adapter, input, errors_obj, env) = match objects {
-            Ok(objects) => objects,
-            Err(e) => {
-                errors.python_error(py, &e);
-                send_event(py, &events, ResponseEvent::Failed(500));
-                return;
+            let thread = ThreadFacts {
+                index: self.index,
+                thread_id: self.thread_id,
+                requests: self.requests,
+            };
+            let outcome = match group.sub() {
+                None => serve(py, &group, thread, req),
+                Some(sub) => match self.switch.enter(py, sub) {
+                    Some(entered) => serve(entered.py(), &group, thread, req),
+                    None => {
+                        send_event(py, &req.events, ResponseEvent::Failed(500));
+                        return;
+                    }
+                },
+            };
+            match outcome {
+                Served::Done => break,
+                Served::ReloadInterpreter(back) => {
+                    self.groups.retire(py, &group);
+                    req = *back;
+                }
             }
-        };
-
-        {
-            let _scope = RequestLogScope::enter(&sink);
-            response::run(py, &interp, &app, env, &adapter, &events, &errors);
         }
-
-        // Objects the application kept must not reach a finished request.
-        if let Ok(mut a) = adapter.try_borrow_mut() {
-            a.expire();
-        }
-        if let Ok(mut i) = input.try_borrow_mut() {
-            i.expire();
-        }
-        drop(errors_obj);
-        LogSink::close_shared(&sink);
+        self.groups.reap(py, &mut self.switch);
     }
+}
+
+/// The facts about the serving thread a request needs.
+#[derive(Clone, Copy)]
+struct ThreadFacts {
+    index: usize,
+    thread_id: u64,
+    requests: u64,
+}
+
+/// How `serve` ended.
+enum Served {
+    Done,
+    /// The script changed and the `Interpreter` reload mechanism applies:
+    /// the request, untouched, to be served in a fresh interpreter.
+    ReloadInterpreter(Box<WsgiRequest>),
+}
+
+fn module_name<'py>(
+    py: Python<'py>,
+    interp: &Interpreter,
+    cache: &mut ThreadCache,
+    script: &Path,
+) -> Bound<'py, PyString> {
+    if let Some((path, name)) = &cache.last_script
+        && path.as_os_str() == script.as_os_str()
+    {
+        return name.bind(py).clone();
+    }
+    let name = interp.script_module_name(py, script);
+    cache.last_script = Some((script.to_path_buf(), name.clone().unbind()));
+    name
+}
+
+/// Serve `req` in `group`'s interpreter, which is current on this thread.
+fn serve(py: Python<'_>, group: &Group, thread: ThreadFacts, req: WsgiRequest) -> Served {
+    let interp = &group.interp;
+    let mut cache = group.thread_cache(thread.index);
+    let module_name = module_name(py, interp, &mut cache, &req.script);
+    if req.script_reloading
+        && req.reload == ReloadMechanism::Interpreter
+        && group.sub().is_some()
+        && script::changed(py, interp, &module_name, &req.script, req.script_mtime)
+    {
+        return Served::ReloadInterpreter(Box::new(req));
+    }
+    let total_requests = interp.count_request();
+    let WsgiRequest {
+        script,
+        callable,
+        application_group,
+        script_reloading,
+        script_mtime,
+        environ: cgi,
+        url_scheme,
+        body,
+        client,
+        error_log,
+        events,
+        ..
+    } = req;
+    let peer = interp.peer(client);
+    let display = script.to_string_lossy();
+    let src = ScriptSource {
+        path: &script,
+        display: &display,
+        reloading: script_reloading,
+        mtime: script_mtime.and_then(script::micros),
+        application_group: &application_group,
+        log: &error_log,
+        peer,
+    };
+    let errors = ErrorTarget {
+        log: &error_log,
+        peer,
+        script: &display,
+    };
+
+    let Some(module) = script::module(py, interp, &module_name, &src) else {
+        send_event(py, &events, ResponseEvent::Failed(500));
+        return Served::Done;
+    };
+    let app = match lookup(&module, &callable) {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            let pid = std::process::id();
+            let msg = format!(
+                "mod_wsgi (pid={pid}): Target WSGI script '{display}' does not contain WSGI application '{callable}'."
+            );
+            error_log.log(MODULE, Level::Error, peer, &msg);
+            send_event(py, &events, ResponseEvent::Failed(404));
+            return Served::Done;
+        }
+        Err(e) => {
+            errors.python_error(py, &e);
+            send_event(py, &events, ResponseEvent::Failed(500));
+            return Served::Done;
+        }
+    };
+
+    let sink = LogSink::shared(error_log.clone(), peer);
+    let objects = (|| -> PyResult<_> {
+        let adapter = Bound::new(
+            py,
+            Adapter::new(
+                events.clone(),
+                error_log.clone(),
+                peer,
+                interp.keys.write.clone_ref(py),
+            ),
+        )?;
+        let input = Bound::new(py, Input::new(body))?;
+        let errors_obj = Bound::new(py, LogStream::for_request(Arc::clone(&sink)))?;
+        let script_start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        let side = PythonSide {
+            url_scheme,
+            application_group: &application_group,
+            callable: &callable,
+            input: input.as_any(),
+            errors: errors_obj.as_any(),
+            script_start,
+            total_requests,
+            thread_id: thread.thread_id,
+            thread_requests: thread.requests,
+        };
+        let env = environ::build(py, interp, &mut cache.keys, &cgi, &side)?;
+        Ok((adapter, input, errors_obj, env))
+    })();
+    drop(cache);
+    let (adapter, input, errors_obj, env) = match objects {
+        Ok(objects) => objects,
+        Err(e) => {
+            errors.python_error(py, &e);
+            send_event(py, &events, ResponseEvent::Failed(500));
+            return Served::Done;
+        }
+    };
+
+    {
+        let _scope = RequestLogScope::enter(&sink);
+        response::run(py, interp, &app, env, &adapter, &events, &errors);
+    }
+
+    // Objects the application kept must not reach a finished request.
+    if let Ok(mut a) = adapter.try_borrow_mut() {
+        a.expire();
+    }
+    if let Ok(mut i) = input.try_borrow_mut() {
+        i.expire();
+    }
+    drop(errors_obj);
+    LogSink::close_shared(&sink);
+    Served::Done
 }
 
 /// The WSGI callable: a global of the script module (mod_wsgi looks in the

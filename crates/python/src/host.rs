@@ -20,8 +20,9 @@ use crossbeam_channel::{Receiver, Sender};
 use pyo3::prelude::*;
 use wsgid_log::{ErrorLog, Level, Peer};
 
+use crate::ffi::ThreadSwitch;
+use crate::groups::{self, Group, Groups};
 use crate::handler::Worker;
-use crate::interp::Interpreter;
 use crate::log_stream::MODULE;
 use crate::runtime;
 use crate::{PythonConfig, PythonError, WsgiRequest};
@@ -29,13 +30,20 @@ use crate::{PythonConfig, PythonError, WsgiRequest};
 /// CPython can be initialised once per process.
 static STARTED: AtomicBool = AtomicBool::new(false);
 
+/// The runtime thread's stop channel (carrying the groups to destroy before
+/// finalising) and its handle.
+type RuntimeThread = (mpsc::Sender<Vec<Group>>, JoinHandle<()>);
+
 /// The embedded Python: a runtime thread plus request threads.
 pub struct PythonHost {
     /// `None` once shutdown began.
     queue: RwLock<Option<Sender<WsgiRequest>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
-    /// Tells the runtime thread to finalise; and its handle.
-    runtime: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    /// Every application group's interpreter.
+    groups: Arc<Groups>,
+    /// Tells the runtime thread to finalise (handing it the groups to
+    /// destroy first); and its handle.
+    runtime: Mutex<Option<RuntimeThread>>,
     log: ErrorLog,
 }
 
@@ -68,8 +76,8 @@ impl PythonHost {
         if STARTED.swap(true, Ordering::SeqCst) {
             return Err(PythonError::AlreadyStarted);
         }
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<Arc<Interpreter>, PythonError>>();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Arc<Group>, PythonError>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<Vec<Group>>();
         let (rt_cfg, rt_log) = (cfg.clone(), log.clone());
         let runtime = thread::Builder::new()
             .name("wsgid-python".into())
@@ -78,15 +86,26 @@ impl PythonHost {
                     let _ = ready_tx.send(Err(e));
                 }
                 Ok((main, interp)) => {
-                    let _ = ready_tx.send(Ok(Arc::new(interp)));
+                    let group = Arc::new(Group::main(interp, rt_cfg.threads));
+                    let _ = ready_tx.send(Ok(Arc::clone(&group)));
                     // Until shutdown (a send, or the host being dropped).
-                    let _ = stop_rx.recv();
+                    let groups = stop_rx.recv().unwrap_or_default();
+                    // Sub-interpreters end before the main one, as in
+                    // mod_wsgi's child clean-up.
+                    Python::attach(|py| {
+                        if let Some(mut switch) = ThreadSwitch::new(py) {
+                            for g in groups {
+                                groups::destroy(py, &mut switch, g, &rt_log);
+                            }
+                        }
+                        drop(group);
+                    });
                     runtime::finalize(main, &rt_log);
                 }
             })
             .map_err(PythonError::Thread)?;
-        let interp = match ready_rx.recv() {
-            Ok(Ok(interp)) => interp,
+        let main = match ready_rx.recv() {
+            Ok(Ok(main)) => main,
             Ok(Err(e)) => {
                 let _ = runtime.join();
                 return Err(e);
@@ -97,19 +116,21 @@ impl PythonHost {
             }
         };
 
+        let groups = Arc::new(Groups::new(main, cfg.clone(), log.clone()));
         let host = PythonHost {
             queue: RwLock::new(None),
             workers: Mutex::new(Vec::new()),
+            groups: Arc::clone(&groups),
             runtime: Mutex::new(Some((stop_tx, runtime))),
             log: log.clone(),
         };
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut workers = Vec::new();
         for index in 0..cfg.threads.max(1) {
-            let (rx, interp, log) = (rx.clone(), Arc::clone(&interp), log.clone());
+            let (rx, groups, log) = (rx.clone(), Arc::clone(&groups), log.clone());
             let spawned = thread::Builder::new()
                 .name(format!("wsgid-py-{index}"))
-                .spawn(move || request_thread(&rx, interp, index as u64, &log));
+                .spawn(move || request_thread(&rx, groups, index, &log));
             match spawned {
                 Ok(handle) => workers.push(handle),
                 Err(e) => {
@@ -173,7 +194,7 @@ impl PythonHost {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some((stop, handle)) = runtime {
-            let _ = stop.send(());
+            let _ = stop.send(self.groups.drain());
             let _ = handle.join();
         }
     }
@@ -193,14 +214,17 @@ impl Drop for PythonHost {
 }
 
 /// A request thread: attached to Python for life, idle with the GIL released.
-fn request_thread(
-    rx: &Receiver<WsgiRequest>,
-    interp: Arc<Interpreter>,
-    thread_id: u64,
-    log: &ErrorLog,
-) {
+fn request_thread(rx: &Receiver<WsgiRequest>, groups: Arc<Groups>, index: usize, log: &ErrorLog) {
     Python::attach(|py| {
-        let mut worker = Worker::new(interp, thread_id);
+        let Some(mut worker) = Worker::new(py, groups, index) else {
+            log.log(
+                MODULE,
+                Level::Crit,
+                Peer::None,
+                "wsgid: a Python request thread has no thread state",
+            );
+            return;
+        };
         while let Ok(req) = py.detach(|| rx.recv()) {
             let served = std::panic::catch_unwind(AssertUnwindSafe(|| worker.handle(py, req)));
             if served.is_err() {

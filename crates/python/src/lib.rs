@@ -19,6 +19,7 @@ mod environ;
 mod error;
 mod ffi;
 mod file_wrapper;
+mod groups;
 mod handler;
 mod host;
 mod input;
@@ -87,6 +88,8 @@ pub struct WsgiRequest {
     pub application_group: String,
     /// `WSGIScriptReloading`.
     pub script_reloading: bool,
+    /// `WSGIReloadMechanism`: what a changed script reloads.
+    pub reload: ReloadMechanism,
     /// The script's modification time as the front end's file-system walk
     /// saw it for this request (mod_wsgi reuses Apache's `r->finfo.mtime`
     /// the same way).  `None`: the host `stat`s the script itself.
@@ -107,6 +110,19 @@ pub struct WsgiRequest {
     pub error_log: wsgid_log::ErrorLog,
     /// Where the response goes.
     pub events: tokio::sync::mpsc::Sender<ResponseEvent>,
+}
+
+/// `WSGIReloadMechanism` (the specification's 1.X/2.0 directive).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReloadMechanism {
+    /// Discard the script's module and load the file into a fresh one.
+    #[default]
+    Module,
+    /// Destroy the application group's sub-interpreter and start a fresh
+    /// one (`%{GLOBAL}` reloads as `Module`: the main interpreter stays).
+    Interpreter,
+    /// Restart the daemon process; in embedded mode the same as `Module`.
+    Process,
 }
 
 impl std::fmt::Debug for WsgiRequest {

@@ -120,6 +120,20 @@ pub(crate) fn bring_up(
 fn set_up_main(py: Python<'_>, cfg: &PythonConfig, log: &ErrorLog) -> PyResult<Interpreter> {
     // So that threading.main_thread() is this thread, not a request thread.
     py.import("threading")?;
+    set_up_interpreter(py, cfg, log, "")
+}
+
+/// What mod_wsgi's `newInterpreterObject` does to every interpreter it
+/// creates, the main one included: `sys.stderr`/`sys.stdout` to the error
+/// log, `sys.argv`, `PYTHON_EGG_CACHE`, `WSGIPythonPath`, the `mod_wsgi`
+/// and `apache` modules.  Runs in the interpreter being set up (the calling
+/// thread's current one).
+pub(crate) fn set_up_interpreter(
+    py: Python<'_>,
+    cfg: &PythonConfig,
+    log: &ErrorLog,
+    application_group: &str,
+) -> PyResult<Interpreter> {
     let sys = py.import("sys")?;
     sys.setattr(
         "stderr",
@@ -141,7 +155,7 @@ fn set_up_main(py: Python<'_>, cfg: &PythonConfig, log: &ErrorLog) -> PyResult<I
         py,
         &ModuleFacts {
             process_group: &cfg.process_group,
-            application_group: "",
+            application_group,
             maximum_processes: 1,
             threads_per_process: threads,
         },

@@ -107,15 +107,43 @@ fn reload_required(
     module: &Bound<'_, PyAny>,
     src: &ScriptSource<'_>,
 ) -> bool {
+    out_of_date(py, interp, module, src.path, src.mtime)
+}
+
+/// Whether `module` was loaded from another version of `path` than the one
+/// on disk (`mtime`, µs, when the caller already knows it).
+fn out_of_date(
+    py: Python<'_>,
+    interp: &Interpreter,
+    module: &Bound<'_, PyAny>,
+    path: &Path,
+    mtime: Option<i64>,
+) -> bool {
     let recorded = module
         .getattr_opt(interp.keys.dunder_mtime.bind(py))
         .ok()
         .flatten()
         .and_then(|m| m.extract::<i64>().ok());
-    let now = src.mtime.or_else(|| mtime_micros(src.path));
+    let now = mtime.or_else(|| mtime_micros(path));
     match (recorded, now) {
         (Some(then), Some(now)) => then != now,
         _ => true,
+    }
+}
+
+/// Whether the script's module is loaded in `interp` and its file changed
+/// since: the trigger of the `Interpreter` reload mechanism (a script not
+/// loaded yet is simply loaded).
+pub(crate) fn changed(
+    py: Python<'_>,
+    interp: &Interpreter,
+    name: &Bound<'_, PyString>,
+    path: &Path,
+    mtime: Option<std::time::SystemTime>,
+) -> bool {
+    match interp.modules.bind(py).get_item(name) {
+        Ok(Some(module)) => out_of_date(py, interp, &module, path, mtime.and_then(micros)),
+        _ => false,
     }
 }
 

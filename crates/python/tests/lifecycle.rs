@@ -46,6 +46,7 @@ fn request(
         callable: "application".into(),
         application_group: String::new(),
         script_reloading: true,
+        reload: wsgid_python::ReloadMechanism::Module,
         script_mtime: None,
         environ: vec![("REQUEST_METHOD".into(), "GET".into())],
         url_scheme: "http",

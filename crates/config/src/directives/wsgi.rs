@@ -10,7 +10,7 @@ use super::alias::group_spec;
 use super::wsgi_flag;
 use crate::builder::Builder;
 use crate::lexer::words;
-use crate::model::{CallableSpec, GroupSpec, MapHeadToGet};
+use crate::model::{CallableSpec, GroupSpec, MapHeadToGet, ReloadMechanism};
 use crate::registry::{Action::*, Arity::*, *};
 
 const DAEMON: &str = "daemon mode is planned";
@@ -41,7 +41,7 @@ pub const ROWS: &[Row] = &[
     row("WSGIVerboseDebugging", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable verbose debugging messages.", Planned("verbose debugging")),
     row("WSGILazyInitialization", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable lazy Python initialisation.", Planned("WSGILazyInitialization")),
     row("WSGIPythonExecutable", Take1, RSRC_CONF, GLOBAL_ONLY, "Python executable absolute path name.", Removed("WSGIPythonExecutable was removed in mod_wsgi 2.0; use WSGIPythonHome instead")),
-    row("WSGIReloadMechanism", Take1, OR_FILEINFO, 0, "Defines what is reloaded when a reload is triggered.", Removed("WSGIReloadMechanism was removed in mod_wsgi 3.0: embedded mode reloads the script, daemon mode restarts the process")),
+    row("WSGIReloadMechanism", Take1, OR_FILEINFO, 0, "Defines what is reloaded when a reload is triggered.", Set(reload_mechanism)),
     row("WSGIApplicationGroup", Take1, ACCESS_CONF | RSRC_CONF, 0, "Application interpreter group.", Set(application_group)),
     row("WSGICallableObject", Take1, OR_FILEINFO, 0, "Name of entry point in WSGI script file.", Set(callable_object)),
     row("WSGIPassAuthorization", Take1, OR_FILEINFO, 0, "Enable/Disable WSGI authorization.", Set(pass_authorization)),
@@ -102,6 +102,26 @@ fn pass_authorization(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn script_reloading(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.per_dir().wsgi.script_reloading = Some(wsgi_flag(a.name, a.get(0))?);
+    Ok(())
+}
+
+/// The specification's values: `Module` and `Interpreter` (1.X), `Process`
+/// (2.0).  mod_wsgi 3.0 removed the directive; wsgid follows the
+/// specification.
+fn reload_mechanism(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let m = if v.eq_ignore_ascii_case("Module") {
+        ReloadMechanism::Module
+    } else if v.eq_ignore_ascii_case("Interpreter") {
+        ReloadMechanism::Interpreter
+    } else if v.eq_ignore_ascii_case("Process") {
+        ReloadMechanism::Process
+    } else {
+        return Err(
+            "WSGIReloadMechanism must be one of: Module | Interpreter | Process.".to_owned(),
+        );
+    };
+    b.per_dir().wsgi.reload_mechanism = Some(m);
     Ok(())
 }
 

@@ -197,6 +197,7 @@ pub fn submit(
         callable: settings.callable.clone(),
         application_group: settings.application_group.clone(),
         script_reloading: settings.script_reloading,
+        reload: settings.reload,
         script_mtime: r.meta.as_ref().and_then(|m| m.modified().ok()),
         environ,
         url_scheme,

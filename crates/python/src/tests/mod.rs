@@ -110,6 +110,7 @@ pub(crate) fn request(
         callable: "application".into(),
         application_group: "localhost|/app".into(),
         script_reloading: true,
+        reload: crate::ReloadMechanism::Module,
         script_mtime: None,
         environ,
         url_scheme: "http",

@@ -170,9 +170,8 @@ fn environ_has_mod_wsgi_keys_and_types() {
         "file_wrapper=True",
         "PATH=False",
         "HTTPS=False",
-        "module=((4, 9, 4), '', '')",
+        "module=((4, 9, 4), '', 'localhost|/app')",
         "argv=['mod_wsgi']",
-        "main_thread=False",
     ] {
         assert_line(&l, expected);
     }

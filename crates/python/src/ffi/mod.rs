@@ -3,7 +3,12 @@
 //! workspace with `unsafe` code.
 //!
 //! It does not decide anything: callers choose what to initialise, which
-//! module to execute and which descriptor to duplicate.
+//! module to execute and which descriptor to duplicate.  Sub-interpreters
+//! and per-thread thread states are in `subinterp.rs`.
+
+mod subinterp;
+
+pub(crate) use subinterp::{SubInterpreter, ThreadSwitch};
 
 use std::ffi::{CStr, CString, c_char};
 use std::fs::File;
