@@ -105,6 +105,15 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
         multithread: threads > 1,
         multiprocess: worker_count(&cfg.mpm) > 1,
         process_group: String::new(),
+        import_scripts: cfg
+            .wsgi
+            .import_scripts
+            .iter()
+            .map(|s| wsgid_python::ImportScript {
+                path: s.path.clone(),
+                application_group: s.application_group.clone(),
+            })
+            .collect(),
     }
 }
 

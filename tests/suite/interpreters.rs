@@ -285,3 +285,112 @@ WSGIScriptAlias /second @DIR@/ext.wsgi
         );
     }
 }
+
+/// Records, at import, which thread loaded it and whether a request had
+/// been served yet.
+const PRELOADED_APP: &str = r#"
+import builtins, threading
+
+builtins.wsgid_loads = getattr(builtins, "wsgid_loads", 0) + 1
+LOADED_ON_MAIN_THREAD = threading.current_thread() is threading.main_thread()
+LOADED_BEFORE_REQUESTS = not getattr(builtins, "wsgid_requests", 0)
+
+def application(environ, start_response):
+    builtins.wsgid_requests = getattr(builtins, "wsgid_requests", 0) + 1
+    body = "group=%s\nloads=%d\nmain=%s\nbefore=%s\nrequest_on_main=%s\n" % (
+        environ["mod_wsgi.application_group"], builtins.wsgid_loads,
+        LOADED_ON_MAIN_THREAD, LOADED_BEFORE_REQUESTS,
+        threading.current_thread() is threading.main_thread())
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode()]
+"#;
+
+#[test]
+fn import_scripts_run_before_the_first_request() {
+    let site = "\
+LogLevel info
+WSGIImportScript @DIR@/app.wsgi process-group=%{GLOBAL} application-group=preloaded
+WSGIImportScript @DIR@/global.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}
+WSGIScriptAlias /preloaded @DIR@/app.wsgi
+WSGIScriptAlias /lazy @DIR@/app.wsgi
+WSGIScriptAlias /global @DIR@/global.wsgi
+<Location /preloaded>
+    WSGIApplicationGroup preloaded
+</Location>
+<Location /lazy>
+    WSGIApplicationGroup lazy
+</Location>
+<Location /global>
+    WSGIApplicationGroup %{GLOBAL}
+</Location>
+";
+    let s = server(site)
+        .file("app.wsgi", PRELOADED_APP)
+        .file("global.wsgi", PRELOADED_APP)
+        .start();
+    // Loaded at start, on Python's main thread, before any request; the
+    // request finds the module loaded (one load) and runs on a request
+    // thread.
+    for path in ["/preloaded", "/global"] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.describe());
+        assert_eq!(r.var("loads"), "1", "GET {path}");
+        assert_eq!(
+            r.var("main"),
+            "True",
+            "GET {path}: loaded on the main thread"
+        );
+        assert_eq!(
+            r.var("before"),
+            "True",
+            "GET {path}: loaded before requests"
+        );
+        assert_eq!(r.var("request_on_main"), "False", "GET {path}");
+    }
+    // Without an import script: loaded by the first request.
+    let r = s.get("/lazy");
+    assert_eq!(r.var("group"), "lazy", "{}", r.describe());
+    assert_eq!(r.var("loads"), "1");
+    assert_eq!(r.var("before"), "True");
+    let log = s.error_log();
+    let app = s.path("app.wsgi").display().to_string();
+    assert!(
+        log.contains(&format!(
+            "mod_wsgi (pid={pid}, process='', application='preloaded'): Loading Python script file '{app}'.",
+            pid = s.worker_pids()[0]
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn import_script_errors_follow_mod_wsgi() {
+    for (args, message) in [
+        ("", "Location of import script not supplied."),
+        ("@DIR@/x.py", "Name of WSGI application group required."),
+        (
+            "@DIR@/x.py application-group=a",
+            "Name of WSGI process group required.",
+        ),
+        (
+            "@DIR@/x.py process-group=daemon application-group=a",
+            "WSGI process group not yet configured.",
+        ),
+        (
+            "@DIR@/x.py application-group=",
+            "Invalid name for WSGI application group.",
+        ),
+        (
+            "@DIR@/x.py colour=blue",
+            "Invalid option to WSGI import script definition.",
+        ),
+    ] {
+        let p = server(&format!("WSGIImportScript {args}\n")).prepare();
+        let out = p.config_test();
+        assert!(
+            out.stderr.contains(message) && out.stderr.contains("Syntax error on line"),
+            "WSGIImportScript {args}: {}",
+            out.stderr
+        );
+    }
+}

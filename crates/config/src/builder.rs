@@ -166,6 +166,7 @@ impl Builder {
                 python_warnings: Vec::new(),
                 python_hash_seed: None,
                 destroy_interpreter: true,
+                import_scripts: Vec::new(),
             },
             ignored: Vec::new(),
             warnings: Vec::new(),

@@ -604,4 +604,14 @@ pub struct WsgiServer {
     pub python_hash_seed: Option<String>,
     /// `WSGIDestroyInterpreter` (default On).
     pub destroy_interpreter: bool,
+    /// `WSGIImportScript`s, in configuration order.
+    pub import_scripts: Vec<ImportScript>,
+}
+
+/// One `WSGIImportScript` (of this process: `process-group=%{GLOBAL}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportScript {
+    pub path: PathBuf,
+    /// `""` for `%{GLOBAL}`.
+    pub application_group: String,
 }

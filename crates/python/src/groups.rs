@@ -22,12 +22,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyString;
 use wsgid_log::{ErrorLog, Level, Peer};
 
-use crate::PythonConfig;
 use crate::environ::KeyCache;
 use crate::ffi::{SubInterpreter, ThreadSwitch};
 use crate::interp::Interpreter;
 use crate::log_stream::{MODULE, format_exception};
-use crate::runtime;
+use crate::{ImportScript, PythonConfig};
+use crate::{runtime, script};
 
 /// What one request thread keeps for one interpreter between requests.
 /// Kept in the group (not the thread) so that it is dropped inside its
@@ -219,6 +219,48 @@ impl Groups {
             ),
         );
         None
+    }
+
+    /// Run the `WSGIImportScript`s, in order, each in its group's
+    /// interpreter (created now if needed) on the calling thread: the
+    /// runtime thread, Python's main thread, before any request.
+    pub(crate) fn import_scripts(
+        &self,
+        py: Python<'_>,
+        switch: &mut ThreadSwitch,
+        scripts: &[ImportScript],
+    ) {
+        for s in scripts {
+            let Some(group) = self.get(py, switch, &s.application_group) else {
+                let pid = std::process::id();
+                self.log.log(
+                    MODULE,
+                    Level::Crit,
+                    Peer::None,
+                    &format!(
+                        "mod_wsgi (pid={pid}): Cannot acquire interpreter '{}'.",
+                        s.application_group
+                    ),
+                );
+                continue;
+            };
+            match group.sub() {
+                None => {
+                    script::import(py, &group.interp, &s.path, &group.name, &self.log);
+                }
+                Some(sub) => {
+                    if let Some(entered) = switch.enter(py, sub) {
+                        script::import(
+                            entered.py(),
+                            &group.interp,
+                            &s.path,
+                            &group.name,
+                            &self.log,
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// The `Interpreter` reload mechanism: forget `group` so that the next

@@ -76,7 +76,7 @@ impl PythonHost {
         if STARTED.swap(true, Ordering::SeqCst) {
             return Err(PythonError::AlreadyStarted);
         }
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<Arc<Group>, PythonError>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Arc<Groups>, PythonError>>();
         let (stop_tx, stop_rx) = mpsc::channel::<Vec<Group>>();
         let (rt_cfg, rt_log) = (cfg.clone(), log.clone());
         let runtime = thread::Builder::new()
@@ -86,26 +86,39 @@ impl PythonHost {
                     let _ = ready_tx.send(Err(e));
                 }
                 Ok((main, interp)) => {
-                    let group = Arc::new(Group::main(interp, rt_cfg.threads));
-                    let _ = ready_tx.send(Ok(Arc::clone(&group)));
+                    let main_group = Arc::new(Group::main(interp, rt_cfg.threads));
+                    let groups = Arc::new(Groups::new(main_group, rt_cfg.clone(), rt_log.clone()));
+                    // Import scripts run here, on Python's main thread,
+                    // before any request thread exists.
+                    let mut switch = Python::attach(|py| {
+                        let mut switch = ThreadSwitch::new(py);
+                        if let Some(switch) = &mut switch {
+                            groups.import_scripts(py, switch, &rt_cfg.import_scripts);
+                        }
+                        switch
+                    });
+                    let _ = ready_tx.send(Ok(Arc::clone(&groups)));
                     // Until shutdown (a send, or the host being dropped).
-                    let groups = stop_rx.recv().unwrap_or_default();
+                    let to_destroy = stop_rx.recv().unwrap_or_default();
                     // Sub-interpreters end before the main one, as in
                     // mod_wsgi's child clean-up.
                     Python::attach(|py| {
-                        if let Some(mut switch) = ThreadSwitch::new(py) {
-                            for g in groups {
-                                groups::destroy(py, &mut switch, g, &rt_log);
+                        if switch.is_none() {
+                            switch = ThreadSwitch::new(py);
+                        }
+                        if let Some(switch) = &mut switch {
+                            for g in to_destroy {
+                                groups::destroy(py, switch, g, &rt_log);
                             }
                         }
-                        drop(group);
+                        drop(groups);
                     });
                     runtime::finalize(main, &rt_log);
                 }
             })
             .map_err(PythonError::Thread)?;
-        let main = match ready_rx.recv() {
-            Ok(Ok(main)) => main,
+        let groups = match ready_rx.recv() {
+            Ok(Ok(groups)) => groups,
             Ok(Err(e)) => {
                 let _ = runtime.join();
                 return Err(e);
@@ -116,7 +129,6 @@ impl PythonHost {
             }
         };
 
-        let groups = Arc::new(Groups::new(main, cfg.clone(), log.clone()));
         let host = PythonHost {
             queue: RwLock::new(None),
             workers: Mutex::new(Vec::new()),

@@ -58,6 +58,16 @@ pub struct PythonConfig {
     pub multiprocess: bool,
     /// The process group this host serves (`""` in embedded mode).
     pub process_group: String,
+    /// `WSGIImportScript`s for this process, run at start-up in order.
+    pub import_scripts: Vec<ImportScript>,
+}
+
+/// A script to load at process start (`WSGIImportScript`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportScript {
+    pub path: PathBuf,
+    /// The application group (`""`: `%{GLOBAL}`, the main interpreter).
+    pub application_group: String,
 }
 
 /// The request body as the front end delivers it.  Called on a Python thread

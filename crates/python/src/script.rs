@@ -72,6 +72,31 @@ pub(crate) fn module<'py>(
     load_source(py, interp, name, exists, src).map(Bound::into_any)
 }
 
+/// `WSGIImportScript`: load `path` into `interp` (current on this thread)
+/// at process start, under the module name a request for the same file
+/// would use, so that the request finds it loaded.  False if it failed
+/// (logged with mod_wsgi's lines and the traceback).
+pub(crate) fn import(
+    py: Python<'_>,
+    interp: &Interpreter,
+    path: &Path,
+    application_group: &str,
+    log: &ErrorLog,
+) -> bool {
+    let name = interp.script_module_name(py, path);
+    let display = path.to_string_lossy();
+    let src = ScriptSource {
+        path,
+        display: &display,
+        reloading: true,
+        mtime: None,
+        application_group,
+        log,
+        peer: Peer::None,
+    };
+    module(py, interp, &name, &src).is_some()
+}
+
 /// Holds the interpreter's script-load lock (a Python lock: waiting for it
 /// releases the GIL).
 struct LoadLock<'py>(Bound<'py, PyAny>);

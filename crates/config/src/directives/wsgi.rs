@@ -6,11 +6,11 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::alias::group_spec;
+use super::alias::{group_spec, parse_option};
 use super::wsgi_flag;
 use crate::builder::Builder;
-use crate::lexer::words;
-use crate::model::{CallableSpec, GroupSpec, MapHeadToGet, ReloadMechanism};
+use crate::lexer::{next_word, words};
+use crate::model::{CallableSpec, GroupSpec, ImportScript, MapHeadToGet, ReloadMechanism};
 use crate::registry::{Action::*, Arity::*, *};
 
 const DAEMON: &str = "daemon mode is planned";
@@ -25,7 +25,7 @@ pub const ROWS: &[Row] = &[
     row("WSGISocketRotation", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable rotation of daemon process sockets.", Planned(DAEMON)),
     row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Planned(DAEMON)),
     row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Planned(DAEMON)),
-    row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Planned("script preloading")),
+    row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Set(import_script)),
     row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Planned("dispatch scripts")),
     row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
     row("WSGIAccessScript", Raw, OR_AUTHCFG, 0, "Location of WSGI host access script file.", Planned("access scripts")),
@@ -72,6 +72,51 @@ fn process_group(b: &mut Builder, a: &Args) -> Result<(), String> {
         ));
     }
     b.per_dir().wsgi.process_group = Some(g);
+    Ok(())
+}
+
+/// `WSGIImportScript path process-group=... application-group=...`, parsed
+/// as mod_wsgi's `wsgi_add_import_script` does (both options required).
+/// Without daemon process groups, only `process-group=%{GLOBAL}` names a
+/// process: any other name gets mod_wsgi's error for an unknown group.
+fn import_script(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let mut rest = a.raw.as_str();
+    let path = next_word(&mut rest);
+    if path.is_empty() {
+        return Err("Location of import script not supplied.".to_owned());
+    }
+    let (mut application_group, mut process_group) = (None, None);
+    while !rest.trim_start().is_empty() {
+        let (option, value) = parse_option(&mut rest)
+            .ok_or_else(|| "Invalid option to WSGI import script definition.".to_owned())?;
+        match option.as_str() {
+            "application-group" if value.is_empty() => {
+                return Err("Invalid name for WSGI application group.".to_owned());
+            }
+            "application-group" => application_group = Some(value),
+            "process-group" if value.is_empty() => {
+                return Err("Invalid name for WSGI process group.".to_owned());
+            }
+            "process-group" => process_group = Some(value),
+            _ => return Err("Invalid option to WSGI import script definition.".to_owned()),
+        }
+    }
+    let application_group =
+        application_group.ok_or_else(|| "Name of WSGI application group required.".to_owned())?;
+    let process_group =
+        process_group.ok_or_else(|| "Name of WSGI process group required.".to_owned())?;
+    if process_group != "%{GLOBAL}" {
+        return Err("WSGI process group not yet configured.".to_owned());
+    }
+    let application_group = if application_group == "%{GLOBAL}" {
+        String::new()
+    } else {
+        application_group
+    };
+    b.cfg.wsgi.import_scripts.push(ImportScript {
+        path: PathBuf::from(path),
+        application_group,
+    });
     Ok(())
 }
 
