@@ -212,7 +212,10 @@ mod tests {
         assert!(g.text.contains("Listen 127.0.0.1:8123\n"), "{}", g.text);
         assert!(g.text.contains("StartServers 2\n"));
         assert!(g.text.contains("ThreadsPerChild 4\n"));
-        assert!(g.text.contains("WSGIRestrictStdin Off\nWSGIRestrictStdout Off\n"));
+        assert!(
+            g.text
+                .contains("WSGIRestrictStdin Off\nWSGIRestrictStdout Off\n")
+        );
         assert!(g.text.contains("Alias \"/static\" \"/srv/s\"\n"));
         assert!(
             g.text

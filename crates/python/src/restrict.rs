@@ -74,9 +74,11 @@ fn restricted<'py>(py: Python<'py>, what: &str) -> PyResult<Bound<'py, PyAny>> {
     namespace.set_item("__getattribute__", getattribute)?;
     namespace.set_item("__slots__", PyTuple::empty(py))?;
     namespace.set_item("__module__", "mod_wsgi")?;
-    let class = py
-        .get_type::<pyo3::types::PyType>()
-        .call1(("Restricted", PyTuple::empty(py), namespace))?;
+    let class = py.get_type::<pyo3::types::PyType>().call1((
+        "Restricted",
+        PyTuple::empty(py),
+        namespace,
+    ))?;
     class.call0()
 }
 

@@ -48,7 +48,11 @@ fn restrictions_default_on_and_take_on_off() {
     assert!(!c.wsgi.restrict_stdin && !c.wsgi.restrict_stdout && !c.wsgi.restrict_signal);
     let c = ok("WSGIRestrictStdout Off\nWSGIRestrictStdout On\n");
     assert!(c.wsgi.restrict_stdout && c.wsgi.restrict_stdin);
-    for name in ["WSGIRestrictStdin", "WSGIRestrictStdout", "WSGIRestrictSignal"] {
+    for name in [
+        "WSGIRestrictStdin",
+        "WSGIRestrictStdout",
+        "WSGIRestrictSignal",
+    ] {
         assert_eq!(
             super::msg(&format!("{name} yes")),
             format!("{name} must be one of: Off | On")
