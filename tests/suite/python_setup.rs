@@ -42,6 +42,9 @@ def application(environ, start_response):
             signal.signal(signal.SIGUSR1)
         except TypeError as e:
             out.append("error=%s" % e)
+    elif action == "/sigusr2":
+        out.append("now=%s" % signal.Handlers(signal.getsignal(signal.SIGUSR2)).name)
+        out.append("pth_returned=" + os.environ.get("WSGID_PTH_SIGNAL", "<unset>"))
     elif action == "/python":
         import site_marker
         out.append("prefix=" + sys.prefix)
@@ -378,6 +381,52 @@ fn signal_is_the_real_one_when_off() {
         WAIT,
     );
     assert!(line.is_some(), "{}", s.error_log());
+    assert!(!s.error_log().contains("Callback registration"));
+}
+
+/// A `.pth` line in a `WSGIPythonPath` directory runs at start-up on
+/// Python's main thread, after the restrictions are in place (mod_wsgi's
+/// order): there `signal.signal` either is intercepted or really registers.
+fn pth_signal_server(directives: &str) -> TestServer {
+    server(&format!(
+        "{directives}WSGIPythonPath @DIR@/site\nWSGIScriptAlias /app @DIR@/app.wsgi\n"
+    ))
+    .file("app.wsgi", APP)
+    .file(
+        "site/sig.pth",
+        "import os, signal; os.environ['WSGID_PTH_SIGNAL'] = signal.Handlers(signal.signal(signal.SIGUSR2, signal.SIG_IGN)).name\n",
+    )
+    .start()
+}
+
+#[test]
+fn signal_at_start_up_ignored_when_on() {
+    let s = pth_signal_server("WSGIRestrictSignal On\n");
+    let r = s.get("/app/sigusr2");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.var("now"), "SIG_DFL", "{}", r.describe());
+    assert_eq!(r.var("pth_returned"), "SIG_IGN");
+    assert!(
+        s.wait_for_log(
+            &[
+                "[wsgi:warn]",
+                "Callback registration for signal 12 ignored."
+            ],
+            WAIT
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+}
+
+#[test]
+fn signal_at_start_up_registers_when_off() {
+    let s = pth_signal_server("WSGIRestrictSignal Off\n");
+    let r = s.get("/app/sigusr2");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.var("now"), "SIG_IGN", "{}", r.describe());
+    assert_eq!(r.var("pth_returned"), "SIG_DFL");
     assert!(!s.error_log().contains("Callback registration"));
 }
 
