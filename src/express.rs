@@ -131,6 +131,11 @@ pub fn generate(args: &ExpressArgs) -> Result<Generated, AppError> {
         "<Directory {}>\n    Require all granted\n</Directory>",
         q(script_dir)
     );
+    // mod_wsgi-express runs on mod_wsgi 4.9, whose defaults leave
+    // sys.stdin and sys.stdout unrestricted (print() goes to the error
+    // log); wsgid's defaults are the specification's (On).  Signals stay
+    // restricted, as there.
+    let _ = writeln!(w, "WSGIRestrictStdin Off\nWSGIRestrictStdout Off");
     let _ = writeln!(w, "WSGIApplicationGroup {}", args.application_group);
     let _ = writeln!(w, "WSGICallableObject {}", quote(&args.callable_object));
     let _ = writeln!(
@@ -207,6 +212,10 @@ mod tests {
         assert!(g.text.contains("Listen 127.0.0.1:8123\n"), "{}", g.text);
         assert!(g.text.contains("StartServers 2\n"));
         assert!(g.text.contains("ThreadsPerChild 4\n"));
+        assert!(
+            g.text
+                .contains("WSGIRestrictStdin Off\nWSGIRestrictStdout Off\n")
+        );
         assert!(g.text.contains("Alias \"/static\" \"/srv/s\"\n"));
         assert!(
             g.text

@@ -60,4 +60,9 @@ mod suite {
 
     /// `wsgid start-server` (the mod_wsgi-express path) and the examples.
     mod express;
+
+    /// Python start-up directives (WSGIPythonHome with a venv, WSGIPythonPath
+    /// `.pth` files, WSGIPythonEggs, WSGIPythonOptimize) and the
+    /// WSGIRestrictStdin/Stdout/Signal restrictions.
+    mod python_setup;
 }

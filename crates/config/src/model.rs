@@ -589,8 +589,11 @@ pub struct WsgiServer {
     pub python_path: Vec<PathBuf>,
     pub python_optimize: u8,
     pub python_eggs: Option<PathBuf>,
+    /// `WSGIRestrictStdin` (default On, as the specification says).
     pub restrict_stdin: bool,
+    /// `WSGIRestrictStdout` (default On; Off: `sys.stdout` goes to the error log).
     pub restrict_stdout: bool,
+    /// `WSGIRestrictSignal` (default On: `signal.signal()` registrations ignored).
     pub restrict_signal: bool,
     pub restrict_embedded: bool,
     /// `WSGISocketPrefix`, resolved against ServerRoot.

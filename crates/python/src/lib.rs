@@ -27,6 +27,7 @@ mod interp;
 mod log_stream;
 mod module;
 mod response;
+mod restrict;
 mod runtime;
 mod script;
 
@@ -51,6 +52,15 @@ pub struct PythonConfig {
     pub optimize: u8,
     /// `WSGIPythonEggs` (sets `PYTHON_EGG_CACHE`).
     pub python_eggs: Option<PathBuf>,
+    /// `WSGIRestrictStdin`: `sys.stdin` raises `OSError` on any use.
+    /// (The server's default is On; `Default` here gives Off.)
+    pub restrict_stdin: bool,
+    /// `WSGIRestrictStdout`: `sys.stdout` raises `OSError` on any use;
+    /// when Off it writes to the error log as `sys.stderr` does.
+    pub restrict_stdout: bool,
+    /// `WSGIRestrictSignal`: `signal.signal()` logs a warning and does not
+    /// register the handler.
+    pub restrict_signal: bool,
     /// Number of request threads (`ThreadsPerChild`).
     pub threads: usize,
     /// `wsgi.multithread` / `wsgi.multiprocess` values for this process.

@@ -5,7 +5,8 @@
 //! venv is entered through its `bin/python` so that `pyvenv.cfg` is found),
 //! `WSGIPythonOptimize`, initialisation without Python signal handlers, then
 //! in the main interpreter: `threading` imported on this (main) thread,
-//! `sys.stderr`/`sys.stdout` routed to the error log, `sys.argv`,
+//! `sys.stderr` routed to the error log, the `WSGIRestrictStdout`/`Stdin`/
+//! `Signal` set-up (`restrict`), `sys.argv`,
 //! `PYTHON_EGG_CACHE`, `WSGIPythonPath` via `site.addsitedir` (new entries
 //! moved to the front of `sys.path`), and the `mod_wsgi`/`apache` modules.
 //!
@@ -139,10 +140,8 @@ pub(crate) fn set_up_interpreter(
         "stderr",
         Bound::new(py, LogStream::proxy(log.clone(), "<stderr>"))?,
     )?;
-    sys.setattr(
-        "stdout",
-        Bound::new(py, LogStream::proxy(log.clone(), "<stdout>"))?,
-    )?;
+    // sys.stdout / sys.stdin / signal.signal, as WSGIRestrict* say.
+    crate::restrict::install(py, cfg, log)?;
     sys.setattr("argv", PyList::new(py, ["mod_wsgi"])?)?;
     if let Some(eggs) = &cfg.python_eggs {
         py.import("os")?

@@ -1,6 +1,6 @@
 //! mod_wsgi 4.9's directives (except the script aliases, in `alias`):
 //! the interpreter-wide settings, the per-directory request settings, and
-//! the rows of the daemon-mode, restriction and auth-script directives that
+//! the rows of the daemon-mode, embedded-restriction and auth-script directives that
 //! wsgid does not implement yet.
 
 use std::net::IpAddr;
@@ -33,9 +33,9 @@ pub const ROWS: &[Row] = &[
     row("WSGIAuthGroupScript", Raw, OR_AUTHCFG, 0, "Location of WSGI group auth script file.", Planned("group authorisation scripts")),
     row("WSGIGroupAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on groups.", Planned("group authorisation scripts")),
     row("WSGIRestrictEmbedded", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable use of embedded mode.", Planned(DAEMON)),
-    row("WSGIRestrictStdin", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDIN.", Planned("stdin/stdout/signal restrictions")),
-    row("WSGIRestrictStdout", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDOUT.", Planned("stdin/stdout/signal restrictions")),
-    row("WSGIRestrictSignal", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of signal().", Planned("stdin/stdout/signal restrictions")),
+    row("WSGIRestrictStdin", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDIN.", Set(restrict_stdin)),
+    row("WSGIRestrictStdout", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDOUT.", Set(restrict_stdout)),
+    row("WSGIRestrictSignal", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of signal().", Set(restrict_signal)),
     row("WSGIPassApacheRequest", Take1, ACCESS_CONF | RSRC_CONF, 0, "Enable/Disable Apache request object.", Planned("there is no Apache request object in wsgid")),
     row("WSGIServerMetrics", Take1, RSRC_CONF, 0, "Enabled/Disable access to server metrics.", Planned("server metrics")),
     row("WSGIVerboseDebugging", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable verbose debugging messages.", Planned("verbose debugging")),
@@ -301,6 +301,21 @@ fn dont_write_bytecode(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn destroy_interpreter(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.cfg.wsgi.destroy_interpreter = wsgi_flag(a.name, a.get(0))?;
+    Ok(())
+}
+
+fn restrict_stdin(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.restrict_stdin = wsgi_flag(a.name, a.get(0))?;
+    Ok(())
+}
+
+fn restrict_stdout(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.restrict_stdout = wsgi_flag(a.name, a.get(0))?;
+    Ok(())
+}
+
+fn restrict_signal(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.cfg.wsgi.restrict_signal = wsgi_flag(a.name, a.get(0))?;
     Ok(())
 }
 

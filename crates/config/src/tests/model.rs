@@ -41,6 +41,26 @@ fn defaults_are_apaches() {
 }
 
 #[test]
+fn restrictions_default_on_and_take_on_off() {
+    let c = ok("");
+    assert!(c.wsgi.restrict_stdin && c.wsgi.restrict_stdout && c.wsgi.restrict_signal);
+    let c = ok("WSGIRestrictStdin off\nWSGIRestrictStdout Off\nWSGIRestrictSignal OFF\n");
+    assert!(!c.wsgi.restrict_stdin && !c.wsgi.restrict_stdout && !c.wsgi.restrict_signal);
+    let c = ok("WSGIRestrictStdout Off\nWSGIRestrictStdout On\n");
+    assert!(c.wsgi.restrict_stdout && c.wsgi.restrict_stdin);
+    for name in [
+        "WSGIRestrictStdin",
+        "WSGIRestrictStdout",
+        "WSGIRestrictSignal",
+    ] {
+        assert_eq!(
+            super::msg(&format!("{name} yes")),
+            format!("{name} must be one of: Off | On")
+        );
+    }
+}
+
+#[test]
 fn server_level_values() {
     let c = ok(r#"
 Listen 8080
