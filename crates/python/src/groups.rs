@@ -45,7 +45,9 @@ pub(crate) struct Group {
     pub name: String,
     pub interp: Interpreter,
     /// `None` for the main interpreter.
-    sub: Option<SubInterpreter>,
+    /// Request threads parked in the interpreter hold clones (see
+    /// `ThreadSwitch`).
+    sub: Option<Arc<SubInterpreter>>,
     /// One cache per request thread (indexed by thread number).
     threads: Box<[Mutex<ThreadCache>]>,
     /// Set when the `Interpreter` reload mechanism replaced this group.
@@ -62,7 +64,7 @@ impl Group {
         Group {
             name,
             interp,
-            sub,
+            sub: sub.map(Arc::new),
             threads: (0..threads.max(1))
                 .map(|_| Mutex::new(ThreadCache::default()))
                 .collect(),
@@ -75,7 +77,7 @@ impl Group {
         Group::new(String::new(), interp, None, threads)
     }
 
-    pub(crate) fn sub(&self) -> Option<&SubInterpreter> {
+    pub(crate) fn sub(&self) -> Option<&Arc<SubInterpreter>> {
         self.sub.as_ref()
     }
 
@@ -92,7 +94,7 @@ impl Group {
 
     /// The interpreter handle, and everything else (the Python objects,
     /// to be dropped inside that interpreter).
-    fn split(self) -> (Option<SubInterpreter>, GroupObjects) {
+    fn split(self) -> (Option<Arc<SubInterpreter>>, GroupObjects) {
         (
             self.sub,
             GroupObjects {
@@ -121,6 +123,20 @@ pub(crate) fn destroy(py: Python<'_>, switch: &mut ThreadSwitch, group: Group, l
         return;
     };
     let pid = std::process::id();
+    let Ok(sub) = Arc::try_unwrap(sub) else {
+        // A thread is still parked in it (cannot happen at shutdown, when
+        // every request thread has exited): leave it to process exit.
+        log.log(
+            MODULE,
+            Level::Warn,
+            Peer::None,
+            &format!(
+                "mod_wsgi (pid={pid}): Interpreter '{}' still in use; not destroyed.",
+                objects.name
+            ),
+        );
+        return;
+    };
     log.log(
         MODULE,
         Level::Info,
@@ -249,15 +265,10 @@ impl Groups {
                     script::import(py, &group.interp, &s.path, &group.name, &self.log);
                 }
                 Some(sub) => {
-                    if let Some(entered) = switch.enter(py, sub) {
-                        script::import(
-                            entered.py(),
-                            &group.interp,
-                            &s.path,
-                            &group.name,
-                            &self.log,
-                        );
+                    if switch.switch_to(py, Some(sub)) {
+                        script::import(py, &group.interp, &s.path, &group.name, &self.log);
                     }
+                    switch.leave(py);
                 }
             }
         }
@@ -284,6 +295,11 @@ impl Groups {
         self.any_retired.store(true, Ordering::Release);
     }
 
+    /// Whether some replaced interpreter awaits destruction.
+    pub(crate) fn has_retired(&self) -> bool {
+        self.any_retired.load(Ordering::Acquire)
+    }
+
     /// Destroy retired interpreters nobody is inside any more.  Cheap when
     /// there are none; called by request threads between requests.
     pub(crate) fn reap(&self, py: Python<'_>, switch: &mut ThreadSwitch) {
@@ -295,10 +311,13 @@ impl Groups {
             let mut idle = Vec::new();
             let mut busy = Vec::new();
             for group in retired.drain(..) {
-                // Only the registry's reference left: nobody can enter it
-                // (threads find groups through the registry only).
+                // Only the registry's reference left: no request holds it
+                // and no thread is parked in its interpreter (threads find
+                // groups through the registry only, so none can come back).
+                let parked = group.sub.as_ref().is_some_and(|s| Arc::strong_count(s) > 1);
                 match Arc::try_unwrap(group) {
-                    Ok(group) => idle.push(group),
+                    Ok(group) if !parked => idle.push(group),
+                    Ok(group) => busy.push(Arc::new(group)),
                     Err(group) => busy.push(group),
                 }
             }

@@ -86,16 +86,13 @@ impl Worker {
                 thread_id: self.thread_id,
                 requests: self.requests,
             };
-            let outcome = match group.sub() {
-                None => serve(py, &group, thread, req),
-                Some(sub) => match self.switch.enter(py, sub) {
-                    Some(entered) => serve(entered.py(), &group, thread, req),
-                    None => {
-                        send_event(py, &req.events, ResponseEvent::Failed(500));
-                        return;
-                    }
-                },
-            };
+            // The thread stays in this interpreter after the request (see
+            // `ThreadSwitch`).
+            if !self.switch.switch_to(py, group.sub()) {
+                send_event(py, &req.events, ResponseEvent::Failed(500));
+                return;
+            }
+            let outcome = serve(py, &group, thread, req);
             match outcome {
                 Served::Done => break,
                 Served::ReloadInterpreter(back) => {
@@ -105,6 +102,21 @@ impl Worker {
             }
         }
         self.groups.reap(py, &mut self.switch);
+    }
+
+    /// Between requests: leave an interpreter that was replaced, so that
+    /// it can be destroyed, and destroy what nobody uses any more.
+    pub(crate) fn idle(&mut self, py: Python<'_>) {
+        if self.groups.has_retired() {
+            self.switch.leave(py);
+            self.groups.reap(py, &mut self.switch);
+        }
+    }
+
+    /// Back to the main interpreter's thread state, before the thread
+    /// detaches from Python for good.
+    pub(crate) fn leave(&mut self, py: Python<'_>) {
+        self.switch.leave(py);
     }
 }
 

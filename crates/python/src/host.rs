@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
 use std::thread::{self, JoinHandle};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use pyo3::prelude::*;
 use wsgid_log::{ErrorLog, Level, Peer};
 
@@ -26,6 +26,10 @@ use crate::handler::Worker;
 use crate::log_stream::MODULE;
 use crate::runtime;
 use crate::{PythonConfig, PythonError, WsgiRequest};
+
+/// How often an idle request thread checks whether the interpreter it is
+/// parked in was replaced (the `Interpreter` reload mechanism).
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// CPython can be initialised once per process.
 static STARTED: AtomicBool = AtomicBool::new(false);
@@ -237,7 +241,19 @@ fn request_thread(rx: &Receiver<WsgiRequest>, groups: Arc<Groups>, index: usize,
             );
             return;
         };
-        while let Ok(req) = py.detach(|| rx.recv()) {
+        // Waiting releases the GIL from whichever interpreter the last
+        // request ran in (the worker stays there between requests).
+        loop {
+            let req = match py.detach(|| rx.recv_timeout(IDLE_CHECK)) {
+                Ok(req) => req,
+                Err(RecvTimeoutError::Timeout) => {
+                    // An idle thread must not keep a replaced interpreter
+                    // alive.
+                    worker.idle(py);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let served = std::panic::catch_unwind(AssertUnwindSafe(|| worker.handle(py, req)));
             if served.is_err() {
                 // The request's sender was dropped with it: the front end sees
@@ -250,5 +266,6 @@ fn request_thread(rx: &Receiver<WsgiRequest>, groups: Arc<Groups>, index: usize,
                 );
             }
         }
+        worker.leave(py);
     });
 }

@@ -20,14 +20,15 @@
 //! Invariants the safe API below keeps:
 //! - a [`ThreadSwitch`] belongs to one OS thread (it is `!Send`) and only
 //!   swaps between thread states it created on that thread;
-//! - [`ThreadSwitch::enter`] returns a guard that swaps back to the thread's
-//!   home (main-interpreter) thread state when dropped, so pyo3 never sees a
-//!   sub-interpreter's thread state outside a request;
-//! - a [`SubInterpreter`] can only be destroyed by value, so nobody can be
-//!   inside it (entering borrows it for the guard's lifetime).
+//! - a switch away from home holds a strong reference to the interpreter
+//!   it is in, and a [`SubInterpreter`] can only be destroyed by value, so
+//!   no thread can be inside (or parked in) an interpreter being destroyed;
+//! - the request thread goes home ([`ThreadSwitch::leave`]) before pyo3's
+//!   `attach` scope ends, so pyo3 releases the state it acquired.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3_ffi as sys;
@@ -57,13 +58,13 @@ impl SubInterpreter {
     /// records it).  The caller is back on its own thread state afterwards.
     /// `Err` when CPython could not create the interpreter.
     pub(crate) fn create<R>(
-        _py: Python<'_>,
+        py: Python<'_>,
         switch: &mut ThreadSwitch,
         set_up: impl FnOnce(Python<'_>) -> R,
     ) -> Result<(SubInterpreter, R), String> {
-        // SAFETY: the GIL is held (`_py`) by this thread, whose current
-        // thread state is its home state (a `ThreadSwitch` guard is never
-        // alive across this call: `switch` is borrowed mutably).  As
+        switch.leave(py);
+        // SAFETY: the GIL is held (`py`) by this thread, whose current
+        // thread state is its home state (just switched there).  As
         // mod_wsgi does, the current state is swapped out first;
         // Py_NewInterpreter then creates the interpreter plus a thread state
         // and makes it current, or returns NULL having restored nothing, in
@@ -102,19 +103,21 @@ impl SubInterpreter {
     /// (to drop cached objects), clear and delete every thread state other
     /// threads created for it, then `Py_EndInterpreter` (atexit callbacks,
     /// waits for the interpreter's non-daemon threads).  Taking `self` by
-    /// value guarantees no guard of [`ThreadSwitch::enter`] is alive for it,
-    /// so none of its thread states is current anywhere.  Other threads'
+    /// value guarantees no switch holds it (a switch inside an interpreter
+    /// holds a strong reference), so none of its thread states is current
+    /// or parked anywhere.  Other threads'
     /// switches keep a stale entry for the id, which is never looked up
     /// again (ids are not reused).
     pub(crate) fn destroy(
         self,
-        _py: Python<'_>,
+        py: Python<'_>,
         switch: &mut ThreadSwitch,
         before_end: impl FnOnce(Python<'_>),
     ) {
+        switch.leave(py);
         let own = switch.take(self.id);
         // SAFETY: the GIL is held by this thread with its home state current
-        // (no guard alive: `switch` is borrowed mutably).  `own` (if any) is
+        // (just switched there).  `own` (if any) is
         // this thread's state for the interpreter; otherwise a new one is
         // made.  No state of this interpreter is current on any thread (see
         // above), so each may be cleared (with itself current, so that
@@ -151,12 +154,24 @@ impl SubInterpreter {
     }
 }
 
-/// One OS thread's thread states for the sub-interpreters it serves, and its
-/// home state (the main interpreter's, from pyo3's `Python::attach`).
+/// One OS thread's thread states for the sub-interpreters it serves, its
+/// home state (the main interpreter's, from pyo3's `Python::attach`), and
+/// which of them is current.
+///
+/// A thread stays in the interpreter of its last request until a request
+/// for another group arrives: consecutive requests of one group then cost
+/// no swap, and the thread waits for work (GIL released by pyo3's
+/// `detach`, which saves and restores whatever state is current) with that
+/// interpreter's state, so its GIL requests reach a running thread of the
+/// same interpreter (CPython before 3.13 files a GIL drop request with the
+/// requester's interpreter only).
 #[derive(Debug)]
 pub(crate) struct ThreadSwitch {
     home: NonNull<sys::PyThreadState>,
     states: Vec<(i64, NonNull<sys::PyThreadState>)>,
+    /// The interpreter whose state is current (None: home).  Holding a
+    /// strong reference keeps it from being destroyed meanwhile.
+    current: Option<(Arc<SubInterpreter>, NonNull<sys::PyThreadState>)>,
     /// Thread states are bound to the OS thread that made them.
     _not_send: PhantomData<*mut ()>,
 }
@@ -165,13 +180,14 @@ impl ThreadSwitch {
     /// For the calling thread, which is attached to the main interpreter
     /// (its current thread state becomes the home state).
     pub(crate) fn new(_py: Python<'_>) -> Option<ThreadSwitch> {
-        // SAFETY: the GIL is held (`_py`), so a current thread state exists;
-        // PyThreadState_GetUnchecked would also do, PyThreadState_Get
-        // aborts only when there is none, which `_py` rules out.
+        // SAFETY: the GIL is held (`_py`), so a current thread state exists
+        // and PyThreadState_Get returns it (it aborts only when there is
+        // none, which `_py` rules out).
         let home = NonNull::new(unsafe { sys::PyThreadState_Get() })?;
         Some(ThreadSwitch {
             home,
             states: Vec::new(),
+            current: None,
             _not_send: PhantomData,
         })
     }
@@ -181,58 +197,79 @@ impl ThreadSwitch {
         Some(self.states.swap_remove(i).1)
     }
 
-    /// Make this thread's thread state for `interp` current (creating it on
-    /// first use) until the guard is dropped.  `None` if CPython could not
-    /// allocate a thread state.
-    pub(crate) fn enter<'a>(
-        &'a mut self,
+    /// Make this thread's state for `target` current (`None`: the home
+    /// state), creating it on first use.  False if CPython could not
+    /// allocate a thread state (the current state is then unchanged).
+    pub(crate) fn switch_to(
+        &mut self,
         _py: Python<'_>,
-        interp: &'a SubInterpreter,
-    ) -> Option<Entered<'a>> {
-        let tstate = match self.states.iter().find(|(k, _)| *k == interp.id) {
-            Some((_, t)) => *t,
-            None => {
-                // SAFETY: `interp.raw` is alive (borrowed `SubInterpreter`,
-                // which can only be destroyed by value).  The new state is
-                // bound to this thread, which is the only one that uses it.
-                let t = NonNull::new(unsafe { sys::PyThreadState_New(interp.raw.as_ptr()) })?;
-                self.states.push((interp.id, t));
-                t
+        target: Option<&Arc<SubInterpreter>>,
+    ) -> bool {
+        let same = match (&self.current, target) {
+            (None, None) => true,
+            (Some((cur, _)), Some(t)) => cur.id == t.id,
+            _ => false,
+        };
+        if same {
+            return true;
+        }
+        let next = match target {
+            None => None,
+            Some(interp) => {
+                let tstate = match self.states.iter().find(|(k, _)| *k == interp.id) {
+                    Some((_, t)) => *t,
+                    None => {
+                        // SAFETY: `interp` is alive (a strong reference is
+                        // held, and destruction needs the value).  The new
+                        // state is bound to this thread, the only one that
+                        // uses it.
+                        let Some(t) =
+                            NonNull::new(unsafe { sys::PyThreadState_New(interp.raw.as_ptr()) })
+                        else {
+                            return false;
+                        };
+                        self.states.push((interp.id, t));
+                        t
+                    }
+                };
+                Some((Arc::clone(interp), tstate))
             }
         };
-        // SAFETY: the GIL is held by this thread with its home state current
-        // (guards cannot nest: `self` is borrowed mutably by the guard);
-        // `tstate` belongs to this thread and to a live interpreter that
-        // shares the GIL, so swapping it in keeps the GIL with this thread.
-        unsafe { sys::PyThreadState_Swap(tstate.as_ptr()) };
-        Some(Entered {
-            home: self.home,
-            _switch: PhantomData,
-        })
+        let to = next.as_ref().map_or(self.home, |(_, t)| *t);
+        // SAFETY: the GIL is held by this thread (`_py`) with the state
+        // `self` says is current (home, or `self.current`'s, which is alive
+        // because of the reference held).  `to` is this thread's own state
+        // for a live interpreter sharing the GIL, so the GIL stays with
+        // this thread across the swap.
+        unsafe { sys::PyThreadState_Swap(to.as_ptr()) };
+        self.current = next;
+        true
+    }
+
+    /// Back to the home state (before pyo3's `attach` scope ends, and
+    /// before this thread destroys an interpreter).
+    pub(crate) fn leave(&mut self, py: Python<'_>) {
+        self.switch_to(py, None);
     }
 }
 
-/// While alive, a sub-interpreter's thread state is current on this thread.
-pub(crate) struct Entered<'a> {
-    home: NonNull<sys::PyThreadState>,
-    _switch: PhantomData<&'a mut ThreadSwitch>,
-}
-
-impl Entered<'_> {
-    /// The token for code running in the entered interpreter.
-    pub(crate) fn py(&self) -> Python<'_> {
-        // SAFETY: the GIL is held by this thread (entering required it and
-        // nothing in between releases it without restoring it: pyo3's
-        // `detach` saves and restores the current state), and the current
-        // state is the entered one.
-        unsafe { Python::assume_attached() }
-    }
-}
-
-impl Drop for Entered<'_> {
+impl Drop for ThreadSwitch {
     fn drop(&mut self) {
-        // SAFETY: the GIL is held by this thread with the entered state
-        // current (see `py`); the home state is this thread's own.
-        unsafe { sys::PyThreadState_Swap(self.home.as_ptr()) };
+        let Some((_, tstate)) = self.current.take() else {
+            return;
+        };
+        // A switch dropped while away from home (a panic unwound past
+        // `leave`): go home if, and only if, this thread still has that
+        // state current, which means it holds the GIL; otherwise leave the
+        // state alone (pyo3 would then find the thread not attached and
+        // CPython reports the mismatch rather than corrupting memory).
+        // SAFETY: PyThreadState_GetUnchecked only reads this thread's
+        // current state pointer; swapping our own current state for our
+        // own home state with the GIL held is valid (see `switch_to`).
+        unsafe {
+            if sys::compat::PyThreadState_GetUnchecked() == tstate.as_ptr() {
+                sys::PyThreadState_Swap(self.home.as_ptr());
+            }
+        }
     }
 }
