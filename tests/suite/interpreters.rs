@@ -394,3 +394,78 @@ fn import_script_errors_follow_mod_wsgi() {
         );
     }
 }
+
+/// An extension that refuses sub-interpreters (a stand-in raising PyO3's
+/// exact ImportError, the most common case) gets a 500 and a log line that
+/// names the fix.
+#[test]
+fn module_refusing_sub_interpreters_names_the_global_group() {
+    let app = r#"
+import sys
+if "@DIR@/lib" not in sys.path:
+    sys.path.insert(0, "@DIR@/lib")
+import refuses
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"#;
+    let refuses = r#"
+import sys
+if sys.modules.get("mod_wsgi") and sys.modules["mod_wsgi"].application_group:
+    raise ImportError("PyO3 modules do not yet support subinterpreters, see https://github.com/PyO3/pyo3/issues/576")
+"#;
+    let site = "\
+WSGIScriptAlias /sub @DIR@/app.wsgi
+WSGIScriptAlias /main @DIR@/app.wsgi
+<Location /sub>
+    WSGIApplicationGroup sub
+</Location>
+<Location /main>
+    WSGIApplicationGroup %{GLOBAL}
+</Location>
+";
+    let s = server(site)
+        .file("app.wsgi", app)
+        .file("lib/refuses.py", refuses)
+        .start();
+    assert_eq!(s.get("/sub").status, 500);
+    assert_eq!(s.get("/main").status, 200);
+    let log = s.error_log();
+    assert!(
+        log.contains("ImportError: PyO3 modules do not yet support subinterpreters")
+            && log.contains(
+                "run the application in the main interpreter with 'WSGIApplicationGroup %{GLOBAL}'."
+            ),
+        "{log}"
+    );
+}
+
+/// The restrictions apply in every interpreter, not only the main one.
+#[test]
+fn restrictions_apply_in_sub_interpreters() {
+    let app = r#"
+def application(environ, start_response):
+    try:
+        print("hello")
+        outcome = "printed"
+    except OSError as e:
+        outcome = str(e)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("outcome=%s\n" % outcome).encode()]
+"#;
+    let site = "\
+WSGIScriptAlias /sub @DIR@/app.wsgi
+<Location /sub>
+    WSGIApplicationGroup sub
+</Location>
+";
+    let s = server(site).file("app.wsgi", app).start();
+    let r = s.get("/sub");
+    assert_eq!(
+        r.var("outcome"),
+        "sys.stdout access restricted by mod_wsgi",
+        "{}",
+        r.describe()
+    );
+}

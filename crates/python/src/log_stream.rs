@@ -294,6 +294,34 @@ pub(crate) fn log_python_error(
     let text = format_exception(py, err).unwrap_or_else(|_| err.to_string());
     let text = text.strip_suffix('\n').unwrap_or(&text);
     log.log(MODULE, Level::Error, peer, text);
+    if refuses_sub_interpreters(text) {
+        log.log(
+            MODULE,
+            Level::Error,
+            peer,
+            &format!(
+                "mod_wsgi (pid={pid}): A module refused to load in this sub-interpreter; run the application in \
+                 the main interpreter with 'WSGIApplicationGroup %{{GLOBAL}}'."
+            ),
+        );
+    }
+}
+
+/// Whether a traceback is an extension module refusing sub-interpreters
+/// (PyO3: "PyO3 modules do not yet support subinterpreters"; CPython
+/// 3.12+: "module X does not support loading in subinterpreters"; older
+/// PyO3: "may only be initialized once per interpreter process").
+fn refuses_sub_interpreters(traceback: &str) -> bool {
+    let lower = traceback.to_ascii_lowercase();
+    lower.contains("importerror")
+        && [
+            "subinterpreter",
+            "sub-interpreter",
+            "sub interpreter",
+            "once per interpreter process",
+        ]
+        .iter()
+        .any(|m| lower.contains(m))
 }
 
 /// `traceback.format_exception(type, value, tb)` joined.
