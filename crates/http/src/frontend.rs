@@ -68,6 +68,9 @@ pub struct Site {
     pub signature: ServerSignature,
     /// `SERVER_SOFTWARE` / `Server:` value for this ServerTokens setting.
     pub server_banner: String,
+    /// Whether any section has per-directory mod_rewrite rules (they can
+    /// change a sub-request's file name after the walk).
+    pub dir_rewrites: bool,
 }
 
 /// The HTTP front end: configuration, sites and the Python host.
@@ -266,7 +269,10 @@ impl FrontEnd {
                 Some(log) => log,
                 None => LogFiles::default().error_log(host)?,
             };
+            let dir_rewrites = host.per_dir.rewrite.is_some()
+                || sections.iter().any(|s| s.per_dir.rewrite.is_some());
             sites.push(Site {
+                dir_rewrites,
                 error_log,
                 server_hostname: host
                     .server_name

@@ -270,15 +270,29 @@ pub fn construct_url(site: &Site, r: &Request, path: &str) -> String {
 }
 
 /// PATH_TRANSLATED: PATH_INFO looked up as a URI in a sub-request.
+///
+/// Apache joins the sub-request's file name and path info back together,
+/// which undoes the directory walk's split, so only the steps that can
+/// change the name matter: translate (server-level mod_rewrite, aliases,
+/// DocumentRoot), per-directory mod_rewrite, and mod_dir's index file for a
+/// directory with a trailing slash.  Without the last two in play the
+/// translate step alone gives the same answer with no file-system access.
 pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<String> {
     if r.path_info.is_empty() {
         return None;
     }
     let site = fe.site(r.host);
     let mut sub = r.sub_request(r.path_info.clone());
-    // Errors (redirects, denials) still leave a file name, which is all
-    // PATH_TRANSLATED uses; their log lines are part of Apache's behaviour.
-    let _ = lookup(fe, site, &mut sub, 0);
+    if r.path_info.last() != Some(&b'/') && !site.dir_rewrites {
+        if rewrite::translate(site, &mut sub).is_ok() && sub.filename.is_none() {
+            translate::translate(site, &mut sub);
+        }
+    } else {
+        // Errors (redirects, denials) still leave a file name, which is all
+        // PATH_TRANSLATED uses; their log lines are part of Apache's
+        // behaviour.
+        let _ = lookup(fe, site, &mut sub, 0);
+    }
     sub.filename.is_some().then(|| {
         let mut s = sub.filename_latin1();
         s.push_str(&latin1(&sub.path_info));

@@ -20,6 +20,7 @@ fn site(conf: &str) -> Site {
         access_logs: Arc::new(Vec::new()),
         signature: ServerSignature::Off,
         server_banner: String::new(),
+        dir_rewrites: true,
     }
 }
 
