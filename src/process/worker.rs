@@ -108,6 +108,15 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
         multithread: threads > 1,
         multiprocess: worker_count(&cfg.mpm) > 1,
         process_group: String::new(),
+        case_insensitive: !cfg.wsgi.case_sensitivity,
+        python_warnings: cfg.wsgi.python_warnings.clone(),
+        hash_seed: cfg
+            .wsgi
+            .python_hash_seed
+            .as_deref()
+            .and_then(|s| s.parse().ok()),
+        dont_write_bytecode: cfg.wsgi.dont_write_bytecode,
+        keep_interpreter: !cfg.wsgi.destroy_interpreter,
         import_scripts: cfg
             .wsgi
             .import_scripts

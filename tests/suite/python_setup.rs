@@ -450,3 +450,84 @@ fn restricted_streams_do_not_disturb_python_finalisation() {
     assert!(!log.contains("finalisation reported an error"), "{log}");
     assert!(!log.contains("Exception ignored"), "{log}");
 }
+
+/// Reports the interpreter-wide settings the other start-up directives
+/// change, and registers an atexit callback that leaves a file behind.
+const SETTINGS_APP: &str = r#"
+import atexit, hashlib, sys, warnings
+
+def _at_exit():
+    with open("@DIR@/atexit-ran", "w") as f:
+        f.write("yes")
+atexit.register(_at_exit)
+
+def application(environ, start_response):
+    try:
+        warnings.warn("old", DeprecationWarning)
+        warned = "no"
+    except DeprecationWarning:
+        warned = "raised"
+    path = __file__.encode()
+    body = "hash=%d\ndont_write_bytecode=%s\nwarnoptions=%s\nwarned=%s\nname_is=%s\n" % (
+        hash("wsgid"), sys.dont_write_bytecode, ",".join(sys.warnoptions), warned,
+        "exact" if __name__ == "_mod_wsgi_" + hashlib.md5(path).hexdigest()
+        else "lower" if __name__ == "_mod_wsgi_" + hashlib.md5(path.lower()).hexdigest()
+        else __name__)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode()]
+"#;
+
+fn settings_server(directives: &str) -> TestServer {
+    server(&format!(
+        "{directives}\nWSGIScriptAlias /s @DIR@/Settings.wsgi\n"
+    ))
+    .file("Settings.wsgi", SETTINGS_APP)
+    .start()
+}
+
+#[test]
+fn hash_seed_bytecode_warnings_and_case_sensitivity() {
+    let expected_hash = Command::new(embedded_python())
+        .args(["-c", "print(hash('wsgid'))"])
+        .env("PYTHONHASHSEED", "123")
+        .output()
+        .expect("run python3");
+    let expected_hash = String::from_utf8_lossy(&expected_hash.stdout)
+        .trim()
+        .to_owned();
+    let s = settings_server(
+        "WSGIPythonHashSeed 123\nWSGIDontWriteBytecode On\nWSGIPythonWarnings error::DeprecationWarning\n\
+         WSGICaseSensitivity Off",
+    );
+    let r = s.get("/s");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.var("hash"), expected_hash, "WSGIPythonHashSeed");
+    assert_eq!(r.var("dont_write_bytecode"), "True");
+    assert_eq!(r.var("warnoptions"), "error::DeprecationWarning");
+    assert_eq!(r.var("warned"), "raised");
+    assert_eq!(
+        r.var("name_is"),
+        "lower",
+        "WSGICaseSensitivity Off folds case"
+    );
+
+    let s = settings_server("");
+    let r = s.get("/s");
+    assert_ne!(r.var("hash"), expected_hash, "random by default");
+    // (dont_write_bytecode follows PYTHONDONTWRITEBYTECODE when the
+    // directive is absent, as for any Python.)
+    assert_eq!(r.var("warned"), "no");
+    assert_eq!(r.var("name_is"), "exact", "case-sensitive by default");
+}
+
+#[test]
+fn destroy_interpreter_off_skips_finalisation() {
+    for (directive, ran) in [("", true), ("WSGIDestroyInterpreter Off", false)] {
+        let mut s = settings_server(directive);
+        assert_eq!(s.get("/s").status, 200);
+        let atexit = s.path("atexit-ran");
+        let stopped = s.stop();
+        assert!(stopped.status.is_some(), "{directive}: clean stop");
+        assert_eq!(atexit.exists(), ran, "{directive}: atexit callbacks ran");
+    }
+}

@@ -104,6 +104,12 @@ impl PythonHost {
                     let _ = ready_tx.send(Ok(Arc::clone(&groups)));
                     // Until shutdown (a send, or the host being dropped).
                     let to_destroy = stop_rx.recv().unwrap_or_default();
+                    if rt_cfg.keep_interpreter {
+                        // WSGIDestroyInterpreter Off: mod_wsgi skips all
+                        // interpreter destruction; the process just exits.
+                        std::mem::forget((to_destroy, groups, switch, main));
+                        return;
+                    }
                     // Sub-interpreters end before the main one, as in
                     // mod_wsgi's child clean-up.
                     Python::attach(|py| {

@@ -111,12 +111,15 @@ pub(crate) struct Interpreter {
     pub file_wrapper_type: Py<PyType>,
     /// `mod_wsgi.total_requests`.
     total_requests: AtomicU64,
+    /// `WSGICaseSensitivity Off`.
+    case_insensitive: bool,
     /// Script path → `_mod_wsgi_<md5>` module name.
     script_names: Mutex<HashMap<PathBuf, Py<PyString>>>,
 }
 
 /// The parts of the host configuration an interpreter needs.
 pub(crate) struct InterpreterConfig {
+    pub case_insensitive: bool,
     pub process_group: String,
     pub multithread: bool,
     pub multiprocess: bool,
@@ -152,6 +155,7 @@ impl Interpreter {
             scheme_https: PyString::intern(py, "https").unbind(),
             file_wrapper_type: py.get_type::<FileWrapper>().unbind(),
             total_requests: AtomicU64::new(0),
+            case_insensitive: cfg.case_insensitive,
             script_names: Mutex::new(HashMap::new()),
         })
     }
@@ -171,9 +175,10 @@ impl Interpreter {
     }
 
     /// The module name mod_wsgi gives a script: `_mod_wsgi_` + the MD5 hex of
-    /// its path.  mod_wsgi 4.9 lower-cases the path first whenever
-    /// `WSGICaseSensitivity` is on, which is the default on Linux
-    /// (`wsgi_module_name` in mod_wsgi.c), so wsgid does the same.
+    /// its path, lower-cased first when the file system is declared case
+    /// insensitive (`WSGICaseSensitivity Off`), as the specification says.
+    /// (mod_wsgi 4.9's `wsgi_module_name` tests the flag the other way
+    /// round, so it lower-cases by default on Linux; see the README.)
     pub(crate) fn script_module_name<'py>(
         &self,
         py: Python<'py>,
@@ -186,16 +191,21 @@ impl Interpreter {
         if let Some(name) = names.get(script) {
             return name.bind(py).clone();
         }
-        let name = PyString::new(py, &module_name_for(script));
+        let name = PyString::new(py, &module_name_for(script, self.case_insensitive));
         names.insert(script.to_path_buf(), name.clone().unbind());
         name
     }
 }
 
-/// `_mod_wsgi_<md5 of the lower-cased path>`.
-pub(crate) fn module_name_for(script: &Path) -> String {
-    let lowered = script.as_os_str().as_encoded_bytes().to_ascii_lowercase();
-    let digest = Md5::digest(&lowered);
+/// `_mod_wsgi_<md5 of the path>`, the path lower-cased first on a
+/// case-insensitive file system (`WSGICaseSensitivity Off`).
+pub(crate) fn module_name_for(script: &Path, case_insensitive: bool) -> String {
+    let bytes = script.as_os_str().as_encoded_bytes();
+    let digest = if case_insensitive {
+        Md5::digest(bytes.to_ascii_lowercase())
+    } else {
+        Md5::digest(bytes)
+    };
     let mut name = String::with_capacity(10 + 32);
     name.push_str("_mod_wsgi_");
     for b in digest {
@@ -212,7 +222,14 @@ mod tests {
     #[test]
     fn module_name_is_md5_of_lowercased_path() {
         // hashlib.md5(b"/srv/app.wsgi").hexdigest()
-        let name = module_name_for(Path::new("/SRV/App.wsgi"));
+        let name = module_name_for(Path::new("/SRV/App.wsgi"), true);
         assert_eq!(name, "_mod_wsgi_295f8766fc4bd953ab4cd252da58a6a3");
+        // hashlib.md5(b"/SRV/App.wsgi").hexdigest()
+        let name = module_name_for(Path::new("/SRV/App.wsgi"), false);
+        assert_eq!(
+            name,
+            format!("_mod_wsgi_{:x}", Md5::digest(b"/SRV/App.wsgi"))
+        );
+        assert_ne!(name, "_mod_wsgi_295f8766fc4bd953ab4cd252da58a6a3");
     }
 }

@@ -70,6 +70,19 @@ pub struct PythonConfig {
     pub process_group: String,
     /// `WSGIImportScript`s for this process, run at start-up in order.
     pub import_scripts: Vec<ImportScript>,
+    /// `WSGICaseSensitivity Off`: script paths are lower-cased before they
+    /// name a module, so one file reached with different case is one
+    /// module (the specification's meaning; default On on Linux).
+    pub case_insensitive: bool,
+    /// `WSGIPythonWarnings` options, in order (as `python -W`).
+    pub python_warnings: Vec<String>,
+    /// `WSGIPythonHashSeed N` (`None`: random, Python's default).
+    pub hash_seed: Option<u32>,
+    /// `WSGIDontWriteBytecode On`.
+    pub dont_write_bytecode: bool,
+    /// `WSGIDestroyInterpreter Off`: skip `Py_FinalizeEx` at shutdown
+    /// (atexit callbacks then do not run), as mod_wsgi 4.9 does.
+    pub keep_interpreter: bool,
 }
 
 /// A script to load at process start (`WSGIImportScript`).

@@ -45,6 +45,8 @@ fn errno_prefix(e: &io::Error) -> String {
 fn init_options(cfg: &PythonConfig, log: &ErrorLog) -> Result<InitOptions, PythonError> {
     let mut opts = InitOptions {
         optimize: i32::from(cfg.optimize),
+        hash_seed: cfg.hash_seed,
+        dont_write_bytecode: cfg.dont_write_bytecode,
         ..InitOptions::default()
     };
     let Some(home) = &cfg.python_home else {
@@ -143,6 +145,15 @@ pub(crate) fn set_up_interpreter(
     // sys.stdout / sys.stdin / signal.signal, as WSGIRestrict* say.
     crate::restrict::install(py, cfg, log)?;
     sys.setattr("argv", PyList::new(py, ["mod_wsgi"])?)?;
+    if !cfg.python_warnings.is_empty() {
+        // As `python -W` options: recorded in sys.warnoptions and applied
+        // to this interpreter's warning filters.
+        let options = PyList::new(py, &cfg.python_warnings)?;
+        sys.getattr("warnoptions")?
+            .call_method1("extend", (&options,))?;
+        py.import("warnings")?
+            .call_method1("_processoptions", (options,))?;
+    }
     if let Some(eggs) = &cfg.python_eggs {
         py.import("os")?
             .getattr("environ")?
@@ -162,6 +173,7 @@ pub(crate) fn set_up_interpreter(
     Interpreter::new(
         py,
         InterpreterConfig {
+            case_insensitive: cfg.case_insensitive,
             process_group: cfg.process_group.clone(),
             multithread: cfg.multithread,
             multiprocess: cfg.multiprocess,

@@ -32,6 +32,10 @@ pub(crate) struct InitOptions {
     pub program_name: Option<CString>,
     /// `PyConfig.optimization_level` (`WSGIPythonOptimize`).
     pub optimize: i32,
+    /// `PyConfig.hash_seed` (`WSGIPythonHashSeed`); None: random.
+    pub hash_seed: Option<u32>,
+    /// `PyConfig.write_bytecode = 0` (`WSGIDontWriteBytecode On`).
+    pub dont_write_bytecode: bool,
 }
 
 /// The main thread state created by `Py_Initialize`, saved while the GIL is
@@ -63,6 +67,13 @@ pub(crate) fn initialize(opts: &InitOptions) -> Result<MainThreadState, String> 
     config_ref.install_signal_handlers = 0;
     config_ref.parse_argv = 0;
     config_ref.optimization_level = opts.optimize;
+    if let Some(seed) = opts.hash_seed {
+        config_ref.use_hash_seed = 1;
+        config_ref.hash_seed = libc::c_ulong::from(seed);
+    }
+    if opts.dont_write_bytecode {
+        config_ref.write_bytecode = 0;
+    }
 
     let result = set_strings(config_ref, opts).and_then(|()| {
         // SAFETY: config is a valid, initialised PyConfig; the runtime is

@@ -96,7 +96,7 @@ fn scripts_reload_when_their_mtime_changes() {
     let path = script("reload", &source("one"));
     let first = lines(&get(&path, "/"));
     assert_line(&first, "v='one'");
-    let name = crate::interp::module_name_for(&path);
+    let name = crate::interp::module_name_for(&path, false);
     assert_line(&first, &format!("name='{name}'"));
     assert_line(&first, &format!("file='{}'", path.display()));
 
