@@ -71,6 +71,10 @@ pub struct Site {
     /// Whether any section has per-directory mod_rewrite rules (they can
     /// change a sub-request's file name after the walk).
     pub dir_rewrites: bool,
+    /// `sections` indices of the `<Directory>` sections in walk order.
+    pub dir_order: Vec<usize>,
+    /// Section merges already computed for this site.
+    pub merges: crate::phases::walk::MergeMemo,
 }
 
 /// The HTTP front end: configuration, sites and the Python host.
@@ -272,6 +276,8 @@ impl FrontEnd {
             let dir_rewrites = host.per_dir.rewrite.is_some()
                 || sections.iter().any(|s| s.per_dir.rewrite.is_some());
             sites.push(Site {
+                dir_order: crate::phases::walk::directory_order(&sections),
+                merges: Default::default(),
                 dir_rewrites,
                 error_log,
                 server_hostname: host

@@ -78,7 +78,9 @@ pub struct Request {
     /// `CONTEXT_PREFIX` / `CONTEXT_DOCUMENT_ROOT` set by a prefix `Alias`.
     pub context: Option<(String, String)>,
     /// The merged per-directory configuration for this request.
-    pub per_dir: PerDir,
+    /// The merged per-directory configuration (shared: merges are
+    /// memoised per site).
+    pub per_dir: std::sync::Arc<PerDir>,
     /// `r->subprocess_env`: SetEnvIf, RewriteRule `[E=]`, SetEnv/PassEnv
     /// entries (in order; a name set again keeps its place).
     pub env: Vec<(String, String)>,
@@ -199,7 +201,7 @@ impl Request {
             alias_forced: false,
             wsgi_notes: ScriptAliasOptions::default(),
             context: None,
-            per_dir: PerDir::default(),
+            per_dir: Default::default(),
             env: Vec::new(),
             content_type: None,
             start: SystemTime::now(),
@@ -238,7 +240,7 @@ impl Request {
             alias_forced: false,
             wsgi_notes: ScriptAliasOptions::default(),
             context: None,
-            per_dir: PerDir::default(),
+            per_dir: Default::default(),
             // `make_sub_request` copies the parent's subprocess_env.
             env: self.env.clone(),
             content_type: None,

@@ -102,9 +102,8 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
     r.per_dir = walk::merge_sections(site, r);
     if depth == 0 && !r.is_sub {
         // header_parser (main request only): per-directory SetEnvIf.
-        let lines = std::mem::take(&mut r.per_dir.set_env_if);
-        setenvif::run(&lines, r);
-        r.per_dir.set_env_if = lines;
+        let per_dir = std::sync::Arc::clone(&r.per_dir);
+        setenvif::run(&per_dir.set_env_if, r);
     }
     // Fixups: mod_rewrite's (APR_HOOK_FIRST) before mod_env's.
     if let Err(status) = rewrite::fixup(site, r) {

@@ -66,7 +66,8 @@ pub fn translate(site: &Site, r: &mut Request) -> Result<(), u16> {
 /// accepted by the configuration), matched against the file name with the
 /// `<Directory>` prefix stripped.
 pub fn fixup(site: &Site, r: &mut Request) -> Result<(), u16> {
-    let Some(rw) = r.per_dir.rewrite.clone() else {
+    let per_dir = std::sync::Arc::clone(&r.per_dir);
+    let Some(rw) = &per_dir.rewrite else {
         return Ok(());
     };
     if rw.engine != Some(true) || rw.rules.is_empty() {

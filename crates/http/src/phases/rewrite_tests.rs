@@ -21,6 +21,8 @@ fn site(conf: &str) -> Site {
         signature: ServerSignature::Off,
         server_banner: String::new(),
         dir_rewrites: true,
+        dir_order: crate::phases::walk::directory_order(&cfg.main.sections),
+        merges: Default::default(),
     }
 }
 
@@ -120,7 +122,7 @@ fn per_directory_rules_match_the_stripped_file_name() {
     );
     let mut r = request("/x", &[]);
     r.filename = Some("/srv/app/sub/f.txt".into());
-    r.per_dir = s.sections[0].per_dir.clone();
+    r.per_dir = std::sync::Arc::new(s.sections[0].per_dir.clone());
     assert_eq!(fixup(&s, &mut r), Ok(()));
     assert_eq!(env(&r, "REST"), Some("f.txt"));
 }

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use wsgid_config::model::{PerDir, Section, SectionKind, SectionPattern};
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::frontend::Site;
 use crate::request::{FileKind, Request, WalkMemo};
@@ -300,68 +301,120 @@ fn files_matches(pattern: &SectionPattern, base: &[u8]) -> bool {
     }
 }
 
-/// Merge every section that applies to `r` over the host's own config.
-pub fn merge_sections(site: &Site, r: &Request) -> PerDir {
-    let mut merged = site.host.per_dir.clone();
-    let mut files: Vec<&Section> = site
-        .sections
-        .iter()
-        .filter(|s| s.kind == SectionKind::Files)
+/// The order in which Apache walks a site's `<Directory>` sections: the
+/// literal (wildcard) ones by depth, config order kept among equal depths,
+/// then the regex ones in config order.  Computed once per site.
+pub fn directory_order(sections: &[Section]) -> Vec<usize> {
+    let mut literal: Vec<usize> = (0..sections.len())
+        .filter(|&i| {
+            sections[i].kind == SectionKind::Directory
+                && matches!(sections[i].pattern, SectionPattern::Wildcard(_))
+        })
         .collect();
+    // Stable sort: config order is kept among sections of equal depth.
+    literal.sort_by_key(|&i| match &sections[i].pattern {
+        SectionPattern::Wildcard(p) => depth(p.trim_end_matches('/').as_bytes()),
+        SectionPattern::Regex(_) => usize::MAX,
+    });
+    literal.extend((0..sections.len()).filter(|&i| {
+        sections[i].kind == SectionKind::Directory
+            && matches!(sections[i].pattern, SectionPattern::Regex(_))
+    }));
+    literal
+}
 
+/// Which sections apply to `r`, in merge order: `<Directory>` (walk
+/// order), `<Files>` (top-level, then those nested in the matching
+/// directories), `<Location>`.  A nested section is `(parent, index)`.
+fn matching_sections(site: &Site, r: &Request) -> Applied {
+    const TOP: u32 = u32::MAX;
+    let mut applied = Vec::with_capacity(8);
+    let mut dirs_applied = Vec::new();
     if let Some(dir) = walked_dir(r) {
-        let mut literal: Vec<&Section> = site
-            .sections
-            .iter()
-            .filter(|s| {
-                s.kind == SectionKind::Directory && matches!(s.pattern, SectionPattern::Wildcard(_))
-            })
-            .collect();
-        // Stable sort: config order is kept among sections of equal depth.
-        literal.sort_by_key(|s| match &s.pattern {
-            SectionPattern::Wildcard(p) => depth(p.trim_end_matches('/').as_bytes()),
-            SectionPattern::Regex(_) => usize::MAX,
-        });
-        let regexes = site.sections.iter().filter(|s| {
-            s.kind == SectionKind::Directory && matches!(s.pattern, SectionPattern::Regex(_))
-        });
         let mut with_slash = dir.clone();
         with_slash.push(b'/');
-        for s in literal.into_iter().chain(regexes) {
-            let applies = match &s.pattern {
+        for &i in &site.dir_order {
+            let applies = match &site.sections[i].pattern {
                 SectionPattern::Wildcard(p) => directory_matches(p, &dir),
                 SectionPattern::Regex(re) => {
                     regex_matches(re, &dir) || regex_matches(re, &with_slash)
                 }
             };
             if applies {
-                merged = merged.merge(&s.per_dir);
-                files.extend(s.nested.iter().filter(|n| n.kind == SectionKind::Files));
+                applied.push((TOP, i as u32));
+                dirs_applied.push(i);
             }
         }
     }
-
     if let Some(f) = &r.filename {
         let bytes = f.as_os_str().as_bytes();
         let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
-        for s in files {
-            if files_matches(&s.pattern, base) {
-                merged = merged.merge(&s.per_dir);
+        for (i, s) in site.sections.iter().enumerate() {
+            if s.kind == SectionKind::Files && files_matches(&s.pattern, base) {
+                applied.push((TOP, i as u32));
+            }
+        }
+        for &d in &dirs_applied {
+            for (j, n) in site.sections[d].nested.iter().enumerate() {
+                if n.kind == SectionKind::Files && files_matches(&n.pattern, base) {
+                    applied.push((d as u32, j as u32));
+                }
             }
         }
     }
-
     let uri = no2slash(&r.uri);
-    for s in site
-        .sections
-        .iter()
-        .filter(|s| s.kind == SectionKind::Location)
-    {
-        if location_matches(&s.pattern, &uri) {
-            merged = merged.merge(&s.per_dir);
+    for (i, s) in site.sections.iter().enumerate() {
+        if s.kind == SectionKind::Location && location_matches(&s.pattern, &uri) {
+            applied.push((TOP, i as u32));
         }
     }
+    applied
+}
+
+/// Merge every section that applies to `r` over the host's own config.
+/// The result depends only on which sections apply, so it is memoised per
+/// site by that list: most requests of a site share a handful of merges.
+pub fn merge_sections(site: &Site, r: &Request) -> Arc<PerDir> {
+    let applied = matching_sections(site, r);
+    if let Some(hit) = site.merges.get(&applied) {
+        return hit;
+    }
+    let mut merged = site.host.per_dir.clone();
+    for &(parent, i) in &applied {
+        let s = match parent {
+            u32::MAX => &site.sections[i as usize],
+            p => &site.sections[p as usize].nested[i as usize],
+        };
+        merged = merged.merge(&s.per_dir);
+    }
+    let merged = Arc::new(merged);
+    site.merges.insert(applied, Arc::clone(&merged));
     merged
+}
+
+/// The sections that applied, in merge order (`(parent, index)`; a
+/// top-level section has parent `u32::MAX`).
+type Applied = Vec<(u32, u32)>;
+
+/// A bounded memo of section merges (see [`merge_sections`]).
+#[derive(Debug, Default)]
+pub struct MergeMemo(Mutex<HashMap<Applied, Arc<PerDir>>>);
+
+/// More distinct combinations than this are merged per request instead.
+const MAX_MERGES: usize = 512;
+
+impl MergeMemo {
+    fn get(&self, key: &[(u32, u32)]) -> Option<Arc<PerDir>> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key).cloned()
+    }
+
+    fn insert(&self, key: Applied, merged: Arc<PerDir>) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() < MAX_MERGES {
+            map.insert(key, merged);
+        }
+    }
 }
 
 #[cfg(test)]
