@@ -123,6 +123,15 @@ pub(crate) fn bring_up(
 fn set_up_main(py: Python<'_>, cfg: &PythonConfig, log: &ErrorLog) -> PyResult<Interpreter> {
     // So that threading.main_thread() is this thread, not a request thread.
     py.import("threading")?;
+    // wsgid's classes are process-wide type objects shared by every
+    // interpreter (see ffi/subinterp.rs): create them here, in the main
+    // interpreter, which lives as long as the process, rather than in
+    // whichever sub-interpreter serves the first request (and may be
+    // destroyed by an `Interpreter` reload).
+    py.get_type::<crate::adapter::Adapter>();
+    py.get_type::<crate::input::Input>();
+    py.get_type::<LogStream>();
+    py.get_type::<crate::file_wrapper::FileWrapper>();
     set_up_interpreter(py, cfg, log, "")
 }
 
