@@ -75,8 +75,9 @@ impl Worker {
         self.requests += 1;
         let mut req = req;
         // At most one retry: after an `Interpreter` reload the fresh
-        // interpreter loads the script anew.
-        for _ in 0..2 {
+        // interpreter loads the script anew, whatever it finds (another
+        // request may have loaded a newer file there meanwhile).
+        for may_reload in [true, false] {
             let Some(group) = self.group(py, &req.application_group) else {
                 send_event(py, &req.events, ResponseEvent::Failed(500));
                 return;
@@ -89,10 +90,20 @@ impl Worker {
             // The thread stays in this interpreter after the request (see
             // `ThreadSwitch`).
             if !self.switch.switch_to(py, group.sub()) {
+                let pid = std::process::id();
+                req.error_log.log(
+                    MODULE,
+                    Level::Error,
+                    wsgid_log::Peer::None,
+                    &format!(
+                        "mod_wsgi (pid={pid}): Cannot acquire interpreter '{}': no thread state could be created.",
+                        group.name
+                    ),
+                );
                 send_event(py, &req.events, ResponseEvent::Failed(500));
                 return;
             }
-            let outcome = serve(py, &group, thread, req);
+            let outcome = serve(py, &group, thread, req, may_reload);
             match outcome {
                 Served::Done => break,
                 Served::ReloadInterpreter(back) => {
@@ -153,11 +164,18 @@ fn module_name<'py>(
 }
 
 /// Serve `req` in `group`'s interpreter, which is current on this thread.
-fn serve(py: Python<'_>, group: &Group, thread: ThreadFacts, req: WsgiRequest) -> Served {
+fn serve(
+    py: Python<'_>,
+    group: &Group,
+    thread: ThreadFacts,
+    req: WsgiRequest,
+    may_reload: bool,
+) -> Served {
     let interp = &group.interp;
     let mut cache = group.thread_cache(thread.index);
     let module_name = module_name(py, interp, &mut cache, &req.script);
-    if req.script_reloading
+    if may_reload
+        && req.script_reloading
         && req.reload == ReloadMechanism::Interpreter
         && group.sub().is_some()
         && script::changed(py, interp, &module_name, &req.script, req.script_mtime)

@@ -213,7 +213,8 @@ fn load_source<'py>(
         .and_then(|cname| ffi::exec_code_module(py, &cname, &code, src.path));
     match module {
         Ok(module) => {
-            let mtime = mtime_micros(src.path).unwrap_or(0);
+            // The mtime this request saw, as mod_wsgi records r->finfo.mtime.
+            let mtime = src.mtime.or_else(|| mtime_micros(src.path)).unwrap_or(0);
             if let Err(e) = module.setattr(interp.keys.dunder_mtime.bind(py), mtime) {
                 log_python_error(py, &e, src.log, src.peer, src.display);
             }
