@@ -2,7 +2,7 @@
 //! Apache's `request_rec`.  It holds what the client sent (method, target,
 //! headers), what the phases computed (decoded URI, file name, PATH_INFO,
 //! handler, merged per-directory config, environment table) and the
-//! connection facts the environ needs.  Building it from hyper's request
+//! connection facts the environ needs.  Building it from the parsed request
 //! head is the only parsing done here; the phases fill in the rest.
 
 use std::fs::Metadata;
@@ -127,7 +127,12 @@ impl Request {
         let target = &parts.uri;
         let unparsed_uri = target.to_string();
         let version = parts.version;
-        let the_request = format!("{} {} {}", parts.method, unparsed_uri, version_str(version));
+        // An HTTP/0.9 request line has no protocol (Apache logs it so).
+        let the_request = if version == Version::HTTP_09 {
+            format!("{} {}", parts.method, unparsed_uri)
+        } else {
+            format!("{} {} {}", parts.method, unparsed_uri, version_str(version))
+        };
         let mut headers = parts.headers.clone();
         let mut hostname = None;
         let mut host_port = None;

@@ -1,4 +1,4 @@
-//! Turning what the handlers produced into hyper responses: the WSGI
+//! Turning what the handlers produced into responses: the WSGI
 //! application's head and body events, error pages and redirects, with the
 //! framing Apache would choose.
 //!
@@ -8,7 +8,7 @@
 //! file.  Any non-empty iterable is flushed chunk by chunk, so it goes out
 //! chunked (HTTP/1.1) or close-delimited (HTTP/1.0), even a one-element
 //! list.  [`OutBody`] carries that decision in its size hint, which is what
-//! hyper uses to frame the body.
+//! the connection (`conn/write.rs`) uses to frame the body.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -263,10 +263,12 @@ fn head_parts(site: &Site, head: &ResponseHead) -> Option<http::response::Parts>
     let status = StatusCode::from_u16(head.status).ok()?;
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
-    if status.canonical_reason() != Some(head.reason.as_str())
-        && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(head.reason.as_bytes().to_vec())
+    if default_reason(status) != head.reason
+        && !head.reason.bytes().any(|b| b == b'\r' || b == b'\n')
     {
-        parts.extensions.insert(reason);
+        parts
+            .extensions
+            .insert(ReasonPhrase(Bytes::copy_from_slice(head.reason.as_bytes())));
     }
     for (name, value) in &head.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
@@ -292,6 +294,25 @@ fn app_content_length(head: &ResponseHead) -> Option<u64> {
 
 fn bodyless(status: u16) -> bool {
     status == 204 || status == 304 || (100..200).contains(&status)
+}
+
+/// The application's own reason phrase, when it differs from the one
+/// Apache would send for the status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReasonPhrase(Bytes);
+
+impl ReasonPhrase {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The reason phrase sent with `status` when the handler gave none of its
+/// own: Apache's table, else the registered one.
+pub fn default_reason(status: StatusCode) -> &'static str {
+    error_pages::reason_phrase(status.as_u16())
+        .or(status.canonical_reason())
+        .unwrap_or("Unknown Reason")
 }
 
 /// Wait for the application's answer and build the response.
