@@ -144,8 +144,7 @@ impl FrontEnd {
         refused: Option<Rejection>,
         nth: u32,
     ) -> Response<OutBody> {
-        let refused =
-            refused.or_else(|| head_scan::check_merged(&parts.headers, self.limits()));
+        let refused = refused.or_else(|| head_scan::check_merged(&parts.headers, self.limits()));
         if let Some(rej) = refused {
             let (mut r, mut resp) = self.refuse_parsed(conn, &parts, &rej);
             r.method = parts.method;

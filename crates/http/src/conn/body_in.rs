@@ -96,7 +96,9 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
                 if st.buf.is_empty() {
                     return Ok(Step::NeedMore);
                 }
-                let n = usize::try_from(rest).unwrap_or(usize::MAX).min(st.buf.len());
+                let n = usize::try_from(rest)
+                    .unwrap_or(usize::MAX)
+                    .min(st.buf.len());
                 st.framing = Framing::Length(rest - n as u64);
                 if rest == n as u64 {
                     st.framing = Framing::Done;
@@ -107,7 +109,9 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
                 if st.buf.is_empty() {
                     return Ok(Step::NeedMore);
                 }
-                let n = usize::try_from(rest).unwrap_or(usize::MAX).min(st.buf.len());
+                let n = usize::try_from(rest)
+                    .unwrap_or(usize::MAX)
+                    .min(st.buf.len());
                 st.framing = Framing::Chunked(if rest == n as u64 {
                     Chunk::DataEnd
                 } else {

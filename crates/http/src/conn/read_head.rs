@@ -5,7 +5,9 @@
 //! (header values are slices of the head, not copies).
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HeaderName, HeaderValue, TRANSFER_ENCODING};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, EXPECT, HeaderName, HeaderValue, TRANSFER_ENCODING,
+};
 use http::{HeaderMap, Method, Uri, Version};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -27,7 +29,9 @@ pub(crate) fn max_head(l: Limits) -> usize {
     head.saturating_mul(2).clamp(64 * 1024, 16 * 1024 * 1024)
 }
 
-/// What waiting for a head produced.
+/// What waiting for a head produced.  Not boxed: it is moved once per
+/// request, and a box would be an allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum HeadRead {
     Head(Head),
     /// Nothing to answer: the client closed or stayed silent before a
@@ -58,11 +62,7 @@ pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Wait for the first byte of a head: `Ok(true)` once the buffer has one.
-async fn first_byte(
-    shared: &Shared,
-    idle: Instant,
-    stop: &mut watch::Receiver<bool>,
-) -> bool {
+async fn first_byte(shared: &Shared, idle: Instant, stop: &mut watch::Receiver<bool>) -> bool {
     loop {
         match shared.try_fill(&mut shared.state()) {
             Ok(Some(Filled::Data)) => return true,
@@ -102,7 +102,11 @@ impl FrontEnd {
             if !first_byte(shared, idle, stop).await {
                 return HeadRead::Close;
             }
-            if first { idle } else { Instant::now() + self.cfg.timeout }
+            if first {
+                idle
+            } else {
+                Instant::now() + self.cfg.timeout
+            }
         } else {
             // Pipelined: the head is already (partly) here.
             Instant::now() + self.cfg.timeout
@@ -195,12 +199,13 @@ fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
     let protocol = words.next().unwrap_or_default();
     let target_at = at + method.len() + 1;
     let method = Method::from_bytes(method).map_err(|_| "invalid method".to_owned())?;
-    let uri = Uri::from_maybe_shared(raw.slice(target_at..target_at + target_len)).map_err(|_| {
-        format!(
-            "AH03454: HTTP Request Line; URI incorrectly encoded: '{}'",
-            crate::head_scan::escape_log(&raw[target_at..target_at + target_len])
-        )
-    })?;
+    let uri =
+        Uri::from_maybe_shared(raw.slice(target_at..target_at + target_len)).map_err(|_| {
+            format!(
+                "AH03454: HTTP Request Line; URI incorrectly encoded: '{}'",
+                crate::head_scan::escape_log(&raw[target_at..target_at + target_len])
+            )
+        })?;
     let version = match protocol {
         _ if http09 => Version::HTTP_09,
         b"HTTP/1.0" => Version::HTTP_10,
@@ -255,8 +260,12 @@ fn finish(mut parts: http::request::Parts) -> Head {
         _ => false,
     };
     let mut refused = None;
-    let framing = if let Some(te) = h.get_all(TRANSFER_ENCODING).iter().last() {
-        let last = te.as_bytes().rsplit(|&b| b == b',').next().unwrap_or_default();
+    let framing = if let Some(te) = h.get_all(TRANSFER_ENCODING).iter().next_back() {
+        let last = te
+            .as_bytes()
+            .rsplit(|&b| b == b',')
+            .next()
+            .unwrap_or_default();
         if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             // Transfer-Encoding wins over Content-Length (RFC 9112 6.3),
             // which Apache then removes; such a request may be an attempt

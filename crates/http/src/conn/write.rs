@@ -175,7 +175,11 @@ fn encode_head(
                     .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
                 out.extend_from_slice(b"Transfer-Encoding: ");
                 out.extend_from_slice(value.as_bytes());
-                out.extend_from_slice(if chunked_last { b"\r\n" } else { b", chunked\r\n" });
+                out.extend_from_slice(if chunked_last {
+                    b"\r\n"
+                } else {
+                    b", chunked\r\n"
+                });
                 continue;
             }
             header::DATE => wrote_date = true,
@@ -185,7 +189,7 @@ fn encode_head(
     }
     if app_length.is_none() && !app_chunked {
         match encoder {
-            Encoder::Length(n) if !no_content && !(req.head && n == 0) => {
+            Encoder::Length(n) if !(no_content || req.head && n == 0) => {
                 out.extend_from_slice(b"Content-Length: ");
                 let _ = write!(out, "{n}");
                 out.extend_from_slice(b"\r\n");
@@ -265,7 +269,8 @@ pub(super) async fn write_response(
     loop {
         // Look at the body without waiting: what is ready goes out with
         // the head; the buffer is written before waiting for more.
-        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
         let frame = match polled {
             Poll::Ready(frame) => frame,
             Poll::Pending => {
@@ -330,9 +335,7 @@ mod tests {
     fn head_of(resp: &Response<OutBody>, req: ReqFacts) -> (String, Encoder, bool) {
         let mut out = Vec::new();
         let mut keep = req.keep_alive;
-        let (parts, body) = Response::new(()).into_parts();
-        let _ = body;
-        let mut parts = parts;
+        let mut parts = Response::new(()).into_parts().0;
         parts.status = resp.status();
         parts.headers = resp.headers().clone();
         let enc = encode_head(&mut out, &parts, resp.body(), req, &mut keep);
@@ -348,7 +351,9 @@ mod tests {
 
     #[test]
     fn exact_body_gets_content_length() {
-        let resp = Response::new(OutBody::exact(ResponseBody::full(Bytes::from_static(b"hi"))));
+        let resp = Response::new(OutBody::exact(ResponseBody::full(Bytes::from_static(
+            b"hi",
+        ))));
         let (text, enc, keep) = head_of(&resp, GET11);
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: "));
         assert!(text.ends_with("\r\n\r\n"));

@@ -352,6 +352,9 @@ fn merged_fields_checks() {
         r.log,
         "AH00560: Request header exceeds LimitRequestFieldSize after merging: x-a"
     );
-    assert_eq!(check_merged(&headers(&[("x-a", "1"), ("x-a", "2")]), SMALL), None);
+    assert_eq!(
+        check_merged(&headers(&[("x-a", "1"), ("x-a", "2")]), SMALL),
+        None
+    );
     assert_eq!(check_merged(&headers(&[("x-a", &a)]), SMALL), None);
 }
