@@ -16,7 +16,8 @@ const MAX_CHUNK_LINE: usize = 8 * 1024;
 /// All trailer lines together.
 const MAX_TRAILERS: usize = 64 * 1024;
 /// Unread body bytes discarded after a response to keep the connection;
-/// a longer rest closes it instead (as hyper; Apache would read it all).
+/// a longer rest closes it instead (Apache would read it all, which a
+/// client sending a large body to an error answer makes slow).
 pub(super) const DRAIN_MAX: u64 = 1024 * 1024;
 
 /// How much of the current request body is still to be read.
