@@ -137,8 +137,7 @@ impl Body for OutBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.declared.is_none_or(|d| self.sent >= d)
-            && self.parts.iter().all(Body::is_end_stream)
+        self.declared.is_none_or(|d| self.sent >= d) && self.parts.iter().all(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
