@@ -192,3 +192,15 @@ fn pipelined_requests_are_answered_in_order() {
     }
     assert!(c.closed_within(Duration::from_secs(4)));
 }
+
+#[test]
+fn obs_text_in_the_target_is_taken_as_sent() {
+    let s = site("");
+    let raw = b"GET /app/\xe9?q=\xe8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let r = s.request(raw);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let has = |needle: &[u8]| r.body.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"\nPATH_INFO=/\xe9\n"), "{}", r.describe());
+    assert!(has(b"\nQUERY_STRING=q=\xe8\n"), "{}", r.describe());
+    assert!(has(b"\nREQUEST_URI=/app/\xe9?q=\xe8\n"), "{}", r.describe());
+}

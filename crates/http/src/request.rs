@@ -107,6 +107,11 @@ pub struct WalkMemo {
     pub meta: Option<Metadata>,
 }
 
+/// The request target exactly as sent, kept in the head's extensions when
+/// `http::Uri` only took an escaped copy of it (bytes over 0x7f).
+#[derive(Clone, Debug)]
+pub struct RawTarget(pub bytes::Bytes);
+
 /// Why a request head could not be turned into a [`Request`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadError {
@@ -125,7 +130,17 @@ impl Request {
         conn: ConnInfo,
     ) -> Result<Request, (Box<Request>, HeadError)> {
         let target = &parts.uri;
-        let unparsed_uri = target.to_string();
+        // A path-form target with bytes `http::Uri` refuses (obs-text):
+        // Apache keeps them as sent.
+        let raw = parts
+            .extensions
+            .get::<RawTarget>()
+            .filter(|r| r.0.starts_with(b"/"))
+            .map(|r| &r.0[..]);
+        let unparsed_uri = match raw {
+            Some(raw) => uri::latin1(raw),
+            None => target.to_string(),
+        };
         let version = parts.version;
         // An HTTP/0.9 request line has no protocol (Apache logs it so).
         let the_request = if version == Version::HTTP_09 {
@@ -164,12 +179,17 @@ impl Request {
             _ => error = Some(HeadError::BadRequest("Too many Host headers")),
         }
 
-        let path = target.path();
-        let args = target.query().map(str::to_owned);
-        let uri = match uri::normalize(path.as_bytes()) {
+        let (path, args) = match raw {
+            Some(raw) => match raw.iter().position(|&b| b == b'?') {
+                Some(q) => (&raw[..q], Some(uri::latin1(&raw[q + 1..]))),
+                None => (raw, None),
+            },
+            None => (target.path().as_bytes(), target.query().map(str::to_owned)),
+        };
+        let uri = match uri::normalize(path) {
             None => {
                 error.get_or_insert(HeadError::BadRequest("invalid URI path"));
-                path.as_bytes().to_vec()
+                path.to_vec()
             }
             Some(normal) => match uri::unescape_path(&normal) {
                 Ok(decoded) => decoded,
@@ -189,7 +209,10 @@ impl Request {
             method: parts.method.clone(),
             version,
             the_request,
-            unparsed_uri: original_uri(target),
+            unparsed_uri: match raw {
+                Some(raw) => uri::latin1(raw),
+                None => original_uri(target),
+            },
             args,
             headers,
             hostname,

@@ -4,6 +4,8 @@
 //! `http::request::Parts` the phases use from the very bytes scanned
 //! (header values are slices of the head, not copies).
 
+use std::io::Write as _;
+
 use bytes::Bytes;
 use http::header::{
     CONNECTION, CONTENT_LENGTH, EXPECT, HeaderName, HeaderValue, TRANSFER_ENCODING,
@@ -17,6 +19,7 @@ use super::body_in::{Chunk, Framing};
 use super::io::{Filled, Shared};
 use crate::frontend::FrontEnd;
 use crate::head_scan::{HeadScanner, Limits, Rejection, Scan, unfold};
+use crate::request::RawTarget;
 
 /// The largest head read: twice what Apache's limits allow, so that an
 /// overlong head is still scanned to the line Apache would refuse.
@@ -199,13 +202,31 @@ fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
     let protocol = words.next().unwrap_or_default();
     let target_at = at + method.len() + 1;
     let method = Method::from_bytes(method).map_err(|_| "invalid method".to_owned())?;
-    let uri =
-        Uri::from_maybe_shared(raw.slice(target_at..target_at + target_len)).map_err(|_| {
-            format!(
-                "AH03454: HTTP Request Line; URI incorrectly encoded: '{}'",
-                crate::head_scan::escape_log(&raw[target_at..target_at + target_len])
-            )
-        })?;
+    let target = raw.slice(target_at..target_at + target_len);
+    let mut raw_target = None;
+    let uri = match Uri::from_maybe_shared(target.clone()) {
+        Ok(uri) => uri,
+        Err(_) => {
+            // Apache takes bytes over 0x7f as they are; `Uri` only takes
+            // them escaped, and the request keeps the original.
+            let mut escaped = Vec::with_capacity(target.len() * 3);
+            for &b in &target[..] {
+                if b >= 0x80 {
+                    let _ = write!(escaped, "%{b:02X}");
+                } else {
+                    escaped.push(b);
+                }
+            }
+            let uri = Uri::from_maybe_shared(Bytes::from(escaped)).map_err(|_| {
+                format!(
+                    "AH03454: HTTP Request Line; URI incorrectly encoded: '{}'",
+                    crate::head_scan::escape_log(&target)
+                )
+            })?;
+            raw_target = Some(RawTarget(target));
+            uri
+        }
+    };
     let version = match protocol {
         _ if http09 => Version::HTTP_09,
         b"HTTP/1.0" => Version::HTTP_10,
@@ -236,6 +257,9 @@ fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
     parts.uri = uri;
     parts.version = version;
     parts.headers = headers;
+    if let Some(raw) = raw_target {
+        parts.extensions.insert(raw);
+    }
     Ok(parts)
 }
 
@@ -246,6 +270,13 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &[u8]) -> bool {
             .split(|&b| b == b',')
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
     })
+}
+
+/// A 400 for a head whose body framing cannot be trusted.
+fn refusal(parts: &http::request::Parts) -> Rejection {
+    let mut r = Rejection::new(400, Level::Debug, String::new());
+    r.header_only = parts.method == Method::HEAD;
+    r
 }
 
 /// Body framing and connection options of a parsed head.
@@ -275,17 +306,8 @@ fn finish(mut parts: http::request::Parts) -> Head {
             }
             Framing::Chunked(Chunk::Size)
         } else {
-            let te = crate::uri::latin1(te.as_bytes());
-            let mut r = Rejection::new(
-                400,
-                Level::Info,
-                format!(
-                    "AH02539: client sent unknown Transfer-Encoding ({te}): {}",
-                    parts.uri.path()
-                ),
-            );
-            r.header_only = parts.method == Method::HEAD;
-            refused = Some(r);
+            // Apache 2.4.71 answers 400 and logs nothing at LogLevel info.
+            refused = Some(refusal(&parts));
             keep_alive = false;
             Framing::Done
         }
@@ -301,9 +323,10 @@ fn finish(mut parts: http::request::Parts) -> Head {
             Some(first) if first.is_some() && lengths.all(|n| n == first) => {
                 Framing::Length(first.unwrap_or(0))
             }
-            // Where the body ends is unknown: the handler sees the header
-            // (mod_wsgi answers 400 for it) and the connection ends after.
+            // Where the body ends is unknown: Apache's core answers 400
+            // (logging nothing at info) and closes.
             Some(_) => {
+                refused = Some(refusal(&parts));
                 keep_alive = false;
                 Framing::Done
             }
@@ -370,7 +393,13 @@ mod tests {
         assert_eq!(h.refused.map(|r| r.status), Some(400));
         let h = head("POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", false);
         assert_eq!(h.framing, Framing::Done);
+        assert_eq!(h.refused.map(|r| r.status), Some(400));
         assert!(!h.keep_alive);
+        let h = head(
+            "POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+            false,
+        );
+        assert!(h.refused.is_some());
         let h = head(
             "POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
             false,
