@@ -5,6 +5,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::time::Instant;
@@ -158,20 +159,15 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
 
 /// The next piece of the body from the buffer or the socket.  `seq` is the
 /// request the caller reads for; a later request's body is never returned.
-/// `deadline` bounds each wait for the client.
-async fn next(
-    shared: &Shared,
-    seq: u64,
-    deadline: impl Fn() -> Instant,
-) -> Option<io::Result<Bytes>> {
+/// `wait` bounds each wait for the client (None: the caller bounds it).
+async fn next(shared: &Shared, seq: u64, wait: Option<Duration>) -> Option<io::Result<Bytes>> {
     loop {
         {
             let mut st = shared.state();
             if st.seq != seq {
                 return None;
             }
-            let res = step(&mut st);
-            match res {
+            match step(&mut st) {
                 Ok(Step::Data(b)) => return Some(Ok(b)),
                 Ok(Step::End) => return None,
                 Ok(Step::NeedMore) => {}
@@ -180,26 +176,17 @@ async fn next(
                     return Some(Err(e));
                 }
             }
-            match shared.try_fill(&mut st) {
-                Ok(Some(Filled::Data)) => continue,
-                Ok(Some(Filled::Eof)) => {
-                    st.framing = Framing::Broken;
-                    return Some(Err(io::ErrorKind::UnexpectedEof.into()));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    st.framing = Framing::Broken;
-                    return Some(Err(e));
-                }
-            }
         }
-        if let Err(e) = shared.readable(deadline()).await {
-            let mut st = shared.state();
-            if st.seq == seq {
-                st.framing = Framing::Broken;
-            }
-            return Some(Err(e));
+        let failed = match shared.fill(wait.map(|w| Instant::now() + w)).await {
+            Ok(Filled::Data) => continue,
+            Ok(Filled::Eof) => io::ErrorKind::UnexpectedEof.into(),
+            Err(e) => e,
+        };
+        let mut st = shared.state();
+        if st.seq == seq {
+            st.framing = Framing::Broken;
         }
+        return Some(Err(failed));
     }
 }
 
@@ -237,8 +224,7 @@ impl BodyIn {
                 return Some(Err(e));
             }
         }
-        let far = || Instant::now() + std::time::Duration::from_secs(86_400);
-        let res = next(shared, *seq, far).await;
+        let res = next(shared, *seq, None).await;
         if res.is_none() {
             self.source = None;
         }
@@ -261,8 +247,7 @@ pub(super) async fn drain(shared: &Shared, seq: u64) -> bool {
         }
     }
     loop {
-        let deadline = || Instant::now() + shared.timeout;
-        match next(shared, seq, deadline).await {
+        match next(shared, seq, Some(shared.timeout)).await {
             None => return true,
             Some(Err(_)) => return false,
             Some(Ok(b)) => {

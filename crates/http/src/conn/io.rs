@@ -2,19 +2,27 @@
 //! request body reader ([`super::body_in::BodyIn`], which a pump task or a
 //! read-ahead drives while the connection task waits for the response).
 //!
-//! Both sides only need `&TcpStream`: tokio's readiness API (`readable`,
-//! `try_read_buf`, `writable`, `try_write_vectored`) works on a shared
-//! reference, so one `Arc` per connection replaces hyper's channels.  The
-//! read buffer and the body framing state sit behind a `std` mutex that is
-//! never held across an `.await`.
+//! Writes only need `&TcpStream` (tokio's `writable` and
+//! `try_write_vectored` work on a shared reference), so one `Arc` per
+//! connection replaces hyper's channels.  Reads go through the read half's
+//! `poll_read`, which, unlike `try_read`, remembers that a short read
+//! drained the socket and waits for epoll instead of trying a read that
+//! would fail.  The read half, the read buffer and the body framing state
+//! sit behind `std` mutexes that are held only inside one poll, never
+//! across an `.await`.
 
+use std::future::Future;
 use std::io::{self, IoSlice};
+use std::pin::pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
 use super::body_in::Framing;
@@ -44,7 +52,9 @@ pub(super) struct ReadState {
 /// One client connection's socket and read side.
 #[derive(Debug)]
 pub(super) struct Shared {
-    pub(super) stream: TcpStream,
+    /// Locked after `read` when both are needed.
+    reader: Mutex<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
     read: Mutex<ReadState>,
     continue_state: AtomicU8,
     /// `Timeout`: bound of every read and write once a request started.
@@ -61,8 +71,10 @@ pub(super) enum Filled {
 
 impl Shared {
     pub(super) fn new(stream: TcpStream, timeout: Duration) -> Shared {
+        let (reader, writer) = stream.into_split();
         Shared {
-            stream,
+            reader: Mutex::new(reader),
+            writer,
             read: Mutex::new(ReadState {
                 buf: BytesMut::with_capacity(READ_CHUNK),
                 eof: false,
@@ -80,40 +92,42 @@ impl Shared {
         self.read.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Read what the socket has into `st.buf` without waiting; `None` when
-    /// nothing is available yet.
-    pub(super) fn try_fill(&self, st: &mut ReadState) -> io::Result<Option<Filled>> {
+    fn stream(&self) -> &TcpStream {
+        self.writer.as_ref()
+    }
+
+    /// Append what the socket has to the buffer, or register for its
+    /// readiness.
+    fn poll_fill(&self, cx: &mut Context<'_>) -> Poll<io::Result<Filled>> {
+        let mut st = self.state();
         if st.eof {
-            return Ok(Some(Filled::Eof));
+            return Poll::Ready(Ok(Filled::Eof));
         }
         st.buf.reserve(READ_CHUNK);
-        match self.stream.try_read_buf(&mut st.buf) {
+        let mut reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        // A fresh `read_buf` future per poll: it holds no state of its own
+        // beyond the borrows, and none may outlive this poll.
+        let read = pin!(reader.read_buf(&mut st.buf));
+        match ready!(read.poll(cx)) {
             Ok(0) => {
                 st.eof = true;
-                Ok(Some(Filled::Eof))
+                Poll::Ready(Ok(Filled::Eof))
             }
-            Ok(_) => Ok(Some(Filled::Data)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-            Err(e) => Err(e),
+            Ok(_) => Poll::Ready(Ok(Filled::Data)),
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 
-    /// Wait until the socket is readable, at most until `deadline`.
-    pub(super) async fn readable(&self, deadline: Instant) -> io::Result<()> {
-        match tokio::time::timeout_at(deadline, self.stream.readable()).await {
-            Ok(r) => r,
-            Err(_) => Err(io::ErrorKind::TimedOut.into()),
-        }
-    }
-
-    /// Append more bytes to the buffer, waiting at most until `deadline`.
-    pub(super) async fn fill(&self, deadline: Instant) -> io::Result<Filled> {
-        loop {
-            if let Some(f) = self.try_fill(&mut self.state())? {
-                return Ok(f);
-            }
-            self.readable(deadline).await?;
+    /// Append more bytes to the buffer, waiting at most until `deadline`
+    /// (None: no bound here).
+    pub(super) async fn fill(&self, deadline: Option<Instant>) -> io::Result<Filled> {
+        let fill = std::future::poll_fn(|cx| self.poll_fill(cx));
+        match deadline {
+            None => fill.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, fill).await {
+                Ok(r) => r,
+                Err(_) => Err(io::ErrorKind::TimedOut.into()),
+            },
         }
     }
 
@@ -122,12 +136,12 @@ impl Shared {
     pub(super) async fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
-            let n = match self.stream.try_write_vectored(bufs) {
+            let n = match self.stream().try_write_vectored(bufs) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let deadline = Instant::now() + self.timeout;
-                    match tokio::time::timeout_at(deadline, self.stream.writable()).await {
+                    match tokio::time::timeout_at(deadline, self.stream().writable()).await {
                         Ok(r) => r?,
                         Err(_) => return Err(io::ErrorKind::TimedOut.into()),
                     }
@@ -148,7 +162,7 @@ impl Shared {
     /// Shut down the sending side: the client sees the end of the stream
     /// even if a body reader still holds the socket.
     pub(super) fn shutdown_write(&self) {
-        let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Write);
+        let _ = socket2::SockRef::from(self.stream()).shutdown(std::net::Shutdown::Write);
     }
 
     /// A new request: whether it waits for `100 Continue`.

@@ -64,20 +64,11 @@ pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Wait for the first byte of a head: `Ok(true)` once the buffer has one.
+/// Wait for the first byte of a head: true once the buffer has one.
 async fn first_byte(shared: &Shared, idle: Instant, stop: &mut watch::Receiver<bool>) -> bool {
-    loop {
-        match shared.try_fill(&mut shared.state()) {
-            Ok(Some(Filled::Data)) => return true,
-            Ok(Some(Filled::Eof)) | Err(_) => return false,
-            Ok(None) => {}
-        }
-        tokio::select! {
-            ready = shared.readable(idle) => if ready.is_err() {
-                return false;
-            },
-            () = stopped(stop) => return false,
-        }
+    tokio::select! {
+        filled = shared.fill(Some(idle)) => matches!(filled, Ok(Filled::Data)),
+        () = stopped(stop) => false,
     }
 }
 
@@ -139,7 +130,7 @@ impl FrontEnd {
                 let r = scanner.refusal(400, Level::Debug, "request head too large".into());
                 return HeadRead::Refuse(r);
             }
-            match shared.fill(deadline).await {
+            match shared.fill(Some(deadline)).await {
                 Ok(Filled::Data) => {}
                 // EOF or timeout before the request line is complete ends
                 // the connection without an answer (as Apache).

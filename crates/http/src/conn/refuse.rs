@@ -157,7 +157,7 @@ pub(super) async fn linger(shared: &Shared) {
     let deadline = Instant::now() + LINGER;
     loop {
         shared.state().buf.clear();
-        match shared.fill(deadline).await {
+        match shared.fill(Some(deadline)).await {
             Ok(Filled::Data) => {}
             Ok(Filled::Eof) | Err(_) => return,
         }
