@@ -204,3 +204,46 @@ fn obs_text_in_the_target_is_taken_as_sent() {
     assert!(has(b"\nQUERY_STRING=q=\xe8\n"), "{}", r.describe());
     assert!(has(b"\nREQUEST_URI=/app/\xe9?q=\xe8\n"), "{}", r.describe());
 }
+
+#[test]
+fn partly_read_body_is_drained_and_the_connection_reused() {
+    // The application reads a little of a large body (so the body is
+    // pumped while it runs), then answers; the rest is skipped and the
+    // next request on the connection is served at once.
+    let s = server("WSGIScriptAlias /app @DIR@/part.wsgi\n")
+        .file(
+            "part.wsgi",
+            "def application(environ, start_response):\n    \
+             got = environ['wsgi.input'].read(10)\n    \
+             body = b'read=%d' % len(got)\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n    \
+             return [body]\n",
+        )
+        .start();
+    let host = format!("localhost:{}", s.port());
+    let mut c = s.connect();
+    let body = vec![b'x'; 600 * 1024];
+    let mut raw = format!(
+        "POST /app/a HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    c.send(&raw);
+    let r = c.read_response(false);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "read=10"),
+        "{}",
+        r.describe()
+    );
+    let t = Instant::now();
+    c.send(get(&s, "/app/b"));
+    let r = c.read_response(false);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "second answer after {:?}",
+        t.elapsed()
+    );
+}

@@ -177,8 +177,12 @@ async fn next(shared: &Shared, seq: u64, wait: Option<Duration>) -> Option<io::R
                 }
             }
         }
-        let failed = match shared.fill(wait.map(|w| Instant::now() + w)).await {
+        let failed = match shared
+            .fill(wait.map(|w| Instant::now() + w), Some(seq))
+            .await
+        {
             Ok(Filled::Data) => continue,
+            Ok(Filled::Stale) => return None,
             Ok(Filled::Eof) => io::ErrorKind::UnexpectedEof.into(),
             Err(e) => e,
         };

@@ -67,6 +67,8 @@ pub(super) enum Filled {
     Data,
     /// End of stream.
     Eof,
+    /// The request the caller reads for is over (see [`ReadState::seq`]).
+    Stale,
 }
 
 impl Shared {
@@ -97,9 +99,14 @@ impl Shared {
     }
 
     /// Append what the socket has to the buffer, or register for its
-    /// readiness.
-    fn poll_fill(&self, cx: &mut Context<'_>) -> Poll<io::Result<Filled>> {
+    /// readiness.  The read half keeps one waker: a body reader of a
+    /// request that is over (`seq` no longer current) must not register,
+    /// or it would take the wake-up from the connection task.
+    fn poll_fill(&self, cx: &mut Context<'_>, seq: Option<u64>) -> Poll<io::Result<Filled>> {
         let mut st = self.state();
+        if seq.is_some_and(|seq| seq != st.seq) {
+            return Poll::Ready(Ok(Filled::Stale));
+        }
         if st.eof {
             return Poll::Ready(Ok(Filled::Eof));
         }
@@ -119,9 +126,14 @@ impl Shared {
     }
 
     /// Append more bytes to the buffer, waiting at most until `deadline`
-    /// (None: no bound here).
-    pub(super) async fn fill(&self, deadline: Option<Instant>) -> io::Result<Filled> {
-        let fill = std::future::poll_fn(|cx| self.poll_fill(cx));
+    /// (None: no bound here).  `seq`: the request a body reader reads for
+    /// (None: the connection task).
+    pub(super) async fn fill(
+        &self,
+        deadline: Option<Instant>,
+        seq: Option<u64>,
+    ) -> io::Result<Filled> {
+        let fill = std::future::poll_fn(|cx| self.poll_fill(cx, seq));
         match deadline {
             None => fill.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, fill).await {

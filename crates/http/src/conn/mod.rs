@@ -93,6 +93,13 @@ pub(crate) async fn serve(
         if waiting && shared.state().framing != Framing::Done {
             break;
         }
+        // The handler is done with the body: its reader (a pump task may
+        // outlive the response) must stop before the rest is drained here.
+        let seq = {
+            let mut st = shared.state();
+            st.seq += 1;
+            st.seq
+        };
         if !body_in::drain(&shared, seq).await || *stop.borrow() {
             break;
         }

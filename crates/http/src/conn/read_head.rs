@@ -67,7 +67,7 @@ pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// Wait for the first byte of a head: true once the buffer has one.
 async fn first_byte(shared: &Shared, idle: Instant, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
-        filled = shared.fill(Some(idle)) => matches!(filled, Ok(Filled::Data)),
+        filled = shared.fill(Some(idle), None) => matches!(filled, Ok(Filled::Data)),
         () = stopped(stop) => false,
     }
 }
@@ -130,7 +130,7 @@ impl FrontEnd {
                 let r = scanner.refusal(400, Level::Debug, "request head too large".into());
                 return HeadRead::Refuse(r);
             }
-            match shared.fill(Some(deadline)).await {
+            match shared.fill(Some(deadline), None).await {
                 Ok(Filled::Data) => {}
                 // EOF or timeout before the request line is complete ends
                 // the connection without an answer (as Apache).
@@ -144,7 +144,7 @@ impl FrontEnd {
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut && scanner.in_fields() => {
                     return HeadRead::Refuse(scanner.refusal(408, Level::Debug, String::new()));
                 }
-                Ok(Filled::Eof) | Err(_) => return HeadRead::Close,
+                Ok(Filled::Eof | Filled::Stale) | Err(_) => return HeadRead::Close,
             }
         }
     }

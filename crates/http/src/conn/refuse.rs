@@ -157,9 +157,9 @@ pub(super) async fn linger(shared: &Shared) {
     let deadline = Instant::now() + LINGER;
     loop {
         shared.state().buf.clear();
-        match shared.fill(Some(deadline)).await {
+        match shared.fill(Some(deadline), None).await {
             Ok(Filled::Data) => {}
-            Ok(Filled::Eof) | Err(_) => return,
+            Ok(Filled::Eof | Filled::Stale) | Err(_) => return,
         }
     }
 }
