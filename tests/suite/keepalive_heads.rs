@@ -247,3 +247,40 @@ fn partly_read_body_is_drained_and_the_connection_reused() {
         t.elapsed()
     );
 }
+
+#[test]
+fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
+    let s = server("WSGIScriptAlias /app @DIR@/slow.wsgi\n")
+        .file(
+            "slow.wsgi",
+            "import time\n\
+             def application(environ, start_response):\n    \
+             if environ['PATH_INFO'] == '/slow':\n        time.sleep(1.0)\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n    \
+             return [b'ok']\n",
+        )
+        .start();
+    let mut idle = s.connect();
+    idle.send(get(&s, "/app/fast"));
+    assert_eq!(idle.read_response(false).status, 200);
+    let mut busy = s.connect();
+    busy.send(get(&s, "/app/slow"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(crate::support::procs::signal(
+        s.master_pid(),
+        crate::support::procs::Sig::Term
+    ));
+    assert!(
+        idle.closed_within(Duration::from_secs(3)),
+        "an idle keep-alive connection closes at shutdown"
+    );
+    let r = busy.read_response(false);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "ok"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.header("Connection"), Some("close"), "{}", r.describe());
+    assert!(busy.closed_within(Duration::from_secs(3)));
+}

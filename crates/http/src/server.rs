@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use wsgid_log::{Level, Peer};
 
 use crate::body::ResponseBody;
-use crate::conn::BodyIn;
+use crate::conn::{BodyIn, stopped};
 use crate::frontend::{FrontEnd, HttpError, Site};
 use crate::head_scan::{self, Rejection};
 use crate::phases::handler::{self, SubmitError};
@@ -251,12 +251,6 @@ impl FrontEnd {
             Err(SubmitError::ShuttingDown) => error_page(site, r, 503, None),
         }
     }
-}
-
-/// Resolves once shutdown was asked for (or the sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The returned guard is dropped here, before any await of the caller.
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn accept_loop(

@@ -34,6 +34,7 @@ pub use body_in::BodyIn;
 use body_in::Framing;
 use io::Shared;
 use read_head::HeadRead;
+pub(crate) use read_head::stopped;
 use write::ReqFacts;
 
 use crate::frontend::FrontEnd;

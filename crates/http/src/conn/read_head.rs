@@ -60,7 +60,8 @@ pub(super) struct Head {
 }
 
 /// Resolves once shutdown was asked for (or the sender is gone).
-pub(super) async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The returned guard is dropped here, before any await of the caller.
     let _ = stop.wait_for(|s| *s).await;
 }
 
