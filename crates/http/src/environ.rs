@@ -321,7 +321,11 @@ pub fn build(
         "mod_wsgi.script_reloading",
         if s.script_reloading { "1" } else { "0" },
     );
-    e.put(base, "mod_wsgi.listener_host", r.conn.listener_host.clone());
+    e.put(
+        base,
+        "mod_wsgi.listener_host",
+        r.conn.listener_host.to_string(),
+    );
     e.put(
         base,
         "mod_wsgi.listener_port",

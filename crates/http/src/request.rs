@@ -23,8 +23,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     /// The listener's configured host (`""` for a wildcard `Listen 80`),
-    /// for `mod_wsgi.listener_host`.
-    pub listener_host: String,
+    /// for `mod_wsgi.listener_host` (shared: the request context clones
+    /// this per request).
+    pub listener_host: Arc<str>,
     /// Connection number, for request ids.
     pub id: u64,
 }
@@ -139,14 +140,19 @@ impl Request {
             .map(|r| &r.0[..]);
         let unparsed_uri = match raw {
             Some(raw) => uri::latin1(raw),
-            None => target.to_string(),
+            None => original_uri(target),
+        };
+        // The request line shows the target as sent (absolute form too).
+        let shown: &dyn std::fmt::Display = match raw {
+            Some(_) => &unparsed_uri,
+            None => target,
         };
         let version = parts.version;
         // An HTTP/0.9 request line has no protocol (Apache logs it so).
         let the_request = if version == Version::HTTP_09 {
-            format!("{} {}", parts.method, unparsed_uri)
+            format!("{} {}", parts.method, shown)
         } else {
-            format!("{} {} {}", parts.method, unparsed_uri, version_str(version))
+            format!("{} {} {}", parts.method, shown, version_str(version))
         };
         let mut headers = parts.headers.clone();
         let mut hostname = None;
@@ -209,10 +215,7 @@ impl Request {
             method: parts.method.clone(),
             version,
             the_request,
-            unparsed_uri: match raw {
-                Some(raw) => uri::latin1(raw),
-                None => original_uri(target),
-            },
+            unparsed_uri,
             args,
             headers,
             hostname,
@@ -357,7 +360,7 @@ pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)
     let conn = ConnInfo {
         peer: ([10, 0, 0, 7], 5555).into(),
         local: ([127, 0, 0, 1], 80).into(),
-        listener_host: String::new(),
+        listener_host: "".into(),
         id: 1,
     };
     match Request::from_head(&parts, conn) {

@@ -128,7 +128,7 @@ impl FrontEnd {
         let conn = Arc::new(ConnInfo {
             peer: a.peer,
             local,
-            listener_host: a.listener_host.to_string(),
+            listener_host: a.listener_host,
             id,
         });
         crate::conn::serve(self, stream, conn, stop).await;
