@@ -193,6 +193,10 @@ fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
     let target_len = words.next().map_or(0, <[u8]>::len);
     let protocol = words.next().unwrap_or_default();
     let target_at = at + method.len() + 1;
+    if target_len == 0 || target_at + target_len > end {
+        // The scanner refuses such lines; never slice out of bounds.
+        return Err("AH03446: HTTP Request Line; Missing URI".to_owned());
+    }
     let method = Method::from_bytes(method).map_err(|_| "invalid method".to_owned())?;
     let target = raw.slice(target_at..target_at + target_len);
     let mut raw_target = None;
