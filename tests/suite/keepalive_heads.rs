@@ -284,3 +284,15 @@ fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     assert_eq!(r.header("Connection"), Some("close"), "{}", r.describe());
     assert!(busy.closed_within(Duration::from_secs(3)));
 }
+
+#[test]
+fn later_protocol_versions_are_served_and_shown_as_sent() {
+    let s = site("");
+    for proto in ["HTTP/1.2", "HTTP/2.0"] {
+        let r = s.request(format!(
+            "GET /app/v {proto}\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        assert_eq!(r.status, 200, "{proto}: {}", r.describe());
+        assert_eq!(r.var("SERVER_PROTOCOL"), proto);
+    }
+}

@@ -12,7 +12,7 @@ use std::time::UNIX_EPOCH;
 use wsgid_config::model::{CallableSpec, GroupSpec, MapHeadToGet, ServerSignature};
 
 use crate::frontend::Site;
-use crate::request::{Request, version_str};
+use crate::request::Request;
 use crate::uri::{find_path_info, latin1, no2slash};
 
 /// mod_wsgi's per-request configuration (`WSGIRequestConfig`), resolved
@@ -270,7 +270,7 @@ pub fn build(
 
     // ap_add_cgi_vars.
     e.put(base, "GATEWAY_INTERFACE", "CGI/1.1");
-    e.put(base, "SERVER_PROTOCOL", version_str(r.version));
+    e.put(base, "SERVER_PROTOCOL", r.protocol());
     e.put(base, "REQUEST_METHOD", r.method.as_str());
     e.put(base, "QUERY_STRING", r.args.clone().unwrap_or_default());
     e.put(base, "REQUEST_URI", r.unparsed_uri.clone());

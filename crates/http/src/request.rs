@@ -47,6 +47,10 @@ pub struct Request {
     pub conn: ConnInfo,
     pub method: Method,
     pub version: Version,
+    /// The protocol as sent when it is none of HTTP/0.9, 1.0 and 1.1
+    /// (`HTTP/1.2`, `HTTP/2.0`: Apache serves them as HTTP/1.1 but shows
+    /// them as sent).
+    pub protocol_sent: Option<Box<str>>,
     /// The request line as received, for logs (`%r`) and REQUEST_URI.
     pub the_request: String,
     /// The request target as sent (`REQUEST_URI`).
@@ -113,6 +117,11 @@ pub struct WalkMemo {
 #[derive(Clone, Debug)]
 pub struct RawTarget(pub bytes::Bytes);
 
+/// A protocol other than HTTP/1.0 and 1.1 as sent on the request line
+/// (kept in the head's extensions; `Version` cannot hold `HTTP/1.2`).
+#[derive(Clone, Debug)]
+pub struct ProtocolSent(pub String);
+
 /// Why a request head could not be turned into a [`Request`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadError {
@@ -148,11 +157,16 @@ impl Request {
             None => target,
         };
         let version = parts.version;
+        let protocol_sent = parts
+            .extensions
+            .get::<ProtocolSent>()
+            .map(|p| Box::from(p.0.as_str()));
+        let protocol = protocol_sent.as_deref().unwrap_or(version_str(version));
         // An HTTP/0.9 request line has no protocol (Apache logs it so).
         let the_request = if version == Version::HTTP_09 {
             format!("{} {}", parts.method, shown)
         } else {
-            format!("{} {} {}", parts.method, shown, version_str(version))
+            format!("{} {} {}", parts.method, shown, protocol)
         };
         let mut headers = parts.headers.clone();
         let mut hostname = None;
@@ -214,6 +228,7 @@ impl Request {
             conn,
             method: parts.method.clone(),
             version,
+            protocol_sent,
             the_request,
             unparsed_uri,
             args,
@@ -251,6 +266,7 @@ impl Request {
             conn: self.conn.clone(),
             method: Method::GET,
             version: self.version,
+            protocol_sent: self.protocol_sent.clone(),
             the_request: self.the_request.clone(),
             unparsed_uri: self.unparsed_uri.clone(),
             args: None,
@@ -322,6 +338,13 @@ impl Request {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+
+    /// `SERVER_PROTOCOL`, `%H`: the protocol as the client sent it.
+    pub fn protocol(&self) -> &str {
+        self.protocol_sent
+            .as_deref()
+            .unwrap_or(version_str(self.version))
     }
 
     pub fn is_head(&self) -> bool {

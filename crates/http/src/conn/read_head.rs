@@ -19,7 +19,7 @@ use super::body_in::{Chunk, Framing};
 use super::io::{Filled, Shared};
 use crate::frontend::FrontEnd;
 use crate::head_scan::{HeadScanner, Limits, Rejection, Scan, unfold};
-use crate::request::RawTarget;
+use crate::request::{ProtocolSent, RawTarget};
 
 /// The largest head read: twice what Apache's limits allow, so that an
 /// overlong head is still scanned to the line Apache would refuse.
@@ -223,11 +223,17 @@ fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
             uri
         }
     };
+    let mut protocol_sent = None;
     let version = match protocol {
         _ if http09 => Version::HTTP_09,
         b"HTTP/1.0" => Version::HTTP_10,
-        // HTTP/1.2, HTTP/2.0...: Apache serves them as HTTP/1.1.
-        _ => Version::HTTP_11,
+        b"HTTP/1.1" => Version::HTTP_11,
+        // HTTP/1.2, HTTP/2.0...: Apache serves them as HTTP/1.1, and
+        // shows them as sent.
+        other => {
+            protocol_sent = Some(ProtocolSent(crate::uri::latin1(other)));
+            Version::HTTP_11
+        }
     };
     let mut headers = HeaderMap::new();
     let mut at = next;
@@ -255,6 +261,9 @@ fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
     parts.headers = headers;
     if let Some(raw) = raw_target {
         parts.extensions.insert(raw);
+    }
+    if let Some(p) = protocol_sent {
+        parts.extensions.insert(p);
     }
     Ok(parts)
 }
