@@ -296,3 +296,23 @@ fn later_protocol_versions_are_served_and_shown_as_sent() {
         assert_eq!(r.var("SERVER_PROTOCOL"), proto);
     }
 }
+
+#[test]
+fn unfinished_first_request_line_is_closed_silently_and_logged() {
+    let s = site("Timeout 1\nKeepAliveTimeout 1\n");
+    let mut c = s.connect();
+    c.send("GET /ap");
+    c.set_timeout(Duration::from_secs(4));
+    let got = c.read_to_close();
+    assert!(
+        got.is_empty(),
+        "no answer: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(
+        s.wait_for_log_in("access.log", &["\"-\" 408 -"], Duration::from_secs(2))
+            .is_some(),
+        "access log: {}",
+        s.read_file("access.log")
+    );
+}

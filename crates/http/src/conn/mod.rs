@@ -62,6 +62,10 @@ pub(crate) async fn serve(
                 fe.refuse_raw(&shared, &conn, rej).await;
                 return;
             }
+            HeadRead::LineTimedOut => {
+                fe.log_line_timeout(&conn);
+                break;
+            }
         };
         nth += 1;
         let seq = {

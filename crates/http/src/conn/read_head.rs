@@ -42,6 +42,9 @@ pub(super) enum HeadRead {
     Close,
     /// Answer with Apache's page for this refusal, then close.
     Refuse(Rejection),
+    /// The connection's first request line timed out unfinished: Apache
+    /// answers nothing but logs the request as `"-" 408 -`.
+    LineTimedOut,
 }
 
 /// A request head, parsed.
@@ -144,6 +147,9 @@ impl FrontEnd {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut && scanner.in_fields() => {
                     return HeadRead::Refuse(scanner.refusal(408, Level::Debug, String::new()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut && first => {
+                    return HeadRead::LineTimedOut;
                 }
                 Ok(Filled::Eof | Filled::Stale) | Err(_) => return HeadRead::Close,
             }

@@ -99,6 +99,23 @@ impl FrontEnd {
         linger(shared).await;
     }
 
+    /// A first request line that timed out unfinished: nothing is sent,
+    /// and the access log gets Apache's `"-" 408 -` line.
+    pub(super) fn log_line_timeout(&self, conn: &ConnInfo) {
+        let mut rej = Rejection::new(408, Level::Debug, String::new());
+        // Apache had no request line: `%r` shows `-`.
+        rej.the_request = Some("-".into());
+        let Some(r) = self.refused_request(conn, &rej) else {
+            return;
+        };
+        let site = self.site(r.host);
+        let mut resp = Response::new(OutBody::exact(ResponseBody::empty()));
+        *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        if let Some(record) = AccessRecord::new(site, &r, &resp) {
+            record.write(0);
+        }
+    }
+
     /// The answer to a head that parsed but is refused (merged fields over
     /// the limit, an unknown Transfer-Encoding): the page, with
     /// `Connection: close`, as a request of its virtual host.
