@@ -126,16 +126,13 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
             && p[7].is_ascii_digit()
             && p[5] != b'0'
     };
-    let mut http09 = false;
-    if digits(protocol) && &protocol[..4] == b"HTTP" {
-        // HTTP/1.x and later versions are all served (as HTTP/1.1).
-    } else if !protocol.is_empty() {
+    // `HTTP/d.d` with d ≥ 1 is served (versions past 1.1 as HTTP/1.1); no
+    // protocol at all is HTTP/0.9.
+    let http09 = protocol.is_empty();
+    let http = digits(protocol) && &protocol[..4] == b"HTTP";
+    if !(http09 || http) && err == E::None {
         // Lower-case `http/1.1` (refused in Strict mode) or anything else.
-        if err == E::None {
-            err = E::BadProtocol;
-        }
-    } else {
-        http09 = true;
+        err = E::BadProtocol;
     }
     let mut status_bad_uri = false;
     {
