@@ -33,8 +33,8 @@ use tokio::time::Instant;
 pub use body_in::BodyIn;
 use body_in::Framing;
 use io::Shared;
-use read_head::HeadRead;
 pub(crate) use read_head::stopped;
+use read_head::{HeadRead, Waits};
 use write::ReqFacts;
 
 use crate::frontend::FrontEnd;
@@ -47,15 +47,16 @@ pub(crate) async fn serve(
     fe: Arc<FrontEnd>,
     stream: TcpStream,
     conn: Arc<ConnInfo>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let accepted = Instant::now();
+    let mut waits = Waits::new(stop.clone(), accepted + fe.cfg.timeout);
     let shared = Arc::new(Shared::new(stream, fe.cfg.timeout));
     // The response head buffer, reused for every request.
     let mut out = Vec::with_capacity(1024);
     let mut nth: u32 = 0;
     loop {
-        let head = match fe.read_head(&shared, nth == 0, accepted, &mut stop).await {
+        let head = match fe.read_head(&shared, nth == 0, accepted, &mut waits).await {
             HeadRead::Head(head) => head,
             HeadRead::Close => break,
             HeadRead::Refuse(rej) => {

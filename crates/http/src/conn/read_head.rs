@@ -4,7 +4,9 @@
 //! `http::request::Parts` the phases use from the very bytes scanned
 //! (header values are slices of the head, not copies).
 
-use std::io::Write as _;
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::pin::Pin;
 
 use bytes::Bytes;
 use http::header::{
@@ -12,7 +14,7 @@ use http::header::{
 };
 use http::{HeaderMap, Method, Uri, Version};
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use wsgid_log::Level;
 
 use super::body_in::{Chunk, Framing};
@@ -68,11 +70,53 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Wait for the first byte of a head: true once the buffer has one.
-async fn first_byte(shared: &Shared, idle: Instant, stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        filled = shared.fill(Some(idle), None) => matches!(filled, Ok(Filled::Data)),
-        () = stopped(stop) => false,
+/// The connection task's waits for the client: one timer and one shutdown
+/// watch for the whole connection.  A timer armed and cancelled per request
+/// (as hyper's head timer is) costs two updates of tokio's timer wheel per
+/// request; this one is only moved when it fires early (deadlines move
+/// later as requests go by) or must fire sooner.
+pub(super) struct Waits {
+    stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+    stopped: bool,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Waits {
+    pub(super) fn new(mut stop: watch::Receiver<bool>, first_deadline: Instant) -> Waits {
+        Waits {
+            stop: Box::pin(async move { stopped(&mut stop).await }),
+            stopped: false,
+            timer: Box::pin(tokio::time::sleep_until(first_deadline)),
+        }
+    }
+
+    /// Read more into the buffer: `Err(TimedOut)` at `deadline`, `Ok(None)`
+    /// when shutdown is asked for and `stoppable`.
+    async fn fill(
+        &mut self,
+        shared: &Shared,
+        deadline: Instant,
+        stoppable: bool,
+    ) -> io::Result<Option<Filled>> {
+        if self.timer.deadline() > deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                filled = shared.fill(None, None) => return filled.map(Some),
+                () = &mut self.stop, if stoppable && !self.stopped => {
+                    self.stopped = true;
+                    return Ok(None);
+                }
+                () = &mut self.timer => {
+                    if Instant::now() >= deadline {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                    self.timer.as_mut().reset(deadline);
+                }
+            }
+        }
     }
 }
 
@@ -86,7 +130,7 @@ impl FrontEnd {
         shared: &Shared,
         first: bool,
         accepted: Instant,
-        stop: &mut watch::Receiver<bool>,
+        waits: &mut Waits,
     ) -> HeadRead {
         let limits = self.limits();
         let bound = max_head(limits);
@@ -97,7 +141,8 @@ impl FrontEnd {
             } else {
                 Instant::now() + self.cfg.keep_alive_timeout
             };
-            if !first_byte(shared, idle, stop).await {
+            // An idle connection closes at shutdown, or at the deadline.
+            if !matches!(waits.fill(shared, idle, true).await, Ok(Some(Filled::Data))) {
                 return HeadRead::Close;
             }
             if first {
@@ -134,11 +179,11 @@ impl FrontEnd {
                 let r = scanner.refusal(400, Level::Debug, "request head too large".into());
                 return HeadRead::Refuse(r);
             }
-            match shared.fill(Some(deadline), None).await {
-                Ok(Filled::Data) => {}
+            match waits.fill(shared, deadline, false).await {
+                Ok(Some(Filled::Data)) => {}
                 // EOF or timeout before the request line is complete ends
                 // the connection without an answer (as Apache).
-                Ok(Filled::Eof) if scanner.in_fields() => {
+                Ok(Some(Filled::Eof)) if scanner.in_fields() => {
                     return HeadRead::Refuse(scanner.refusal(
                         400,
                         Level::Debug,
@@ -151,7 +196,7 @@ impl FrontEnd {
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut && first => {
                     return HeadRead::LineTimedOut;
                 }
-                Ok(Filled::Eof | Filled::Stale) | Err(_) => return HeadRead::Close,
+                Ok(_) | Err(_) => return HeadRead::Close,
             }
         }
     }
