@@ -88,15 +88,13 @@ pub(crate) async fn serve(
         };
         let resp = fe.handle(&conn, head.parts, body, head.refused, nth).await;
         // Once the response starts, `100 Continue` can no longer be sent;
-        // a client still waiting for it may never send the body.
+        // a client still waiting for it may never send the body, so the
+        // connection ends after this response (and says so).
         let waiting = shared.cancel_continue().await;
-        if *stop.borrow() {
+        if *stop.borrow() || waiting && shared.state().framing != Framing::Done {
             facts.keep_alive = false;
         }
         if !write::write_response(&shared, &mut out, resp, facts).await {
-            break;
-        }
-        if waiting && shared.state().framing != Framing::Done {
             break;
         }
         // The handler is done with the body: its reader (a pump task may
