@@ -25,7 +25,7 @@ use crate::request::{ProtocolSent, RawTarget};
 
 /// The largest head read: twice what Apache's limits allow, so that an
 /// overlong head is still scanned to the line Apache would refuse.
-pub(crate) fn max_head(l: Limits) -> usize {
+fn max_head(l: Limits) -> usize {
     let head = l.line.saturating_add(2).saturating_add(
         l.fields
             .max(100)
