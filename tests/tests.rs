@@ -49,6 +49,10 @@ mod suite {
     /// Malformed and oversized requests, keep-alive, HTTP/1.0.
     mod limits;
 
+    /// Later heads of a keep-alive connection, head timeouts, HTTP/0.9,
+    /// pipelining.
+    mod keepalive_heads;
+
     /// Name-based virtual hosts.
     mod vhosts;
 

@@ -129,7 +129,12 @@ fn each_written_line_is_its_own_log_line() {
 #[test]
 fn startup_is_logged_in_apache_format() {
     let s = site();
-    let log = s.error_log();
+    // The port accepts before the first line is written (the listeners are
+    // bound first): wait for it.
+    let log = crate::support::wait_until(Duration::from_secs(5), || {
+        Some(s.error_log()).filter(|l| !l.is_empty())
+    })
+    .unwrap_or_default();
     let first = log
         .lines()
         .next()

@@ -487,22 +487,36 @@ fn write_time(out: &mut String, fmt: &TimeFmt, t: SystemTime) -> std::fmt::Resul
 }
 
 /// `ap_escape_logitem`: `\"`, `\\`, `\n`-style escapes, `\xhh` for other
-/// control bytes and bytes ≥ 0x7f.
+/// control bytes and bytes ≥ 0x7f.  Request text is held as latin-1 (one
+/// char per byte received), so a char up to U+00FF is escaped as that byte.
 fn escape_into(out: &mut String, s: &str) -> std::fmt::Result {
-    for b in s.bytes() {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(char::from(b));
+    let mut utf8 = [0u8; 4];
+    for c in s.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => escape_byte(out, b)?,
+            Err(_) => {
+                for &b in c.encode_utf8(&mut utf8).as_bytes() {
+                    escape_byte(out, b)?;
+                }
             }
-            0x08 => out.push_str("\\b"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x0b => out.push_str("\\v"),
-            0x20..=0x7e => out.push(char::from(b)),
-            _ => write!(out, "\\x{b:02x}")?,
         }
+    }
+    Ok(())
+}
+
+fn escape_byte(out: &mut String, b: u8) -> std::fmt::Result {
+    match b {
+        b'"' | b'\\' => {
+            out.push('\\');
+            out.push(char::from(b));
+        }
+        0x08 => out.push_str("\\b"),
+        b'\n' => out.push_str("\\n"),
+        b'\r' => out.push_str("\\r"),
+        b'\t' => out.push_str("\\t"),
+        0x0b => out.push_str("\\v"),
+        0x20..=0x7e => out.push(char::from(b)),
+        _ => write!(out, "\\x{b:02x}")?,
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The response body type handed to hyper: one enum for every way wsgid
+//! The response body type handed to the connection writer: one enum for every way wsgid
 //! produces a body.
 //!
 //! * [`ResponseBody::full`]: one `Bytes` (an exact list/tuple WSGI result,
@@ -6,11 +6,11 @@
 //! * [`ResponseBody::file`] and [`ResponseBody::parts`]: static files,
 //!   single or multipart byte ranges.  Files are read in 256 KiB blocks with
 //!   `pread` on tokio's blocking pool, never on the runtime threads and never
-//!   whole; the next block is read while hyper writes the current one.
+//!   whole; the next block is read while the current one is written.
 //! * [`ResponseBody::from_events`]: a streamed WSGI response.  The Python
 //!   side sends `Chunk`s, `File`s (`wsgi.file_wrapper` on a real file,
 //!   streamed natively as above), then `End`.  `Abort`, or the channel
-//!   closing without `End`, makes the body fail, so hyper closes the
+//!   closing without `End`, makes the body fail, so the writer closes the
 //!   connection without finishing the response: that is how a truncated
 //!   response is signalled to the client, as Apache does.
 
@@ -31,7 +31,7 @@ use wsgid_python::ResponseEvent;
 /// Block size for file reads (measured best on the reference VM).
 const FILE_BLOCK: u64 = 256 * 1024;
 
-/// Why a response body could not be completed.  hyper closes the
+/// Why a response body could not be completed.  The writer closes the
 /// connection when a body yields this error.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {

@@ -14,7 +14,7 @@ use wsgid_config::model::{
 };
 
 use crate::frontend::Site;
-use crate::request::{Request, version_str};
+use crate::request::Request;
 use crate::uri::{find_path_info, latin1, no2slash};
 
 /// mod_wsgi's per-request configuration (`WSGIRequestConfig`), resolved
@@ -278,7 +278,7 @@ pub fn build(
 
     // ap_add_cgi_vars.
     e.put(base, "GATEWAY_INTERFACE", "CGI/1.1");
-    e.put(base, "SERVER_PROTOCOL", version_str(r.version));
+    e.put(base, "SERVER_PROTOCOL", r.protocol());
     e.put(base, "REQUEST_METHOD", r.method.as_str());
     e.put(base, "QUERY_STRING", r.args.clone().unwrap_or_default());
     e.put(base, "REQUEST_URI", r.unparsed_uri.clone());
@@ -329,7 +329,11 @@ pub fn build(
         "mod_wsgi.script_reloading",
         if s.script_reloading { "1" } else { "0" },
     );
-    e.put(base, "mod_wsgi.listener_host", r.conn.listener_host.clone());
+    e.put(
+        base,
+        "mod_wsgi.listener_host",
+        r.conn.listener_host.to_string(),
+    );
     e.put(
         base,
         "mod_wsgi.listener_port",

@@ -5,10 +5,10 @@
 //! the request-line grammar and the header-line grammar, each refusal with
 //! Apache's status, `error-notes` text and log line.
 //!
-//! [`HeadScanner`] is fed the growing buffer of the first head of a
-//! connection and resumes where it stopped.  Later heads of a keep-alive
-//! connection are parsed by hyper; [`check_parts`] applies the limits to
-//! what hyper parsed.
+//! [`HeadScanner`] is fed the growing buffer of each request head of a
+//! connection (`conn/read_head.rs`) and resumes where it stopped;
+//! [`check_merged`] applies LimitRequestFieldSize to repeated fields once
+//! they are merged.
 
 use wsgid_log::Level;
 
@@ -51,7 +51,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(status: u16, level: Level, log: String) -> Rejection {
+    pub(crate) fn new(status: u16, level: Level, log: String) -> Rejection {
         Rejection {
             status,
             notes: None,
@@ -69,11 +69,10 @@ impl Rejection {
 pub struct Head {
     /// Bytes of the head, final empty line included.
     pub len: usize,
-    /// Where an `HTTP/x.y` hyper does not know (HTTP/1.2, HTTP/2.0...)
-    /// starts: Apache serves those as HTTP/1.x, hyper would refuse them.
-    pub version_at: Option<usize>,
-    /// Obsolete line folding was used: hyper refuses it, Apache joins the
-    /// lines with one space ([`unfold`] rewrites the head so).
+    /// An HTTP/0.9 simple request (`GET /path`, no header lines).
+    pub http09: bool,
+    /// Obsolete line folding was used: Apache joins the lines with one
+    /// space ([`unfold`] rewrites the head so).
     pub folded: bool,
 }
 
@@ -108,7 +107,6 @@ pub struct HeadScanner {
     folds: Vec<(usize, usize)>,
     last_len: usize,
     folded: bool,
-    version_at: Option<usize>,
     the_request: String,
     header_only: bool,
 }
@@ -184,7 +182,6 @@ impl HeadScanner {
             folds: Vec::new(),
             last_len: 0,
             folded: false,
-            version_at: None,
             the_request: String::new(),
             header_only: false,
         }
@@ -227,7 +224,7 @@ impl HeadScanner {
                 return Scan::Reject(self.unreadable(raw));
             }
             let step = match self.phase {
-                Phase::RequestLine => self.request_line(start, content),
+                Phase::RequestLine => self.request_line(content),
                 Phase::Fields => self.field_line(buf, start, content),
             };
             if let Some(done) = step {
@@ -322,7 +319,7 @@ impl HeadScanner {
         }
     }
 
-    fn request_line(&mut self, start: usize, line: &[u8]) -> Option<Scan> {
+    fn request_line(&mut self, line: &[u8]) -> Option<Scan> {
         if line.is_empty() && self.blank < BLANK_LINES {
             self.blank += 1;
             return None;
@@ -336,15 +333,12 @@ impl HeadScanner {
             return Some(Scan::Reject(r));
         }
         if parsed.http09 {
-            // A simple request has no header lines; hyper answers it.
+            // A simple request has no header lines.
             return Some(Scan::Complete(Head {
                 len: self.pos,
-                version_at: None,
+                http09: true,
                 folded: false,
             }));
-        }
-        if parsed.unusual_version {
-            self.version_at = Some(start + parsed.protocol_at);
         }
         self.phase = Phase::Fields;
         None
@@ -398,7 +392,7 @@ impl HeadScanner {
         if line.is_empty() {
             return Some(Scan::Complete(Head {
                 len: self.pos,
-                version_at: self.version_at,
+                http09: false,
                 folded: self.folded,
             }));
         }
@@ -453,7 +447,7 @@ impl HeadScanner {
 }
 
 /// The head with obsolete line folding replaced by one space, as Apache
-/// joins folded lines (hyper refuses them).
+/// joins folded lines.
 pub fn unfold(head: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(head.len());
     for line in head.split_inclusive(|&b| b == b'\n') {
@@ -478,52 +472,10 @@ pub fn unfold(head: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The limits applied to a head hyper parsed (later requests of a
-/// keep-alive connection; `first` false), and the merged-field limit for
-/// every request (`table_do_fn_check_lengths`).  Apache counts the raw
-/// lines; this counts `name: value` and `METHOD target VERSION`, the same
-/// for a well-formed head.
-pub fn check_parts(parts: &http::request::Parts, limits: Limits, first: bool) -> Option<Rejection> {
-    let headers = &parts.headers;
-    if !first {
-        let line = parts.method.as_str().len() + parts.uri.to_string().len() + 10;
-        if line > limits.line.saturating_add(1) {
-            return Some(Rejection::new(
-                414,
-                Level::Info,
-                format!(
-                    "AH00565: request failed: client's request-line exceeds \
-                     LimitRequestLine (longer than {})",
-                    limits.line
-                ),
-            ));
-        }
-        if limits.fields != 0 && headers.len() > limits.fields {
-            let mut r = Rejection::new(
-                400,
-                Level::Info,
-                "AH00563: Number of request headers exceeds LimitRequestFields".into(),
-            );
-            r.notes = Some(FIELD_COUNT_NOTE);
-            r.headers = true;
-            return Some(r);
-        }
-        for (name, value) in headers {
-            if name.as_str().len() + 2 + value.len() > limits.field_size.saturating_add(1) {
-                let mut r = Rejection::new(
-                    400,
-                    Level::Info,
-                    format!(
-                        "AH00561: Request header exceeds LimitRequestFieldSize: {}",
-                        escape_log(field_name(name.as_str().as_bytes()))
-                    ),
-                );
-                r.notes = Some(FIELD_SIZE_NOTE);
-                r.headers = true;
-                return Some(r);
-            }
-        }
-    }
+/// The merged-field limit (`table_do_fn_check_lengths`): a field sent
+/// several times must fit LimitRequestFieldSize once its values are joined
+/// with `, `.
+pub fn check_merged(headers: &http::HeaderMap, limits: Limits) -> Option<Rejection> {
     if headers.keys_len() == headers.len() {
         return None;
     }

@@ -17,12 +17,11 @@ pub mod mime;
 pub mod static_files;
 
 // Request side: connections, request context, phases, environ.
+pub mod conn;
 pub mod environ;
-mod first_head;
 pub mod frontend;
 pub mod head_scan;
 pub mod phases;
-pub mod prefixed;
 pub mod proxy;
 pub mod request;
 pub mod request_body;

@@ -2,7 +2,7 @@
 //! Apache's `request_rec`.  It holds what the client sent (method, target,
 //! headers), what the phases computed (decoded URI, file name, PATH_INFO,
 //! handler, merged per-directory config, environment table) and the
-//! connection facts the environ needs.  Building it from hyper's request
+//! connection facts the environ needs.  Building it from the parsed request
 //! head is the only parsing done here; the phases fill in the rest.
 
 use std::fs::Metadata;
@@ -23,8 +23,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     /// The listener's configured host (`""` for a wildcard `Listen 80`),
-    /// for `mod_wsgi.listener_host`.
-    pub listener_host: String,
+    /// for `mod_wsgi.listener_host` (shared: the request context clones
+    /// this per request).
+    pub listener_host: Arc<str>,
     /// Connection number, for request ids.
     pub id: u64,
 }
@@ -46,6 +47,10 @@ pub struct Request {
     pub conn: ConnInfo,
     pub method: Method,
     pub version: Version,
+    /// The protocol as sent when it is none of HTTP/0.9, 1.0 and 1.1
+    /// (`HTTP/1.2`, `HTTP/2.0`: Apache serves them as HTTP/1.1 but shows
+    /// them as sent).
+    pub protocol_sent: Option<Box<str>>,
     /// The request line as received, for logs (`%r`) and REQUEST_URI.
     pub the_request: String,
     /// The request target as sent (`REQUEST_URI`).
@@ -109,6 +114,16 @@ pub struct WalkMemo {
     pub meta: Option<Metadata>,
 }
 
+/// The request target exactly as sent, kept in the head's extensions when
+/// `http::Uri` only took an escaped copy of it (bytes over 0x7f).
+#[derive(Clone, Debug)]
+pub struct RawTarget(pub bytes::Bytes);
+
+/// A protocol other than HTTP/1.0 and 1.1 as sent on the request line
+/// (kept in the head's extensions; `Version` cannot hold `HTTP/1.2`).
+#[derive(Clone, Debug)]
+pub struct ProtocolSent(pub String);
+
 /// Why a request head could not be turned into a [`Request`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadError {
@@ -127,9 +142,34 @@ impl Request {
         conn: ConnInfo,
     ) -> Result<Request, (Box<Request>, HeadError)> {
         let target = &parts.uri;
-        let unparsed_uri = target.to_string();
+        // A path-form target with bytes `http::Uri` refuses (obs-text):
+        // Apache keeps them as sent.
+        let raw = parts
+            .extensions
+            .get::<RawTarget>()
+            .filter(|r| r.0.starts_with(b"/"))
+            .map(|r| &r.0[..]);
+        let unparsed_uri = match raw {
+            Some(raw) => uri::latin1(raw),
+            None => original_uri(target),
+        };
+        // The request line shows the target as sent (absolute form too).
+        let shown: &dyn std::fmt::Display = match raw {
+            Some(_) => &unparsed_uri,
+            None => target,
+        };
         let version = parts.version;
-        let the_request = format!("{} {} {}", parts.method, unparsed_uri, version_str(version));
+        let protocol_sent = parts
+            .extensions
+            .get::<ProtocolSent>()
+            .map(|p| Box::from(p.0.as_str()));
+        let protocol = protocol_sent.as_deref().unwrap_or(version_str(version));
+        // An HTTP/0.9 request line has no protocol (Apache logs it so).
+        let the_request = if version == Version::HTTP_09 {
+            format!("{} {}", parts.method, shown)
+        } else {
+            format!("{} {} {}", parts.method, shown, protocol)
+        };
         let mut headers = parts.headers.clone();
         let mut hostname = None;
         let mut host_port = None;
@@ -161,12 +201,17 @@ impl Request {
             _ => error = Some(HeadError::BadRequest("Too many Host headers")),
         }
 
-        let path = target.path();
-        let args = target.query().map(str::to_owned);
-        let uri = match uri::normalize(path.as_bytes()) {
+        let (path, args) = match raw {
+            Some(raw) => match raw.iter().position(|&b| b == b'?') {
+                Some(q) => (&raw[..q], Some(uri::latin1(&raw[q + 1..]))),
+                None => (raw, None),
+            },
+            None => (target.path().as_bytes(), target.query().map(str::to_owned)),
+        };
+        let uri = match uri::normalize(path) {
             None => {
                 error.get_or_insert(HeadError::BadRequest("invalid URI path"));
-                path.as_bytes().to_vec()
+                path.to_vec()
             }
             Some(normal) => match uri::unescape_path(&normal) {
                 Ok(decoded) => decoded,
@@ -185,8 +230,9 @@ impl Request {
             conn,
             method: parts.method.clone(),
             version,
+            protocol_sent,
             the_request,
-            unparsed_uri: original_uri(target),
+            unparsed_uri,
             args,
             headers,
             hostname,
@@ -222,6 +268,7 @@ impl Request {
             conn: self.conn.clone(),
             method: Method::GET,
             version: self.version,
+            protocol_sent: self.protocol_sent.clone(),
             the_request: self.the_request.clone(),
             unparsed_uri: self.unparsed_uri.clone(),
             args: None,
@@ -295,6 +342,13 @@ impl Request {
             .unwrap_or_default()
     }
 
+    /// `SERVER_PROTOCOL`, `%H`: the protocol as the client sent it.
+    pub fn protocol(&self) -> &str {
+        self.protocol_sent
+            .as_deref()
+            .unwrap_or(version_str(self.version))
+    }
+
     pub fn is_head(&self) -> bool {
         self.method == Method::HEAD
     }
@@ -331,7 +385,7 @@ pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)
     let conn = ConnInfo {
         peer: ([10, 0, 0, 7], 5555).into(),
         local: ([127, 0, 0, 1], 80).into(),
-        listener_host: String::new(),
+        listener_host: "".into(),
         id: 1,
     };
     match Request::from_head(&parts, conn) {

@@ -1,9 +1,9 @@
-//! `wsgi.input`'s source: hyper's request body delivered to a Python
-//! thread.
+//! `wsgi.input`'s source: the connection's request body ([`BodyIn`])
+//! delivered to a Python thread.
 //!
 //! The body is not touched until the application first reads it, so that
-//! `Expect: 100-continue` gets its `100 Continue` only then (hyper sends it
-//! when the body is first polled), as with mod_wsgi.  At the first read a
+//! `Expect: 100-continue` gets its `100 Continue` only then (sent when the
+//! body is first read), as with mod_wsgi.  At the first read a
 //! task on the runtime pumps frames into a small bounded channel; the
 //! Python thread blocks on that channel with the GIL released (the caller's
 //! job).  The pump enforces `LimitRequestBody` for bodies without a
@@ -20,11 +20,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use wsgid_python::{BodyError, RequestBody};
+
+use crate::conn::BodyIn;
 
 /// Frames buffered between the pump and the reader.
 const QUEUE: usize = 4;
@@ -34,14 +34,14 @@ pub const READ_AHEAD_MAX: u64 = 256 * 1024;
 
 enum State {
     /// Not read yet: the body and the runtime to pump it on.
-    Idle(Incoming, Handle),
+    Idle(BodyIn, Handle),
     Pumping(mpsc::Receiver<Result<Bytes, BodyError>>),
     /// Read ahead: the frames, then how the body ended (None: complete).
     Buffered(VecDeque<Bytes>, Option<BodyError>),
     Done,
 }
 
-/// A [`RequestBody`] over hyper's `Incoming`.
+/// A [`RequestBody`] over the connection's [`BodyIn`].
 pub struct IncomingBody {
     state: State,
     limit: u64,
@@ -59,7 +59,7 @@ impl std::fmt::Debug for IncomingBody {
 impl IncomingBody {
     /// Must be called on a runtime thread (it captures the runtime handle).
     /// `limit` is LimitRequestBody (0: unlimited).
-    pub fn new(body: Incoming, limit: u64, timeout: Duration) -> IncomingBody {
+    pub fn new(body: BodyIn, limit: u64, timeout: Duration) -> IncomingBody {
         IncomingBody {
             state: State::Idle(body, Handle::current()),
             limit,
@@ -73,7 +73,7 @@ impl IncomingBody {
     /// is small and the client is not waiting for `100 Continue`, else left
     /// to be pumped when the application reads.
     pub async fn read_ahead(
-        mut body: Incoming,
+        mut body: BodyIn,
         content_length: Option<u64>,
         expects_continue: bool,
         limit: u64,
@@ -85,14 +85,12 @@ impl IncomingBody {
         }
         let mut frames = VecDeque::new();
         let ended = loop {
-            match tokio::time::timeout(timeout, body.frame()).await {
+            match tokio::time::timeout(timeout, body.data()).await {
                 Err(_) => break Some(BodyError::Timeout),
                 Ok(None) => break None,
                 Ok(Some(Err(e))) => break Some(BodyError::Io(e.to_string())),
-                Ok(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data()
-                        && !data.is_empty()
-                    {
+                Ok(Some(Ok(data))) => {
+                    if !data.is_empty() {
                         frames.push_back(data);
                     }
                 }
@@ -107,14 +105,14 @@ impl IncomingBody {
 }
 
 async fn pump(
-    mut body: Incoming,
+    mut body: BodyIn,
     tx: mpsc::Sender<Result<Bytes, BodyError>>,
     limit: u64,
     timeout: Duration,
 ) {
     let mut total: u64 = 0;
     loop {
-        let frame = match tokio::time::timeout(timeout, body.frame()).await {
+        let data = match tokio::time::timeout(timeout, body.data()).await {
             Err(_) => {
                 let _ = tx.send(Err(BodyError::Timeout)).await;
                 return;
@@ -124,11 +122,8 @@ async fn pump(
                 let _ = tx.send(Err(BodyError::Io(e.to_string()))).await;
                 return;
             }
-            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Ok(data))) => data,
         };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        }; // trailers
         total = total.saturating_add(data.len() as u64);
         if limit != 0 && total > limit {
             let _ = tx.send(Err(BodyError::TooLarge)).await;

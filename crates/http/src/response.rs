@@ -1,4 +1,4 @@
-//! Turning what the handlers produced into hyper responses: the WSGI
+//! Turning what the handlers produced into responses: the WSGI
 //! application's head and body events, error pages and redirects, with the
 //! framing Apache would choose.
 //!
@@ -8,7 +8,7 @@
 //! file.  Any non-empty iterable is flushed chunk by chunk, so it goes out
 //! chunked (HTTP/1.1) or close-delimited (HTTP/1.0), even a one-element
 //! list.  [`OutBody`] carries that decision in its size hint, which is what
-//! hyper uses to frame the body.
+//! the connection (`conn/write.rs`) uses to frame the body.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -32,15 +32,12 @@ use crate::request::Request;
 /// when the body is finished or dropped.
 pub struct OutBody {
     parts: VecDeque<ResponseBody>,
-    /// Whether the size hint of a single part may be passed to hyper (so
-    /// that it sends `Content-Length`); false forces chunked framing.
+    /// Whether the size hint of a single part may be announced (so that
+    /// the writer sends `Content-Length`); false forces chunked framing.
     exact: bool,
     sent: u64,
     /// The application's Content-Length: ending short of it is an error.
     declared: Option<u64>,
-    /// An error held back for one poll so that hyper flushes the data
-    /// before it (hyper drops unflushed output when a body fails).
-    pending_error: Option<BodyError>,
     log: Option<AccessRecord>,
 }
 
@@ -54,14 +51,13 @@ impl std::fmt::Debug for OutBody {
 }
 
 impl OutBody {
-    /// One part whose length hyper may announce.
+    /// One part whose length may be announced.
     pub fn exact(body: ResponseBody) -> OutBody {
         OutBody {
             parts: VecDeque::from([body]),
             exact: true,
             sent: 0,
             declared: None,
-            pending_error: None,
             log: None,
         }
     }
@@ -73,7 +69,6 @@ impl OutBody {
             exact: false,
             sent: 0,
             declared: None,
-            pending_error: None,
             log: None,
         }
     }
@@ -102,21 +97,6 @@ impl Drop for OutBody {
     }
 }
 
-impl OutBody {
-    /// Hold `e` back for one poll: hyper flushes what it has buffered when
-    /// the body is pending, so the data sent so far reaches the client
-    /// before the connection is closed.
-    fn fail_after_flush(
-        &mut self,
-        e: BodyError,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        self.pending_error = Some(e);
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 impl Body for OutBody {
     type Data = Bytes;
     type Error = BodyError;
@@ -126,10 +106,6 @@ impl Body for OutBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        if let Some(e) = this.pending_error.take() {
-            this.finish_log();
-            return Poll::Ready(Some(Err(e)));
-        }
         while let Some(front) = this.parts.front_mut() {
             match Pin::new(front).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -143,23 +119,25 @@ impl Body for OutBody {
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Poll::Ready(Some(Err(e))) => {
+                    // The writer sends what it holds, then closes the
+                    // connection: the client sees a truncated response.
                     this.parts.clear();
-                    return this.fail_after_flush(e, cx);
+                    this.finish_log();
+                    return Poll::Ready(Some(Err(e)));
                 }
             }
         }
         if this.declared.is_some_and(|d| this.sent < d) {
             this.declared = None;
-            return this.fail_after_flush(BodyError::Incomplete, cx);
+            this.finish_log();
+            return Poll::Ready(Some(Err(BodyError::Incomplete)));
         }
         this.finish_log();
         Poll::Ready(None)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.pending_error.is_none()
-            && self.declared.is_none_or(|d| self.sent >= d)
-            && self.parts.iter().all(Body::is_end_stream)
+        self.declared.is_none_or(|d| self.sent >= d) && self.parts.iter().all(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -257,16 +235,18 @@ pub fn add_server_header(site: &Site, headers: &mut http::HeaderMap) {
     }
 }
 
-/// The application's status line and headers as a hyper response head.
-/// `None` when hyper cannot represent them (then the caller answers 500).
+/// The application's status line and headers as a response head.
+/// `None` when `http` cannot represent them (then the caller answers 500).
 fn head_parts(site: &Site, head: &ResponseHead) -> Option<http::response::Parts> {
     let status = StatusCode::from_u16(head.status).ok()?;
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
-    if status.canonical_reason() != Some(head.reason.as_str())
-        && let Ok(reason) = hyper::ext::ReasonPhrase::try_from(head.reason.as_bytes().to_vec())
+    if default_reason(status) != head.reason
+        && !head.reason.bytes().any(|b| b == b'\r' || b == b'\n')
     {
-        parts.extensions.insert(reason);
+        parts
+            .extensions
+            .insert(ReasonPhrase(Bytes::copy_from_slice(head.reason.as_bytes())));
     }
     for (name, value) in &head.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
@@ -294,6 +274,25 @@ fn bodyless(status: u16) -> bool {
     status == 204 || status == 304 || (100..200).contains(&status)
 }
 
+/// The application's own reason phrase, when it differs from the one
+/// Apache would send for the status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReasonPhrase(Bytes);
+
+impl ReasonPhrase {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The reason phrase sent with `status` when the handler gave none of its
+/// own: Apache's table, else the registered one.
+pub fn default_reason(status: StatusCode) -> &'static str {
+    error_pages::reason_phrase(status.as_u16())
+        .or(status.canonical_reason())
+        .unwrap_or("Unknown Reason")
+}
+
 /// Wait for the application's answer and build the response.
 pub async fn from_events(
     site: &Site,
@@ -315,7 +314,7 @@ pub async fn from_events(
                 return error_page(site, r, 500, None);
             };
             // With the application's Content-Length the body's length is
-            // left unknown to hyper, so that the header (not the data)
+            // left unknown to the writer, so that the header (not the data)
             // frames the response, as in Apache.
             let body = if bodyless(head.status) {
                 OutBody::exact(ResponseBody::empty())
@@ -378,11 +377,11 @@ pub async fn from_events(
             }
         }
         Some(other) => stream_after(vec![other], rx),
-        // The host dropped the stream: the body fails, hyper closes.
+        // The host dropped the stream: the body fails, the connection closes.
         None => OutBody::streamed(vec![ResponseBody::from_events(rx)]),
     };
     // An application Content-Length header frames a streamed body too:
-    // hyper takes the header over the size hint.
+    // the writer takes the header over the size hint.
     let mut body = body;
     if let Some(len) = app_len
         && !body.exact

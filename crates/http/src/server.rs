@@ -1,37 +1,29 @@
 //! Serving connections: the accept loops over the listening sockets, one
-//! hyper HTTP/1.1 connection task per client (keep-alive, TCP_NODELAY,
-//! header read timeout, the first head checked by `first_head.rs`, later
-//! heads against the limits), graceful shutdown, and the
-//! per-request driver that runs the phases and picks the response.
+//! connection task per client (`conn/`: our HTTP/1.1 loop), graceful
+//! shutdown, and the per-request driver that runs the phases and picks the
+//! response.
 //!
 //! What the phases decide is in `phases/`; how WSGI responses are framed is
 //! in `response.rs`.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue};
 use http::{Method, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use wsgid_log::{Level, Peer};
 
 use crate::body::ResponseBody;
-use crate::first_head::{hyper_max_buf, hyper_max_headers};
+use crate::conn::{BodyIn, stopped};
 use crate::frontend::{FrontEnd, HttpError, Site};
-use crate::head_scan;
+use crate::head_scan::{self, Rejection};
 use crate::phases::handler::{self, SubmitError};
 use crate::phases::{self, Outcome};
-use crate::prefixed::Prefixed;
 use crate::request::{ConnInfo, HeadError, Request};
 use crate::request_body::IncomingBody;
 use crate::response::{self, OutBody, error_page};
@@ -126,8 +118,8 @@ impl FrontEnd {
     }
 
     /// One client connection, until it closes or shutdown finishes it.
-    async fn connection(self: Arc<Self>, a: Accepted, id: u64, mut stop: watch::Receiver<bool>) {
-        let mut stream = a.stream;
+    async fn connection(self: Arc<Self>, a: Accepted, id: u64, stop: watch::Receiver<bool>) {
+        let stream = a.stream;
         // Without NODELAY small responses wait for the peer's delayed ACK.
         let _ = stream.set_nodelay(true);
         let Ok(local) = stream.local_addr() else {
@@ -136,69 +128,24 @@ impl FrontEnd {
         let conn = Arc::new(ConnInfo {
             peer: a.peer,
             local,
-            listener_host: a.listener_host.to_string(),
+            listener_host: a.listener_host,
             id,
         });
-        // The first head is checked here, with Apache's limits and answers;
-        // hyper then reads it again from the replayed bytes.
-        let first = tokio::select! {
-            first = self.first_head(&mut stream, &conn) => first,
-            () = stopped(&mut stop) => None,
-        };
-        let Some(first) = first else {
-            return;
-        };
-        let limits = self.limits();
-        let served = Arc::new(AtomicU32::new(0));
-        let fe = self.clone();
-        let svc = service_fn(move |req| {
-            let fe = fe.clone();
-            let conn = conn.clone();
-            let nth = served.fetch_add(1, Ordering::Relaxed) + 1;
-            async move { Ok::<_, Infallible>(fe.handle(&conn, req, nth).await) }
-        });
-        let cfg = &self.cfg;
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            // Idle keep-alive connections and slow request heads are both
-            // bounded by KeepAliveTimeout (hyper has one head timer).
-            .header_read_timeout(if cfg.keep_alive {
-                cfg.keep_alive_timeout
-            } else {
-                cfg.timeout
-            })
-            .keep_alive(cfg.keep_alive)
-            // A client that shuts down its sending side after the request
-            // still gets the response, as from Apache.
-            .half_close(true)
-            // Well above the configured limits, which `handle` checks so
-            // as to answer with Apache's pages (see first_head.rs).
-            .max_headers(hyper_max_headers(limits))
-            .max_buf_size(hyper_max_buf(limits));
-        let io = TokioIo::new(Prefixed::new(first, stream));
-        let served_conn = builder.serve_connection(io, svc);
-        tokio::pin!(served_conn);
-        tokio::select! {
-            _ = served_conn.as_mut() => {}
-            () = stopped(&mut stop) => {
-                served_conn.as_mut().graceful_shutdown();
-                let _ = served_conn.await;
-            }
-        }
+        crate::conn::serve(self, stream, conn, stop).await;
     }
 
     /// Run one request through the phases and produce its response.
-    async fn handle(
+    /// `refused`: the head was read but cannot be served.
+    pub(crate) async fn handle(
         &self,
         conn: &ConnInfo,
-        req: http::Request<Incoming>,
+        parts: http::request::Parts,
+        body: BodyIn,
+        refused: Option<Rejection>,
         nth: u32,
     ) -> Response<OutBody> {
-        let (parts, body) = req.into_parts();
-        // The first head was checked raw (first_head.rs); later ones are
-        // checked here, on what hyper parsed.
-        if let Some(rej) = head_scan::check_parts(&parts, self.limits(), nth == 1) {
+        let refused = refused.or_else(|| head_scan::check_merged(&parts.headers, self.limits()));
+        if let Some(rej) = refused {
             let (mut r, mut resp) = self.refuse_parsed(conn, &parts, &rej);
             r.method = parts.method;
             let site = self.site(r.host);
@@ -269,7 +216,7 @@ impl FrontEnd {
     }
 
     /// The WSGI handler: body checks, hand-off, response.
-    async fn run_wsgi(&self, site: &Site, r: &Request, body: Incoming) -> Response<OutBody> {
+    async fn run_wsgi(&self, site: &Site, r: &Request, body: BodyIn) -> Response<OutBody> {
         let settings = crate::environ::wsgi_settings(site, r);
         let content_length = match handler::check_body(site, r, &settings) {
             Ok(length) => length,
@@ -304,12 +251,6 @@ impl FrontEnd {
             Err(SubmitError::ShuttingDown) => error_page(site, r, 503, None),
         }
     }
-}
-
-/// Resolves once shutdown was asked for (or the sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The returned guard is dropped here, before any await of the caller.
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 async fn accept_loop(

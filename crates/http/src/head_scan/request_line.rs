@@ -10,10 +10,7 @@ use wsgid_log::Level;
 pub(super) struct RequestLine<'a> {
     pub(super) method: &'a [u8],
     pub(super) the_request: String,
-    /// Offset of the protocol token in the line.
-    pub(super) protocol_at: usize,
     pub(super) http09: bool,
-    pub(super) unusual_version: bool,
     pub(super) error: Option<Rejection>,
 }
 
@@ -53,7 +50,6 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
     let method_end = if ll_some { ll } else { n };
     let method = &line[method_start..method_end];
     let (mut uri, mut protocol): (&[u8], &[u8]) = (b"", b"");
-    let mut protocol_at = n;
     'parse: {
         if !ll_some {
             if err == E::None {
@@ -107,7 +103,6 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
             .take_while(|&&b| is_vchar_obstext(b))
             .count();
         protocol = &line[p..pe];
-        protocol_at = p;
         if pe < n && !is_space(at(pe)) {
             err = E::BadProtocol;
         } else if pe < n {
@@ -131,17 +126,13 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
             && p[7].is_ascii_digit()
             && p[5] != b'0'
     };
-    let mut http09 = false;
-    let mut unusual_version = false;
-    if digits(protocol) && &protocol[..4] == b"HTTP" {
-        unusual_version = !matches!(&protocol[5..], b"1.0" | b"1.1");
-    } else if !protocol.is_empty() {
+    // `HTTP/d.d` with d ≥ 1 is served (versions past 1.1 as HTTP/1.1); no
+    // protocol at all is HTTP/0.9.
+    let http09 = protocol.is_empty();
+    let http = digits(protocol) && &protocol[..4] == b"HTTP";
+    if !(http09 || http) && err == E::None {
         // Lower-case `http/1.1` (refused in Strict mode) or anything else.
-        if err == E::None {
-            err = E::BadProtocol;
-        }
-    } else {
-        http09 = true;
+        err = E::BadProtocol;
     }
     let mut status_bad_uri = false;
     {
@@ -210,9 +201,7 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
     RequestLine {
         method,
         the_request,
-        protocol_at,
         http09: http09 && log.is_none(),
-        unusual_version,
         error: log.map(|l| Rejection::new(400, Level::Debug, l)),
     }
 }

@@ -22,7 +22,7 @@ use crate::request_body::IncomingBody;
 /// Apache 2.4.54+'s default `LimitRequestBody` (1 GiB).
 pub const DEFAULT_LIMIT_REQUEST_BODY: u64 = 1 << 30;
 
-/// Room for response events between the Python thread and hyper.
+/// Room for response events between the Python thread and the writer.
 const EVENT_QUEUE: usize = 8;
 
 fn is_wsgi_handler(h: Option<&str>) -> bool {

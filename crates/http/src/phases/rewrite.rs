@@ -12,7 +12,7 @@ use wsgid_config::model::{
 };
 
 use crate::frontend::Site;
-use crate::request::{Request, version_str};
+use crate::request::Request;
 use crate::uri::latin1;
 
 /// The back-references of one rule application.
@@ -277,7 +277,7 @@ fn variable(v: &ServerVar, site: &Site, r: &Request) -> String {
         ServerVar::ServerName => crate::environ::server_name(site, r),
         ServerVar::ServerAddr => r.conn.local.ip().to_string(),
         ServerVar::ServerPort => crate::environ::server_port(site, r).to_string(),
-        ServerVar::ServerProtocol => version_str(r.version).to_owned(),
+        ServerVar::ServerProtocol => r.protocol().to_owned(),
         ServerVar::DocumentRoot => site.host.document_root.to_string_lossy().into_owned(),
         ServerVar::TheRequest => r.the_request.clone(),
         ServerVar::RequestScheme => "http".to_owned(),

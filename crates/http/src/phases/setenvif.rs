@@ -5,7 +5,7 @@
 
 use wsgid_config::model::{EnvAttribute, SetEnvIf};
 
-use crate::request::{Request, version_str};
+use crate::request::Request;
 use crate::uri::latin1;
 
 /// Apply `lines` in order to `r`.
@@ -38,7 +38,7 @@ fn attribute(attr: &EnvAttribute, r: &Request) -> Option<String> {
         EnvAttribute::RemoteUser => None,
         EnvAttribute::RequestUri => Some(latin1(&r.uri)),
         EnvAttribute::RequestMethod => Some(r.method.as_str().to_owned()),
-        EnvAttribute::RequestProtocol => Some(version_str(r.version).to_owned()),
+        EnvAttribute::RequestProtocol => Some(r.protocol().to_owned()),
         EnvAttribute::Header(name) => r.header_str(name).or_else(|| {
             r.env
                 .iter()

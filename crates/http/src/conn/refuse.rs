@@ -1,30 +1,22 @@
-//! The first request head of a connection, read before hyper gets the
-//! socket: checked with Apache's rules (`head_scan.rs`), refused with
-//! Apache's status and page, or handed back to hyper with every byte read
-//! (`prefixed.rs`).  Also the same refusal for a later head that hyper
-//! parsed and `head_scan::check_parts` refused.
-//!
-//! hyper enforces its own head limits with its own empty-bodied answers
-//! (431, 414, 400) or none at all; Apache answers 414/400 pages with
-//! `error-notes`.  hyper is therefore configured with bounds well above
-//! the configured limits ([`hyper_max_buf`], [`hyper_max_headers`]); only a
-//! head beyond those still gets hyper's own answer.
+//! Refused request heads: Apache's status and page for a head the scanner
+//! refused (or one that timed out half-read), written straight to the
+//! socket and followed by a lingering close; and the page for a head that
+//! parsed but cannot be served (an unknown Transfer-Encoding), answered as
+//! a request of its virtual host.
 
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, HeaderValue, SERVER};
 use http::{Response, StatusCode, Version};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use wsgid_log::{Level, Peer};
 
+use super::io::{Filled, Shared};
 use crate::body::ResponseBody;
 use crate::error_pages::{self, ERROR_CONTENT_TYPE};
 use crate::frontend::{FrontEnd, Site};
-use crate::head_scan::{HeadScanner, Limits, Rejection, Scan, unfold};
+use crate::head_scan::{Limits, Rejection};
 use crate::phases::log::AccessRecord;
 use crate::request::{ConnInfo, Request};
 use crate::response::{OutBody, error_page_noted, page_context};
@@ -34,100 +26,12 @@ use crate::response::{OutBody, error_page_noted, page_context};
 /// close, `SECONDS_TO_LINGER`).
 const LINGER: Duration = Duration::from_secs(2);
 
-/// Size of one read of the head.
-const READ_CHUNK: usize = 8192;
-
-/// The largest head hyper reads (and the first-head scan reads): twice what
-/// Apache's limits allow, so that an overlong head is still parsed and
-/// refused with Apache's page.
-pub(crate) fn hyper_max_buf(l: Limits) -> usize {
-    let head = l.line.saturating_add(2).saturating_add(
-        l.fields
-            .max(100)
-            .saturating_mul(l.field_size.saturating_add(2)),
-    );
-    head.saturating_mul(2).clamp(64 * 1024, 16 * 1024 * 1024)
-}
-
-/// hyper's header count bound: well above LimitRequestFields (hyper
-/// allocates this many slots per parsed head).
-pub(crate) fn hyper_max_headers(l: Limits) -> usize {
-    match l.fields {
-        0 => 1000,
-        n => n.saturating_mul(2).clamp(100, 20_000),
-    }
-}
-
 impl FrontEnd {
     pub(crate) fn limits(&self) -> Limits {
         Limits {
             line: self.cfg.limit_request_line,
             field_size: self.cfg.limit_request_field_size,
             fields: self.cfg.limit_request_fields,
-        }
-    }
-
-    /// Read the first head; `Some(bytes)` to replay to hyper, or None when
-    /// the connection was answered (or closed) here.
-    pub(crate) async fn first_head(
-        &self,
-        stream: &mut TcpStream,
-        conn: &ConnInfo,
-    ) -> Option<Bytes> {
-        let limits = self.limits();
-        let bound = hyper_max_buf(limits);
-        let mut scanner = HeadScanner::new(limits);
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        let deadline = Instant::now() + self.cfg.timeout;
-        loop {
-            if buf.len() >= bound {
-                let r = scanner.refusal(400, Level::Debug, "request head too large".into());
-                self.refuse_raw(stream, conn, r).await;
-                return None;
-            }
-            buf.reserve(READ_CHUNK);
-            let read = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await;
-            match read {
-                Ok(Ok(n)) if n > 0 => {}
-                // A read error, EOF or timeout before the request line is
-                // complete ends the connection without an answer.
-                Ok(Err(_)) => return None,
-                _ if !scanner.in_fields() => return None,
-                Ok(_) => {
-                    let r = scanner.refusal(
-                        400,
-                        Level::Debug,
-                        "Failed to read request header line".into(),
-                    );
-                    self.refuse_raw(stream, conn, r).await;
-                    return None;
-                }
-                Err(_) => {
-                    let r = scanner.refusal(408, Level::Debug, String::new());
-                    self.refuse_raw(stream, conn, r).await;
-                    return None;
-                }
-            }
-            match scanner.scan(&buf) {
-                Scan::Incomplete => {}
-                Scan::Reject(r) => {
-                    self.refuse_raw(stream, conn, r).await;
-                    return None;
-                }
-                Scan::Complete(head) => {
-                    if let Some(at) = head.version_at
-                        && let Some(v) = buf.get_mut(at..at + 8)
-                    {
-                        v.copy_from_slice(b"HTTP/1.1");
-                    }
-                    if head.folded {
-                        let mut out = unfold(&buf[..head.len]);
-                        out.extend_from_slice(&buf[head.len..]);
-                        return Some(Bytes::from(out));
-                    }
-                    return Some(buf.freeze());
-                }
-            }
         }
     }
 
@@ -150,9 +54,8 @@ impl FrontEnd {
         Some(req)
     }
 
-    /// Answer a refused first head ourselves (hyper has not seen it), log
-    /// it, and close the connection.
-    async fn refuse_raw(&self, stream: &mut TcpStream, conn: &ConnInfo, rej: Rejection) {
+    /// Answer a refused head, log it, and close the connection.
+    pub(super) async fn refuse_raw(&self, shared: &Shared, conn: &ConnInfo, rej: Rejection) {
         let Some(r) = self.refused_request(conn, &rej) else {
             return;
         };
@@ -189,15 +92,33 @@ impl FrontEnd {
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body.as_bytes());
-        let sent = stream.write_all(&out).await.is_ok();
+        let sent = shared.write_all(&out).await.is_ok();
         if let Some(record) = AccessRecord::new(site, &r, &resp) {
             record.write(if sent { body.len() as u64 } else { 0 });
         }
-        linger(stream).await;
+        linger(shared).await;
     }
 
-    /// The answer to a later head refused by `check_parts`: the page, with
-    /// `Connection: close` so that hyper ends the connection after it.
+    /// A first request line that timed out unfinished: nothing is sent,
+    /// and the access log gets Apache's `"-" 408 -` line.
+    pub(super) fn log_line_timeout(&self, conn: &ConnInfo) {
+        let mut rej = Rejection::new(408, Level::Debug, String::new());
+        // Apache had no request line: `%r` shows `-`.
+        rej.the_request = Some("-".into());
+        let Some(r) = self.refused_request(conn, &rej) else {
+            return;
+        };
+        let site = self.site(r.host);
+        let mut resp = Response::new(OutBody::exact(ResponseBody::empty()));
+        *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        if let Some(record) = AccessRecord::new(site, &r, &resp) {
+            record.write(0);
+        }
+    }
+
+    /// The answer to a head that parsed but is refused (merged fields over
+    /// the limit, an unknown Transfer-Encoding): the page, with
+    /// `Connection: close`, as a request of its virtual host.
     pub(crate) fn refuse_parsed(
         &self,
         conn: &ConnInfo,
@@ -248,15 +169,14 @@ fn canonical(name: &str) -> String {
 
 /// Half-close, then read and drop what the client still sends, for at most
 /// [`LINGER`], before the socket is closed.
-async fn linger(stream: &mut TcpStream) {
-    let _ = stream.shutdown().await;
-    let _ = tokio::time::timeout(LINGER, async {
-        let mut sink = [0u8; 4096];
-        while let Ok(n) = stream.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
+pub(super) async fn linger(shared: &Shared) {
+    shared.shutdown_write();
+    let deadline = Instant::now() + LINGER;
+    loop {
+        shared.state().buf.clear();
+        match shared.fill(Some(deadline), None).await {
+            Ok(Filled::Data) => {}
+            Ok(Filled::Eof | Filled::Stale) | Err(_) => return,
         }
-    })
-    .await;
+    }
 }

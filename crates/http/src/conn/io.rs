@@ -1,0 +1,229 @@
+//! The socket of one connection, shared by the connection task and the
+//! request body reader ([`super::body_in::BodyIn`], which a pump task or a
+//! read-ahead drives while the connection task waits for the response).
+//!
+//! Writes only need `&TcpStream` (tokio's `writable` and
+//! `try_write_vectored` work on a shared reference), so one `Arc` per
+//! connection replaces hyper's channels.  Reads go through the read half's
+//! `poll_read`, which, unlike `try_read`, remembers that a short read
+//! drained the socket and waits for epoll instead of trying a read that
+//! would fail.  The read half, the read buffer and the body framing state
+//! sit behind `std` mutexes that are held only inside one poll, never
+//! across an `.await`.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::time::Instant;
+
+use super::body_in::Framing;
+
+/// Bytes reserved in the read buffer before each read.
+pub(super) const READ_CHUNK: usize = 16 * 1024;
+
+/// `Expect: 100-continue` progress of the current request.
+const CONTINUE_NONE: u8 = 0;
+const CONTINUE_PENDING: u8 = 1;
+const CONTINUE_SENDING: u8 = 2;
+const CONTINUE_DONE: u8 = 3;
+
+/// What has been read from the client and not consumed yet.
+#[derive(Debug)]
+pub(super) struct ReadState {
+    pub(super) buf: BytesMut,
+    /// The client closed its sending side.
+    pub(super) eof: bool,
+    /// The body of the current request: how much of it is still to come.
+    pub(super) framing: Framing,
+    /// Number of the current request: a body reader of an earlier request
+    /// (kept alive by the application) must not read a later one's body.
+    pub(super) seq: u64,
+}
+
+/// One client connection's socket and read side.
+#[derive(Debug)]
+pub(super) struct Shared {
+    /// Locked after `read` when both are needed.
+    reader: Mutex<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    read: Mutex<ReadState>,
+    continue_state: AtomicU8,
+    /// `Timeout`: bound of every read and write once a request started.
+    pub(super) timeout: Duration,
+}
+
+/// How a read attempt ended.
+pub(super) enum Filled {
+    /// Some bytes were appended to the buffer.
+    Data,
+    /// End of stream.
+    Eof,
+    /// The request the caller reads for is over (see [`ReadState::seq`]).
+    Stale,
+}
+
+impl Shared {
+    pub(super) fn new(stream: TcpStream, timeout: Duration) -> Shared {
+        let (reader, writer) = stream.into_split();
+        Shared {
+            reader: Mutex::new(reader),
+            writer,
+            read: Mutex::new(ReadState {
+                buf: BytesMut::with_capacity(READ_CHUNK),
+                eof: false,
+                framing: Framing::Done,
+                seq: 0,
+            }),
+            continue_state: AtomicU8::new(CONTINUE_NONE),
+            timeout,
+        }
+    }
+
+    /// The read state (a panic elsewhere cannot leave it inconsistent in a
+    /// way that matters more than closing the connection would).
+    pub(super) fn state(&self) -> MutexGuard<'_, ReadState> {
+        self.read.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stream(&self) -> &TcpStream {
+        self.writer.as_ref()
+    }
+
+    /// Append what the socket has to the buffer, or register for its
+    /// readiness.  The read half keeps one waker: a body reader of a
+    /// request that is over (`seq` no longer current) must not register,
+    /// or it would take the wake-up from the connection task.
+    fn poll_fill(&self, cx: &mut Context<'_>, seq: Option<u64>) -> Poll<io::Result<Filled>> {
+        let mut st = self.state();
+        if seq.is_some_and(|seq| seq != st.seq) {
+            return Poll::Ready(Ok(Filled::Stale));
+        }
+        if st.eof {
+            return Poll::Ready(Ok(Filled::Eof));
+        }
+        st.buf.reserve(READ_CHUNK);
+        let mut reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        // A fresh `read_buf` future per poll: it holds no state of its own
+        // beyond the borrows, and none may outlive this poll.
+        let read = pin!(reader.read_buf(&mut st.buf));
+        match ready!(read.poll(cx)) {
+            Ok(0) => {
+                st.eof = true;
+                Poll::Ready(Ok(Filled::Eof))
+            }
+            Ok(_) => Poll::Ready(Ok(Filled::Data)),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Append more bytes to the buffer, waiting at most until `deadline`
+    /// (None: no bound here).  `seq`: the request a body reader reads for
+    /// (None: the connection task).
+    pub(super) async fn fill(
+        &self,
+        deadline: Option<Instant>,
+        seq: Option<u64>,
+    ) -> io::Result<Filled> {
+        let fill = std::future::poll_fn(|cx| self.poll_fill(cx, seq));
+        match deadline {
+            None => fill.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, fill).await {
+                Ok(r) => r,
+                Err(_) => Err(io::ErrorKind::TimedOut.into()),
+            },
+        }
+    }
+
+    /// Write every byte of `bufs`, each wait for the socket bounded by
+    /// `Timeout`.  `bufs` is consumed (advanced) as it is written.
+    pub(super) async fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            let n = match self.stream().try_write_vectored(bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let deadline = Instant::now() + self.timeout;
+                    match tokio::time::timeout_at(deadline, self.stream().writable()).await {
+                        Ok(r) => r?,
+                        Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            IoSlice::advance_slices(&mut bufs, n);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        self.write_all_vectored(&mut [IoSlice::new(buf)]).await
+    }
+
+    /// Shut down the sending side: the client sees the end of the stream
+    /// even if a body reader still holds the socket.
+    pub(super) fn shutdown_write(&self) {
+        let _ = socket2::SockRef::from(self.stream()).shutdown(std::net::Shutdown::Write);
+    }
+
+    /// A new request: whether it waits for `100 Continue`.
+    pub(super) fn expect_continue(&self, expects: bool) {
+        let state = if expects {
+            CONTINUE_PENDING
+        } else {
+            CONTINUE_NONE
+        };
+        self.continue_state.store(state, Ordering::Release);
+    }
+
+    /// The body is being read for the first time: send `100 Continue` if
+    /// the client waits for it and no response was started.
+    pub(super) async fn send_continue(&self) -> io::Result<()> {
+        if self
+            .continue_state
+            .compare_exchange(
+                CONTINUE_PENDING,
+                CONTINUE_SENDING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return Ok(());
+        }
+        let sent = self.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+        self.continue_state.store(CONTINUE_DONE, Ordering::Release);
+        sent
+    }
+
+    /// The response is about to be written: no `100 Continue` may follow.
+    /// True when the client was still waiting for one (it may never send
+    /// the body, so the connection cannot be reused).
+    pub(super) async fn cancel_continue(&self) -> bool {
+        loop {
+            match self.continue_state.compare_exchange(
+                CONTINUE_PENDING,
+                CONTINUE_DONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                // A body read is writing `100 Continue` right now: the
+                // response must not interleave with it.
+                Err(CONTINUE_SENDING) => tokio::task::yield_now().await,
+                Err(_) => return false,
+            }
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Writing a response: the status line and headers as the handlers left
+//! them (plus `Date`, and the framing headers: `Content-Length` for a body
+//! of known length, else `Transfer-Encoding: chunked` for HTTP/1.1 or a
+//! close-delimited body for HTTP/1.0), then the body.
+//!
+//! Small bodies are copied behind the head in one buffer, so that a
+//! typical response leaves in one `write`; large blocks (files) go out with
+//! a vectored write next to the buffered bytes.  The buffer is flushed
+//! whenever the body has nothing ready, so that streamed responses are not
+//! held back.
+
+use std::cell::RefCell;
+use std::io::{IoSlice, Write as _};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName};
+use http::{HeaderMap, Response, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
+
+use super::io::Shared;
+use crate::response::{OutBody, ReasonPhrase, default_reason};
+
+/// A data block up to this size is copied into the output buffer.
+const COPY_MAX: usize = 16 * 1024;
+/// The output buffer is written out before it grows past this.
+const OUT_MAX: usize = 64 * 1024;
+
+/// What the writer needs to know of the request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ReqFacts {
+    pub(super) head: bool,
+    pub(super) version: Version,
+    /// Neither side asked to close, and the server allows another request.
+    pub(super) keep_alive: bool,
+}
+
+/// How the body goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoder {
+    /// No body at all (HEAD, 204, 304).
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes.
+    Close,
+}
+
+thread_local! {
+    /// The `Date` value of the current second (formatting it per response
+    /// is measurable).
+    static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+fn push_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.0 != secs {
+            *cell = (secs, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(cell.1.as_bytes());
+    });
+}
+
+/// The wire name of a header: Apache's spelling for the common ones (the
+/// map keeps names in lower case).
+fn wire_name(name: &HeaderName) -> &str {
+    match name.as_str() {
+        "content-type" => "Content-Type",
+        "content-length" => "Content-Length",
+        "server" => "Server",
+        "date" => "Date",
+        "connection" => "Connection",
+        "transfer-encoding" => "Transfer-Encoding",
+        "last-modified" => "Last-Modified",
+        "etag" => "ETag",
+        "location" => "Location",
+        "allow" => "Allow",
+        "accept-ranges" => "Accept-Ranges",
+        "content-range" => "Content-Range",
+        "cache-control" => "Cache-Control",
+        "vary" => "Vary",
+        "www-authenticate" => "WWW-Authenticate",
+        other => other,
+    }
+}
+
+fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn has_token(headers: &HeaderMap, token: &[u8]) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+    })
+}
+
+/// The head into `out` and the body's encoder; `keep` is cleared when the
+/// framing needs the connection to end.
+fn encode_head(
+    out: &mut Vec<u8>,
+    parts: &http::response::Parts,
+    body: &OutBody,
+    req: ReqFacts,
+    keep: &mut bool,
+) -> Encoder {
+    let status = parts.status;
+    let code = status.as_u16();
+    let informational = status.is_informational();
+    let no_content = informational || code == 204 || code == 304;
+    let can_body = !(req.head || no_content);
+    let can_chunked = can_body && req.version == Version::HTTP_11;
+    let h = &parts.headers;
+
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    match parts.extensions.get::<ReasonPhrase>() {
+        Some(reason) => out.extend_from_slice(reason.as_bytes()),
+        None => out.extend_from_slice(default_reason(status).as_bytes()),
+    }
+    out.extend_from_slice(b"\r\n");
+
+    if has_token(h, b"close") {
+        *keep = false;
+    }
+    let app_length = h.get(header::CONTENT_LENGTH).and_then(|v| {
+        std::str::from_utf8(v.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    });
+    let app_chunked = can_chunked && h.contains_key(header::TRANSFER_ENCODING);
+    let mut encoder = match (app_length, app_chunked) {
+        (_, true) => Encoder::Chunked,
+        (Some(n), false) => Encoder::Length(n),
+        (None, false) => match body.size_hint().exact() {
+            Some(n) => Encoder::Length(n),
+            None if can_chunked => Encoder::Chunked,
+            None if can_body => {
+                *keep = false;
+                Encoder::Close
+            }
+            None => Encoder::None,
+        },
+    };
+    let mut wrote_length = false;
+    let mut wrote_date = false;
+    for (name, value) in h {
+        match *name {
+            header::CONTENT_LENGTH => {
+                // One Content-Length line, whatever the handler added.
+                if wrote_length || app_chunked {
+                    continue;
+                }
+                wrote_length = true;
+            }
+            header::TRANSFER_ENCODING => {
+                if !app_chunked {
+                    continue;
+                }
+                let chunked_last = value
+                    .as_bytes()
+                    .rsplit(|&b| b == b',')
+                    .next()
+                    .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                out.extend_from_slice(b"Transfer-Encoding: ");
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(if chunked_last {
+                    b"\r\n"
+                } else {
+                    b", chunked\r\n"
+                });
+                continue;
+            }
+            header::DATE => wrote_date = true,
+            _ => {}
+        }
+        push_header(out, wire_name(name), value.as_bytes());
+    }
+    if app_length.is_none() && !app_chunked {
+        match encoder {
+            Encoder::Length(n) if !(no_content || req.head && n == 0) => {
+                out.extend_from_slice(b"Content-Length: ");
+                let _ = write!(out, "{n}");
+                out.extend_from_slice(b"\r\n");
+            }
+            Encoder::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            _ => {}
+        }
+    }
+    // Connection: what HTTP/1.0 and HTTP/1.1 clients need to know.
+    match req.version {
+        Version::HTTP_10 if *keep && !has_token(h, b"keep-alive") => {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        Version::HTTP_11 if !*keep && !has_token(h, b"close") => {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        _ => {}
+    }
+    if !wrote_date {
+        out.extend_from_slice(b"Date: ");
+        push_date(out);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !can_body {
+        encoder = Encoder::None;
+    }
+    encoder
+}
+
+/// Write `data` (framed by `prefix` already in `out` and `suffix`):
+/// copied into `out` when small, else written out with it.
+async fn put(shared: &Shared, out: &mut Vec<u8>, data: &Bytes, suffix: &'static [u8]) -> bool {
+    if data.len() <= COPY_MAX && out.len() + data.len() <= OUT_MAX {
+        out.extend_from_slice(data);
+        out.extend_from_slice(suffix);
+        return true;
+    }
+    let mut bufs = [IoSlice::new(out), IoSlice::new(data), IoSlice::new(suffix)];
+    let ok = shared.write_all_vectored(&mut bufs).await.is_ok();
+    out.clear();
+    ok
+}
+
+async fn flush(shared: &Shared, out: &mut Vec<u8>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = shared.write_all(out).await.is_ok();
+    out.clear();
+    ok
+}
+
+/// Write `resp`; true when the connection may carry another request.
+pub(super) async fn write_response(
+    shared: &Shared,
+    out: &mut Vec<u8>,
+    resp: Response<OutBody>,
+    req: ReqFacts,
+) -> bool {
+    let (parts, mut body) = resp.into_parts();
+    out.clear();
+    let mut keep = req.keep_alive;
+    let mut encoder = if req.version == Version::HTTP_09 {
+        // A simple request gets the body alone, and the connection ends.
+        keep = false;
+        Encoder::Close
+    } else {
+        encode_head(out, &parts, &body, req, &mut keep)
+    };
+    if encoder == Encoder::None || encoder == Encoder::Length(0) {
+        // The body is not sent (hyper does not poll it either); dropping
+        // it writes the access-log line.
+        drop(body);
+        return flush(shared, out).await && keep;
+    }
+    loop {
+        // Look at the body without waiting: what is ready goes out with
+        // the head; the buffer is written before waiting for more.
+        let polled =
+            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
+        let frame = match polled {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => {
+                if !flush(shared, out).await {
+                    return false;
+                }
+                body.frame().await
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(_)) => {
+                // The body failed: what was produced goes out, then the
+                // connection closes so that the client sees it truncated.
+                let _ = flush(shared, out).await;
+                return false;
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => continue,
+            },
+        };
+        let ok = match encoder {
+            Encoder::Length(rest) => {
+                let n = rest.min(data.len() as u64);
+                encoder = Encoder::Length(rest - n);
+                let ok = put(shared, out, &data.slice(..n as usize), b"").await;
+                if n < data.len() as u64 {
+                    // More than announced: the extra is not sent, and the
+                    // connection cannot be trusted to be in step.
+                    let _ = flush(shared, out).await;
+                    return false;
+                }
+                ok
+            }
+            Encoder::Chunked => {
+                let _ = write!(out, "{:x}\r\n", data.len());
+                put(shared, out, &data, b"\r\n").await
+            }
+            Encoder::Close | Encoder::None => put(shared, out, &data, b"").await,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    match encoder {
+        Encoder::Chunked => out.extend_from_slice(b"0\r\n\r\n"),
+        // The body ended before its announced length.
+        Encoder::Length(rest) if rest > 0 => keep = false,
+        _ => {}
+    }
+    drop(body);
+    flush(shared, out).await && keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::ResponseBody;
+    use http::HeaderValue;
+
+    fn head_of(resp: &Response<OutBody>, req: ReqFacts) -> (String, Encoder, bool) {
+        let mut out = Vec::new();
+        let mut keep = req.keep_alive;
+        let mut parts = Response::new(()).into_parts().0;
+        parts.status = resp.status();
+        parts.headers = resp.headers().clone();
+        let enc = encode_head(&mut out, &parts, resp.body(), req, &mut keep);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        (text, enc, keep)
+    }
+
+    const GET11: ReqFacts = ReqFacts {
+        head: false,
+        version: Version::HTTP_11,
+        keep_alive: true,
+    };
+
+    #[test]
+    fn exact_body_gets_content_length() {
+        let resp = Response::new(OutBody::exact(ResponseBody::full(Bytes::from_static(
+            b"hi",
+        ))));
+        let (text, enc, keep) = head_of(&resp, GET11);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: "));
+        assert!(text.ends_with("\r\n\r\n"));
+        assert_eq!((enc, keep), (Encoder::Length(2), true));
+    }
+
+    #[test]
+    fn streamed_body_framing() {
+        let resp = Response::new(OutBody::streamed(vec![ResponseBody::full(
+            Bytes::from_static(b"hi"),
+        )]));
+        let (text, enc, _) = head_of(&resp, GET11);
+        assert!(text.contains("Transfer-Encoding: chunked\r\n"));
+        assert_eq!(enc, Encoder::Chunked);
+        let req10 = ReqFacts {
+            version: Version::HTTP_10,
+            keep_alive: true,
+            ..GET11
+        };
+        let (text, enc, keep) = head_of(&resp, req10);
+        assert!(!text.contains("chunked") && !text.contains("Connection"));
+        assert_eq!((enc, keep), (Encoder::Close, false));
+        let head = ReqFacts {
+            head: true,
+            ..GET11
+        };
+        let (text, enc, keep) = head_of(&resp, head);
+        assert!(!text.contains("chunked") && !text.contains("Content-Length"));
+        assert_eq!((enc, keep), (Encoder::None, true));
+    }
+
+    #[test]
+    fn connection_headers() {
+        let mut resp = Response::new(OutBody::exact(ResponseBody::empty()));
+        let (text, _, _) = head_of(
+            &resp,
+            ReqFacts {
+                keep_alive: false,
+                ..GET11
+            },
+        );
+        assert!(text.contains("Content-Length: 0\r\nConnection: close\r\n"));
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let (text, _, keep) = head_of(&resp, GET11);
+        assert_eq!(text.matches("close").count(), 1);
+        assert!(!keep);
+        let (text, _, keep) = head_of(
+            &Response::new(OutBody::exact(ResponseBody::empty())),
+            ReqFacts {
+                version: Version::HTTP_10,
+                ..GET11
+            },
+        );
+        assert!(text.contains("Connection: keep-alive\r\n") && keep);
+    }
+}
