@@ -54,6 +54,18 @@ impl PerDir {
             limit_request_body: later.limit_request_body.or(self.limit_request_body),
             auth_type: later.auth_type.clone().or_else(|| self.auth_type.clone()),
             auth_name: later.auth_name.clone().or_else(|| self.auth_name.clone()),
+            auth_basic_provider: later
+                .auth_basic_provider
+                .clone()
+                .or_else(|| self.auth_basic_provider.clone()),
+            auth_user_file: later
+                .auth_user_file
+                .clone()
+                .or_else(|| self.auth_user_file.clone()),
+            auth_group_file: later
+                .auth_group_file
+                .clone()
+                .or_else(|| self.auth_group_file.clone()),
             wsgi: self.wsgi.merge(&later.wsgi),
             remove_handlers: concat(&self.remove_handlers, &later.remove_handlers),
             allow_override_list: later
@@ -113,6 +125,19 @@ impl WsgiPerDir {
             map_head_to_get: later.map_head_to_get.or(self.map_head_to_get),
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             error_override: later.error_override.or(self.error_override),
+            access_script: later
+                .access_script
+                .clone()
+                .or_else(|| self.access_script.clone()),
+            auth_user_script: later
+                .auth_user_script
+                .clone()
+                .or_else(|| self.auth_user_script.clone()),
+            auth_group_script: later
+                .auth_group_script
+                .clone()
+                .or_else(|| self.auth_group_script.clone()),
+            group_authoritative: later.group_authoritative.or(self.group_authoritative),
             trusted_proxies: later
                 .trusted_proxies
                 .clone()

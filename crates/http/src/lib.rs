@@ -21,6 +21,7 @@ pub mod environ;
 mod first_head;
 pub mod frontend;
 pub mod head_scan;
+pub mod htpasswd;
 pub mod phases;
 pub mod prefixed;
 pub mod proxy;

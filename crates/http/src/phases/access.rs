@@ -1,9 +1,15 @@
 //! The access phase: evaluate the merged `Require` expression with
-//! mod_authz_core 2.4 semantics for the providers that need no user
-//! (`all`, `ip`, `host`, `env`, `method`) and the `RequireAll/Any/None`
-//! containers.  No `Require` at all grants access (nothing in the prelude
-//! denies by default).  User-based providers report [`Authz::NeedsUser`];
-//! authentication itself is not this module's job.
+//! mod_authz_core 2.4 semantics and the `RequireAll/Any/None` containers.
+//! No `Require` at all grants access (nothing in the prelude denies by
+//! default).
+//!
+//! [`check`] is mod_authz_core's first pass (`access_checker_ex`): the
+//! providers that need no user (`all`, `ip`, `host`, `env`, `method`)
+//! decide, user-based ones report [`Authz::NeedsUser`].  After
+//! authentication (`auth.rs`), [`check_user`] is the second pass
+//! (`auth_checker`): `valid-user`, `user` (mod_authz_user), `group`
+//! (mod_authz_groupfile, from the `AuthGroupFile` groups) and `wsgi-group`
+//! (mod_wsgi's provider, from `groups_for_user`) decide with the user.
 
 use std::net::IpAddr;
 
@@ -20,20 +26,141 @@ pub enum Authz {
     Neutral,
     /// Needs an authenticated user (`valid-user`, `user`, `group`...).
     NeedsUser,
+    /// A provider failed: 500.
+    Error,
 }
 
-/// Evaluate the request's `Require` configuration.
+/// What the second pass knows about the authenticated user.
+#[derive(Debug, Default)]
+pub struct UserFacts {
+    pub user: String,
+    /// `groups_for_user`'s groups; `None` when there is no group script or
+    /// it failed (already logged): `wsgi-group` then denies.
+    pub wsgi_groups: Option<Vec<String>>,
+    /// The user's groups in `AuthGroupFile`: `Err(why)` when the file
+    /// could not be read (`why` as Apache writes the errno), `None` when
+    /// no file is configured.
+    pub file_groups: Option<Result<Vec<String>, String>>,
+    /// Error-log lines the providers write: (module, text).
+    pub log: Vec<(&'static str, String)>,
+}
+
+/// Evaluate the request's `Require` configuration (first pass).
 pub fn check(r: &Request) -> Authz {
     match &r.per_dir.require {
         None => Authz::Granted,
-        Some(req) => match eval(req, r) {
+        Some(req) => match eval(req, r, &mut None) {
             Authz::Neutral => Authz::Denied,
             other => other,
         },
     }
 }
 
-fn eval(req: &Require, r: &Request) -> Authz {
+/// Evaluate it again with an authenticated user (second pass).
+pub fn check_user(r: &Request, facts: &mut UserFacts) -> Authz {
+    let mut facts = Some(facts);
+    match &r.per_dir.require {
+        None => Authz::Granted,
+        Some(req) => match eval(req, r, &mut facts) {
+            Authz::Neutral | Authz::NeedsUser => Authz::Denied,
+            other => other,
+        },
+    }
+}
+
+/// Whether the expression names `wsgi-group` / `group` anywhere.
+pub fn mentions(req: &Require, wsgi: bool) -> bool {
+    match req {
+        Require::WsgiGroup(_) => wsgi,
+        Require::Group(_) => !wsgi,
+        Require::Not(inner) => mentions(inner, wsgi),
+        Require::All(items) | Require::Any(items) | Require::None(items) => {
+            items.iter().any(|i| mentions(i, wsgi))
+        }
+        _ => false,
+    }
+}
+
+fn user_provider(req: &Require, r: &Request, facts: &mut UserFacts) -> Authz {
+    let uri = crate::uri::latin1(&r.uri);
+    let pid = std::process::id();
+    match req {
+        Require::ValidUser => Authz::Granted,
+        Require::User(names) => {
+            if names.contains(&facts.user) {
+                Authz::Granted
+            } else {
+                facts.log.push((
+                    "authz_user",
+                    format!(
+                        "AH01663: access to {uri} failed, reason: user '{}' does not meet 'require'ments for \
+                         user to be allowed access",
+                        facts.user
+                    ),
+                ));
+                Authz::Neutral
+            }
+        }
+        Require::Group(wanted) => {
+            let file = r
+                .per_dir
+                .auth_group_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let line = match &facts.file_groups {
+                None => "AH01664: No group file was specified in the configuration".to_owned(),
+                Some(Err(why)) => format!("{why}: AH01665: Could not open group file: {file}"),
+                Some(Ok(groups)) if groups.is_empty() => format!(
+                    "AH01666: Authorization of user {} to access {uri} failed, reason: user doesn't appear in \
+                     group file ({file}).",
+                    facts.user
+                ),
+                Some(Ok(groups)) => {
+                    if wanted.iter().any(|w| groups.contains(w)) {
+                        return Authz::Granted;
+                    }
+                    // AH01667 is a debug line.
+                    return Authz::Neutral;
+                }
+            };
+            facts.log.push(("authz_groupfile", line));
+            Authz::Neutral
+        }
+        Require::WsgiGroup(wanted) => match &facts.wsgi_groups {
+            None => Authz::Neutral,
+            Some(groups) if groups.is_empty() => {
+                facts.log.push((
+                    "wsgi",
+                    format!(
+                        "mod_wsgi (pid={pid}): Authorization of user '{}' to access '{uri}' failed. User is not \
+                         a member of any groups.",
+                        facts.user
+                    ),
+                ));
+                Authz::Neutral
+            }
+            Some(groups) => {
+                if wanted.iter().any(|w| groups.contains(w)) {
+                    Authz::Granted
+                } else {
+                    facts.log.push((
+                        "wsgi",
+                        format!(
+                            "mod_wsgi (pid={pid}): Authorization of user '{}' to access '{uri}' failed. User is \
+                             not a member of designated groups.",
+                            facts.user
+                        ),
+                    ));
+                    Authz::Neutral
+                }
+            }
+        },
+        _ => Authz::Neutral,
+    }
+}
+
+fn eval(req: &Require, r: &Request, facts: &mut Option<&mut UserFacts>) -> Authz {
     let yes_no = |b: bool| if b { Authz::Granted } else { Authz::Neutral };
     match req {
         Require::AllGranted => Authz::Granted,
@@ -51,18 +178,23 @@ fn eval(req: &Require, r: &Request) -> Authz {
                 .any(|m| m.eq_ignore_ascii_case(r.method.as_str())),
         ),
         Require::ValidUser | Require::User(_) | Require::Group(_) | Require::WsgiGroup(_) => {
-            Authz::NeedsUser
+            match facts {
+                Some(f) => user_provider(req, r, f),
+                None => Authz::NeedsUser,
+            }
         }
-        Require::Not(inner) => match eval(inner, r) {
+        Require::Not(inner) => match eval(inner, r, facts) {
             Authz::Granted => Authz::Denied,
             Authz::Denied | Authz::Neutral => Authz::Neutral,
             Authz::NeedsUser => Authz::NeedsUser,
+            Authz::Error => Authz::Error,
         },
         Require::All(items) => {
             let mut result = Authz::Granted;
             for item in items {
-                match eval(item, r) {
+                match eval(item, r, facts) {
                     Authz::Granted => {}
+                    Authz::Error => return Authz::Error,
                     Authz::Denied => return Authz::Denied,
                     Authz::Neutral => result = Authz::Neutral,
                     Authz::NeedsUser if result == Authz::Granted => result = Authz::NeedsUser,
@@ -74,8 +206,9 @@ fn eval(req: &Require, r: &Request) -> Authz {
         Require::Any(items) => {
             let mut result = Authz::Neutral;
             for item in items {
-                match eval(item, r) {
+                match eval(item, r, facts) {
                     Authz::Granted => return Authz::Granted,
+                    Authz::Error => return Authz::Error,
                     Authz::Denied if result == Authz::Neutral => result = Authz::Denied,
                     Authz::NeedsUser => result = Authz::NeedsUser,
                     _ => {}
@@ -85,8 +218,10 @@ fn eval(req: &Require, r: &Request) -> Authz {
         }
         Require::None(items) => {
             for item in items {
-                if eval(item, r) == Authz::Granted {
-                    return Authz::Denied;
+                match eval(item, r, facts) {
+                    Authz::Granted => return Authz::Denied,
+                    Authz::Error => return Authz::Error,
+                    _ => {}
                 }
             }
             Authz::Neutral
