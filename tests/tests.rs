@@ -55,6 +55,11 @@ mod suite {
     /// Error log and access log lines.
     mod logs;
 
+    /// WSGIAccessScript, Basic authentication (WSGIAuthUserScript,
+    /// AuthUserFile), WSGIAuthGroupScript, AuthGroupFile, Require with a
+    /// user, WSGIPassAuthorization.
+    mod auth;
+
     /// Worker processes: several workers, restart after a crash, shutdown.
     mod processes;
 

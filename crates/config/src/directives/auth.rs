@@ -48,14 +48,15 @@ fn auth_name(b: &mut Builder, a: &Args) -> Result<(), String> {
 /// mod_auth_basic's `add_authn_provider`: each name must be a registered
 /// provider (`file` from mod_authn_file, `wsgi` from mod_wsgi).
 fn auth_basic_provider(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let name = a.get(0).to_owned();
-    if !matches!(name.as_str(), "file" | "wsgi") {
-        return Err(format!(
-            "Unknown Authn provider: {name} (not implemented yet in wsgid: only file and wsgi)"
-        ));
+    for name in &a.words {
+        if !matches!(name.as_str(), "file" | "wsgi") {
+            return Err(format!(
+                "Unknown Authn provider: {name} (not implemented yet in wsgid: only file and wsgi)"
+            ));
+        }
     }
     let list = b.per_dir().auth_basic_provider.get_or_insert_with(Vec::new);
-    list.push(name);
+    list.extend(a.words.iter().cloned());
     Ok(())
 }
 

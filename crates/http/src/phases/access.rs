@@ -22,7 +22,7 @@ use crate::request::Request;
 pub enum Authz {
     Granted,
     Denied,
-    /// Did not apply (e.g. `Require ip` for another address).
+    /// No opinion (a negation that was not refused, an empty group).
     Neutral,
     /// Needs an authenticated user (`valid-user`, `user`, `group`...).
     NeedsUser,
@@ -98,7 +98,7 @@ fn user_provider(req: &Require, r: &Request, facts: &mut UserFacts) -> Authz {
                         facts.user
                     ),
                 ));
-                Authz::Neutral
+                Authz::Denied
             }
         }
         Require::Group(wanted) => {
@@ -121,14 +121,14 @@ fn user_provider(req: &Require, r: &Request, facts: &mut UserFacts) -> Authz {
                         return Authz::Granted;
                     }
                     // AH01667 is a debug line.
-                    return Authz::Neutral;
+                    return Authz::Denied;
                 }
             };
             facts.log.push(("authz_groupfile", line));
-            Authz::Neutral
+            Authz::Denied
         }
         Require::WsgiGroup(wanted) => match &facts.wsgi_groups {
-            None => Authz::Neutral,
+            None => Authz::Denied,
             Some(groups) if groups.is_empty() => {
                 facts.log.push((
                     "wsgi",
@@ -138,7 +138,7 @@ fn user_provider(req: &Require, r: &Request, facts: &mut UserFacts) -> Authz {
                         facts.user
                     ),
                 ));
-                Authz::Neutral
+                Authz::Denied
             }
             Some(groups) => {
                 if wanted.iter().any(|w| groups.contains(w)) {
@@ -152,16 +152,21 @@ fn user_provider(req: &Require, r: &Request, facts: &mut UserFacts) -> Authz {
                             facts.user
                         ),
                     ));
-                    Authz::Neutral
+                    Authz::Denied
                 }
             }
         },
-        _ => Authz::Neutral,
+        _ => Authz::Denied,
     }
 }
 
+/// mod_authz_core's `apply_authz_sections`: a provider answers Granted or
+/// Denied (NeedsUser: `AUTHZ_DENIED_NO_USER`); an AND group skips Neutral
+/// answers and stops at the first Denied, an OR group stops at the first
+/// Granted; a negation turns Granted into Denied and any denial into
+/// Neutral (not being refused is no reason to grant).
 fn eval(req: &Require, r: &Request, facts: &mut Option<&mut UserFacts>) -> Authz {
-    let yes_no = |b: bool| if b { Authz::Granted } else { Authz::Neutral };
+    let yes_no = |b: bool| if b { Authz::Granted } else { Authz::Denied };
     match req {
         Require::AllGranted => Authz::Granted,
         Require::AllDenied => Authz::Denied,
@@ -183,50 +188,51 @@ fn eval(req: &Require, r: &Request, facts: &mut Option<&mut UserFacts>) -> Authz
                 None => Authz::NeedsUser,
             }
         }
-        Require::Not(inner) => match eval(inner, r, facts) {
-            Authz::Granted => Authz::Denied,
-            Authz::Denied | Authz::Neutral => Authz::Neutral,
-            Authz::NeedsUser => Authz::NeedsUser,
-            Authz::Error => Authz::Error,
-        },
-        Require::All(items) => {
-            let mut result = Authz::Granted;
-            for item in items {
-                match eval(item, r, facts) {
-                    Authz::Granted => {}
-                    Authz::Error => return Authz::Error,
-                    Authz::Denied => return Authz::Denied,
-                    Authz::Neutral => result = Authz::Neutral,
-                    Authz::NeedsUser if result == Authz::Granted => result = Authz::NeedsUser,
-                    Authz::NeedsUser => {}
+        Require::Not(inner) => negate(eval(inner, r, facts)),
+        Require::All(items) => group(items, true, r, facts),
+        Require::Any(items) => group(items, false, r, facts),
+        Require::None(items) => negate(group(items, false, r, facts)),
+    }
+}
+
+fn negate(result: Authz) -> Authz {
+    match result {
+        Authz::Granted => Authz::Denied,
+        Authz::Denied | Authz::NeedsUser => Authz::Neutral,
+        other => other,
+    }
+}
+
+fn group(items: &[Require], and: bool, r: &Request, facts: &mut Option<&mut UserFacts>) -> Authz {
+    let mut result = Authz::Neutral;
+    for item in items {
+        let child = eval(item, r, facts);
+        match child {
+            Authz::Error => return Authz::Error,
+            Authz::Neutral => {}
+            _ if and => {
+                if child == Authz::Denied {
+                    return Authz::Denied;
+                }
+                if (child == Authz::NeedsUser && result != Authz::Denied)
+                    || result == Authz::Neutral
+                {
+                    result = child;
                 }
             }
-            result
-        }
-        Require::Any(items) => {
-            let mut result = Authz::Neutral;
-            for item in items {
-                match eval(item, r, facts) {
-                    Authz::Granted => return Authz::Granted,
-                    Authz::Error => return Authz::Error,
-                    Authz::Denied if result == Authz::Neutral => result = Authz::Denied,
-                    Authz::NeedsUser => result = Authz::NeedsUser,
-                    _ => {}
+            _ => {
+                if child == Authz::Granted {
+                    return Authz::Granted;
+                }
+                if (child == Authz::NeedsUser && result == Authz::Denied)
+                    || result == Authz::Neutral
+                {
+                    result = child;
                 }
             }
-            result
-        }
-        Require::None(items) => {
-            for item in items {
-                match eval(item, r, facts) {
-                    Authz::Granted => return Authz::Denied,
-                    Authz::Error => return Authz::Error,
-                    _ => {}
-                }
-            }
-            Authz::Neutral
         }
     }
+    result
 }
 
 /// `Require ip` forms: full address, CIDR (`10.0.0.0/8`), netmask
