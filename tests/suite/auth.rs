@@ -719,7 +719,20 @@ fn auth_directive_errors() {
             "WSGIGroupAuthoritative must be one of: Off | On",
         ),
         ("AuthBasicProvider ldap", "Unknown Authn provider: ldap"),
-        ("AuthDigestProvider file", "not implemented yet in wsgid"),
+        (
+            "AuthDigestAlgorithm MD5-sess",
+            "not implemented yet in wsgid",
+        ),
+        ("AuthDigestQop auth-int", "not implemented yet in wsgid"),
+        (
+            "AuthDigestAlgorithm SHA-256",
+            "Invalid algorithm in AuthDigestAlgorithm: SHA-256",
+        ),
+        (
+            "AuthDigestNonceFormat x",
+            "AuthDigestNonceFormat is not implemented (yet)",
+        ),
+        ("AuthDigestProvider dbm", "Unknown Authn provider: dbm"),
     ];
     for (line, message) in cases {
         let site = format!("<Location /x>\n    {line}\n</Location>\n");
@@ -727,4 +740,341 @@ fn auth_directive_errors() {
         assert_eq!(out.code(), Some(1), "{line}: {out:?}");
         assert!(out.stderr.contains(message), "{line}: {}", out.stderr);
     }
+}
+
+fn md5_hex(text: &str) -> String {
+    use md5::Digest as _;
+    md5::Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The value of `key="..."` (or `key=token`) in a challenge.
+fn param(challenge: &str, key: &str) -> Option<String> {
+    let start = challenge.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &challenge[start..];
+    Some(match rest.strip_prefix('"') {
+        Some(q) => q[..q.find('"')?].to_owned(),
+        None => rest.split([',', ' ']).next()?.to_owned(),
+    })
+}
+
+/// A client's `Authorization: Digest` header for `GET uri`.
+struct DigestClient {
+    realm: String,
+    nonce: String,
+    opaque: Option<String>,
+}
+
+impl DigestClient {
+    fn from_challenge(challenge: &str) -> DigestClient {
+        DigestClient {
+            realm: param(challenge, "realm").expect("realm"),
+            nonce: param(challenge, "nonce").expect("nonce"),
+            opaque: param(challenge, "opaque"),
+        }
+    }
+
+    fn header(&self, user: &str, password: &str, uri: &str, nc: u32) -> String {
+        let ha1 = md5_hex(&format!("{user}:{}:{password}", self.realm));
+        let ha2 = md5_hex(&format!("GET:{uri}"));
+        let cnonce = "0a4f113b";
+        let nc = format!("{nc:08x}");
+        let response = md5_hex(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", self.nonce));
+        let opaque = self
+            .opaque
+            .as_ref()
+            .map(|o| format!(", opaque=\"{o}\""))
+            .unwrap_or_default();
+        format!(
+            "Authorization: Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", qop=auth, \
+             nc={nc}, cnonce=\"{cnonce}\", response=\"{response}\"{opaque}",
+            self.realm, self.nonce
+        )
+    }
+
+    /// RFC 2069: no qop.
+    fn header_2069(&self, user: &str, password: &str, uri: &str) -> String {
+        let ha1 = md5_hex(&format!("{user}:{}:{password}", self.realm));
+        let ha2 = md5_hex(&format!("GET:{uri}"));
+        let response = md5_hex(&format!("{ha1}:{}:{ha2}", self.nonce));
+        format!(
+            "Authorization: Digest username=\"{user}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{response}\"",
+            self.realm, self.nonce
+        )
+    }
+}
+
+const REALM_HASH: &str = r#"
+import hashlib
+
+def get_realm_hash(environ, user, realm):
+    if user == "boom":
+        raise RuntimeError("get_realm_hash exploded")
+    if user != "carol":
+        return None
+    return hashlib.md5(("%s:%s:%s" % (user, realm, "pw")).encode()).hexdigest()
+"#;
+
+#[test]
+fn digest_authentication() {
+    let htdigest = format!(
+        "dave:Digest Realm:{}\n",
+        md5_hex("dave:Digest Realm:secret")
+    );
+    let site = "\
+WSGIScriptAlias /d @DIR@/env.wsgi
+WSGIScriptAlias /w @DIR@/env.wsgi
+WSGIScriptAlias /short @DIR@/env.wsgi
+WSGIScriptAlias /nc @DIR@/env.wsgi
+<Location /d>
+    AuthType Digest
+    AuthName \"Digest Realm\"
+    AuthUserFile @DIR@/users.htdigest
+    AuthDigestDomain /d /w
+    Require valid-user
+</Location>
+<Location /w>
+    AuthType Digest
+    AuthName \"Digest Realm\"
+    AuthDigestProvider file wsgi
+    AuthUserFile @DIR@/users.htdigest
+    WSGIAuthUserScript @DIR@/realm.py
+    Require valid-user
+</Location>
+<Location /short>
+    AuthType Digest
+    AuthName \"Digest Realm\"
+    AuthUserFile @DIR@/users.htdigest
+    AuthDigestNonceLifetime 1
+    Require valid-user
+</Location>
+<Location /nc>
+    AuthType Digest
+    AuthName \"Digest Realm\"
+    AuthUserFile @DIR@/users.htdigest
+    AuthDigestNcCheck On
+    Require user dave
+</Location>
+";
+    let s = server(site)
+        .file("env.wsgi", apps::ENVIRON)
+        .file("users.htdigest", htdigest)
+        .file("realm.py", REALM_HASH)
+        .start();
+
+    let r = s.get("/d");
+    assert_eq!(r.status, 401, "{}", r.describe());
+    let ch = r.header("WWW-Authenticate").expect("challenge").to_owned();
+    assert!(
+        ch.starts_with("Digest realm=\"Digest Realm\", nonce=\""),
+        "{ch}"
+    );
+    assert!(
+        ch.ends_with(", algorithm=MD5, domain=\"/d /w\", qop=\"auth\""),
+        "{ch}"
+    );
+    let client = DigestClient::from_challenge(&ch);
+    assert_eq!(client.nonce.len(), 52, "{ch}");
+    assert!(client.opaque.is_none());
+
+    let r = s.get_with(
+        "/d/x?y=1",
+        &[&client.header("dave", "secret", "/d/x?y=1", 1)],
+    );
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.var("REMOTE_USER"), "dave");
+    assert_eq!(r.var("AUTH_TYPE"), "Digest");
+    let info = r
+        .header("Authentication-Info")
+        .expect("Authentication-Info")
+        .to_owned();
+    assert!(
+        info.starts_with("rspauth=\"")
+            && info.ends_with(", cnonce=\"0a4f113b\", nc=00000001, qop=auth"),
+        "{info}"
+    );
+    // RFC 2069 clients (no qop) are accepted too.
+    let r = s.get_with("/d", &[&client.header_2069("dave", "secret", "/d")]);
+    assert_eq!(r.status, 200, "{}", r.describe());
+
+    let refusals: &[(String, u16, &str)] = &[
+        (
+            client.header("dave", "wrong", "/d", 1),
+            401,
+            "AH01794: user dave: password mismatch: /d",
+        ),
+        (
+            client.header("erin", "secret", "/d", 1),
+            401,
+            "AH01790: user `erin' in realm `Digest Realm' not found: /d",
+        ),
+        (
+            client.header("dave", "secret", "/elsewhere", 1),
+            400,
+            "AH01786: uri mismatch - </elsewhere> does not match request-uri </d>",
+        ),
+        (
+            "Authorization: Basic ZGF2ZTpzZWNyZXQ=".to_owned(),
+            401,
+            "AH01781: client used wrong authentication scheme `Basic': /d",
+        ),
+        (
+            "Authorization: Digest username=\"dave\"".to_owned(),
+            401,
+            "AH01782: missing user, realm, nonce, uri, digest, cnonce, or nonce_count",
+        ),
+        (
+            DigestClient {
+                realm: "Other".into(),
+                nonce: client.nonce.clone(),
+                opaque: None,
+            }
+            .header("dave", "secret", "/d", 1),
+            401,
+            "AH01788: realm mismatch - got `Other' but expected `Digest Realm'",
+        ),
+        (
+            DigestClient {
+                realm: client.realm.clone(),
+                nonce: format!("{}0000", &client.nonce[..48]),
+                opaque: None,
+            }
+            .header("dave", "secret", "/d", 1),
+            401,
+            "AH01776: invalid nonce",
+        ),
+        (
+            DigestClient {
+                realm: client.realm.clone(),
+                nonce: "short".into(),
+                opaque: None,
+            }
+            .header("dave", "secret", "/d", 1),
+            401,
+            "AH01775: invalid nonce 'short' received - length is not 52",
+        ),
+    ];
+    for (header, status, line) in refusals {
+        let r = s.get_with("/d", &[header]);
+        assert_eq!(r.status, *status, "{header}: {}", r.describe());
+        if *status == 401 {
+            let ch = r.header("WWW-Authenticate").unwrap_or_default();
+            assert!(
+                ch.starts_with("Digest realm=\"Digest Realm\""),
+                "{header}: {ch}"
+            );
+            assert_eq!(
+                ch.contains("stale=true"),
+                line.contains("invalid nonce"),
+                "{header}: {ch}"
+            );
+        }
+        assert!(
+            s.wait_for_log(&["[auth_digest:error]", "[client 127.0.0.1:", line], WAIT)
+                .is_some(),
+            "{line}: {}",
+            s.diagnostics()
+        );
+    }
+
+    // The wsgi provider: get_realm_hash.
+    let ch = s
+        .get("/w")
+        .header("WWW-Authenticate")
+        .expect("challenge")
+        .to_owned();
+    let wc = DigestClient::from_challenge(&ch);
+    assert_eq!(
+        s.get_with("/w", &[&wc.header("carol", "pw", "/w", 1)])
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get_with("/w", &[&wc.header("dave", "secret", "/w", 1)])
+            .status,
+        200,
+        "file first"
+    );
+    assert_eq!(
+        s.get_with("/w", &[&wc.header("carol", "nope", "/w", 1)])
+            .status,
+        401
+    );
+    assert_eq!(
+        s.get_with("/w", &[&wc.header("frank", "x", "/w", 1)])
+            .status,
+        401
+    );
+    assert_eq!(
+        s.get_with("/w", &[&wc.header("boom", "x", "/w", 1)]).status,
+        500
+    );
+    assert!(
+        s.wait_for_log(&["RuntimeError: get_realm_hash exploded"], WAIT)
+            .is_some()
+    );
+
+    // A nonce past AuthDigestNonceLifetime: stale=true, a fresh nonce.
+    let ch = s
+        .get("/short")
+        .header("WWW-Authenticate")
+        .expect("challenge")
+        .to_owned();
+    let sc = DigestClient::from_challenge(&ch);
+    assert_eq!(
+        s.get_with("/short", &[&sc.header("dave", "secret", "/short", 1)])
+            .status,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    let r = s.get_with("/short", &[&sc.header("dave", "secret", "/short", 2)]);
+    assert_eq!(r.status, 401, "{}", r.describe());
+    let ch = r.header("WWW-Authenticate").expect("challenge").to_owned();
+    assert!(ch.contains(", stale=true"), "{ch}");
+    assert_ne!(DigestClient::from_challenge(&ch).nonce, sc.nonce);
+    assert!(
+        s.wait_for_log(
+            &[
+                "[auth_digest:info]",
+                "AH01778: user dave: nonce expired (",
+                "max lifetime 1.00) - sending new nonce"
+            ],
+            WAIT
+        )
+        .is_some(),
+        "{}",
+        s.diagnostics()
+    );
+
+    // AuthDigestNcCheck On: an opaque per client, each nc used once.
+    let ch = s
+        .get("/nc")
+        .header("WWW-Authenticate")
+        .expect("challenge")
+        .to_owned();
+    let nc = DigestClient::from_challenge(&ch);
+    assert!(nc.opaque.is_some(), "{ch}");
+    assert_eq!(
+        s.get_with("/nc", &[&nc.header("dave", "secret", "/nc", 1)])
+            .status,
+        200
+    );
+    assert_eq!(
+        s.get_with("/nc", &[&nc.header("dave", "secret", "/nc", 2)])
+            .status,
+        200
+    );
+    let r = s.get_with("/nc", &[&nc.header("dave", "secret", "/nc", 2)]);
+    assert_eq!(r.status, 401, "a replayed nc: {}", r.describe());
+    assert!(
+        s.wait_for_log(
+            &["AH01774: Warning, possible replay attack: nonce-count check failed: 2 != 3"],
+            WAIT
+        )
+        .is_some(),
+        "{}",
+        s.diagnostics()
+    );
 }

@@ -3,7 +3,7 @@
 //! inherits.  The request walk (in wsgid-http) calls [`PerDir::merge`] in
 //! Apache's section order; this file only knows how two levels combine.
 
-use crate::model::{OptionFlags, OptionsSpec, PerDir, Require, Rewrite, WsgiPerDir};
+use crate::model::{DigestConfig, OptionFlags, OptionsSpec, PerDir, Require, Rewrite, WsgiPerDir};
 
 impl PerDir {
     /// `self` is the inherited configuration, `later` the more specific one.
@@ -58,6 +58,21 @@ impl PerDir {
                 .auth_basic_provider
                 .clone()
                 .or_else(|| self.auth_basic_provider.clone()),
+            digest: DigestConfig {
+                providers: later
+                    .digest
+                    .providers
+                    .clone()
+                    .or_else(|| self.digest.providers.clone()),
+                qop: later.digest.qop.clone().or_else(|| self.digest.qop.clone()),
+                domain: later
+                    .digest
+                    .domain
+                    .clone()
+                    .or_else(|| self.digest.domain.clone()),
+                nonce_lifetime: later.digest.nonce_lifetime.or(self.digest.nonce_lifetime),
+                nc_check: later.digest.nc_check.or(self.digest.nc_check),
+            },
             auth_user_file: later
                 .auth_user_file
                 .clone()

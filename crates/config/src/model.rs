@@ -529,6 +529,8 @@ pub struct PerDir {
     /// `AuthBasicProvider` (names as written, lower-cased; empty: unset,
     /// mod_auth_basic then uses `file`).
     pub auth_basic_provider: Option<Vec<String>>,
+    /// mod_auth_digest's directives.
+    pub digest: DigestConfig,
     /// `AuthUserFile` (resolved against ServerRoot), `AuthGroupFile`.
     pub auth_user_file: Option<PathBuf>,
     pub auth_group_file: Option<PathBuf>,
@@ -585,6 +587,22 @@ pub struct WsgiPerDir {
     pub trusted_proxies: Option<Vec<String>>,
     /// `WSGITrustedProxyHeaders` (header names as written).
     pub trusted_proxy_headers: Option<Vec<String>>,
+}
+
+/// mod_auth_digest's per-directory settings (unset: Apache's defaults).
+#[derive(Clone, Debug, Default)]
+pub struct DigestConfig {
+    /// `AuthDigestProvider` (`file`, `wsgi`; unset: `file`).
+    pub providers: Option<Vec<String>>,
+    /// `AuthDigestQop` (lower-cased; unset: `auth`; `none`: RFC 2069).
+    pub qop: Option<Vec<String>>,
+    /// `AuthDigestDomain` URIs.
+    pub domain: Option<Vec<String>>,
+    /// `AuthDigestNonceLifetime` in seconds (unset: 300; 0: one-time
+    /// nonces; negative: never expire).
+    pub nonce_lifetime: Option<i64>,
+    /// `AuthDigestNcCheck` (unset: Off).
+    pub nc_check: Option<bool>,
 }
 
 /// A `WSGIAccessScript` / `WSGIAuthUserScript` / `WSGIAuthGroupScript`:

@@ -29,6 +29,7 @@ use wsgid_python::{AuthAnswer, AuthCall, AuthKind};
 
 use super::Outcome;
 use super::access::{self, Authz, UserFacts};
+use super::digest;
 use crate::environ;
 use crate::frontend::{FrontEnd, Site};
 use crate::request::Request;
@@ -113,17 +114,39 @@ fn no_authentication(site: &Site, r: &Request) -> Outcome {
     Outcome::Error(500)
 }
 
-/// mod_auth_basic's `note_basic_auth_failure`: the challenge of the 401.
-fn challenge(r: &mut Request) {
-    let realm = r.per_dir.auth_name.clone().unwrap_or_default();
-    if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+fn is_digest(r: &Request) -> bool {
+    r.per_dir
+        .auth_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("digest"))
+}
+
+/// `ap_note_auth_failure`: the challenge of the 401 for the configured
+/// scheme (mod_auth_basic's `note_basic_auth_failure`, mod_auth_digest's
+/// `note_digest_auth_failure`).
+fn challenge(r: &mut Request, stale: bool) {
+    let text = if is_digest(r) {
+        let header = match digest::parse(
+            r.headers
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        ) {
+            digest::Parsed::Valid(h) => Some(h),
+            _ => None,
+        };
+        digest::challenge(r, header.as_ref(), stale)
+    } else {
+        let realm = r.per_dir.auth_name.clone().unwrap_or_default();
+        format!("Basic realm=\"{realm}\"")
+    };
+    if let Ok(v) = HeaderValue::from_str(&text) {
         r.err_headers
             .push((HeaderName::from_static("www-authenticate"), v));
     }
 }
 
 fn unauthorized(r: &mut Request) -> Outcome {
-    challenge(r);
+    challenge(r, false);
     Outcome::Error(401)
 }
 
@@ -134,6 +157,9 @@ async fn authenticate(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(),
         _ => return Err(no_authentication(site, r)),
     };
     let uri = latin1(&r.uri);
+    if auth_type.eq_ignore_ascii_case("digest") {
+        return authenticate_digest(fe, site, r).await;
+    }
     if !auth_type.eq_ignore_ascii_case("basic") {
         // No authentication module takes this type.
         log(
@@ -233,6 +259,177 @@ async fn authenticate(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(),
         }
         _ => Err(Outcome::Error(500)),
     }
+}
+
+/// Step 3 for `AuthType Digest` (mod_auth_digest's
+/// `authenticate_digest_user`).
+async fn authenticate_digest(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
+    let uri = latin1(&r.uri);
+    let Some(realm) = r.per_dir.auth_name.clone() else {
+        log(
+            site,
+            r,
+            "auth_digest",
+            &format!("AH01780: need AuthName: {uri}"),
+        );
+        return Err(Outcome::Error(500));
+    };
+    let header = match digest::parse(
+        r.headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+    ) {
+        digest::Parsed::Valid(h) => h,
+        other => {
+            match other {
+                digest::Parsed::NotDigest(scheme) => log(
+                    site,
+                    r,
+                    "auth_digest",
+                    &format!("AH01781: client used wrong authentication scheme `{scheme}': {uri}"),
+                ),
+                digest::Parsed::Invalid(_) => log(
+                    site,
+                    r,
+                    "auth_digest",
+                    &format!(
+                        "AH01782: missing user, realm, nonce, uri, digest, cnonce, or nonce_count in \
+                         authorization header: {uri}"
+                    ),
+                ),
+                _ => {}
+            }
+            return Err(unauthorized(r));
+        }
+    };
+    digest::count(&header);
+    let user = header.username.clone().unwrap_or_default();
+    r.user = Some(user.clone());
+    r.auth_type = Some("Digest".to_owned());
+    let fail = |r: &mut Request, f: digest::Failure| -> Outcome {
+        match f {
+            digest::Failure::BadRequest(line) => {
+                log(site, r, "auth_digest", &line);
+                Outcome::Error(400)
+            }
+            digest::Failure::Challenge { line, stale, info } => {
+                if let Some(line) = line {
+                    let level = if info { Level::Info } else { Level::Error };
+                    site.error_log
+                        .log("auth_digest", level, Peer::Client(r.conn.peer), &line);
+                }
+                challenge(r, stale);
+                Outcome::Error(401)
+            }
+        }
+    };
+    if let Err(f) = digest::precheck(r, &header, &realm) {
+        return Err(fail(r, f));
+    }
+    let providers = r
+        .per_dir
+        .digest
+        .providers
+        .clone()
+        .unwrap_or_else(|| vec!["file".to_owned()]);
+    let mut answer = AuthAnswer::NotFound;
+    for provider in &providers {
+        answer = match provider.as_str() {
+            "wsgi" => match r.per_dir.wsgi.auth_user_script.clone() {
+                Some(script) => {
+                    let kind = AuthKind::RealmHash {
+                        user: user.clone(),
+                        realm: realm.clone(),
+                    };
+                    call(fe, site, r, &script, kind).await
+                }
+                None => {
+                    let pid = std::process::id();
+                    site.error_log.log(
+                        "wsgi",
+                        Level::Error,
+                        Peer::None,
+                        &format!(
+                            "mod_wsgi (pid={pid}): Location of WSGI user authentication script not provided."
+                        ),
+                    );
+                    AuthAnswer::Error
+                }
+            },
+            _ => file_realm_hash(site, r, &user, &realm),
+        };
+        if answer != AuthAnswer::NotFound {
+            break;
+        }
+    }
+    let ha1 = match answer {
+        AuthAnswer::Hash(h) => h,
+        AuthAnswer::NotFound => {
+            let line = format!("AH01790: user `{user}' in realm `{realm}' not found: {uri}");
+            return Err(fail(
+                r,
+                digest::Failure::Challenge {
+                    line: Some(line),
+                    stale: false,
+                    info: false,
+                },
+            ));
+        }
+        _ => return Err(Outcome::Error(500)),
+    };
+    if let Err(f) = digest::verify(r, &header, &ha1) {
+        return Err(fail(r, f));
+    }
+    if let Some(ai) = digest::auth_info(r, &header, &ha1)
+        && let Ok(v) = HeaderValue::from_str(&ai)
+    {
+        r.err_headers
+            .push((HeaderName::from_static("authentication-info"), v));
+    }
+    Ok(())
+}
+
+/// mod_authn_file's `get_realm_hash`: `user:realm:hash` lines (htdigest).
+fn file_realm_hash(site: &Site, r: &Request, user: &str, realm: &str) -> AuthAnswer {
+    let Some(path) = &r.per_dir.auth_user_file else {
+        log(
+            site,
+            r,
+            "authn_file",
+            "AH01619: AuthUserFile not specified in the configuration",
+        );
+        return AuthAnswer::Error;
+    };
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            log(
+                site,
+                r,
+                "authn_file",
+                &format!(
+                    "{}: AH01620: Could not open password file: {}",
+                    errno_text(&e),
+                    path.display()
+                ),
+            );
+            return AuthAnswer::Error;
+        }
+    };
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        let mut fields = line.splitn(3, |&b| b == b':');
+        let (name, rlm, hash) = (fields.next(), fields.next(), fields.next());
+        if name == Some(user.as_bytes()) && rlm == Some(realm.as_bytes()) {
+            let hash = hash.unwrap_or_default();
+            let end = hash.iter().position(|&b| b == b':').unwrap_or(hash.len());
+            return AuthAnswer::Hash(latin1(&hash[..end]));
+        }
+    }
+    AuthAnswer::NotFound
 }
 
 /// Step 4: `Require` again, with the user.

@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod digest;
 pub mod handler;
 pub mod log;
 pub mod rewrite;
