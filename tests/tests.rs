@@ -60,6 +60,9 @@ mod suite {
     /// user, WSGIPassAuthorization.
     mod auth;
 
+    /// `.htaccess` files: AccessFileName, AllowOverride, AllowOverrideList.
+    mod htaccess;
+
     /// Worker processes: several workers, restart after a crash, shutdown.
     mod processes;
 

@@ -71,6 +71,13 @@ pub struct Site {
     /// Whether any section has per-directory mod_rewrite rules (they can
     /// change a sub-request's file name after the walk).
     pub dir_rewrites: bool,
+    /// `AccessFileName`s, and whether any section (or the host) sets
+    /// `AllowOverride`/`AllowOverrideList` (else no `.htaccess` is looked
+    /// for).
+    pub access_file_names: Arc<Vec<String>>,
+    pub overrides_anywhere: bool,
+    /// `ServerRoot` (relative paths in `.htaccess` files).
+    pub server_root: std::path::PathBuf,
 }
 
 /// The HTTP front end: configuration, sites and the Python host.
@@ -271,7 +278,13 @@ impl FrontEnd {
             };
             let dir_rewrites = host.per_dir.rewrite.is_some()
                 || sections.iter().any(|s| s.per_dir.rewrite.is_some());
+            let overrides_anywhere = std::iter::once(&host.per_dir)
+                .chain(sections.iter().map(|s| &s.per_dir))
+                .any(|d| d.allow_override.is_some() || d.allow_override_list.is_some());
             sites.push(Site {
+                access_file_names: Arc::new(cfg.access_file_name.clone()),
+                overrides_anywhere,
+                server_root: cfg.server_root.clone(),
                 dir_rewrites,
                 error_log,
                 server_hostname: host

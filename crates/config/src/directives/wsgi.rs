@@ -33,6 +33,7 @@ pub const ROWS: &[Row] = &[
     row("WSGIAccessScript", Raw, OR_AUTHCFG, 0, "Location of WSGI host access script file.", Set(access_script)),
     row("WSGIAuthUserScript", Raw, OR_AUTHCFG, 0, "Location of WSGI user auth script file.", Set(auth_user_script)),
     row("WSGIAuthGroupScript", Raw, OR_AUTHCFG, 0, "Location of WSGI group auth script file.", Set(auth_group_script)),
+    row("WSGIUserAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on users.", Ignored("mod_wsgi 4.9 answers as an Apache 2.4 authentication provider, where this has no effect")),
     row("WSGIGroupAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on groups.", Set(group_authoritative)),
     row("WSGIRestrictEmbedded", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable use of embedded mode.", Planned(DAEMON)),
     row("WSGIRestrictStdin", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDIN.", Set(restrict_stdin)),

@@ -19,6 +19,7 @@ pub mod access;
 pub mod auth;
 pub mod digest;
 pub mod handler;
+pub mod htaccess;
 pub mod log;
 pub mod rewrite;
 pub mod setenvif;
@@ -116,7 +117,20 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
         );
         return Err(Outcome::Error(403));
     }
-    r.per_dir = walk::merge_sections(site, r);
+    let mut warnings = Vec::new();
+    let merged = walk::merge_sections(site, r, &mut warnings);
+    for w in &warnings {
+        site.error_log
+            .log("core", Level::Warn, Peer::Client(r.conn.peer), w);
+    }
+    match merged {
+        Ok(per_dir) => r.per_dir = per_dir,
+        Err(e) => {
+            site.error_log
+                .log("core", e.level, Peer::Client(r.conn.peer), &e.line);
+            return Err(Outcome::Error(e.status));
+        }
+    }
     if depth == 0 && !r.is_sub {
         // header_parser (main request only): per-directory SetEnvIf.
         let lines = std::mem::take(&mut r.per_dir.set_env_if);

@@ -21,6 +21,9 @@ fn site(conf: &str) -> Site {
         signature: ServerSignature::Off,
         server_banner: String::new(),
         dir_rewrites: true,
+        access_file_names: Arc::new(vec![".htaccess".to_owned()]),
+        overrides_anywhere: false,
+        server_root: "/tmp".into(),
     }
 }
 

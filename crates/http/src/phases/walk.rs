@@ -10,7 +10,10 @@
 //!    directories) against the base name;
 //! 5. `<Location>`/`<LocationMatch>` in config order against the URI.
 //!
-//! `.htaccess` files are not read (AllowOverride None, Apache 2.4's default).
+//! With `AllowOverride` (or `AllowOverrideList`) somewhere, step 2 goes
+//! level by level, each directory's `.htaccess` after its sections
+//! (`htaccess.rs`); with `AllowOverride None` everywhere (Apache 2.4's
+//! default) no file is looked for.
 
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
@@ -20,6 +23,7 @@ use wsgid_config::model::{PerDir, Section, SectionKind, SectionPattern};
 
 use std::sync::Arc;
 
+use super::htaccess::{self, HtError};
 use crate::frontend::Site;
 use crate::request::{FileKind, Request, WalkMemo};
 use crate::uri::no2slash;
@@ -300,8 +304,14 @@ fn files_matches(pattern: &SectionPattern, base: &[u8]) -> bool {
     }
 }
 
-/// Merge every section that applies to `r` over the host's own config.
-pub fn merge_sections(site: &Site, r: &Request) -> PerDir {
+/// Merge every section (and `.htaccess` file) that applies to `r` over
+/// the host's own config; `Nonfatal=` warnings of `.htaccess` files go to
+/// `warnings`.
+pub fn merge_sections(
+    site: &Site,
+    r: &Request,
+    warnings: &mut Vec<String>,
+) -> Result<PerDir, HtError> {
     let mut merged = site.host.per_dir.clone();
     let mut files: Vec<&Section> = site
         .sections
@@ -327,6 +337,26 @@ pub fn merge_sections(site: &Site, r: &Request) -> PerDir {
         });
         let mut with_slash = dir.clone();
         with_slash.push(b'/');
+        if site.overrides_anywhere {
+            // Level by level: a level's sections, then its .htaccess.
+            let mut done = vec![false; literal.len()];
+            for level in levels(&dir) {
+                for (s, done) in literal.iter().zip(done.iter_mut()) {
+                    if let SectionPattern::Wildcard(p) = &s.pattern
+                        && !*done
+                        && directory_matches(p, level)
+                    {
+                        *done = true;
+                        merged = merged.merge(&s.per_dir);
+                        files.extend(s.nested.iter().filter(|n| n.kind == SectionKind::Files));
+                    }
+                }
+                if htaccess::enabled(&merged) {
+                    htaccess::apply(site, level, &mut merged, warnings)?;
+                }
+            }
+            literal.clear();
+        }
         for s in literal.into_iter().chain(regexes) {
             let applies = match &s.pattern {
                 SectionPattern::Wildcard(p) => directory_matches(p, &dir),
@@ -361,7 +391,21 @@ pub fn merge_sections(site: &Site, r: &Request) -> PerDir {
             merged = merged.merge(&s.per_dir);
         }
     }
-    merged
+    Ok(merged)
+}
+
+/// `/`, `/a`, `/a/b` for `/a/b`.
+fn levels(dir: &[u8]) -> Vec<&[u8]> {
+    let mut out = vec![&dir[..1.min(dir.len())]];
+    for (i, &b) in dir.iter().enumerate().skip(1) {
+        if b == b'/' {
+            out.push(&dir[..i]);
+        }
+    }
+    if dir.len() > 1 {
+        out.push(dir);
+    }
+    out
 }
 
 #[cfg(test)]
