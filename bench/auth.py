@@ -85,6 +85,8 @@ def main():
     results = {name: [] for name in layouts}
     with tempfile.TemporaryDirectory(prefix="wsgid-auth-") as tmp:
         tmp = Path(tmp)
+        # The workers drop to the config's User: they must read check.py.
+        tmp.chmod(0o755)
         lua = tmp / "auth.lua"
         lua.write_text(LUA)
         # groups.run_one warms up with /a/hello and /b/hello: the hello app
