@@ -292,7 +292,71 @@ fn in_prefix(net: IpAddr, ip: IpAddr, bits: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::ip_matches;
+    use super::*;
+
+    fn with(req: Require) -> Request {
+        let mut r = crate::request::test_request("/x", &[("Host", "h")]);
+        r.per_dir.require = Some(req);
+        r
+    }
+
+    fn user(name: &str) -> UserFacts {
+        UserFacts {
+            user: name.to_owned(),
+            ..UserFacts::default()
+        }
+    }
+
+    #[test]
+    fn apache_group_semantics() {
+        let ip = |s: &str| Require::Ip(vec![s.to_owned()]);
+        let not_user = |u: &str| Require::Not(Box::new(Require::User(vec![u.to_owned()])));
+        // AND skips a negation that was not refused.
+        let r = with(Require::All(vec![
+            Require::AllGranted,
+            Require::Not(Box::new(ip("10.9.9.9"))),
+        ]));
+        assert_eq!(check(&r), Authz::Granted);
+        // ... and stops at a denial.
+        let r = with(Require::All(vec![Require::AllGranted, ip("10.9.9.9")]));
+        assert_eq!(check(&r), Authz::Denied);
+        // A user rule needs authentication unless something already denied.
+        let r = with(Require::All(vec![Require::ValidUser, ip("10.0.0.7")]));
+        assert_eq!(check(&r), Authz::NeedsUser);
+        let r = with(Require::Any(vec![Require::ValidUser, ip("10.0.0.7")]));
+        assert_eq!(check(&r), Authz::Granted);
+        // A negated user rule before authentication is neutral.
+        let r = with(Require::All(vec![Require::AllGranted, not_user("bob")]));
+        assert_eq!(check(&r), Authz::Granted);
+        // With the user.
+        let r = with(Require::All(vec![Require::ValidUser, not_user("bob")]));
+        assert_eq!(check(&r), Authz::NeedsUser);
+        assert_eq!(check_user(&r, &mut user("alice")), Authz::Granted);
+        let mut bob = user("bob");
+        assert_eq!(check_user(&r, &mut bob), Authz::Denied);
+        let r = with(Require::None(vec![Require::User(vec!["bob".into()])]));
+        assert_eq!(check_user(&r, &mut user("bob")), Authz::Denied);
+        // wsgi-group without groups (no script, or it failed) denies.
+        let r = with(Require::WsgiGroup(vec!["admins".into()]));
+        assert_eq!(check_user(&r, &mut user("a")), Authz::Denied);
+        let mut facts = UserFacts {
+            wsgi_groups: Some(vec!["users".into(), "admins".into()]),
+            ..user("a")
+        };
+        assert_eq!(check_user(&r, &mut facts), Authz::Granted);
+        // An unreadable group file is a denial with Apache's line.
+        let r = with(Require::Group(vec!["staff".into()]));
+        let mut facts = UserFacts {
+            file_groups: Some(Err("(2)No such file or directory".into())),
+            ..user("a")
+        };
+        assert_eq!(check_user(&r, &mut facts), Authz::Denied);
+        assert!(
+            facts.log[0]
+                .1
+                .contains("AH01665: Could not open group file")
+        );
+    }
 
     #[test]
     fn ip_forms() {
