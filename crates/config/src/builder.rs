@@ -75,6 +75,8 @@ pub struct Builder {
     pub overrides: u16,
     /// `AllowOverrideList` names allowed whatever the mask (`.htaccess`).
     pub override_list: Vec<String>,
+    /// `AllowOverride Options=...` (`.htaccess`): the options allowed.
+    pub options_allowed: Option<crate::model::OptionFlags>,
     /// Inside `<Limit>`/`<LimitExcept>`.
     pub limited: bool,
     /// `DefaultRuntimeDir` as written (resolved in `finish`).
@@ -184,6 +186,7 @@ impl Builder {
             parents: Vec::new(),
             overrides: registry::SERVER_OVERRIDE,
             override_list: Vec::new(),
+            options_allowed: None,
             limited: false,
             runtime_dir_arg: None,
             pid_file_arg: None,

@@ -65,6 +65,7 @@ pub fn parse(
     let mut b = Builder::new(path.to_path_buf(), server_root.to_path_buf(), Vec::new());
     b.overrides = mask(&o);
     b.override_list = list.map(<[String]>::to_vec).unwrap_or_default();
+    b.options_allowed = o.options_allowed;
     b.dirs.push(OpenSection {
         section: Section {
             kind: SectionKind::Directory,
@@ -112,5 +113,69 @@ fn message(e: &ConfigError) -> String {
     match e {
         ConfigError::Syntax { message, .. } | ConfigError::Read { message, .. } => message.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directives::perdir::parse_overrides;
+
+    fn run(text: &str, allow: &str, list: &[&str]) -> Result<Htaccess, String> {
+        let o = parse_overrides(allow).expect("overrides");
+        let list: Vec<String> = list.iter().map(|s| (*s).to_owned()).collect();
+        parse(
+            text,
+            Path::new("/srv/app/.htaccess"),
+            "/srv/app",
+            Path::new("/srv"),
+            Some(&o),
+            Some(&list),
+        )
+    }
+
+    #[test]
+    fn override_classes() {
+        let h = run(
+            "AuthType Basic\nAuthName x\nRequire valid-user\n",
+            "AuthConfig",
+            &[],
+        )
+        .expect("auth");
+        assert_eq!(h.per_dir.auth_type.as_deref(), Some("Basic"));
+        assert!(h.per_dir.require.is_some());
+        assert_eq!(
+            run("SetEnv A b\n", "AuthConfig", &[]).err().as_deref(),
+            Some("SetEnv not allowed here")
+        );
+        assert!(run("SetEnv A b\n", "AuthConfig", &["SetEnv"]).is_ok());
+        assert_eq!(
+            run("WSGIApplicationGroup g\n", "All", &[]).err().as_deref(),
+            Some("WSGIApplicationGroup not allowed here")
+        );
+        assert!(
+            run("Bogus x\n", "All", &[])
+                .err()
+                .is_some_and(|e| e.starts_with("Invalid command 'Bogus'"))
+        );
+        assert!(
+            run("Bogus x\nSetEnv A b\n", "All Nonfatal=Unknown", &[])
+                .is_ok_and(|h| h.warnings.len() == 1)
+        );
+        assert_eq!(
+            run("Options +ExecCGI\n", "Options=Indexes", &[])
+                .err()
+                .as_deref(),
+            Some("Option ExecCGI not allowed here")
+        );
+        assert!(run("Options -Indexes\n", "Options=Indexes", &[]).is_ok());
+        assert!(
+            run(
+                "WSGIPassAuthorization On\nWSGICallableObject app\n",
+                "FileInfo",
+                &[]
+            )
+            .is_ok()
+        );
     }
 }

@@ -211,6 +211,11 @@ fn from_flags(b: [bool; 7]) -> OptionFlags {
     }
 }
 
+pub(crate) fn intersect(a: OptionFlags, b: OptionFlags) -> OptionFlags {
+    let (a, b) = (flags(a), flags(b));
+    from_flags(std::array::from_fn(|i| a[i] && b[i]))
+}
+
 pub(crate) fn union(a: OptionFlags, b: OptionFlags) -> OptionFlags {
     let (a, b) = (flags(a), flags(b));
     from_flags(std::array::from_fn(|i| a[i] || b[i]))
