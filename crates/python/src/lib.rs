@@ -10,7 +10,10 @@
 //! It deliberately knows nothing about HTTP parsing or Apache configuration:
 //! the front end computes the CGI environment (as mod_wsgi does in the Apache
 //! child) and hands over a [`WsgiRequest`]; answers come back as
-//! [`ResponseEvent`]s on a bounded channel.  Python runs on a pool of OS
+//! [`ResponseEvent`]s on a bounded channel.  Access and authentication
+//! scripts (`WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`)
+//! are [`AuthCall`]s on the same queue, answered with an [`AuthAnswer`] on a
+//! oneshot channel.  Python runs on a pool of OS
 //! threads ([`PythonHost`]), each holding one persistent thread state, so the
 //! async front end never waits for the GIL.
 
