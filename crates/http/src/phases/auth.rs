@@ -37,6 +37,15 @@ use crate::uri::latin1;
 
 /// Run steps 1-4 for the main request.
 pub async fn run(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
+    // mod_auth_digest's post_read_request: any valid Digest header counts
+    // against its client's nonce count, whether or not the URI needs it.
+    if let Some(line) = r.headers.get(http::header::AUTHORIZATION)
+        && line.as_bytes().len() > 6
+        && line.as_bytes()[..6].eq_ignore_ascii_case(b"digest")
+        && let digest::Parsed::Valid(h) = digest::parse(Some(line.as_bytes()))
+    {
+        digest::count(&h);
+    }
     if let Some(script) = r.per_dir.wsgi.access_script.clone() {
         let host = environ::client_ip(r);
         match call(fe, site, r, &script, AuthKind::AllowAccess { host }).await {
@@ -302,7 +311,6 @@ async fn authenticate_digest(fe: &FrontEnd, site: &Site, r: &mut Request) -> Res
             return Err(unauthorized(r));
         }
     };
-    digest::count(&header);
     let user = header.username.clone().unwrap_or_default();
     r.user = Some(user.clone());
     r.auth_type = Some("Digest".to_owned());
