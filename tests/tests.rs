@@ -59,6 +59,14 @@ mod suite {
     /// Error log and access log lines.
     mod logs;
 
+    /// WSGIAccessScript, Basic authentication (WSGIAuthUserScript,
+    /// AuthUserFile), WSGIAuthGroupScript, AuthGroupFile, Require with a
+    /// user, WSGIPassAuthorization.
+    mod auth;
+
+    /// `.htaccess` files: AccessFileName, AllowOverride, AllowOverrideList.
+    mod htaccess;
+
     /// Worker processes: several workers, restart after a crash, shutdown.
     mod processes;
 

@@ -73,6 +73,10 @@ pub struct Builder {
     pub parents: Vec<&'static str>,
     /// The override mask in effect (Apache's `cmd->override`).
     pub overrides: u16,
+    /// `AllowOverrideList` names allowed whatever the mask (`.htaccess`).
+    pub override_list: Vec<String>,
+    /// `AllowOverride Options=...` (`.htaccess`): the options allowed.
+    pub options_allowed: Option<crate::model::OptionFlags>,
     /// Inside `<Limit>`/`<LimitExcept>`.
     pub limited: bool,
     /// `DefaultRuntimeDir` as written (resolved in `finish`).
@@ -181,6 +185,8 @@ impl Builder {
             authz: Vec::new(),
             parents: Vec::new(),
             overrides: registry::SERVER_OVERRIDE,
+            override_list: Vec::new(),
+            options_allowed: None,
             limited: false,
             runtime_dir_arg: None,
             pid_file_arg: None,
@@ -266,7 +272,12 @@ impl Builder {
         };
         self.current_span = span.clone();
         let fail = |m: String| ConfigError::syntax(span, row.name, m);
-        if self.overrides & row.allowed == 0 {
+        if self.overrides & row.allowed == 0
+            && !self
+                .override_list
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(row.name))
+        {
             return Err(fail(match self.parents.last() {
                 Some(p) => format!("{} not allowed in {p}> context", row.name),
                 None => format!("{} not allowed here", row.name),

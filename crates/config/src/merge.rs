@@ -3,7 +3,7 @@
 //! inherits.  The request walk (in wsgid-http) calls [`PerDir::merge`] in
 //! Apache's section order; this file only knows how two levels combine.
 
-use crate::model::{OptionFlags, OptionsSpec, PerDir, Require, Rewrite, WsgiPerDir};
+use crate::model::{DigestConfig, OptionFlags, OptionsSpec, PerDir, Require, Rewrite, WsgiPerDir};
 
 impl PerDir {
     /// `self` is the inherited configuration, `later` the more specific one.
@@ -54,6 +54,33 @@ impl PerDir {
             limit_request_body: later.limit_request_body.or(self.limit_request_body),
             auth_type: later.auth_type.clone().or_else(|| self.auth_type.clone()),
             auth_name: later.auth_name.clone().or_else(|| self.auth_name.clone()),
+            auth_basic_provider: later
+                .auth_basic_provider
+                .clone()
+                .or_else(|| self.auth_basic_provider.clone()),
+            digest: DigestConfig {
+                providers: later
+                    .digest
+                    .providers
+                    .clone()
+                    .or_else(|| self.digest.providers.clone()),
+                qop: later.digest.qop.clone().or_else(|| self.digest.qop.clone()),
+                domain: later
+                    .digest
+                    .domain
+                    .clone()
+                    .or_else(|| self.digest.domain.clone()),
+                nonce_lifetime: later.digest.nonce_lifetime.or(self.digest.nonce_lifetime),
+                nc_check: later.digest.nc_check.or(self.digest.nc_check),
+            },
+            auth_user_file: later
+                .auth_user_file
+                .clone()
+                .or_else(|| self.auth_user_file.clone()),
+            auth_group_file: later
+                .auth_group_file
+                .clone()
+                .or_else(|| self.auth_group_file.clone()),
             wsgi: self.wsgi.merge(&later.wsgi),
             remove_handlers: concat(&self.remove_handlers, &later.remove_handlers),
             allow_override_list: later
@@ -113,6 +140,19 @@ impl WsgiPerDir {
             map_head_to_get: later.map_head_to_get.or(self.map_head_to_get),
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             error_override: later.error_override.or(self.error_override),
+            access_script: later
+                .access_script
+                .clone()
+                .or_else(|| self.access_script.clone()),
+            auth_user_script: later
+                .auth_user_script
+                .clone()
+                .or_else(|| self.auth_user_script.clone()),
+            auth_group_script: later
+                .auth_group_script
+                .clone()
+                .or_else(|| self.auth_group_script.clone()),
+            group_authoritative: later.group_authoritative.or(self.group_authoritative),
             trusted_proxies: later
                 .trusted_proxies
                 .clone()
@@ -169,6 +209,11 @@ fn from_flags(b: [bool; 7]) -> OptionFlags {
         includes_noexec: b[5],
         multiviews: b[6],
     }
+}
+
+pub(crate) fn intersect(a: OptionFlags, b: OptionFlags) -> OptionFlags {
+    let (a, b) = (flags(a), flags(b));
+    from_flags(std::array::from_fn(|i| a[i] && b[i]))
 }
 
 pub(crate) fn union(a: OptionFlags, b: OptionFlags) -> OptionFlags {

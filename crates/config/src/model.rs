@@ -526,6 +526,14 @@ pub struct PerDir {
     /// `AuthType`, `AuthName`.
     pub auth_type: Option<String>,
     pub auth_name: Option<String>,
+    /// `AuthBasicProvider` (names as written, lower-cased; empty: unset,
+    /// mod_auth_basic then uses `file`).
+    pub auth_basic_provider: Option<Vec<String>>,
+    /// mod_auth_digest's directives.
+    pub digest: DigestConfig,
+    /// `AuthUserFile` (resolved against ServerRoot), `AuthGroupFile`.
+    pub auth_user_file: Option<PathBuf>,
+    pub auth_group_file: Option<PathBuf>,
     pub wsgi: WsgiPerDir,
     /// `RemoveHandler .ext`: drops handler mappings *inherited* from
     /// earlier sections (mod_mime applies it when merging; extensions
@@ -568,10 +576,42 @@ pub struct WsgiPerDir {
     pub map_head_to_get: Option<MapHeadToGet>,
     pub enable_sendfile: Option<bool>,
     pub error_override: Option<bool>,
+    /// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`.
+    pub access_script: Option<AuthScript>,
+    pub auth_user_script: Option<AuthScript>,
+    pub auth_group_script: Option<AuthScript>,
+    /// `WSGIGroupAuthoritative` (parsed; in Apache 2.4 `Require wsgi-group`
+    /// is an authorization provider and mod_wsgi 4.9 does not consult it).
+    pub group_authoritative: Option<bool>,
     /// `WSGITrustedProxies` (addresses or CIDR subnets as written).
     pub trusted_proxies: Option<Vec<String>>,
     /// `WSGITrustedProxyHeaders` (header names as written).
     pub trusted_proxy_headers: Option<Vec<String>>,
+}
+
+/// mod_auth_digest's per-directory settings (unset: Apache's defaults).
+#[derive(Clone, Debug, Default)]
+pub struct DigestConfig {
+    /// `AuthDigestProvider` (`file`, `wsgi`; unset: `file`).
+    pub providers: Option<Vec<String>>,
+    /// `AuthDigestQop` (lower-cased; unset: `auth`; `none`: RFC 2069).
+    pub qop: Option<Vec<String>>,
+    /// `AuthDigestDomain` URIs.
+    pub domain: Option<Vec<String>>,
+    /// `AuthDigestNonceLifetime` in seconds (unset: 300; 0: one-time
+    /// nonces; negative: never expire).
+    pub nonce_lifetime: Option<i64>,
+    /// `AuthDigestNcCheck` (unset: Off).
+    pub nc_check: Option<bool>,
+}
+
+/// A `WSGIAccessScript` / `WSGIAuthUserScript` / `WSGIAuthGroupScript`:
+/// the file (as written, mod_wsgi does not resolve it) and its
+/// `application-group=` (default `%{GLOBAL}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthScript {
+    pub path: PathBuf,
+    pub application_group: GroupSpec,
 }
 
 /// `WSGIReloadMechanism Module|Interpreter|Process`.

@@ -275,6 +275,12 @@ pub fn build(
     );
     e.put(base, "SCRIPT_FILENAME", r.filename_latin1());
     e.put(base, "REMOTE_PORT", r.conn.peer.port().to_string());
+    if let Some(user) = &r.user {
+        e.put(base, "REMOTE_USER", user.clone());
+    }
+    if let Some(auth_type) = &r.auth_type {
+        e.put(base, "AUTH_TYPE", auth_type.clone());
+    }
 
     // ap_add_cgi_vars.
     e.put(base, "GATEWAY_INTERFACE", "CGI/1.1");
@@ -385,4 +391,64 @@ fn signature(site: &Site, r: &Request, port: u16) -> String {
             port
         ),
     }
+}
+
+/// The string part of the environ mod_wsgi gives access and authentication
+/// scripts (`Auth_environ`): the request headers except the credentials,
+/// the server and client facts, REQUEST_URI, SCRIPT_NAME and PATH_INFO.
+/// No SetEnv values and no `REMOTE_USER`: the scripts run before them.
+pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> Vec<(String, String)> {
+    let mut e = EnvTable(Vec::with_capacity(r.headers.len() + 20));
+    for (name, value) in merged_headers(r) {
+        if name.eq_ignore_ascii_case("content-type") {
+            e.set("CONTENT_TYPE", value);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            e.set("CONTENT_LENGTH", value);
+        } else if name.eq_ignore_ascii_case("authorization")
+            || name.eq_ignore_ascii_case("proxy-authorization")
+        {
+        } else if let Some(key) = http_env_name(name) {
+            e.set(&key, value);
+        }
+    }
+    let port = server_port(site, r);
+    e.set("SERVER_SIGNATURE", signature(site, r, port));
+    e.set("SERVER_SOFTWARE", server_software);
+    e.set("SERVER_NAME", server_name(site, r));
+    e.set("SERVER_ADDR", canonical_ip(r.conn.local.ip()));
+    e.set("SERVER_PORT", port.to_string());
+    e.set("REMOTE_ADDR", canonical_ip(r.conn.peer.ip()));
+    e.set("DOCUMENT_ROOT", path_latin1(&site.host.document_root));
+    e.set(
+        "SERVER_ADMIN",
+        site.host
+            .server_admin
+            .clone()
+            .unwrap_or_else(|| "[no address given]".into()),
+    );
+    e.set("REMOTE_PORT", r.conn.peer.port().to_string());
+    e.set("SERVER_PROTOCOL", r.protocol());
+    e.set("REQUEST_METHOD", r.method.as_str());
+    e.set("QUERY_STRING", r.args.clone().unwrap_or_default());
+    e.set("REQUEST_URI", r.unparsed_uri.clone());
+    // Not collapsed: mod_wsgi splits `r->uri` as it is here.
+    let script = if r.path_info.is_empty() {
+        &r.uri[..]
+    } else {
+        &r.uri[..find_path_info(&r.uri, &r.path_info)]
+    };
+    e.set("SCRIPT_NAME", latin1(script));
+    e.set("PATH_INFO", latin1(&r.path_info));
+    e.0
+}
+
+/// The client's address as Apache writes it (`useragent_ip`).
+pub fn client_ip(r: &Request) -> String {
+    canonical_ip(r.conn.peer.ip())
+}
+
+/// An auth script's `application-group=` resolved for `r` (as mod_wsgi's
+/// `wsgi_server_group`).
+pub fn auth_script_group(site: &Site, r: &Request, spec: &GroupSpec) -> String {
+    resolve_group(site, r, spec)
 }

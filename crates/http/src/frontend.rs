@@ -75,6 +75,13 @@ pub struct Site {
     pub dir_order: Vec<usize>,
     /// Section merges already computed for this site.
     pub merges: crate::phases::walk::MergeMemo,
+    /// `AccessFileName`s, and whether any section (or the host) sets
+    /// `AllowOverride`/`AllowOverrideList` (else no `.htaccess` is looked
+    /// for).
+    pub access_file_names: Arc<Vec<String>>,
+    pub overrides_anywhere: bool,
+    /// `ServerRoot` (relative paths in `.htaccess` files).
+    pub server_root: std::path::PathBuf,
 }
 
 /// The HTTP front end: configuration, sites and the Python host.
@@ -275,9 +282,15 @@ impl FrontEnd {
             };
             let dir_rewrites = host.per_dir.rewrite.is_some()
                 || sections.iter().any(|s| s.per_dir.rewrite.is_some());
+            let overrides_anywhere = std::iter::once(&host.per_dir)
+                .chain(sections.iter().map(|s| &s.per_dir))
+                .any(|d| d.allow_override.is_some() || d.allow_override_list.is_some());
             sites.push(Site {
                 dir_order: crate::phases::walk::directory_order(&sections),
                 merges: Default::default(),
+                access_file_names: Arc::new(cfg.access_file_name.clone()),
+                overrides_anywhere,
+                server_root: cfg.server_root.clone(),
                 dir_rewrites,
                 error_log,
                 server_hostname: host

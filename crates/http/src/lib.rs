@@ -21,6 +21,7 @@ pub mod conn;
 pub mod environ;
 pub mod frontend;
 pub mod head_scan;
+pub mod htpasswd;
 pub mod phases;
 pub mod proxy;
 pub mod request;

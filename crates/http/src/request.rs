@@ -102,6 +102,14 @@ pub struct Request {
     /// Alias/WSGIScriptAlias translated the URI: the walk tries that path
     /// first, since a script file target is the common case.
     pub alias_target_len: Option<usize>,
+    /// The authenticated user (`r->user`, REMOTE_USER, `%u`).
+    pub user: Option<String>,
+    /// The authentication scheme that set `user` (`r->ap_auth_type`,
+    /// AUTH_TYPE): the configured `AuthType` as written.
+    pub auth_type: Option<String>,
+    /// Headers for the error page (`r->err_headers_out`): the
+    /// `WWW-Authenticate` challenge of a 401.
+    pub err_headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// A file-system walk's input and result (see `phases::walk::storage`).
@@ -254,6 +262,9 @@ impl Request {
             walk_memo: None,
             alias_target_len: None,
             is_sub: false,
+            user: None,
+            auth_type: None,
+            err_headers: Vec::new(),
         };
         match error {
             Some(e) => Err((Box::new(r), e)),
@@ -295,6 +306,10 @@ impl Request {
             walk_memo: self.walk_memo.clone(),
             alias_target_len: None,
             is_sub: true,
+            // A sub-request runs with the main request's credentials.
+            user: self.user.clone(),
+            auth_type: self.auth_type.clone(),
+            err_headers: Vec::new(),
         }
     }
 

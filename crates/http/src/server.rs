@@ -157,7 +157,7 @@ impl FrontEnd {
         let (mut r, outcome) = match Request::from_head(&parts, conn.clone()) {
             Ok(mut r) => {
                 r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
-                let outcome = phases::process(self, &mut r);
+                let outcome = phases::process(self, &mut r).await;
                 (r, outcome)
             }
             Err((mut r, e)) => {
@@ -173,6 +173,10 @@ impl FrontEnd {
             Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
             Outcome::Error(code) => error_page(site, &r, code, None),
         };
+        // err_headers_out (the 401 challenge).
+        for (name, value) in &r.err_headers {
+            resp.headers_mut().append(name.clone(), value.clone());
+        }
         let max = self.cfg.max_keep_alive_requests;
         if max != 0 && nth >= max {
             resp.headers_mut()

@@ -115,6 +115,21 @@ impl Worker {
         self.groups.reap(py, &mut self.switch);
     }
 
+    /// Run an access or authentication script call in its group's
+    /// interpreter; the answer goes back on `call.answer`.
+    pub(crate) fn auth(&mut self, py: Python<'_>, call: crate::AuthCall) {
+        let Some(group) = self.group(py, &call.application_group) else {
+            let _ = call.answer.send(crate::AuthAnswer::Error);
+            return;
+        };
+        if !self.switch.switch_to(py, group.sub()) {
+            let _ = call.answer.send(crate::AuthAnswer::Error);
+            return;
+        }
+        crate::auth::run(py, &group, call);
+        self.groups.reap(py, &mut self.switch);
+    }
+
     /// Between requests: leave an interpreter that was replaced, so that
     /// it can be destroyed, and destroy what nobody uses any more.
     pub(crate) fn idle(&mut self, py: Python<'_>) {

@@ -25,7 +25,13 @@ use crate::groups::{self, Group, Groups};
 use crate::handler::Worker;
 use crate::log_stream::MODULE;
 use crate::runtime;
-use crate::{PythonConfig, PythonError, WsgiRequest};
+use crate::{AuthCall, PythonConfig, PythonError, WsgiRequest};
+
+/// One unit of work for a request thread.
+pub(crate) enum Job {
+    Wsgi(WsgiRequest),
+    Auth(AuthCall),
+}
 
 /// How often an idle request thread checks whether the interpreter it is
 /// parked in was replaced (the `Interpreter` reload mechanism).
@@ -41,7 +47,7 @@ type RuntimeThread = (mpsc::Sender<Vec<Group>>, JoinHandle<()>);
 /// The embedded Python: a runtime thread plus request threads.
 pub struct PythonHost {
     /// `None` once shutdown began.
-    queue: RwLock<Option<Sender<WsgiRequest>>>,
+    queue: RwLock<Option<Sender<Job>>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// Every application group's interpreter.
     groups: Arc<Groups>,
@@ -171,10 +177,29 @@ impl PythonHost {
     /// Queue a request; never blocks.  Gives the request back when the
     /// host is shutting down.
     pub fn submit(&self, req: WsgiRequest) -> Result<(), Box<WsgiRequest>> {
+        match self.send(Job::Wsgi(req)).map_err(|job| *job) {
+            Ok(()) => Ok(()),
+            Err(Job::Wsgi(req)) => Err(Box::new(req)),
+            Err(Job::Auth(_)) => unreachable!("the job given back is the one sent"),
+        }
+    }
+
+    /// Queue an access or authentication script call (same queue and
+    /// threads as requests); never blocks.  Gives the call back when the
+    /// host is shutting down.
+    pub fn submit_auth(&self, call: AuthCall) -> Result<(), Box<AuthCall>> {
+        match self.send(Job::Auth(call)).map_err(|job| *job) {
+            Ok(()) => Ok(()),
+            Err(Job::Auth(call)) => Err(Box::new(call)),
+            Err(Job::Wsgi(_)) => unreachable!("the job given back is the one sent"),
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<(), Box<Job>> {
         let queue = self.queue.read().unwrap_or_else(PoisonError::into_inner);
         match &*queue {
-            Some(tx) => tx.send(req).map_err(|e| Box::new(e.into_inner())),
-            None => Err(Box::new(req)),
+            Some(tx) => tx.send(job).map_err(|e| Box::new(e.into_inner())),
+            None => Err(Box::new(job)),
         }
     }
 
@@ -236,7 +261,7 @@ impl Drop for PythonHost {
 }
 
 /// A request thread: attached to Python for life, idle with the GIL released.
-fn request_thread(rx: &Receiver<WsgiRequest>, groups: Arc<Groups>, index: usize, log: &ErrorLog) {
+fn request_thread(rx: &Receiver<Job>, groups: Arc<Groups>, index: usize, log: &ErrorLog) {
     Python::attach(|py| {
         let Some(mut worker) = Worker::new(py, groups, index) else {
             log.log(
@@ -250,8 +275,8 @@ fn request_thread(rx: &Receiver<WsgiRequest>, groups: Arc<Groups>, index: usize,
         // Waiting releases the GIL from whichever interpreter the last
         // request ran in (the worker stays there between requests).
         loop {
-            let req = match py.detach(|| rx.recv_timeout(IDLE_CHECK)) {
-                Ok(req) => req,
+            let job = match py.detach(|| rx.recv_timeout(IDLE_CHECK)) {
+                Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     // An idle thread must not keep a replaced interpreter
                     // alive.
@@ -260,7 +285,10 @@ fn request_thread(rx: &Receiver<WsgiRequest>, groups: Arc<Groups>, index: usize,
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let served = std::panic::catch_unwind(AssertUnwindSafe(|| worker.handle(py, req)));
+            let served = std::panic::catch_unwind(AssertUnwindSafe(|| match job {
+                Job::Wsgi(req) => worker.handle(py, req),
+                Job::Auth(call) => worker.auth(py, call),
+            }));
             if served.is_err() {
                 // The request's sender was dropped with it: the front end sees
                 // the response end without a final event.

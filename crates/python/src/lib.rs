@@ -10,11 +10,15 @@
 //! It deliberately knows nothing about HTTP parsing or Apache configuration:
 //! the front end computes the CGI environment (as mod_wsgi does in the Apache
 //! child) and hands over a [`WsgiRequest`]; answers come back as
-//! [`ResponseEvent`]s on a bounded channel.  Python runs on a pool of OS
+//! [`ResponseEvent`]s on a bounded channel.  Access and authentication
+//! scripts (`WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`)
+//! are [`AuthCall`]s on the same queue, answered with an [`AuthAnswer`] on a
+//! oneshot channel.  Python runs on a pool of OS
 //! threads ([`PythonHost`]), each holding one persistent thread state, so the
 //! async front end never waits for the GIL.
 
 mod adapter;
+mod auth;
 mod environ;
 mod error;
 mod ffi;
@@ -145,6 +149,81 @@ pub struct WsgiRequest {
     pub events: tokio::sync::mpsc::Sender<ResponseEvent>,
 }
 
+/// A call of an access or authentication script, run on a Python request
+/// thread in the named application group's interpreter (mod_wsgi's
+/// `wsgi_allow_access`, `wsgi_check_password`, `wsgi_get_realm_hash` and
+/// `wsgi_groups_for_user`).  The script is loaded as a WSGI script is (same
+/// module name, same reloading); its exceptions are logged with the
+/// traceback, and the answer comes back on `answer`.
+pub struct AuthCall {
+    /// The script file (`WSGIAccessScript` / `WSGIAuthUserScript` /
+    /// `WSGIAuthGroupScript`).
+    pub script: PathBuf,
+    /// Its `application-group=` resolved (`""`: `%{GLOBAL}`, the default).
+    pub application_group: String,
+    /// `WSGIScriptReloading` for the request.
+    pub script_reloading: bool,
+    /// The string entries of mod_wsgi's `Auth_environ`, in order (request
+    /// headers except the credentials, server and client facts,
+    /// `SCRIPT_NAME`, `PATH_INFO`); the host adds `apache.version`,
+    /// `mod_wsgi.version`, `mod_wsgi.process_group`,
+    /// `mod_wsgi.application_group`, `mod_wsgi.script_reloading` and
+    /// `wsgi.errors`.
+    pub environ: Vec<(String, String)>,
+    /// Which function, with which arguments.
+    pub kind: AuthKind,
+    /// Client address, for the log lines.
+    pub client: Option<SocketAddr>,
+    /// The virtual host's error log.
+    pub error_log: wsgid_log::ErrorLog,
+    /// Where the answer goes (dropped unanswered only on a panic: treat as
+    /// [`AuthAnswer::Error`]).
+    pub answer: tokio::sync::oneshot::Sender<AuthAnswer>,
+}
+
+/// The script function an [`AuthCall`] runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthKind {
+    /// `allow_access(environ, host)`.
+    AllowAccess { host: String },
+    /// `check_password(environ, user, password)`.
+    CheckPassword { user: String, password: String },
+    /// `get_realm_hash(environ, user, realm)`.
+    RealmHash { user: String, realm: String },
+    /// `groups_for_user(environ, user)`.
+    GroupsForUser { user: String },
+}
+
+/// What an auth script answered, mapped as mod_wsgi maps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthAnswer {
+    /// `True`.
+    Granted,
+    /// `False`.
+    Denied,
+    /// `None` (access: no opinion; password/realm hash: unknown user).
+    NotFound,
+    /// `check_password` returned a string: granted, and the request's user
+    /// becomes that name.
+    User(String),
+    /// `get_realm_hash`'s hex digest.
+    Hash(String),
+    /// `groups_for_user`'s groups.
+    Groups(Vec<String>),
+    /// The script failed to load, lacks the function, raised, or returned
+    /// a value of the wrong type; already logged.
+    Error,
+}
+
+impl std::fmt::Debug for AuthCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthCall")
+            .field("script", &self.script)
+            .field("application_group", &self.application_group)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `WSGIReloadMechanism` (the specification's 1.X/2.0 directive).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReloadMechanism {
@@ -238,6 +317,9 @@ pub enum ResponseEvent {
 //     /// Queue a request; never blocks.  Gives the request back when the
 //     /// host is shutting down.
 //     pub fn submit(&self, req: WsgiRequest) -> Result<(), Box<WsgiRequest>>;
+//     /// Queue an auth/access script call (same queue, same threads);
+//     /// never blocks.  Gives the call back when shutting down.
+//     pub fn submit_auth(&self, call: AuthCall) -> Result<(), Box<AuthCall>>;
 //     /// Requests waiting for a free request thread.
 //     pub fn queued(&self) -> usize;
 //     /// Stop taking requests, let running ones finish, run atexit, finalise.

@@ -11,7 +11,7 @@ use crate::model::Require;
 use crate::registry::{Action::*, Arity::*, *};
 use crate::syntax::Section as Node;
 
-const PROVIDERS: &str = "authentication providers (WSGIAuthUserScript, AuthUserFile)";
+const PROVIDERS: &str = "AuthBasicAuthoritative";
 
 // One row per line reads as a table; rustfmt would explode it.
 #[rustfmt::skip]
@@ -24,13 +24,18 @@ pub const ROWS: &[Row] = &[
     row("<RequireNone", Raw, OR_AUTHCFG, 0, "container for grouping authorization directives of which none must pass for a request to succeed", Section(require_none)),
     row("<RequireNotAll", Raw, OR_AUTHCFG, 0, "container for grouping authorization directives of which some must fail or none must pass for a request to succeed", Section(require_not_all)),
     row("AuthMerging", Take1, OR_AUTHCFG, 0, "controls how a <Directory>, <Location>, or similar directive's authorization directives are combined with those of its predecessor", Planned("AuthMerging")),
-    row("AuthBasicProvider", Iterate, OR_AUTHCFG, 0, "specify the auth providers for a directory or location", Planned(PROVIDERS)),
+    row("AuthBasicProvider", Iterate, OR_AUTHCFG, 0, "specify the auth providers for a directory or location", Set(auth_basic_provider)),
     row("AuthBasicAuthoritative", Flag, OR_AUTHCFG, 0, "Set to 'Off' to allow access control to be passed along to lower modules if the UserID is not known to this module", Planned(PROVIDERS)),
-    row("AuthDigestProvider", Iterate, OR_AUTHCFG, 0, "specify the auth providers for a directory or location", Planned("digest authentication")),
-    row("AuthDigestDomain", Iterate, OR_AUTHCFG, 0, "A list of URI's which belong to the same protection space as the current URI", Planned("digest authentication")),
-    row("AuthDigestQop", Iterate, OR_AUTHCFG, 0, "A list of quality-of-protection options", Planned("digest authentication")),
-    row("AuthUserFile", Take1, OR_AUTHCFG, 0, "text file containing user IDs and passwords", Planned(PROVIDERS)),
-    row("AuthGroupFile", Take1, OR_AUTHCFG, 0, "text file containing group names and member user IDs", Planned("AuthGroupFile")),
+    row("AuthDigestProvider", Iterate, OR_AUTHCFG, 0, "specify the auth providers for a directory or location", Set(auth_digest_provider)),
+    row("AuthDigestDomain", Iterate, OR_AUTHCFG, 0, "A list of URI's which belong to the same protection space as the current URI", Set(auth_digest_domain)),
+    row("AuthDigestQop", Iterate, OR_AUTHCFG, 0, "A list of quality-of-protection options", Set(auth_digest_qop)),
+    row("AuthDigestNonceLifetime", Take1, OR_AUTHCFG, 0, "Maximum lifetime of the server nonce (seconds)", Set(auth_digest_nonce_lifetime)),
+    row("AuthDigestNonceFormat", Take1, OR_AUTHCFG, 0, "The format to use when generating the server nonce", Set(auth_digest_nonce_format)),
+    row("AuthDigestNcCheck", Flag, OR_AUTHCFG, 0, "Whether or not to check the nonce-count sent by the client", Set(auth_digest_nc_check)),
+    row("AuthDigestAlgorithm", Take1, OR_AUTHCFG, 0, "The algorithm used for the hash calculation", Set(auth_digest_algorithm)),
+    row("AuthDigestShmemSize", Take1, RSRC_CONF, 0, "The amount of shared memory to allocate for keeping track of clients", Ignored("wsgid keeps Digest clients in process memory")),
+    row("AuthUserFile", Take1, OR_AUTHCFG, 0, "text file containing user IDs and passwords", Set(auth_user_file)),
+    row("AuthGroupFile", Take1, OR_AUTHCFG, 0, "text file containing group names and member user IDs", Set(auth_group_file)),
     row("<AuthnProviderAlias", Raw, RSRC_CONF, 0, "container for grouping an authentication provider's directives under a provider alias", Planned("provider aliases")),
     row("<AuthzProviderAlias", Raw, RSRC_CONF, 0, "container for grouping an authorization provider's directives under a provider alias", Planned("provider aliases")),
 ];
@@ -42,6 +47,99 @@ fn auth_type(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn auth_name(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.per_dir().auth_name = Some(a.get(0).to_owned());
+    Ok(())
+}
+
+/// mod_auth_basic's `add_authn_provider`: each name must be a registered
+/// provider (`file` from mod_authn_file, `wsgi` from mod_wsgi).
+fn auth_basic_provider(b: &mut Builder, a: &Args) -> Result<(), String> {
+    for name in &a.words {
+        if !matches!(name.as_str(), "file" | "wsgi") {
+            return Err(format!(
+                "Unknown Authn provider: {name} (not implemented yet in wsgid: only file and wsgi)"
+            ));
+        }
+    }
+    let list = b.per_dir().auth_basic_provider.get_or_insert_with(Vec::new);
+    list.extend(a.words.iter().cloned());
+    Ok(())
+}
+
+fn auth_digest_provider(b: &mut Builder, a: &Args) -> Result<(), String> {
+    for name in &a.words {
+        if !matches!(name.as_str(), "file" | "wsgi") {
+            return Err(format!(
+                "Unknown Authn provider: {name} (not implemented yet in wsgid: only file and wsgi)"
+            ));
+        }
+    }
+    let list = b.per_dir().digest.providers.get_or_insert_with(Vec::new);
+    list.extend(a.words.iter().cloned());
+    Ok(())
+}
+
+fn auth_digest_domain(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let list = b.per_dir().digest.domain.get_or_insert_with(Vec::new);
+    list.extend(a.words.iter().cloned());
+    Ok(())
+}
+
+/// mod_auth_digest's `set_qop`: `none`, `auth` or `auth-int`.
+fn auth_digest_qop(b: &mut Builder, a: &Args) -> Result<(), String> {
+    for q in &a.words {
+        let q = q.to_ascii_lowercase();
+        match q.as_str() {
+            "none" | "auth" => {}
+            "auth-int" => {
+                return Err("AuthDigestQop auth-int: not implemented yet in wsgid".to_owned());
+            }
+            _ => return Err(format!("Unrecognized qop: {q}")),
+        }
+        b.per_dir().digest.qop.get_or_insert_with(Vec::new).push(q);
+    }
+    Ok(())
+}
+
+fn auth_digest_nonce_lifetime(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let t = a.get(0);
+    let n = t
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("Invalid time in AuthDigestNonceLifetime: {t}"))?;
+    b.per_dir().digest.nonce_lifetime = Some(n);
+    Ok(())
+}
+
+fn auth_digest_nonce_format(_: &mut Builder, _: &Args) -> Result<(), String> {
+    // mod_auth_digest's own answer.
+    Err("AuthDigestNonceFormat is not implemented (yet)".to_owned())
+}
+
+fn auth_digest_nc_check(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().digest.nc_check = Some(a.get(0).eq_ignore_ascii_case("on"));
+    Ok(())
+}
+
+fn auth_digest_algorithm(_: &mut Builder, a: &Args) -> Result<(), String> {
+    let alg = a.get(0);
+    if alg.eq_ignore_ascii_case("MD5") {
+        Ok(())
+    } else if alg.eq_ignore_ascii_case("MD5-sess") {
+        Err("AuthDigestAlgorithm MD5-sess: not implemented yet in wsgid".to_owned())
+    } else {
+        Err(format!("Invalid algorithm in AuthDigestAlgorithm: {alg}"))
+    }
+}
+
+fn auth_user_file(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let p = b.server_relative(a.get(0));
+    b.per_dir().auth_user_file = Some(p);
+    Ok(())
+}
+
+fn auth_group_file(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let p = b.server_relative(a.get(0));
+    b.per_dir().auth_group_file = Some(p);
     Ok(())
 }
 

@@ -138,6 +138,21 @@ pub fn parse_options(raw: &str) -> Result<Vec<OptionsSpec>, String> {
 
 fn options(b: &mut Builder, a: &Args) -> Result<(), String> {
     let specs = parse_options(&a.raw)?;
+    // In .htaccess under `AllowOverride Options=...`: core.c's check of
+    // each option against `override_opts`.
+    if let Some(allowed) = b.options_allowed {
+        for w in crate::lexer::words(&a.raw) {
+            let word = w.trim_start_matches(['+', '-']);
+            if word.eq_ignore_ascii_case("none") {
+                continue;
+            }
+            if let Some(flag) = option_flag(word)
+                && crate::merge::intersect(flag, allowed) == OptionFlags::default()
+            {
+                return Err(format!("Option {word} not allowed here"));
+            }
+        }
+    }
     b.per_dir().options.extend(specs);
     Ok(())
 }

@@ -10,7 +10,9 @@ use super::alias::{group_spec, parse_option};
 use super::wsgi_flag;
 use crate::builder::Builder;
 use crate::lexer::{next_word, words};
-use crate::model::{CallableSpec, GroupSpec, ImportScript, MapHeadToGet, ReloadMechanism};
+use crate::model::{
+    AuthScript, CallableSpec, GroupSpec, ImportScript, MapHeadToGet, ReloadMechanism,
+};
 use crate::registry::{Action::*, Arity::*, *};
 
 const DAEMON: &str = "daemon mode is planned";
@@ -28,10 +30,11 @@ pub const ROWS: &[Row] = &[
     row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Set(import_script)),
     row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Planned("dispatch scripts")),
     row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
-    row("WSGIAccessScript", Raw, OR_AUTHCFG, 0, "Location of WSGI host access script file.", Planned("access scripts")),
-    row("WSGIAuthUserScript", Raw, OR_AUTHCFG, 0, "Location of WSGI user auth script file.", Planned("authentication scripts")),
-    row("WSGIAuthGroupScript", Raw, OR_AUTHCFG, 0, "Location of WSGI group auth script file.", Planned("group authorisation scripts")),
-    row("WSGIGroupAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on groups.", Planned("group authorisation scripts")),
+    row("WSGIAccessScript", Raw, OR_AUTHCFG, 0, "Location of WSGI host access script file.", Set(access_script)),
+    row("WSGIAuthUserScript", Raw, OR_AUTHCFG, 0, "Location of WSGI user auth script file.", Set(auth_user_script)),
+    row("WSGIAuthGroupScript", Raw, OR_AUTHCFG, 0, "Location of WSGI group auth script file.", Set(auth_group_script)),
+    row("WSGIUserAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on users.", Ignored("mod_wsgi 4.9 answers as an Apache 2.4 authentication provider, where this has no effect")),
+    row("WSGIGroupAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on groups.", Set(group_authoritative)),
     row("WSGIRestrictEmbedded", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable use of embedded mode.", Planned(DAEMON)),
     row("WSGIRestrictStdin", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDIN.", Set(restrict_stdin)),
     row("WSGIRestrictStdout", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDOUT.", Set(restrict_stdout)),
@@ -137,6 +140,61 @@ fn callable_object(b: &mut Builder, a: &Args) -> Result<(), String> {
         None => CallableSpec::Named(v.to_owned()),
     };
     b.per_dir().wsgi.callable_object = Some(spec);
+    Ok(())
+}
+
+/// `WSGIAccessScript` & co.: `path [application-group=name]`, parsed as
+/// mod_wsgi's `wsgi_set_access_script` and siblings (`what` names the
+/// script in the messages: "access", "auth user", "auth group").
+fn auth_script(a: &Args, what: &str) -> Result<AuthScript, String> {
+    let mut rest = a.raw.as_str();
+    let path = next_word(&mut rest);
+    if path.is_empty() {
+        return Err(format!("Location of {what} script not supplied."));
+    }
+    let invalid = || format!("Invalid option to WSGI {what} script definition.");
+    let mut application_group = GroupSpec::Global;
+    while !rest.trim_start().is_empty() {
+        let (option, value) = parse_option(&mut rest).ok_or_else(invalid)?;
+        match option.as_str() {
+            "application-group" if value.is_empty() => {
+                return Err("Invalid name for WSGI application group.".to_owned());
+            }
+            "application-group" => application_group = group_spec(&value),
+            _ => return Err(invalid()),
+        }
+    }
+    Ok(AuthScript {
+        path: PathBuf::from(path),
+        application_group,
+    })
+}
+
+fn access_script(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.access_script = Some(auth_script(a, "access")?);
+    Ok(())
+}
+
+fn auth_user_script(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.auth_user_script = Some(auth_script(a, "auth user")?);
+    Ok(())
+}
+
+fn auth_group_script(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.auth_group_script = Some(auth_script(a, "auth group")?);
+    Ok(())
+}
+
+fn group_authoritative(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let on = if v.eq_ignore_ascii_case("on") {
+        true
+    } else if v.eq_ignore_ascii_case("off") {
+        false
+    } else {
+        return Err("WSGIGroupAuthoritative must be one of: Off | On".to_owned());
+    };
+    b.per_dir().wsgi.group_authoritative = Some(on);
     Ok(())
 }
 

@@ -45,8 +45,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("08", "WSGIDaemonProcess"),
     ("09", "WSGIDaemonProcess"),
     ("11", "WSGIDaemonProcess"),
-    ("12", "AuthBasicProvider"),
-    ("13", "WSGIAccessScript"),
     ("14", "WSGIDaemonProcess"),
     ("15", "WSGIDaemonProcess"),
     ("16", "WSGIDaemonProcess"),

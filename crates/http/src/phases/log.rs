@@ -39,6 +39,7 @@ pub struct AccessRecord {
     filename: Option<String>,
     handler: Option<String>,
     keep_alive: bool,
+    user: Option<String>,
 }
 
 impl AccessRecord {
@@ -78,6 +79,7 @@ impl AccessRecord {
                 .map(|f| f.to_string_lossy().into_owned()),
             handler: r.handler.clone(),
             keep_alive: !close,
+            user: r.user.clone(),
         })
     }
 
@@ -103,7 +105,7 @@ impl AccessRecord {
             response_headers: &self.response_headers,
             env: &self.env,
             notes: &[],
-            user: None,
+            user: self.user.as_deref(),
             start: self.start,
             duration,
             pid: std::process::id(),

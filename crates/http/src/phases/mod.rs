@@ -16,7 +16,10 @@
 //! and `server.rs`'s jobs.
 
 pub mod access;
+pub mod auth;
+pub mod digest;
 pub mod handler;
+pub mod htaccess;
 pub mod log;
 pub mod rewrite;
 pub mod setenvif;
@@ -31,7 +34,6 @@ use wsgid_log::{Level, Peer};
 use crate::frontend::{FrontEnd, Site};
 use crate::request::{FileKind, Request};
 use crate::uri::latin1;
-use access::Authz;
 
 /// What the phases decided for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,19 +59,35 @@ pub fn default_options() -> OptionFlags {
 /// How deep DirectoryIndex sub-requests may nest.
 const MAX_SUBREQ_DEPTH: u8 = 4;
 
-/// Run every phase up to the handler choice for the main request.
-pub fn process(fe: &FrontEnd, r: &mut Request) -> Outcome {
+/// Run every phase up to the handler choice for the main request.  Access
+/// and authentication scripts make it wait for the Python host.
+pub async fn process(fe: &FrontEnd, r: &mut Request) -> Outcome {
     let site = fe.site(r.host);
     // post_read_request: mod_setenvif's server-level lines.
     setenvif::run(&site.host.set_env_if, r);
-    if let Err(outcome) = lookup(fe, site, r, 0) {
+    if let Err(outcome) = before_access(site, r, 0) {
+        return outcome;
+    }
+    if let Err(outcome) = auth::run(fe, site, r).await {
+        return outcome;
+    }
+    if let Err(outcome) = after_access(fe, site, r, 0) {
         return outcome;
     }
     handler::select(site, r)
 }
 
-/// translate … fixups for `r` (main or sub-request).
+/// translate … fixups for a sub-request (synchronous: it takes the main
+/// request's user instead of authenticating, see `auth::check_sub`).
 fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
+    before_access(site, r, depth)?;
+    auth::check_sub(site, r)?;
+    after_access(fe, site, r, depth)
+}
+
+/// translate, map to storage, header_parser and the fixups that wsgid runs
+/// before the access checks.
+fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
     if r.uri.first() != Some(&b'/') {
         site.error_log.log(
             "core",
@@ -99,7 +117,20 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
         );
         return Err(Outcome::Error(403));
     }
-    r.per_dir = walk::merge_sections(site, r);
+    let mut warnings = Vec::new();
+    let merged = walk::merge_sections(site, r, &mut warnings);
+    for w in &warnings {
+        site.error_log
+            .log("core", Level::Warn, Peer::Client(r.conn.peer), w);
+    }
+    match merged {
+        Ok(per_dir) => r.per_dir = per_dir,
+        Err(e) => {
+            site.error_log
+                .log("core", e.level, Peer::Client(r.conn.peer), &e.line);
+            return Err(Outcome::Error(e.status));
+        }
+    }
     if depth == 0 && !r.is_sub {
         // header_parser (main request only): per-directory SetEnvIf.
         let per_dir = std::sync::Arc::clone(&r.per_dir);
@@ -111,39 +142,11 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
     }
     fixup_env(r);
 
-    match access::check(r) {
-        Authz::Granted => {}
-        Authz::Denied | Authz::Neutral => {
-            site.error_log.log(
-                "authz_core",
-                Level::Error,
-                Peer::Client(r.conn.peer),
-                &format!(
-                    "AH01630: client denied by server configuration: {}",
-                    r.filename
-                        .as_ref()
-                        .map_or_else(|| latin1(&r.uri), |f| f.to_string_lossy().into_owned())
-                ),
-            );
-            return Err(Outcome::Error(403));
-        }
-        Authz::NeedsUser => {
-            // Authentication providers are not part of this front end yet:
-            // Apache answers the same when no authentication is configured.
-            site.error_log.log(
-                "core",
-                Level::Error,
-                Peer::Client(r.conn.peer),
-                &format!(
-                    "AH00027: No authentication done but request not allowed without authentication for {}. \
-                     Authentication not configured?",
-                    latin1(&r.uri)
-                ),
-            );
-            return Err(Outcome::Error(500));
-        }
-    }
+    Ok(())
+}
 
+/// The type checker, and mod_dir's fixup.
+fn after_access(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
     types(fe, r);
     if r.kind == FileKind::Dir {
         fixup_dir(fe, site, r, depth)?;

@@ -10,7 +10,10 @@
 //!    directories) against the base name;
 //! 5. `<Location>`/`<LocationMatch>` in config order against the URI.
 //!
-//! `.htaccess` files are not read (AllowOverride None, Apache 2.4's default).
+//! With `AllowOverride` (or `AllowOverrideList`) somewhere, step 2 goes
+//! level by level, each directory's `.htaccess` after its sections
+//! (`htaccess.rs`); with `AllowOverride None` everywhere (Apache 2.4's
+//! default) no file is looked for and merges are memoised.
 
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
@@ -21,6 +24,7 @@ use wsgid_config::model::{PerDir, Section, SectionKind, SectionPattern};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::htaccess::{self, HtError};
 use crate::frontend::Site;
 use crate::request::{FileKind, Request, WalkMemo};
 use crate::uri::no2slash;
@@ -371,13 +375,22 @@ fn matching_sections(site: &Site, r: &Request) -> Applied {
     applied
 }
 
-/// Merge every section that applies to `r` over the host's own config.
-/// The result depends only on which sections apply, so it is memoised per
-/// site by that list: most requests of a site share a handful of merges.
-pub fn merge_sections(site: &Site, r: &Request) -> Arc<PerDir> {
+/// Merge every section (and `.htaccess` file) that applies to `r` over
+/// the host's own config.  Without `.htaccess` files in play the result
+/// depends only on which sections apply, so it is memoised per site by
+/// that list: most requests of a site share a handful of merges.
+/// `Nonfatal=` warnings of `.htaccess` files go to `warnings`.
+pub fn merge_sections(
+    site: &Site,
+    r: &Request,
+    warnings: &mut Vec<String>,
+) -> Result<Arc<PerDir>, HtError> {
+    if site.overrides_anywhere {
+        return merge_with_htaccess(site, r, warnings).map(Arc::new);
+    }
     let applied = matching_sections(site, r);
     if let Some(hit) = site.merges.get(&applied) {
-        return hit;
+        return Ok(hit);
     }
     let mut merged = site.host.per_dir.clone();
     for &(parent, i) in &applied {
@@ -389,7 +402,112 @@ pub fn merge_sections(site: &Site, r: &Request) -> Arc<PerDir> {
     }
     let merged = Arc::new(merged);
     site.merges.insert(applied, Arc::clone(&merged));
-    merged
+    Ok(merged)
+}
+
+/// The merge when `.htaccess` files may take part: level by level, each
+/// directory's `.htaccess` after its sections; not memoised (the files
+/// can change).  `Nonfatal=` warnings of `.htaccess` files go to
+/// `warnings`.
+fn merge_with_htaccess(
+    site: &Site,
+    r: &Request,
+    warnings: &mut Vec<String>,
+) -> Result<PerDir, HtError> {
+    let mut merged = site.host.per_dir.clone();
+    let mut files: Vec<&Section> = site
+        .sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::Files)
+        .collect();
+
+    if let Some(dir) = walked_dir(r) {
+        let mut literal: Vec<&Section> = site
+            .sections
+            .iter()
+            .filter(|s| {
+                s.kind == SectionKind::Directory && matches!(s.pattern, SectionPattern::Wildcard(_))
+            })
+            .collect();
+        // Stable sort: config order is kept among sections of equal depth.
+        literal.sort_by_key(|s| match &s.pattern {
+            SectionPattern::Wildcard(p) => depth(p.trim_end_matches('/').as_bytes()),
+            SectionPattern::Regex(_) => usize::MAX,
+        });
+        let regexes = site.sections.iter().filter(|s| {
+            s.kind == SectionKind::Directory && matches!(s.pattern, SectionPattern::Regex(_))
+        });
+        let mut with_slash = dir.clone();
+        with_slash.push(b'/');
+        if site.overrides_anywhere {
+            // Level by level: a level's sections, then its .htaccess.
+            let mut done = vec![false; literal.len()];
+            for level in levels(&dir) {
+                for (s, done) in literal.iter().zip(done.iter_mut()) {
+                    if let SectionPattern::Wildcard(p) = &s.pattern
+                        && !*done
+                        && directory_matches(p, level)
+                    {
+                        *done = true;
+                        merged = merged.merge(&s.per_dir);
+                        files.extend(s.nested.iter().filter(|n| n.kind == SectionKind::Files));
+                    }
+                }
+                if htaccess::enabled(&merged) {
+                    htaccess::apply(site, level, &mut merged, warnings)?;
+                }
+            }
+            literal.clear();
+        }
+        for s in literal.into_iter().chain(regexes) {
+            let applies = match &s.pattern {
+                SectionPattern::Wildcard(p) => directory_matches(p, &dir),
+                SectionPattern::Regex(re) => {
+                    regex_matches(re, &dir) || regex_matches(re, &with_slash)
+                }
+            };
+            if applies {
+                merged = merged.merge(&s.per_dir);
+                files.extend(s.nested.iter().filter(|n| n.kind == SectionKind::Files));
+            }
+        }
+    }
+
+    if let Some(f) = &r.filename {
+        let bytes = f.as_os_str().as_bytes();
+        let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+        for s in files {
+            if files_matches(&s.pattern, base) {
+                merged = merged.merge(&s.per_dir);
+            }
+        }
+    }
+
+    let uri = no2slash(&r.uri);
+    for s in site
+        .sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::Location)
+    {
+        if location_matches(&s.pattern, &uri) {
+            merged = merged.merge(&s.per_dir);
+        }
+    }
+    Ok(merged)
+}
+
+/// `/`, `/a`, `/a/b` for `/a/b`.
+fn levels(dir: &[u8]) -> Vec<&[u8]> {
+    let mut out = vec![&dir[..1.min(dir.len())]];
+    for (i, &b) in dir.iter().enumerate().skip(1) {
+        if b == b'/' {
+            out.push(&dir[..i]);
+        }
+    }
+    if dir.len() > 1 {
+        out.push(dir);
+    }
+    out
 }
 
 /// The sections that applied, in merge order (`(parent, index)`; a

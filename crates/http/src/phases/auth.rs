@@ -1,0 +1,715 @@
+//! Access control and authentication, in Apache 2.4's order
+//! (`ap_process_request_internal` with `Satisfy All`):
+//!
+//! 1. access_checker: mod_wsgi's `WSGIAccessScript` (`allow_access`):
+//!    True or None go on, False (or a failure) is a 403;
+//! 2. access_checker_ex: mod_authz_core's first pass over `Require`
+//!    (`access::check`): decided there unless a user is needed;
+//! 3. check_user_id: mod_auth_basic (`AuthType Basic`) with the providers of
+//!    `AuthBasicProvider` in order: `file` (mod_authn_file, `AuthUserFile`
+//!    in htpasswd format) and `wsgi` (`WSGIAuthUserScript`'s
+//!    `check_password`); 401 with the `WWW-Authenticate` challenge;
+//! 4. auth_checker: the second pass over `Require` with the user
+//!    (`access::check_user`); a refused user gets a 401 too.
+//!
+//! Script calls go to the Python host's threads (`PythonHost::submit_auth`)
+//! and are awaited: the front end never waits for the GIL.
+//!
+//! Sub-requests (DirectoryIndex, PATH_TRANSLATED) take the main request's
+//! user, as Apache does when their configuration is the main request's;
+//! they run only the synchronous first pass (see `phases::lookup`).
+
+use std::path::Path;
+
+use http::{HeaderName, HeaderValue};
+use tokio::sync::oneshot;
+use wsgid_config::model::AuthScript;
+use wsgid_log::{Level, Peer};
+use wsgid_python::{AuthAnswer, AuthCall, AuthKind};
+
+use super::Outcome;
+use super::access::{self, Authz, UserFacts};
+use super::digest;
+use crate::environ;
+use crate::frontend::{FrontEnd, Site};
+use crate::request::Request;
+use crate::uri::latin1;
+
+/// Run steps 1-4 for the main request.
+pub async fn run(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
+    // mod_auth_digest's post_read_request: any valid Digest header counts
+    // against its client's nonce count, whether or not the URI needs it.
+    if let Some(line) = r.headers.get(http::header::AUTHORIZATION)
+        && line.as_bytes().len() > 6
+        && line.as_bytes()[..6].eq_ignore_ascii_case(b"digest")
+        && let digest::Parsed::Valid(h) = digest::parse(Some(line.as_bytes()))
+    {
+        digest::count(&h);
+    }
+    if let Some(script) = r.per_dir.wsgi.access_script.clone() {
+        let host = environ::client_ip(r);
+        match call(fe, site, r, &script, AuthKind::AllowAccess { host }).await {
+            AuthAnswer::Granted | AuthAnswer::NotFound => {}
+            _ => {
+                let pid = std::process::id();
+                log(
+                    site,
+                    r,
+                    "wsgi",
+                    &format!(
+                        "mod_wsgi (pid={pid}): Client denied by server configuration: '{}'.",
+                        r.filename_str()
+                    ),
+                );
+                return Err(Outcome::Error(403));
+            }
+        }
+    }
+    match access::check(r) {
+        Authz::Granted => Ok(()),
+        Authz::Denied | Authz::Neutral => Err(denied(site, r)),
+        Authz::Error => Err(Outcome::Error(500)),
+        Authz::NeedsUser => {
+            authenticate(fe, site, r).await?;
+            authorize(fe, site, r).await
+        }
+    }
+}
+
+/// The synchronous first pass, for sub-requests: a user-based rule is
+/// satisfied by the main request's user (Apache skips authentication for a
+/// sub-request with the main request's configuration).
+pub fn check_sub(site: &Site, r: &Request) -> Result<(), Outcome> {
+    match access::check(r) {
+        Authz::Granted => Ok(()),
+        Authz::NeedsUser if r.user.is_some() => Ok(()),
+        Authz::NeedsUser => Err(no_authentication(site, r)),
+        Authz::Denied | Authz::Neutral => Err(denied(site, r)),
+        Authz::Error => Err(Outcome::Error(500)),
+    }
+}
+
+fn log(site: &Site, r: &Request, module: &str, line: &str) {
+    site.error_log
+        .log(module, Level::Error, Peer::Client(r.conn.peer), line);
+}
+
+fn denied(site: &Site, r: &Request) -> Outcome {
+    log(
+        site,
+        r,
+        "authz_core",
+        &format!(
+            "AH01630: client denied by server configuration: {}",
+            r.filename
+                .as_ref()
+                .map_or_else(|| latin1(&r.uri), |f| f.to_string_lossy().into_owned())
+        ),
+    );
+    Outcome::Error(403)
+}
+
+fn no_authentication(site: &Site, r: &Request) -> Outcome {
+    log(
+        site,
+        r,
+        "core",
+        &format!(
+            "AH00027: No authentication done but request not allowed without authentication for {}. \
+             Authentication not configured?",
+            latin1(&r.uri)
+        ),
+    );
+    Outcome::Error(500)
+}
+
+fn is_digest(r: &Request) -> bool {
+    r.per_dir
+        .auth_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("digest"))
+}
+
+/// `ap_note_auth_failure`: the challenge of the 401 for the configured
+/// scheme (mod_auth_basic's `note_basic_auth_failure`, mod_auth_digest's
+/// `note_digest_auth_failure`).
+fn challenge(r: &mut Request, stale: bool) {
+    let text = if is_digest(r) {
+        let header = match digest::parse(
+            r.headers
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        ) {
+            digest::Parsed::Valid(h) => Some(h),
+            _ => None,
+        };
+        digest::challenge(r, header.as_ref(), stale)
+    } else {
+        let realm = r.per_dir.auth_name.clone().unwrap_or_default();
+        format!("Basic realm=\"{realm}\"")
+    };
+    if let Ok(v) = HeaderValue::from_str(&text) {
+        r.err_headers
+            .push((HeaderName::from_static("www-authenticate"), v));
+    }
+}
+
+fn unauthorized(r: &mut Request) -> Outcome {
+    challenge(r, false);
+    Outcome::Error(401)
+}
+
+/// Step 3: `AuthType Basic`.
+async fn authenticate(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
+    let auth_type = match r.per_dir.auth_type.clone() {
+        Some(t) if !t.eq_ignore_ascii_case("none") => t,
+        _ => return Err(no_authentication(site, r)),
+    };
+    let uri = latin1(&r.uri);
+    if auth_type.eq_ignore_ascii_case("digest") {
+        return authenticate_digest(fe, site, r).await;
+    }
+    if !auth_type.eq_ignore_ascii_case("basic") {
+        // No authentication module takes this type.
+        log(
+            site,
+            r,
+            "core",
+            &format!(
+                "AH00025: configuration error:  couldn't check user.  Check your authn provider!: {uri}"
+            ),
+        );
+        return Err(Outcome::Error(500));
+    }
+    if r.per_dir.auth_name.is_none() {
+        log(
+            site,
+            r,
+            "auth_basic",
+            &format!("AH01615: need AuthName: {uri}"),
+        );
+        return Err(Outcome::Error(500));
+    }
+    r.auth_type = Some(auth_type);
+    let Some(line) = r.headers.get(http::header::AUTHORIZATION) else {
+        return Err(unauthorized(r));
+    };
+    let Some((user, password)) = basic_credentials(line.as_bytes()) else {
+        log(
+            site,
+            r,
+            "auth_basic",
+            &format!("AH01614: client used wrong authentication scheme: {uri}"),
+        );
+        return Err(unauthorized(r));
+    };
+    // Set before the check, as mod_auth_basic does (`%u` of a failure).
+    r.user = Some(user.clone());
+    let providers = r
+        .per_dir
+        .auth_basic_provider
+        .clone()
+        .unwrap_or_else(|| vec!["file".to_owned()]);
+    let mut answer = AuthAnswer::NotFound;
+    for provider in &providers {
+        answer = match provider.as_str() {
+            "wsgi" => match r.per_dir.wsgi.auth_user_script.clone() {
+                Some(script) => {
+                    let kind = AuthKind::CheckPassword {
+                        user: user.clone(),
+                        password: password.clone(),
+                    };
+                    call(fe, site, r, &script, kind).await
+                }
+                None => {
+                    let pid = std::process::id();
+                    site.error_log.log(
+                        "wsgi",
+                        Level::Error,
+                        Peer::None,
+                        &format!(
+                            "mod_wsgi (pid={pid}): Location of WSGI user authentication script not provided."
+                        ),
+                    );
+                    AuthAnswer::Error
+                }
+            },
+            _ => file_provider(site, r, &user, &password),
+        };
+        if answer != AuthAnswer::NotFound {
+            break;
+        }
+    }
+    match answer {
+        AuthAnswer::Granted => Ok(()),
+        AuthAnswer::User(name) => {
+            r.user = Some(name);
+            Ok(())
+        }
+        AuthAnswer::Denied => {
+            log(
+                site,
+                r,
+                "auth_basic",
+                &format!(
+                    "AH01617: user {user}: authentication failure for \"{uri}\": Password Mismatch"
+                ),
+            );
+            Err(unauthorized(r))
+        }
+        AuthAnswer::NotFound => {
+            log(
+                site,
+                r,
+                "auth_basic",
+                &format!("AH01618: user {user} not found: {uri}"),
+            );
+            Err(unauthorized(r))
+        }
+        _ => Err(Outcome::Error(500)),
+    }
+}
+
+/// Step 3 for `AuthType Digest` (mod_auth_digest's
+/// `authenticate_digest_user`).
+async fn authenticate_digest(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
+    let uri = latin1(&r.uri);
+    let Some(realm) = r.per_dir.auth_name.clone() else {
+        log(
+            site,
+            r,
+            "auth_digest",
+            &format!("AH01780: need AuthName: {uri}"),
+        );
+        return Err(Outcome::Error(500));
+    };
+    let header = match digest::parse(
+        r.headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+    ) {
+        digest::Parsed::Valid(h) => h,
+        other => {
+            match other {
+                digest::Parsed::NotDigest(scheme) => log(
+                    site,
+                    r,
+                    "auth_digest",
+                    &format!("AH01781: client used wrong authentication scheme `{scheme}': {uri}"),
+                ),
+                digest::Parsed::Invalid(_) => log(
+                    site,
+                    r,
+                    "auth_digest",
+                    &format!(
+                        "AH01782: missing user, realm, nonce, uri, digest, cnonce, or nonce_count in \
+                         authorization header: {uri}"
+                    ),
+                ),
+                _ => {}
+            }
+            return Err(unauthorized(r));
+        }
+    };
+    let user = header.username.clone().unwrap_or_default();
+    r.user = Some(user.clone());
+    r.auth_type = Some("Digest".to_owned());
+    let fail = |r: &mut Request, f: digest::Failure| -> Outcome {
+        match f {
+            digest::Failure::BadRequest(line) => {
+                log(site, r, "auth_digest", &line);
+                Outcome::Error(400)
+            }
+            digest::Failure::Challenge { line, stale, info } => {
+                if let Some(line) = line {
+                    let level = if info { Level::Info } else { Level::Error };
+                    site.error_log
+                        .log("auth_digest", level, Peer::Client(r.conn.peer), &line);
+                }
+                challenge(r, stale);
+                Outcome::Error(401)
+            }
+        }
+    };
+    if let Err(f) = digest::precheck(r, &header, &realm) {
+        return Err(fail(r, f));
+    }
+    let providers = r
+        .per_dir
+        .digest
+        .providers
+        .clone()
+        .unwrap_or_else(|| vec!["file".to_owned()]);
+    let mut answer = AuthAnswer::NotFound;
+    for provider in &providers {
+        answer = match provider.as_str() {
+            "wsgi" => match r.per_dir.wsgi.auth_user_script.clone() {
+                Some(script) => {
+                    let kind = AuthKind::RealmHash {
+                        user: user.clone(),
+                        realm: realm.clone(),
+                    };
+                    call(fe, site, r, &script, kind).await
+                }
+                None => {
+                    let pid = std::process::id();
+                    site.error_log.log(
+                        "wsgi",
+                        Level::Error,
+                        Peer::None,
+                        &format!(
+                            "mod_wsgi (pid={pid}): Location of WSGI user authentication script not provided."
+                        ),
+                    );
+                    AuthAnswer::Error
+                }
+            },
+            _ => file_realm_hash(site, r, &user, &realm),
+        };
+        if answer != AuthAnswer::NotFound {
+            break;
+        }
+    }
+    let ha1 = match answer {
+        AuthAnswer::Hash(h) => h,
+        AuthAnswer::NotFound => {
+            let line = format!("AH01790: user `{user}' in realm `{realm}' not found: {uri}");
+            return Err(fail(
+                r,
+                digest::Failure::Challenge {
+                    line: Some(line),
+                    stale: false,
+                    info: false,
+                },
+            ));
+        }
+        _ => return Err(Outcome::Error(500)),
+    };
+    if let Err(f) = digest::verify(r, &header, &ha1) {
+        return Err(fail(r, f));
+    }
+    if let Some(ai) = digest::auth_info(r, &header, &ha1)
+        && let Ok(v) = HeaderValue::from_str(&ai)
+    {
+        r.err_headers
+            .push((HeaderName::from_static("authentication-info"), v));
+    }
+    Ok(())
+}
+
+/// mod_authn_file's `get_realm_hash`: `user:realm:hash` lines (htdigest).
+fn file_realm_hash(site: &Site, r: &Request, user: &str, realm: &str) -> AuthAnswer {
+    let Some(path) = &r.per_dir.auth_user_file else {
+        log(
+            site,
+            r,
+            "authn_file",
+            "AH01619: AuthUserFile not specified in the configuration",
+        );
+        return AuthAnswer::Error;
+    };
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            log(
+                site,
+                r,
+                "authn_file",
+                &format!(
+                    "{}: AH01620: Could not open password file: {}",
+                    errno_text(&e),
+                    path.display()
+                ),
+            );
+            return AuthAnswer::Error;
+        }
+    };
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        let mut fields = line.splitn(3, |&b| b == b':');
+        let (name, rlm, hash) = (fields.next(), fields.next(), fields.next());
+        if name == Some(user.as_bytes()) && rlm == Some(realm.as_bytes()) {
+            let hash = hash.unwrap_or_default();
+            let end = hash.iter().position(|&b| b == b':').unwrap_or(hash.len());
+            return AuthAnswer::Hash(latin1(&hash[..end]));
+        }
+    }
+    AuthAnswer::NotFound
+}
+
+/// Step 4: `Require` again, with the user.
+async fn authorize(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
+    let user = r.user.clone().unwrap_or_default();
+    let mut facts = UserFacts {
+        user: user.clone(),
+        ..UserFacts::default()
+    };
+    if let Some(req) = &r.per_dir.require {
+        if access::mentions(req, true) {
+            facts.wsgi_groups = match r.per_dir.wsgi.auth_group_script.clone() {
+                Some(script) => {
+                    let kind = AuthKind::GroupsForUser { user: user.clone() };
+                    match call(fe, site, r, &script, kind).await {
+                        AuthAnswer::Groups(g) => Some(g),
+                        _ => None,
+                    }
+                }
+                None => {
+                    let pid = std::process::id();
+                    site.error_log.log(
+                        "wsgi",
+                        Level::Error,
+                        Peer::None,
+                        &format!(
+                            "mod_wsgi (pid={pid}): Location of WSGI group authorization script not provided."
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        if access::mentions(req, false) {
+            facts.file_groups = r
+                .per_dir
+                .auth_group_file
+                .as_deref()
+                .map(|f| file_groups(f, &user));
+        }
+    }
+    let result = access::check_user(r, &mut facts);
+    for (module, line) in &facts.log {
+        log(site, r, module, line);
+    }
+    match result {
+        Authz::Granted => Ok(()),
+        Authz::Error => Err(Outcome::Error(500)),
+        _ => {
+            log(
+                site,
+                r,
+                "authz_core",
+                &format!(
+                    "AH01631: user {user}: authorization failure for \"{}\": ",
+                    latin1(&r.uri)
+                ),
+            );
+            Err(unauthorized(r))
+        }
+    }
+}
+
+/// Hand a script call to the Python host and wait for its answer.
+async fn call(
+    fe: &FrontEnd,
+    site: &Site,
+    r: &Request,
+    script: &AuthScript,
+    kind: AuthKind,
+) -> AuthAnswer {
+    let Some(python) = &fe.python else {
+        return AuthAnswer::Error;
+    };
+    let (tx, rx) = oneshot::channel();
+    let call = AuthCall {
+        script: script.path.clone(),
+        application_group: environ::auth_script_group(site, r, &script.application_group),
+        script_reloading: r.per_dir.wsgi.script_reloading.unwrap_or(true),
+        environ: environ::auth_environ(site, r, &site.server_banner),
+        kind,
+        client: Some(r.conn.peer),
+        error_log: site.error_log.clone(),
+        answer: tx,
+    };
+    if python.submit_auth(call).is_err() {
+        return AuthAnswer::Error;
+    }
+    rx.await.unwrap_or(AuthAnswer::Error)
+}
+
+/// mod_auth_basic's `get_basic_auth`: the first word must be `Basic` (any
+/// case); the rest, after blanks, is decoded as APR does and split at the
+/// first colon.  None: another scheme.
+pub fn basic_credentials(line: &[u8]) -> Option<(String, String)> {
+    let (scheme, rest) = match line.iter().position(|&b| b == b' ') {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, &line[line.len()..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"Basic") {
+        return None;
+    }
+    // ap_getword skips the run of separators after the word.
+    let start = rest
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(rest.len());
+    let mut decoded = apr_base64_decode(&rest[start..]);
+    // The result is a C string: it ends at the first NUL.
+    if let Some(nul) = decoded.iter().position(|&b| b == 0) {
+        decoded.truncate(nul);
+    }
+    let (user, password) = match decoded.iter().position(|&b| b == b':') {
+        Some(i) => (&decoded[..i], &decoded[i + 1..]),
+        None => (&decoded[..], &decoded[decoded.len()..]),
+    };
+    Some((
+        String::from_utf8_lossy(user).into_owned(),
+        String::from_utf8_lossy(password).into_owned(),
+    ))
+}
+
+/// `apr_base64_decode`.  Hand-written on purpose: APR decodes the longest
+/// prefix of base64 characters and ignores everything from the first other
+/// byte on (`=` padding included), so `Basic !!!` is the empty user, not an
+/// error.  Strict decoders (the `base64` crate) refuse such input, and the
+/// answers (401 "user not found" rather than 400) depend on it.
+pub fn apr_base64_decode(input: &[u8]) -> Vec<u8> {
+    fn six(b: u8) -> Option<u8> {
+        match b {
+            b'A'..=b'Z' => Some(b - b'A'),
+            b'a'..=b'z' => Some(b - b'a' + 26),
+            b'0'..=b'9' => Some(b - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        }
+    }
+    let values: Vec<u8> = input.iter().map_while(|&b| six(b)).collect();
+    let mut out = Vec::with_capacity(values.len() * 3 / 4 + 3);
+    for chunk in values.chunks(4) {
+        match *chunk {
+            [a, b, c, d] => {
+                out.push(a << 2 | b >> 4);
+                out.push(b << 4 | c >> 2);
+                out.push(c << 6 | d);
+            }
+            [a, b, c] => {
+                out.push(a << 2 | b >> 4);
+                out.push(b << 4 | c >> 2);
+            }
+            [a, b] => out.push(a << 2 | b >> 4),
+            // One lone character is an error APR ignores.
+            _ => {}
+        }
+    }
+    out
+}
+
+/// mod_authn_file's `check_password` for `user`.
+fn file_provider(site: &Site, r: &Request, user: &str, password: &str) -> AuthAnswer {
+    let Some(path) = &r.per_dir.auth_user_file else {
+        log(
+            site,
+            r,
+            "authn_file",
+            "AH01619: AuthUserFile not specified in the configuration",
+        );
+        return AuthAnswer::Error;
+    };
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) => {
+            log(
+                site,
+                r,
+                "authn_file",
+                &format!(
+                    "{}: AH01620: Could not open password file: {}",
+                    errno_text(&e),
+                    path.display()
+                ),
+            );
+            return AuthAnswer::Error;
+        }
+    };
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        let mut fields = line.splitn(3, |&b| b == b':');
+        let name = fields.next().unwrap_or_default();
+        let hash = fields.next().unwrap_or_default();
+        if name == user.as_bytes() {
+            return if crate::htpasswd::validate(password.as_bytes(), hash) {
+                AuthAnswer::Granted
+            } else {
+                AuthAnswer::Denied
+            };
+        }
+    }
+    AuthAnswer::NotFound
+}
+
+/// `(2)No such file or directory` as APR writes an errno.
+fn errno_text(e: &std::io::Error) -> String {
+    let code = e.raw_os_error().unwrap_or(0);
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
+    format!("({code}){text}")
+}
+
+/// mod_authz_groupfile's `groups_for_user`: the groups whose line
+/// (`group: user1 user2`) names `user`.
+fn file_groups(path: &Path, user: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read(path).map_err(|e| errno_text(&e))?;
+    let mut groups = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.trim_ascii();
+        if line.is_empty() || line[0] == b'#' {
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let members = &line[colon + 1..];
+        if members
+            .split(|b| b.is_ascii_whitespace())
+            .any(|m| m == user.as_bytes())
+        {
+            groups.push(latin1(&line[..colon]));
+        }
+    }
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_lines() {
+        assert_eq!(
+            basic_credentials(b"Basic YWxpY2U6d29uZGVybGFuZA=="),
+            Some(("alice".into(), "wonderland".into()))
+        );
+        assert_eq!(
+            basic_credentials(b"basic   Ym9vbTp4"),
+            Some(("boom".into(), "x".into()))
+        );
+        assert_eq!(
+            basic_credentials(b"Basic !!!notbase64"),
+            Some((String::new(), String::new()))
+        );
+        // No colon: all user, empty password.
+        assert_eq!(
+            basic_credentials(b"Basic YWxpY2U="),
+            Some(("alice".into(), String::new()))
+        );
+        assert_eq!(basic_credentials(b"Bearer abc"), None);
+        assert_eq!(
+            basic_credentials(b"Basic"),
+            Some((String::new(), String::new()))
+        );
+    }
+
+    #[test]
+    fn apr_decoding_stops_at_the_first_foreign_byte() {
+        assert_eq!(apr_base64_decode(b"YWJj"), b"abc");
+        assert_eq!(apr_base64_decode(b"YWI="), b"ab");
+        assert_eq!(apr_base64_decode(b"YWJj!ZGVm"), b"abc");
+        assert_eq!(apr_base64_decode(b"Y"), b"");
+    }
+}
