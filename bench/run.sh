@@ -13,8 +13,15 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 shared=${SHARED_BENCH:-$repo/../shared/bench}
-(cd "$repo" && cargo build --release --locked)
-export PATH="$repo/target/release:$PATH"
+# wsgid embeds the same libpython as the peers it is measured against
+# (Apache's mod_wsgi and the pip servers use Debian's python3.11, built with
+# PGO/LTO); a pyenv build without PGO runs Python code ~25% slower, which
+# would measure the interpreter build rather than the server.  Override
+# with BENCH_PYTHON=/path/to/python3.
+bench_python=${BENCH_PYTHON:-/usr/bin/python3.11}
+(cd "$repo" && PYO3_PYTHON="$bench_python" CARGO_TARGET_DIR="$repo/target/bench" \
+    cargo build --release --locked)
+export PATH="$repo/target/bench/release:$PATH"
 stamp=$(date -u +%Y%m%d-%H%M%S)
 args=("$@")
 if ! printf '%s\n' "${args[@]}" | grep -q -- '^--servers$'; then
