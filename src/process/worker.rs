@@ -121,6 +121,7 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
             .wsgi
             .import_scripts
             .iter()
+            .filter(|s| s.process_group.is_empty())
             .map(|s| wsgid_python::ImportScript {
                 path: s.path.clone(),
                 application_group: s.application_group.clone(),

@@ -121,6 +121,10 @@ impl WsgiPerDir {
                 .trusted_proxy_headers
                 .clone()
                 .or_else(|| self.trusted_proxy_headers.clone()),
+            restrict_process: later
+                .restrict_process
+                .clone()
+                .or_else(|| self.restrict_process.clone()),
         }
     }
 }
