@@ -17,6 +17,7 @@ pub mod mime;
 pub mod static_files;
 
 // Request side: connections, request context, phases, environ.
+pub mod daemon_client;
 pub mod environ;
 mod first_head;
 pub mod frontend;

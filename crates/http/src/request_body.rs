@@ -106,6 +106,34 @@ impl IncomingBody {
     }
 }
 
+impl IncomingBody {
+    /// Feed the whole body into `tx` (a daemon process reads it from
+    /// there); stops when the receiver is dropped.
+    pub async fn forward(self, tx: mpsc::Sender<Result<Bytes, BodyError>>) {
+        match self.state {
+            State::Done => {}
+            State::Idle(body, _) => pump(body, tx, self.limit, self.timeout).await,
+            State::Buffered(frames, ended) => {
+                for f in frames {
+                    if tx.send(Ok(f)).await.is_err() {
+                        return;
+                    }
+                }
+                if let Some(e) = ended {
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+            State::Pumping(mut rx) => {
+                while let Some(item) = rx.recv().await {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn pump(
     mut body: Incoming,
     tx: mpsc::Sender<Result<Bytes, BodyError>>,

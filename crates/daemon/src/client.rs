@@ -1,0 +1,242 @@
+//! The front end's side: connect to a daemon group's socket, send the
+//! request head and stream the body, turn the answer back into
+//! [`ResponseEvent`]s, with mod_wsgi's failure answers and log lines:
+//!
+//! * cannot connect within `connect-timeout` → 503, "Unable to connect to
+//!   WSGI daemon process ..." (as `wsgi_connect_daemon`);
+//! * no complete response head (the daemon died, or closed) → 500,
+//!   "Truncated or oversized response headers received from daemon
+//!   process '...'";
+//! * no head within `socket-timeout` → 504, "Timeout when reading
+//!   response headers from daemon process '...'";
+//! * the daemon dies after the head → the client connection is aborted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use wsgid_log::{ErrorLog, Level, Peer};
+use wsgid_python::{BodyError, ResponseEvent};
+
+use crate::protocol::{self, RequestHead};
+
+/// Where and how to reach one daemon process group.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The process group's name (for log lines).
+    pub name: String,
+    pub socket: PathBuf,
+    pub connect_timeout: Duration,
+    /// How long to wait for the response head and between body frames.
+    pub socket_timeout: Duration,
+    /// `send-buffer-size` / `receive-buffer-size` (0: system default).
+    pub send_buffer_size: u32,
+    pub receive_buffer_size: u32,
+}
+
+/// For log lines about one request.
+#[derive(Debug, Clone)]
+pub struct RequestLog {
+    pub log: ErrorLog,
+    pub peer: Option<SocketAddr>,
+    /// `r->filename` (the script).
+    pub filename: String,
+}
+
+impl RequestLog {
+    fn error(&self, message: &str) {
+        let peer = self.peer.map_or(Peer::None, Peer::Client);
+        self.log.log("wsgi", Level::Error, peer, message);
+    }
+}
+
+/// Send one request to the daemon and its response to `events`.
+pub async fn forward(
+    target: Target,
+    head: RequestHead,
+    body: mpsc::Receiver<Result<Bytes, BodyError>>,
+    events: mpsc::Sender<ResponseEvent>,
+    rlog: RequestLog,
+) {
+    let stream = match connect(&target, &rlog).await {
+        Ok(s) => s,
+        Err(status) => {
+            let _ = events.send(ResponseEvent::Failed(status)).await;
+            return;
+        }
+    };
+    let (rd, mut wr) = stream.into_split();
+    let mut first = BytesMut::new();
+    head.encode(&mut first);
+    // The body goes out while the response comes in: a daemon may answer
+    // before reading all of it.
+    let sender = tokio::spawn(async move {
+        if wr.write_all(&first).await.is_err() {
+            return;
+        }
+        drop(first);
+        let mut body = body;
+        let mut buf = BytesMut::new();
+        loop {
+            match body.recv().await {
+                Some(Ok(chunk)) => {
+                    for piece in chunk.chunks(protocol::MAX_CHUNK) {
+                        buf.clear();
+                        protocol::put_header(&mut buf, protocol::BODY, piece.len());
+                        if wr.write_all(&buf).await.is_err() || wr.write_all(piece).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    buf.clear();
+                    protocol::encode_body_error(&mut buf, &e);
+                    let _ = wr.write_all(&buf).await;
+                    return;
+                }
+                None => {
+                    buf.clear();
+                    protocol::put_frame(&mut buf, protocol::BODY_END, b"");
+                    let _ = wr.write_all(&buf).await;
+                    // Keep the write half open until the response is read:
+                    // a shutdown would look like a client abort.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    });
+    relay(rd, &target, &events, &rlog).await;
+    sender.abort();
+}
+
+async fn relay(
+    rd: tokio::net::unix::OwnedReadHalf,
+    target: &Target,
+    events: &mpsc::Sender<ResponseEvent>,
+    rlog: &RequestLog,
+) {
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let first = tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)).await;
+    let truncated = || {
+        rlog.error(&format!(
+            "Truncated or oversized response headers received from daemon process '{}': {}",
+            target.name, rlog.filename
+        ));
+        ResponseEvent::Failed(500)
+    };
+    let event = match first {
+        Err(_) => {
+            rlog.error(&format!(
+                "Timeout when reading response headers from daemon process '{}': {}",
+                target.name, rlog.filename
+            ));
+            ResponseEvent::Failed(504)
+        }
+        Ok(Err(_) | Ok(None)) => truncated(),
+        Ok(Ok(Some((kind, mut payload)))) => match kind {
+            protocol::COMPLETE => match protocol::decode_head(&mut payload) {
+                Ok(h) => ResponseEvent::Complete(h, payload),
+                Err(_) => truncated(),
+            },
+            protocol::HEAD => match protocol::decode_head(&mut payload) {
+                Ok(h) => ResponseEvent::Head(h),
+                Err(_) => truncated(),
+            },
+            protocol::FAILED => {
+                let status = u16::from_le_bytes([
+                    payload.first().copied().unwrap_or(244),
+                    payload.get(1).copied().unwrap_or(1),
+                ]);
+                ResponseEvent::Failed(status)
+            }
+            _ => truncated(),
+        },
+    };
+    let streaming = matches!(event, ResponseEvent::Head(_));
+    if events.send(event).await.is_err() || !streaming {
+        return;
+    }
+    loop {
+        let next =
+            tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)).await;
+        let event = match next {
+            Ok(Ok(Some((protocol::DATA, payload)))) if !payload.is_empty() => {
+                ResponseEvent::Chunk(payload)
+            }
+            Ok(Ok(Some((protocol::DATA, _)))) => continue,
+            Ok(Ok(Some((protocol::END, _)))) => ResponseEvent::End,
+            _ => ResponseEvent::Abort,
+        };
+        let last = matches!(event, ResponseEvent::End | ResponseEvent::Abort);
+        if events.send(event).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Connect as `wsgi_connect_daemon` does: retry while the socket is
+/// missing or its backlog full (125 ms apart, then 1 s after 2 s) until
+/// `connect-timeout`; `Err(503)` once logged.
+async fn connect(target: &Target, rlog: &RequestLog) -> Result<UnixStream, u16> {
+    let start = Instant::now();
+    let mut waited = Duration::ZERO;
+    loop {
+        match UnixStream::connect(&target.socket).await {
+            Ok(s) => {
+                let sock = socket2::SockRef::from(&s);
+                if target.send_buffer_size != 0 {
+                    let _ = sock.set_send_buffer_size(target.send_buffer_size as usize);
+                }
+                if target.receive_buffer_size != 0 {
+                    let _ = sock.set_recv_buffer_size(target.receive_buffer_size as usize);
+                }
+                return Ok(s);
+            }
+            Err(e) => {
+                let retry = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::WouldBlock
+                );
+                let pid = std::process::id();
+                if !retry {
+                    rlog.error(&format!(
+                        "({}){e}: mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{}' as user with uid={}.",
+                        e.raw_os_error().unwrap_or(0),
+                        target.name,
+                        target.socket.display(),
+                        nix_uid()
+                    ));
+                    return Err(503);
+                }
+                if start.elapsed() >= target.connect_timeout {
+                    rlog.error(&format!(
+                        "({}){e}: mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
+                        e.raw_os_error().unwrap_or(0),
+                        target.name,
+                        target.socket.display()
+                    ));
+                    return Err(503);
+                }
+                let step = if waited < Duration::from_secs(2) {
+                    Duration::from_millis(125)
+                } else {
+                    Duration::from_secs(1)
+                };
+                tokio::time::sleep(step).await;
+                waited += step;
+            }
+        }
+    }
+}
+
+fn nix_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}

@@ -1,0 +1,412 @@
+//! The daemon process's side: accept connections on the group's socket,
+//! turn each into a [`WsgiRequest`] for this process's Python host, write
+//! the response events back as frames; and the process's life-cycle
+//! timers (`maximum-requests`, `inactivity-timeout`, `request-timeout`,
+//! `restart-interval`, `queue-timeout`), with mod_wsgi's log lines.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{Notify, mpsc};
+use wsgid_log::{ErrorLog, Level, Peer};
+use wsgid_python::{BodyError, PythonHost, RequestBody, ResponseEvent, WsgiRequest};
+
+use crate::protocol::{self, RequestHead};
+
+/// Response events buffered between a Python thread and the socket writer.
+const EVENT_QUEUE: usize = 8;
+/// Request body frames buffered ahead of `wsgi.input`.
+const BODY_QUEUE: usize = 4;
+/// Writes are gathered up to this size before a `write`.
+const WRITE_BATCH: usize = 256 * 1024;
+/// `wsgi.file_wrapper` files are sent in pieces of this size.
+const FILE_PIECE: usize = 256 * 1024;
+
+/// The group's settings that the serving loop acts on.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub name: String,
+    pub maximum_requests: u32,
+    pub inactivity_timeout: Duration,
+    pub request_timeout: Duration,
+    pub queue_timeout: Duration,
+    pub restart_interval: Duration,
+    /// How long in-flight requests get when the process is asked to stop.
+    pub shutdown_timeout: Duration,
+    /// How long they get when the process recycles itself.
+    pub graceful_timeout: Duration,
+    pub send_buffer_size: u32,
+    pub receive_buffer_size: u32,
+}
+
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Asked to stop (TERM from the master).
+    Signal,
+    /// A planned recycle: `maximum-requests`, `inactivity-timeout`,
+    /// `restart-interval`.
+    Recycle,
+    /// `request-timeout` expired: in-flight requests are abandoned.
+    RequestTimeout,
+}
+
+struct State {
+    active: Mutex<HashMap<u64, Instant>>,
+    last_activity: Mutex<Instant>,
+    idle: Notify,
+    next: AtomicU64,
+}
+
+impl State {
+    fn begin(&self) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut a) = self.active.lock() {
+            a.insert(id, Instant::now());
+        }
+        id
+    }
+    fn end(&self, id: u64) {
+        if let Ok(mut a) = self.active.lock() {
+            a.remove(&id);
+            if a.is_empty() {
+                self.idle.notify_waiters();
+            }
+        }
+        if let Ok(mut t) = self.last_activity.lock() {
+            *t = Instant::now();
+        }
+    }
+    fn active(&self) -> usize {
+        self.active.lock().map_or(0, |a| a.len())
+    }
+    fn oldest(&self) -> Option<Duration> {
+        self.active
+            .lock()
+            .ok()
+            .and_then(|a| a.values().min().map(Instant::elapsed))
+    }
+    fn idle_for(&self) -> Duration {
+        self.last_activity
+            .lock()
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+}
+
+/// Serve until `stop` resolves or a life-cycle timer ends the process.
+/// `logs[i]` is host `i`'s error log (0: the main server); `log` is the
+/// group's own.
+pub async fn serve(
+    listener: UnixListener,
+    python: Arc<PythonHost>,
+    logs: Arc<Vec<ErrorLog>>,
+    log: ErrorLog,
+    opts: Options,
+    stop: impl std::future::Future<Output = ()>,
+) -> Stopped {
+    let state = Arc::new(State {
+        active: Mutex::new(HashMap::new()),
+        last_activity: Mutex::new(Instant::now()),
+        idle: Notify::new(),
+        next: AtomicU64::new(0),
+    });
+    let started = Instant::now();
+    let pid = std::process::id();
+    let info = |msg: String| log.log("wsgi", Level::Info, Peer::None, &msg);
+    let mut served: u32 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tokio::pin!(stop);
+    let reason = loop {
+        tokio::select! {
+            () = &mut stop => break Stopped::Signal,
+            _ = tick.tick() => {
+                if !opts.request_timeout.is_zero()
+                    && state.oldest().is_some_and(|d| d >= opts.request_timeout)
+                {
+                    info(format!(
+                        "mod_wsgi (pid={pid}): Daemon process request time limit exceeded, stopping process '{}'.",
+                        opts.name
+                    ));
+                    return Stopped::RequestTimeout;
+                }
+                if !opts.inactivity_timeout.is_zero()
+                    && state.active() == 0
+                    && state.idle_for() >= opts.inactivity_timeout
+                {
+                    info(format!(
+                        "mod_wsgi (pid={pid}): Daemon process idle inactivity timer expired, stopping process '{}'.",
+                        opts.name
+                    ));
+                    break Stopped::Recycle;
+                }
+                if !opts.restart_interval.is_zero() && started.elapsed() >= opts.restart_interval {
+                    info(format!(
+                        "mod_wsgi (pid={pid}): Application restart timer expired, waiting for requests to complete '{}'.",
+                        opts.name
+                    ));
+                    break Stopped::Recycle;
+                }
+            }
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let sock = socket2::SockRef::from(&stream);
+                if opts.send_buffer_size != 0 {
+                    let _ = sock.set_send_buffer_size(opts.send_buffer_size as usize);
+                }
+                if opts.receive_buffer_size != 0 {
+                    let _ = sock.set_recv_buffer_size(opts.receive_buffer_size as usize);
+                }
+                let id = state.begin();
+                let (st, py, lg, main, o) = (Arc::clone(&state), Arc::clone(&python), Arc::clone(&logs), log.clone(), opts.clone());
+                tokio::spawn(async move {
+                    connection(stream, &py, &lg, &main, &o).await;
+                    st.end(id);
+                });
+                served = served.saturating_add(1);
+                if opts.maximum_requests != 0 && served >= opts.maximum_requests {
+                    info(format!(
+                        "mod_wsgi (pid={pid}): Maximum requests reached, triggering immediate shutdown '{}'.",
+                        opts.name
+                    ));
+                    break Stopped::Recycle;
+                }
+            }
+        }
+    };
+    // Stop accepting (queued connections stay in the shared socket for the
+    // group's other or next process), let in-flight requests finish.
+    drop(listener);
+    let grace = match reason {
+        Stopped::Recycle => opts.graceful_timeout,
+        _ => opts.shutdown_timeout,
+    };
+    let deadline = tokio::time::Instant::now() + grace;
+    while state.active() > 0 {
+        let idle = state.idle.notified();
+        if state.active() == 0 {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, idle).await.is_err() {
+            info(format!(
+                "mod_wsgi (pid={pid}): Aborting process '{}'.",
+                opts.name
+            ));
+            break;
+        }
+    }
+    reason
+}
+
+/// `wsgi.input` of a daemon request: body frames forwarded by the
+/// connection's reader task.
+struct ChannelBody(mpsc::Receiver<Result<Bytes, BodyError>>);
+
+impl RequestBody for ChannelBody {
+    fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        match self.0.blocking_recv() {
+            None => Ok(None),
+            Some(Ok(b)) => Ok(Some(b)),
+            Some(Err(e)) => Err(e),
+        }
+    }
+}
+
+async fn connection(
+    stream: UnixStream,
+    python: &PythonHost,
+    logs: &[ErrorLog],
+    log: &ErrorLog,
+    opts: &Options,
+) {
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let head = match protocol::read_frame(&mut rd).await {
+        Ok(Some((protocol::REQUEST, payload))) => match RequestHead::decode(payload) {
+            Ok(h) => h,
+            Err(_) => return,
+        },
+        _ => return,
+    };
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    if !opts.queue_timeout.is_zero()
+        && SystemTime::now()
+            .duration_since(head.queued_at)
+            .is_ok_and(|d| d > opts.queue_timeout)
+    {
+        log.log(
+            "wsgi",
+            Level::Error,
+            Peer::None,
+            &format!(
+                "mod_wsgi (pid={}): Queue timeout expired for WSGI daemon process '{}'.",
+                std::process::id(),
+                opts.name
+            ),
+        );
+        protocol::put_frame(&mut out, protocol::FAILED, &504u16.to_le_bytes());
+        let _ = wr.write_all(&out).await;
+        return;
+    }
+    let (btx, brx) = mpsc::channel(BODY_QUEUE);
+    let reader = tokio::spawn(async move {
+        loop {
+            let item = match protocol::read_frame(&mut rd).await {
+                Ok(Some((protocol::BODY, b))) => Ok(b),
+                Ok(Some((protocol::BODY_END, _))) => return,
+                Ok(Some((protocol::BODY_ERROR, b))) => Err(protocol::decode_body_error(b)),
+                _ => Err(BodyError::Io("connection to the front end lost".into())),
+            };
+            let last = item.is_err();
+            if btx.send(item).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let (etx, mut erx) = mpsc::channel(EVENT_QUEUE);
+    let error_log = logs
+        .get(head.host as usize)
+        .or(logs.first())
+        .cloned()
+        .unwrap_or_else(|| log.clone());
+    let req = WsgiRequest {
+        script: head.script.into(),
+        callable: head.callable,
+        application_group: head.application_group,
+        script_reloading: head.script_reloading,
+        reload: head.reload,
+        script_mtime: head.script_mtime,
+        environ: head.environ,
+        url_scheme: if head.url_scheme == "https" {
+            "https"
+        } else {
+            "http"
+        },
+        body: Box::new(ChannelBody(brx)),
+        client: head.client.parse::<SocketAddr>().ok(),
+        error_log,
+        events: etx,
+    };
+    if python.submit(req).is_err() {
+        protocol::put_frame(&mut out, protocol::FAILED, &503u16.to_le_bytes());
+        let _ = wr.write_all(&out).await;
+        reader.abort();
+        return;
+    }
+    let mut sent_head = false;
+    let mut finished = false;
+    while !finished {
+        let Some(first) = erx.recv().await else { break };
+        let mut next = Some(first);
+        // Gather what is already queued into one write.
+        while let Some(ev) = next.take() {
+            match ev {
+                ResponseEvent::Complete(h, body) => {
+                    protocol::encode_complete(&mut out, &h, &body);
+                    sent_head = true;
+                    finished = true;
+                }
+                ResponseEvent::Head(h) => {
+                    protocol::encode_head(&mut out, &h);
+                    sent_head = true;
+                }
+                ResponseEvent::Chunk(b) => {
+                    for piece in b.chunks(protocol::MAX_CHUNK) {
+                        protocol::put_frame(&mut out, protocol::DATA, piece);
+                    }
+                }
+                ResponseEvent::File { file, offset, len } => {
+                    if wr.write_all(&out).await.is_err() {
+                        reader.abort();
+                        return;
+                    }
+                    out.clear();
+                    if !send_file(&mut wr, file, offset, len).await {
+                        protocol::put_frame(&mut out, protocol::ABORT, b"");
+                        finished = true;
+                    }
+                }
+                ResponseEvent::End => {
+                    protocol::put_frame(&mut out, protocol::END, b"");
+                    finished = true;
+                }
+                ResponseEvent::Abort => {
+                    protocol::put_frame(&mut out, protocol::ABORT, b"");
+                    finished = true;
+                }
+                ResponseEvent::Failed(status) => {
+                    protocol::put_frame(&mut out, protocol::FAILED, &status.to_le_bytes());
+                    finished = true;
+                }
+            }
+            if !finished && out.len() < WRITE_BATCH {
+                next = erx.try_recv().ok();
+            }
+        }
+        if wr.write_all(&out).await.is_err() {
+            break;
+        }
+        out.clear();
+    }
+    if !finished {
+        // The Python side went away without a final event.
+        out.clear();
+        if sent_head {
+            protocol::put_frame(&mut out, protocol::ABORT, b"");
+        } else {
+            protocol::put_frame(&mut out, protocol::FAILED, &500u16.to_le_bytes());
+        }
+        let _ = wr.write_all(&out).await;
+    }
+    let _ = wr.shutdown().await;
+    reader.abort();
+}
+
+/// Send `len` bytes (None: to EOF) of `file` from `offset` as `D` frames;
+/// false when the file is shorter than promised or a write failed.
+async fn send_file(
+    wr: &mut tokio::net::unix::OwnedWriteHalf,
+    file: std::fs::File,
+    offset: u64,
+    len: Option<u64>,
+) -> bool {
+    let file = Arc::new(file);
+    let mut pos = offset;
+    let mut left = len;
+    loop {
+        let want = left.map_or(FILE_PIECE, |l| {
+            usize::try_from(l.min(FILE_PIECE as u64)).unwrap_or(FILE_PIECE)
+        });
+        if want == 0 {
+            return true;
+        }
+        let f = Arc::clone(&file);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; want];
+            let n = f.read_at(&mut buf, pos)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>(buf)
+        })
+        .await;
+        let Ok(Ok(buf)) = read else { return false };
+        if buf.is_empty() {
+            return left.is_none();
+        }
+        let mut hdr = BytesMut::with_capacity(5);
+        protocol::put_header(&mut hdr, protocol::DATA, buf.len());
+        if wr.write_all(&hdr).await.is_err() || wr.write_all(&buf).await.is_err() {
+            return false;
+        }
+        pos += buf.len() as u64;
+        left = left.map(|l| l - buf.len() as u64);
+    }
+}
