@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -52,76 +53,124 @@ impl RequestLog {
         let peer = self.peer.map_or(Peer::None, Peer::Client);
         self.log.log("wsgi", Level::Error, peer, message);
     }
+    fn info(&self, message: &str) {
+        let peer = self.peer.map_or(Peer::None, Peer::Client);
+        self.log.log("wsgi", Level::Info, peer, message);
+    }
 }
+
+/// How often a request rejected by a restarting daemon process is sent
+/// again (mod_wsgi's maximum of restart connects).
+const MAX_RESTART_CONNECTS: u32 = 20;
 
 /// Send one request to the daemon and its response to `events`.
 pub async fn forward(
     target: Target,
     head: RequestHead,
-    body: mpsc::Receiver<Result<Bytes, BodyError>>,
+    mut body: mpsc::Receiver<Result<Bytes, BodyError>>,
     events: mpsc::Sender<ResponseEvent>,
     rlog: RequestLog,
 ) {
-    let stream = match connect(&target, &rlog).await {
-        Ok(s) => s,
-        Err(status) => {
-            let _ = events.send(ResponseEvent::Failed(status)).await;
-            return;
-        }
-    };
-    let (rd, mut wr) = stream.into_split();
     let mut first = BytesMut::new();
     head.encode(&mut first);
-    // The body goes out while the response comes in: a daemon may answer
-    // before reading all of it.
-    let sender = tokio::spawn(async move {
-        if wr.write_all(&first).await.is_err() {
-            return;
-        }
-        drop(first);
-        let mut body = body;
-        let mut buf = BytesMut::new();
-        loop {
-            match body.recv().await {
-                Some(Ok(chunk)) => {
-                    for piece in chunk.chunks(protocol::MAX_CHUNK) {
-                        buf.clear();
-                        protocol::put_header(&mut buf, protocol::BODY, piece.len());
-                        if wr.write_all(&buf).await.is_err() || wr.write_all(piece).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    buf.clear();
-                    protocol::encode_body_error(&mut buf, &e);
-                    let _ = wr.write_all(&buf).await;
-                    return;
-                }
-                None => {
-                    buf.clear();
-                    protocol::put_frame(&mut buf, protocol::BODY_END, b"");
-                    let _ = wr.write_all(&buf).await;
-                    // Keep the write half open until the response is read:
-                    // a shutdown would look like a client abort.
-                    std::future::pending::<()>().await;
-                }
+    let first = first.freeze();
+    let mut retries = 0;
+    loop {
+        let stream = match connect(&target, &rlog).await {
+            Ok(s) => s,
+            Err(status) => {
+                let _ = events.send(ResponseEvent::Failed(status)).await;
+                return;
+            }
+        };
+        let (rd, mut wr) = stream.into_split();
+        let mut sent_body = false;
+        // The body goes out while the response comes in: a daemon may
+        // answer before reading all of it.
+        let send = send_request(&mut wr, &first, &mut body, &mut sent_body);
+        match relay(rd, send, &target, &events, &rlog).await {
+            Relayed::Done => return,
+            Relayed::Rejected if retries < MAX_RESTART_CONNECTS && !sent_body => {
+                retries += 1;
+                rlog.info(&format!(
+                    "mod_wsgi (pid={}): Connect after WSGI daemon process restart, attempt #{retries}.",
+                    std::process::id()
+                ));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Relayed::Rejected => {
+                rlog.error(&format!(
+                    "mod_wsgi (pid={}): Maximum number of WSGI daemon process restart connects reached '{MAX_RESTART_CONNECTS}'.",
+                    std::process::id()
+                ));
+                let _ = events.send(ResponseEvent::Failed(503)).await;
+                return;
             }
         }
-    });
-    relay(rd, &target, &events, &rlog).await;
-    sender.abort();
+    }
+}
+
+/// Write the head frame then the body; never returns once the body is
+/// complete (the write half must stay open until the response is read: a
+/// shutdown would look like a client abort).
+async fn send_request(
+    wr: &mut tokio::net::unix::OwnedWriteHalf,
+    first: &[u8],
+    body: &mut mpsc::Receiver<Result<Bytes, BodyError>>,
+    sent_body: &mut bool,
+) {
+    if wr.write_all(first).await.is_err() {
+        return std::future::pending().await;
+    }
+    let mut buf = BytesMut::new();
+    loop {
+        match body.recv().await {
+            Some(Ok(chunk)) => {
+                *sent_body = true;
+                for piece in chunk.chunks(protocol::MAX_CHUNK) {
+                    buf.clear();
+                    protocol::put_header(&mut buf, protocol::BODY, piece.len());
+                    if wr.write_all(&buf).await.is_err() || wr.write_all(piece).await.is_err() {
+                        return std::future::pending().await;
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                *sent_body = true;
+                buf.clear();
+                protocol::encode_body_error(&mut buf, &e);
+                let _ = wr.write_all(&buf).await;
+                return std::future::pending().await;
+            }
+            None => {
+                buf.clear();
+                protocol::put_frame(&mut buf, protocol::BODY_END, b"");
+                let _ = wr.write_all(&buf).await;
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+enum Relayed {
+    Done,
+    /// The daemon process is restarting and did not take the request.
+    Rejected,
 }
 
 async fn relay(
     rd: tokio::net::unix::OwnedReadHalf,
+    send: impl std::future::Future<Output = ()>,
     target: &Target,
     events: &mpsc::Sender<ResponseEvent>,
     rlog: &RequestLog,
-) {
+) -> Relayed {
+    tokio::pin!(send);
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
-    let first = tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)).await;
+    let first = tokio::select! {
+        () = &mut send => unreachable_pending(),
+        f = tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)) => f,
+    };
     let truncated = || {
         rlog.error(&format!(
             "Truncated or oversized response headers received from daemon process '{}': {}",
@@ -139,6 +188,7 @@ async fn relay(
         }
         Ok(Err(_) | Ok(None)) => truncated(),
         Ok(Ok(Some((kind, mut payload)))) => match kind {
+            protocol::REJECTED => return Relayed::Rejected,
             protocol::COMPLETE => match protocol::decode_head(&mut payload) {
                 Ok(h) => ResponseEvent::Complete(h, payload),
                 Err(_) => truncated(),
@@ -148,10 +198,10 @@ async fn relay(
                 Err(_) => truncated(),
             },
             protocol::FAILED => {
-                let status = u16::from_le_bytes([
-                    payload.first().copied().unwrap_or(244),
-                    payload.get(1).copied().unwrap_or(1),
-                ]);
+                let status = match payload.get(..2) {
+                    Some(b) => u16::from_le_bytes([b[0], b[1]]),
+                    None => 500,
+                };
                 ResponseEvent::Failed(status)
             }
             _ => truncated(),
@@ -159,11 +209,13 @@ async fn relay(
     };
     let streaming = matches!(event, ResponseEvent::Head(_));
     if events.send(event).await.is_err() || !streaming {
-        return;
+        return Relayed::Done;
     }
     loop {
-        let next =
-            tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)).await;
+        let next = tokio::select! {
+            () = &mut send => unreachable_pending(),
+            f = tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)) => f,
+        };
         let event = match next {
             Ok(Ok(Some((protocol::DATA, payload)))) if !payload.is_empty() => {
                 ResponseEvent::Chunk(payload)
@@ -174,9 +226,14 @@ async fn relay(
         };
         let last = matches!(event, ResponseEvent::End | ResponseEvent::Abort);
         if events.send(event).await.is_err() || last {
-            return;
+            return Relayed::Done;
         }
     }
+}
+
+/// `send_request` never completes; this names that in the `select!`s.
+fn unreachable_pending<T>() -> T {
+    unreachable!("send_request never completes")
 }
 
 /// Connect as `wsgi_connect_daemon` does: retry while the socket is

@@ -26,6 +26,7 @@
 //! | `Z`  | end of the body |
 //! | `A`  | abort (close the client connection without completing) |
 //! | `F`  | failed before a head: u16 status for the error page |
+//! | `J`  | rejected: the process is restarting (its script changed and the reload mechanism is `Process`); the front end sends the request again on a new connection |
 //!
 //! A small response is one `C` frame: one `write` on the daemon side and
 //! one `read` on the front end.  Streamed bodies go as `D` frames written
@@ -52,6 +53,7 @@ pub const DATA: u8 = b'D';
 pub const END: u8 = b'Z';
 pub const ABORT: u8 = b'A';
 pub const FAILED: u8 = b'F';
+pub const REJECTED: u8 = b'J';
 
 /// Largest payload accepted (heads are small; body frames are cut at 1 MiB).
 pub const MAX_FRAME: usize = 64 << 20;

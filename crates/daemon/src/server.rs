@@ -16,7 +16,9 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, mpsc};
 use wsgid_log::{ErrorLog, Level, Peer};
-use wsgid_python::{BodyError, PythonHost, RequestBody, ResponseEvent, WsgiRequest};
+use wsgid_python::{
+    BodyError, PythonHost, ReloadMechanism, RequestBody, ResponseEvent, WsgiRequest,
+};
 
 use crate::protocol::{self, RequestHead};
 
@@ -59,6 +61,12 @@ pub enum Stopped {
 }
 
 struct State {
+    /// Scripts seen, by (application group, path), with the modification
+    /// time the front end reported for them.
+    loaded: Mutex<HashMap<(String, String), SystemTime>>,
+    /// A request found its script changed under the `Process` reload
+    /// mechanism: the process must restart.
+    restart: Notify,
     active: Mutex<HashMap<u64, Instant>>,
     last_activity: Mutex<Instant>,
     idle: Notify,
@@ -112,6 +120,8 @@ pub async fn serve(
     stop: impl std::future::Future<Output = ()>,
 ) -> Stopped {
     let state = Arc::new(State {
+        loaded: Mutex::new(HashMap::new()),
+        restart: Notify::new(),
         active: Mutex::new(HashMap::new()),
         last_activity: Mutex::new(Instant::now()),
         idle: Notify::new(),
@@ -126,6 +136,10 @@ pub async fn serve(
     let reason = loop {
         tokio::select! {
             () = &mut stop => break Stopped::Signal,
+            () = state.restart.notified() => {
+                info(format!("mod_wsgi (pid={pid}): Shutdown requested '{}'.", opts.name));
+                break Stopped::Recycle;
+            }
             _ = tick.tick() => {
                 if !opts.request_timeout.is_zero()
                     && state.oldest().is_some_and(|d| d >= opts.request_timeout)
@@ -169,7 +183,7 @@ pub async fn serve(
                 let id = state.begin();
                 let (st, py, lg, main, o) = (Arc::clone(&state), Arc::clone(&python), Arc::clone(&logs), log.clone(), opts.clone());
                 tokio::spawn(async move {
-                    connection(stream, &py, &lg, &main, &o).await;
+                    connection(stream, &py, &lg, &main, &o, &st).await;
                     st.end(id);
                 });
                 served = served.saturating_add(1);
@@ -207,6 +221,25 @@ pub async fn serve(
     reason
 }
 
+/// Under the `Process` reload mechanism: whether the request's script
+/// changed since this process first ran it (the front end's `stat`).
+fn script_changed(state: &State, head: &RequestHead) -> bool {
+    if head.reload != ReloadMechanism::Process || !head.script_reloading {
+        return false;
+    }
+    let (Some(mtime), Ok(mut loaded)) = (head.script_mtime, state.loaded.lock()) else {
+        return false;
+    };
+    let key = (head.application_group.clone(), head.script.clone());
+    match loaded.get(&key) {
+        Some(seen) => *seen != mtime,
+        None => {
+            loaded.insert(key, mtime);
+            false
+        }
+    }
+}
+
 /// `wsgi.input` of a daemon request: body frames forwarded by the
 /// connection's reader task.
 struct ChannelBody(mpsc::Receiver<Result<Bytes, BodyError>>);
@@ -227,6 +260,7 @@ async fn connection(
     logs: &[ErrorLog],
     log: &ErrorLog,
     opts: &Options,
+    state: &State,
 ) {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
@@ -254,6 +288,12 @@ async fn connection(
             ),
         );
         protocol::put_frame(&mut out, protocol::FAILED, &504u16.to_le_bytes());
+        let _ = wr.write_all(&out).await;
+        return;
+    }
+    if script_changed(state, &head) {
+        state.restart.notify_one();
+        protocol::put_frame(&mut out, protocol::REJECTED, b"");
         let _ = wr.write_all(&out).await;
         return;
     }

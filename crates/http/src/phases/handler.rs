@@ -259,7 +259,11 @@ pub fn submit(
             callable: settings.callable.clone(),
             application_group: settings.application_group.clone(),
             script_reloading: settings.script_reloading,
-            reload: settings.reload,
+            // In daemon mode the default reload mechanism is `Process`.
+            reload: match r.per_dir.wsgi.reload_mechanism {
+                None => wsgid_python::ReloadMechanism::Process,
+                Some(_) => settings.reload,
+            },
             script_mtime: r.meta.as_ref().and_then(|m| m.modified().ok()),
             url_scheme: url_scheme.to_owned(),
             client: r.conn.peer.to_string(),
