@@ -84,6 +84,12 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
         python_config(&cfg, &group),
         log.clone(),
     )?);
+    // Tell the master this process started (it may be waiting to give the
+    // group's socket its name back after failed starts).
+    let _ = nix::sys::signal::kill(
+        nix::unistd::getppid(),
+        nix::sys::signal::Signal::SIGUSR2,
+    );
     let opts = wsgid_daemon::server::Options {
         name: group.name.clone(),
         maximum_requests: group.maximum_requests,

@@ -101,6 +101,7 @@ pub fn run(
     }
     for d in &master.daemons {
         let _ = std::fs::remove_file(&d.path);
+        let _ = std::fs::remove_file(pending_path(&d.path));
     }
     result
 }
@@ -123,6 +124,9 @@ struct DaemonGroup {
     /// None while the group cannot start (the path is then absent and the
     /// front end answers 503 after `connect-timeout`).
     listener: RefCell<Option<UnixListener>>,
+    /// After such a failure the socket is bound again under a temporary
+    /// name, renamed to `path` once a process reports it started (SIGUSR2).
+    pending: std::cell::Cell<bool>,
     /// The front end's user, who must be able to connect (root only).
     owner: Option<nix::unistd::Uid>,
     /// Environment for the group's processes (`HOME`, `lang`, `locale`,
@@ -182,11 +186,18 @@ fn daemon_groups(
             spec: spec.clone(),
             path,
             listener: RefCell::new(Some(listener)),
+            pending: std::cell::Cell::new(false),
             owner,
             env,
         });
     }
     Ok(out)
+}
+
+fn pending_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".new");
+    PathBuf::from(s)
 }
 
 /// Bind a group's socket: mode 0600, owned by the front end's user.
@@ -223,11 +234,12 @@ impl Master {
     async fn supervise(&self) -> Result<ExitCode, AppError> {
         let count = self.slots.len();
         let sig = |k| signal(k).map_err(|e| AppError::io("cannot install signal handlers", e));
-        let (mut term, mut int, mut hup, mut usr1) = (
+        let (mut term, mut int, mut hup, mut usr1, mut usr2) = (
             sig(SignalKind::terminate())?,
             sig(SignalKind::interrupt())?,
             sig(SignalKind::hangup())?,
             sig(SignalKind::user_defined1())?,
+            sig(SignalKind::user_defined2())?,
         );
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let mut running: HashMap<usize, Running> = HashMap::new();
@@ -252,6 +264,7 @@ impl Master {
                 _ = int.recv() => break ExitCode::SUCCESS,
                 _ = hup.recv() => self.graceful_restart(&running),
                 _ = usr1.recv() => self.graceful_restart(&running),
+                _ = usr2.recv() => self.daemon_ready(&running),
                 Some(ev) = rx.recv() => match ev {
                     Event::Start { slot } => {
                         if let std::collections::hash_map::Entry::Vacant(e) = running.entry(slot) {
@@ -345,6 +358,21 @@ impl Master {
         });
         if code == Some(EXIT_FATAL) && !others && d.listener.borrow_mut().take().is_some() {
             let _ = std::fs::remove_file(&d.path);
+            let _ = std::fs::remove_file(pending_path(&d.path));
+            d.pending.set(false);
+        }
+    }
+
+    /// A daemon process reported that it started (SIGUSR2): a group whose
+    /// socket waits under its temporary name gets its real one.
+    fn daemon_ready(&self, running: &HashMap<usize, Running>) {
+        for (g, d) in self.daemons.iter().enumerate() {
+            let live = running.keys().any(|s| {
+                matches!(self.slots.get(*s), Some(SlotKind::Daemon { group, .. }) if *group == g)
+            });
+            if d.pending.get() && live && std::fs::rename(pending_path(&d.path), &d.path).is_ok() {
+                d.pending.set(false);
+            }
         }
     }
 
@@ -389,10 +417,13 @@ impl Master {
     fn daemon_command(&self, group: usize, n: u32) -> Result<std::process::Command, AppError> {
         let d = &self.daemons[group];
         if d.listener.borrow().is_none() {
-            // The group failed to start before: bind its socket again.
-            let l = bind_daemon_socket(&d.path, d.spec.listen_backlog, d.owner)
-                .map_err(|e| AppError::io(format!("cannot bind {}", d.path.display()), e))?;
+            // The group failed to start before: bind its socket again, out
+            // of the front end's sight until a process starts.
+            let tmp = pending_path(&d.path);
+            let l = bind_daemon_socket(&tmp, d.spec.listen_backlog, d.owner)
+                .map_err(|e| AppError::io(format!("cannot bind {}", tmp.display()), e))?;
             *d.listener.borrow_mut() = Some(l);
+            d.pending.set(true);
         }
         let fd: std::os::fd::OwnedFd = d
             .listener

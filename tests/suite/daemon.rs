@@ -1,0 +1,343 @@
+//! mod_wsgi daemon mode: `WSGIDaemonProcess` groups run by the master as
+//! separate processes, requests delegated by `WSGIProcessGroup` over the
+//! group's UNIX socket; the options (threads, processes, maximum-requests,
+//! display-name, python-path, home, umask, inactivity-timeout), group
+//! selection, restrictions and the failure answers.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{TestServer, apps, procs, server, wait_until};
+
+/// Answers `key=value` lines about the process serving the request.
+const INFO_APP: &str = r#"
+import os, sys
+
+def application(environ, start_response):
+    old = os.umask(0)
+    os.umask(old)
+    try:
+        import dmod
+        dmod_where = dmod.WHERE
+    except ImportError:
+        dmod_where = "-"
+    with open("/proc/self/cmdline", "rb") as f:
+        argv0 = f.read().split(b"\0")[0].decode("latin-1")
+    lines = [
+        "pid=%d" % os.getpid(),
+        "group=%s" % environ.get("mod_wsgi.process_group"),
+        "multithread=%s" % environ["wsgi.multithread"],
+        "multiprocess=%s" % environ["wsgi.multiprocess"],
+        "cwd=%s" % os.getcwd(),
+        "umask=%04o" % old,
+        "dmod=%s" % dmod_where,
+        "argv0=%s" % argv0,
+    ]
+    body = ("\n".join(lines) + "\n").encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+fn info(s: &TestServer, path: &str) -> std::collections::BTreeMap<String, String> {
+    let r = s.get(path);
+    assert_eq!(r.status, 200, "{}\n{}", r.describe(), s.error_log());
+    r.kv()
+}
+
+fn pid(s: &TestServer, path: &str) -> i32 {
+    info(s, path)["pid"].parse().expect("pid")
+}
+
+#[test]
+fn daemon_request_runs_in_its_own_process_with_its_group() {
+    let s = server(
+        "WSGIDaemonProcess multi processes=2 threads=1\n\
+         WSGIDaemonProcess single threads=4\n\
+         WSGIScriptAlias /emb @DIR@/info.wsgi\n\
+         WSGIScriptAlias /multi @DIR@/info.wsgi process-group=multi\n\
+         WSGIScriptAlias /single @DIR@/info.wsgi\n\
+         <Location /single>\nWSGIProcessGroup single\n</Location>\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    let emb = info(&s, "/emb");
+    let single = info(&s, "/single");
+    let multi = info(&s, "/multi");
+    assert_eq!(emb["group"], "");
+    assert_eq!(single["group"], "single");
+    assert_eq!(multi["group"], "multi");
+    assert_ne!(emb["pid"], single["pid"]);
+    assert_ne!(single["pid"], multi["pid"]);
+    assert_ne!(single["pid"], s.master_pid().to_string());
+    // threads=4 without processes=: multithread, not multiprocess.
+    assert_eq!((single["multithread"].as_str(), single["multiprocess"].as_str()), ("True", "False"));
+    // processes=2 threads=1.
+    assert_eq!((multi["multithread"].as_str(), multi["multiprocess"].as_str()), ("False", "True"));
+    // The same process keeps serving its group.
+    assert_eq!(info(&s, "/single")["pid"], single["pid"]);
+}
+
+#[test]
+fn maximum_requests_recycles_the_daemon_process() {
+    let s = server(
+        "WSGIDaemonProcess m threads=1 maximum-requests=3\n\
+         WSGIScriptAlias /m @DIR@/info.wsgi process-group=m\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    let pids: Vec<i32> = (0..7).map(|_| pid(&s, "/m")).collect();
+    assert!(pids[0] == pids[1] && pids[1] == pids[2], "{pids:?}");
+    assert_ne!(pids[3], pids[2], "{pids:?}");
+    assert!(pids[3] == pids[4] && pids[4] == pids[5], "{pids:?}");
+    assert!(!pids[..6].contains(&pids[6]), "{pids:?}");
+    assert!(
+        s.wait_for_log(&["Maximum requests reached, triggering immediate shutdown 'm'."], Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        s.error_log()
+    );
+}
+
+#[test]
+fn display_name_python_path_home_and_umask() {
+    let s = server(
+        "WSGIDaemonProcess opts display-name=%{GROUP} python-path=@DIR@/lib home=@DIR@/home umask=0027\n\
+         WSGIDaemonProcess named display-name=wsgi-named\n\
+         WSGIScriptAlias /opts @DIR@/info.wsgi process-group=opts\n\
+         WSGIScriptAlias /named @DIR@/info.wsgi process-group=named\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .file("lib/dmod.py", "WHERE = 'lib'\n")
+    .file("home/.keep", "")
+    .start();
+    let opts = info(&s, "/opts");
+    assert_eq!(opts["argv0"], "(wsgi:opts)");
+    assert_eq!(opts["dmod"], "lib");
+    assert_eq!(opts["cwd"], s.path("home").display().to_string());
+    assert_eq!(opts["umask"], "0027");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", opts["pid"])).expect("cmdline");
+    assert!(cmdline.starts_with(b"(wsgi:opts)\0"), "{cmdline:?}");
+    let named = info(&s, "/named");
+    assert_eq!(named["argv0"], "wsgi-named");
+    assert_eq!(named["dmod"], "-", "python-path is per group");
+}
+
+#[test]
+fn process_group_from_the_environment_and_restrict_process() {
+    let s = server(
+        "WSGIDaemonProcess alpha threads=2\n\
+         WSGIDaemonProcess beta threads=2\n\
+         WSGIProcessGroup alpha\n\
+         WSGIScriptAlias /a @DIR@/info.wsgi\n\
+         WSGIScriptAlias /env @DIR@/info.wsgi\n\
+         WSGIScriptAlias /no @DIR@/info.wsgi\n\
+         WSGIScriptAlias /undefined @DIR@/info.wsgi\n\
+         <Location /env>\nSetEnv PG beta\nWSGIProcessGroup %{ENV:PG}\n</Location>\n\
+         <Location /no>\nSetEnv PG beta\nWSGIRestrictProcess alpha\nWSGIProcessGroup %{ENV:PG}\n</Location>\n\
+         <Location /undefined>\nWSGIProcessGroup nope\n</Location>\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    assert_eq!(info(&s, "/a")["group"], "alpha");
+    assert_eq!(info(&s, "/env")["group"], "beta");
+    assert_eq!(s.get("/no").status, 500);
+    assert_eq!(s.get("/undefined").status, 500);
+    for line in [
+        "Daemon process called 'beta' cannot be accessed by this WSGI application as not a member of allowed groups",
+        "No WSGI daemon process called 'nope' has been configured",
+    ] {
+        let log = s.wait_for_log(&[line], Duration::from_secs(5));
+        assert!(log.is_some(), "{line}\n{}", s.error_log());
+    }
+}
+
+#[test]
+fn restrict_embedded_refuses_requests_not_delegated() {
+    let s = server(
+        "WSGIRestrictEmbedded On\n\
+         WSGIDaemonProcess d threads=2\n\
+         WSGIScriptAlias /emb @DIR@/info.wsgi\n\
+         WSGIScriptAlias /d @DIR@/info.wsgi process-group=d\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    assert_eq!(s.get("/emb").status, 500);
+    assert_eq!(info(&s, "/d")["group"], "d");
+    assert!(
+        s.wait_for_log(
+            &["Embedded mode of mod_wsgi disabled by runtime configuration:", "info.wsgi"],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+}
+
+#[test]
+fn killed_daemon_is_restarted_and_queued_requests_are_served() {
+    let s = server(
+        "WSGIDaemonProcess d threads=2\n\
+         WSGIScriptAlias /d @DIR@/info.wsgi process-group=d\n\
+         WSGIScriptAlias /emb @DIR@/info.wsgi\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    let before = pid(&s, "/d");
+    assert!(procs::signal(before, procs::Sig::Kill));
+    let killed_at = Instant::now();
+    // Requests sent right away wait in the group's socket and are served
+    // by the replacement; embedded requests are unaffected.
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for i in 0..6 {
+            let s = &s;
+            handles.push(scope.spawn(move || {
+                let path = if i % 2 == 0 { "/d" } else { "/emb" };
+                let r = s.get(path);
+                (path, r.status, r.kv().get("pid").cloned())
+            }));
+        }
+        for h in handles {
+            let (path, status, p) = h.join().expect("thread");
+            assert_eq!(status, 200, "{path}: {}", s.error_log());
+            if path == "/d" {
+                assert_ne!(p, Some(before.to_string()));
+            }
+        }
+    });
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(3),
+        "restart took {:?}",
+        killed_at.elapsed()
+    );
+    let after = pid(&s, "/d");
+    assert_ne!(after, before);
+}
+
+#[test]
+fn daemon_that_cannot_start_gives_503() {
+    let s = server(
+        "WSGIDaemonProcess broken home=/nonexistent-wsgid-home connect-timeout=1\n\
+         WSGIScriptAlias /b @DIR@/info.wsgi process-group=broken\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    // Wait for the failed start to take the socket away.
+    assert!(
+        s.wait_for_log(&["Unable to change working directory"], Duration::from_secs(10))
+            .is_some(),
+        "{}",
+        s.error_log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.get("/b");
+    assert_eq!(r.status, 503, "{}", r.describe());
+    assert!(
+        s.wait_for_log(&["Unable to connect to WSGI daemon process 'broken'"], Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        s.error_log()
+    );
+}
+
+#[test]
+fn daemon_dying_before_the_head_gives_500_with_mod_wsgi_log_line() {
+    let s = server(
+        "WSGIDaemonProcess d threads=2\n\
+         WSGIScriptAlias /die @DIR@/die.wsgi process-group=d\n\
+         WSGIScriptAlias /ok @DIR@/ok.wsgi process-group=d\n",
+    )
+    .file(
+        "die.wsgi",
+        "import os\ndef application(environ, start_response):\n    os._exit(1)\n",
+    )
+    .file("ok.wsgi", apps::text_app("fine"))
+    .start();
+    let r = s.get("/die");
+    assert_eq!(r.status, 500, "{}", r.describe());
+    assert!(
+        s.wait_for_log(
+            &["Truncated or oversized response headers received from daemon process 'd'", "die.wsgi"],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    // The group is restarted and serves again.
+    let ok = wait_until(Duration::from_secs(5), || {
+        let r = s.get("/ok");
+        (r.status == 200).then_some(r)
+    });
+    assert_eq!(ok.map(|r| r.text()).as_deref(), Some("fine"));
+}
+
+#[test]
+fn bodies_stream_both_ways() {
+    let app = r#"
+def application(environ, start_response):
+    total = 0
+    while True:
+        chunk = environ["wsgi.input"].read(65536)
+        if not chunk:
+            break
+        total += len(chunk)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield ("total=%d\n" % total).encode()
+    for _ in range(64):
+        yield b"y" * 65536
+"#;
+    let s = server(
+        "WSGIDaemonProcess d threads=2 send-buffer-size=65536 receive-buffer-size=65536\n\
+         WSGIScriptAlias /echo @DIR@/echo.wsgi process-group=d\n",
+    )
+    .file("echo.wsgi", app)
+    .start();
+    let body = vec![b'x'; 3 * 1024 * 1024 + 7];
+    let r = s.post("/echo", &body);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let text = r.text();
+    assert!(text.starts_with(&format!("total={}\n", body.len())), "{}", &text[..40.min(text.len())]);
+    assert_eq!(text.len(), format!("total={}\n", body.len()).len() + 64 * 65536);
+}
+
+#[test]
+fn inactivity_timeout_restarts_an_idle_process() {
+    let s = server(
+        "WSGIDaemonProcess idle threads=1 inactivity-timeout=1\n\
+         WSGIScriptAlias /i @DIR@/info.wsgi process-group=idle\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    let first = pid(&s, "/i");
+    assert!(
+        s.wait_for_log(
+            &["Daemon process idle inactivity timer expired, stopping process 'idle'."],
+            Duration::from_secs(10)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    assert_ne!(pid(&s, "/i"), first);
+}
+
+#[test]
+fn import_script_runs_in_the_named_daemon_group() {
+    let s = server(
+        "WSGIDaemonProcess pre threads=2\n\
+         WSGIImportScript @DIR@/pre.py process-group=pre application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /d @DIR@/app.wsgi process-group=pre application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /emb @DIR@/app.wsgi\n",
+    )
+    .file("pre.py", "import builtins\nbuiltins.PRELOADED = 'yes'\n")
+    .file(
+        "app.wsgi",
+        "import builtins\ndef application(environ, start_response):\n    \
+         body = ('pre=%s\\n' % getattr(builtins, 'PRELOADED', 'no')).encode()\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [body]\n",
+    )
+    .start();
+    assert_eq!(s.get("/d").var("pre"), "yes");
+    assert_eq!(s.get("/emb").var("pre"), "no");
+}
