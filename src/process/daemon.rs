@@ -38,11 +38,10 @@ pub fn run(args: &DaemonArgs) -> Result<ExitCode, AppError> {
 
 fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
     let cfg = Arc::new(wsgid_config::load(&args.config, &args.defines)?);
-    let group = cfg
-        .wsgi
-        .daemon(&args.group)
-        .cloned()
-        .ok_or_else(|| AppError::Usage(format!("no WSGIDaemonProcess called '{}'", args.group)))?;
+    let group =
+        cfg.wsgi.daemon(&args.group).cloned().ok_or_else(|| {
+            AppError::Usage(format!("no WSGIDaemonProcess called '{}'", args.group))
+        })?;
     let listener = inherited_socket()?;
     let logs = wsgid_http::Logs::open(&cfg)?;
     let all_logs = logs.error_logs();
@@ -86,10 +85,7 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
     )?);
     // Tell the master this process started (it may be waiting to give the
     // group's socket its name back after failed starts).
-    let _ = nix::sys::signal::kill(
-        nix::unistd::getppid(),
-        nix::sys::signal::Signal::SIGUSR2,
-    );
+    let _ = nix::sys::signal::kill(nix::unistd::getppid(), nix::sys::signal::Signal::SIGUSR2);
     let opts = wsgid_daemon::server::Options {
         name: group.name.clone(),
         maximum_requests: group.maximum_requests,
@@ -113,15 +109,8 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
             .map_err(|e| AppError::io("daemon socket", e))?;
         let stop = worker::shutdown_signal()?;
         Ok::<_, AppError>(
-            wsgid_daemon::server::serve(
-                listener,
-                host,
-                Arc::new(all_logs),
-                serve_log,
-                opts,
-                stop,
-            )
-            .await,
+            wsgid_daemon::server::serve(listener, host, Arc::new(all_logs), serve_log, opts, stop)
+                .await,
         )
     })?;
     if stopped == wsgid_daemon::server::Stopped::RequestTimeout {

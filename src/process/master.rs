@@ -157,7 +157,9 @@ fn daemon_groups(
         let user = spec.user.as_deref().or(cfg.user.as_deref());
         let home = match super::privileges::resolve(user, None).ok().flatten() {
             Some(c) => nix::unistd::User::from_uid(c.uid).ok().flatten(),
-            None => nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten(),
+            None => nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten(),
         };
         if let Some(u) = home {
             env.push(("HOME".to_owned(), u.dir.display().to_string()));
@@ -332,7 +334,9 @@ impl Master {
         signal: Option<i32>,
         running: &HashMap<usize, Running>,
     ) {
-        let Some(d) = self.daemons.get(group) else { return };
+        let Some(d) = self.daemons.get(group) else {
+            return;
+        };
         let name = &d.spec.name;
         let me = std::process::id();
         let line = match (code, signal) {

@@ -69,9 +69,21 @@ fn daemon_request_runs_in_its_own_process_with_its_group() {
     assert_ne!(single["pid"], multi["pid"]);
     assert_ne!(single["pid"], s.master_pid().to_string());
     // threads=4 without processes=: multithread, not multiprocess.
-    assert_eq!((single["multithread"].as_str(), single["multiprocess"].as_str()), ("True", "False"));
+    assert_eq!(
+        (
+            single["multithread"].as_str(),
+            single["multiprocess"].as_str()
+        ),
+        ("True", "False")
+    );
     // processes=2 threads=1.
-    assert_eq!((multi["multithread"].as_str(), multi["multiprocess"].as_str()), ("False", "True"));
+    assert_eq!(
+        (
+            multi["multithread"].as_str(),
+            multi["multiprocess"].as_str()
+        ),
+        ("False", "True")
+    );
     // The same process keeps serving its group.
     assert_eq!(info(&s, "/single")["pid"], single["pid"]);
 }
@@ -90,8 +102,11 @@ fn maximum_requests_recycles_the_daemon_process() {
     assert!(pids[3] == pids[4] && pids[4] == pids[5], "{pids:?}");
     assert!(!pids[..6].contains(&pids[6]), "{pids:?}");
     assert!(
-        s.wait_for_log(&["Maximum requests reached, triggering immediate shutdown 'm'."], Duration::from_secs(5))
-            .is_some(),
+        s.wait_for_log(
+            &["Maximum requests reached, triggering immediate shutdown 'm'."],
+            Duration::from_secs(5)
+        )
+        .is_some(),
         "{}",
         s.error_log()
     );
@@ -164,7 +179,10 @@ fn restrict_embedded_refuses_requests_not_delegated() {
     assert_eq!(info(&s, "/d")["group"], "d");
     assert!(
         s.wait_for_log(
-            &["Embedded mode of mod_wsgi disabled by runtime configuration:", "info.wsgi"],
+            &[
+                "Embedded mode of mod_wsgi disabled by runtime configuration:",
+                "info.wsgi"
+            ],
             Duration::from_secs(5)
         )
         .is_some(),
@@ -224,8 +242,11 @@ fn daemon_that_cannot_start_gives_503() {
     .start();
     // Wait for the failed start to take the socket away.
     assert!(
-        s.wait_for_log(&["Unable to change working directory"], Duration::from_secs(10))
-            .is_some(),
+        s.wait_for_log(
+            &["Unable to change working directory"],
+            Duration::from_secs(10)
+        )
+        .is_some(),
         "{}",
         s.error_log()
     );
@@ -233,8 +254,11 @@ fn daemon_that_cannot_start_gives_503() {
     let r = s.get("/b");
     assert_eq!(r.status, 503, "{}", r.describe());
     assert!(
-        s.wait_for_log(&["Unable to connect to WSGI daemon process 'broken'"], Duration::from_secs(5))
-            .is_some(),
+        s.wait_for_log(
+            &["Unable to connect to WSGI daemon process 'broken'"],
+            Duration::from_secs(5)
+        )
+        .is_some(),
         "{}",
         s.error_log()
     );
@@ -257,7 +281,10 @@ fn daemon_dying_before_the_head_gives_500_with_mod_wsgi_log_line() {
     assert_eq!(r.status, 500, "{}", r.describe());
     assert!(
         s.wait_for_log(
-            &["Truncated or oversized response headers received from daemon process 'd'", "die.wsgi"],
+            &[
+                "Truncated or oversized response headers received from daemon process 'd'",
+                "die.wsgi"
+            ],
             Duration::from_secs(5)
         )
         .is_some(),
@@ -297,8 +324,15 @@ def application(environ, start_response):
     let r = s.post("/echo", &body);
     assert_eq!(r.status, 200, "{}", r.describe());
     let text = r.text();
-    assert!(text.starts_with(&format!("total={}\n", body.len())), "{}", &text[..40.min(text.len())]);
-    assert_eq!(text.len(), format!("total={}\n", body.len()).len() + 64 * 65536);
+    assert!(
+        text.starts_with(&format!("total={}\n", body.len())),
+        "{}",
+        &text[..40.min(text.len())]
+    );
+    assert_eq!(
+        text.len(),
+        format!("total={}\n", body.len()).len() + 64 * 65536
+    );
 }
 
 #[test]

@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;

@@ -164,7 +164,10 @@ impl RequestHead {
             ReloadMechanism::Interpreter => 1,
             ReloadMechanism::Process => 2,
         });
-        match self.script_mtime.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+        match self
+            .script_mtime
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        {
             Some(d) => {
                 p.put_u8(1);
                 p.put_u64_le(d.as_secs());
@@ -303,9 +306,7 @@ pub fn decode_body_error(mut b: Bytes) -> BodyError {
 }
 
 /// Read one frame: `Ok(None)` on a clean EOF before its first byte.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
-) -> std::io::Result<Option<(u8, Bytes)>> {
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<(u8, Bytes)>> {
     let mut hdr = [0u8; 5];
     let mut got = 0;
     while got < hdr.len() {

@@ -170,7 +170,13 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
     // As mod_wsgi: with both groups given literally (and a target without
     // `$n` substitutions) the script is also preloaded at process start,
     // and the process group must then exist and be usable from here.
-    let global = |g: &String| if g == "%{GLOBAL}" { String::new() } else { g.clone() };
+    let global = |g: &String| {
+        if g == "%{GLOBAL}" {
+            String::new()
+        } else {
+            g.clone()
+        }
+    };
     if let (Some(pg), Some(ag)) = (
         raw_process_group.as_ref().map(global),
         raw_application_group.as_ref().map(global),

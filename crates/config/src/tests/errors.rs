@@ -156,23 +156,74 @@ fn value_errors() {
 #[test]
 fn daemon_process_messages_follow_mod_wsgi() {
     for (text, message) in [
-        ("WSGIDaemonProcess", "Name of WSGI daemon process not supplied."),
-        ("WSGIDaemonProcess d colour=blue", "Invalid option to WSGI daemon process definition."),
-        ("WSGIDaemonProcess d threads", "Invalid option to WSGI daemon process definition."),
-        ("WSGIDaemonProcess d\nWSGIDaemonProcess d", "Name duplicates previous WSGI daemon definition."),
-        ("WSGIDaemonProcess d user=root", "WSGI process blocked from running as root."),
-        ("WSGIDaemonProcess d user=#0", "WSGI process blocked from running as root."),
-        ("WSGIDaemonProcess d processes=0", "Invalid process count for WSGI daemon process."),
-        ("WSGIDaemonProcess d threads=-1", "Invalid thread count for WSGI daemon process."),
-        ("WSGIDaemonProcess d umask=9", "Invalid umask for WSGI daemon process."),
-        ("WSGIDaemonProcess d home=rel", "Invalid home directory for WSGI daemon process."),
-        ("WSGIDaemonProcess d maximum-requests=-1", "Invalid request count for WSGI daemon process."),
-        ("WSGIDaemonProcess d queue-timeout=", "Invalid queue timeout for WSGI daemon process."),
-        ("WSGIDaemonProcess d send-buffer-size=10", "Send buffer size must be >= 512 bytes, or 0 for system default."),
-        ("WSGIDaemonProcess d memory-limit=10", "WSGIDaemonProcess option 'memory-limit' is not implemented yet in wsgid."),
-        ("WSGIScriptAlias /a /b process-group=d application-group=x", "WSGI process group not yet configured."),
-        ("WSGIRestrictEmbedded maybe", "WSGIRestrictEmbedded must be one of: Off | On"),
-        ("<VirtualHost *:80>\nServerName a\nWSGIDaemonProcess d\n</VirtualHost>\n<VirtualHost *:80>\nServerName b\nWSGIImportScript /x process-group=d application-group=x\n</VirtualHost>", "WSGI process group not accessible."),
+        (
+            "WSGIDaemonProcess",
+            "Name of WSGI daemon process not supplied.",
+        ),
+        (
+            "WSGIDaemonProcess d colour=blue",
+            "Invalid option to WSGI daemon process definition.",
+        ),
+        (
+            "WSGIDaemonProcess d threads",
+            "Invalid option to WSGI daemon process definition.",
+        ),
+        (
+            "WSGIDaemonProcess d\nWSGIDaemonProcess d",
+            "Name duplicates previous WSGI daemon definition.",
+        ),
+        (
+            "WSGIDaemonProcess d user=root",
+            "WSGI process blocked from running as root.",
+        ),
+        (
+            "WSGIDaemonProcess d user=#0",
+            "WSGI process blocked from running as root.",
+        ),
+        (
+            "WSGIDaemonProcess d processes=0",
+            "Invalid process count for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d threads=-1",
+            "Invalid thread count for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d umask=9",
+            "Invalid umask for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d home=rel",
+            "Invalid home directory for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d maximum-requests=-1",
+            "Invalid request count for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d queue-timeout=",
+            "Invalid queue timeout for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d send-buffer-size=10",
+            "Send buffer size must be >= 512 bytes, or 0 for system default.",
+        ),
+        (
+            "WSGIDaemonProcess d memory-limit=10",
+            "WSGIDaemonProcess option 'memory-limit' is not implemented yet in wsgid.",
+        ),
+        (
+            "WSGIScriptAlias /a /b process-group=d application-group=x",
+            "WSGI process group not yet configured.",
+        ),
+        (
+            "WSGIRestrictEmbedded maybe",
+            "WSGIRestrictEmbedded must be one of: Off | On",
+        ),
+        (
+            "<VirtualHost *:80>\nServerName a\nWSGIDaemonProcess d\n</VirtualHost>\n<VirtualHost *:80>\nServerName b\nWSGIImportScript /x process-group=d application-group=x\n</VirtualHost>",
+            "WSGI process group not accessible.",
+        ),
     ] {
         assert_eq!(msg(text), message, "{text}");
     }
@@ -191,7 +242,10 @@ fn daemon_process_defaults_and_options() {
     .expect("parses");
     let a = cfg.wsgi.daemon("a").expect("a");
     assert_eq!((a.processes, a.multiprocess, a.threads), (1, false, 15));
-    assert_eq!((a.shutdown_timeout, a.graceful_timeout, a.connect_timeout), (5, 15, 15));
+    assert_eq!(
+        (a.shutdown_timeout, a.graceful_timeout, a.connect_timeout),
+        (5, 15, 15)
+    );
     assert_eq!((a.deadlock_timeout, a.listen_backlog), (300, 100));
     let b = cfg.wsgi.daemon("b").expect("b");
     assert_eq!((b.processes, b.multiprocess, b.threads), (1, true, 3));

@@ -39,10 +39,7 @@ const CASES: &[(&str, &str)] = &[
 
 /// Cases whose configuration uses directives wsgid does not implement yet,
 /// with the directive that stops them.
-const NOT_YET: &[(&str, &str)] = &[
-    ("12", "AuthBasicProvider"),
-    ("13", "WSGIAccessScript"),
-];
+const NOT_YET: &[(&str, &str)] = &[("12", "AuthBasicProvider"), ("13", "WSGIAccessScript")];
 
 fn render(text: &str, run: &Path, case: &Path) -> String {
     text.replace("@RUN@", &run.display().to_string())
