@@ -375,3 +375,66 @@ fn import_script_runs_in_the_named_daemon_group() {
     assert_eq!(s.get("/d").var("pre"), "yes");
     assert_eq!(s.get("/emb").var("pre"), "no");
 }
+
+const SLOW_APP: &str = r#"
+import os, time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(float(environ.get("QUERY_STRING") or "5"))
+    body = ("pid=%d\n" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+#[test]
+fn request_timeout_restarts_the_process() {
+    let s = server(
+        "WSGIDaemonProcess d threads=1 request-timeout=1\n\
+         WSGIScriptAlias /app @DIR@/slow.wsgi process-group=d\n",
+    )
+    .file("slow.wsgi", SLOW_APP)
+    .start();
+    let before = s.get("/app/fast").var("pid");
+    let started = Instant::now();
+    let r = s.get("/app/slow?30");
+    assert_eq!(r.status, 500, "{}", r.describe());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        s.wait_for_log(
+            &["Daemon process request time limit exceeded, stopping process 'd'."],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    assert_ne!(s.get("/app/fast").var("pid"), before);
+}
+
+#[test]
+fn queue_timeout_answers_504_for_a_request_that_waited_too_long() {
+    let s = server(
+        "WSGIDaemonProcess d threads=1 queue-timeout=1\n\
+         WSGIScriptAlias /app @DIR@/slow.wsgi process-group=d\n",
+    )
+    .file("slow.wsgi", SLOW_APP)
+    .start();
+    assert_eq!(s.get("/app/fast").status, 200);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| s.get("/app/slow?2.5").status);
+        std::thread::sleep(Duration::from_millis(300));
+        // Waits in the socket behind the only thread, longer than 1 s.
+        assert_eq!(s.get("/app/fast").status, 504);
+        assert_eq!(slow.join().expect("thread"), 200);
+    });
+    assert!(
+        s.wait_for_log(
+            &["Queue timeout expired for WSGI daemon process 'd'."],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+}

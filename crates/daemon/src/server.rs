@@ -35,6 +35,11 @@ const FILE_PIECE: usize = 256 * 1024;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub name: String,
+    /// Request threads: at most this many connections are accepted at a
+    /// time (the rest wait in the group's socket, where another process
+    /// of the group may take them, as mod_wsgi's daemon threads each
+    /// accept one connection).
+    pub threads: usize,
     pub maximum_requests: u32,
     pub inactivity_timeout: Duration,
     pub request_timeout: Duration,
@@ -131,6 +136,7 @@ pub async fn serve(
     let pid = std::process::id();
     let info = |msg: String| log.log("wsgi", Level::Info, Peer::None, &msg);
     let mut served: u32 = 0;
+    let slots = Arc::new(tokio::sync::Semaphore::new(opts.threads.max(1)));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tokio::pin!(stop);
     let reason = loop {
@@ -168,7 +174,10 @@ pub async fn serve(
                     break Stopped::Recycle;
                 }
             }
-            accepted = listener.accept() => {
+            (permit, accepted) = async {
+                let permit = Arc::clone(&slots).acquire_owned().await;
+                (permit, listener.accept().await)
+            } => {
                 let Ok((stream, _)) = accepted else {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -185,6 +194,7 @@ pub async fn serve(
                 tokio::spawn(async move {
                     connection(stream, &py, &lg, &main, &o, &st).await;
                     st.end(id);
+                    drop(permit);
                 });
                 served = served.saturating_add(1);
                 if opts.maximum_requests != 0 && served >= opts.maximum_requests {
