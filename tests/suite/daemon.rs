@@ -438,3 +438,43 @@ fn queue_timeout_answers_504_for_a_request_that_waited_too_long() {
         s.error_log()
     );
 }
+
+#[test]
+fn deadlock_timeout_recycles_a_process_whose_app_holds_the_gil() {
+    let app = r#"
+import ctypes, os
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/hold":
+        # A C call made through PyDLL keeps the GIL for its whole duration.
+        ctypes.PyDLL("libc.so.6").sleep(30)
+    body = ("pid=%d\n" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+    let s = server(
+        "WSGIDaemonProcess d threads=2 deadlock-timeout=2\n\
+         WSGIScriptAlias /app @DIR@/hold.wsgi process-group=d\n",
+    )
+    .file("hold.wsgi", app)
+    .start();
+    let before = s.get("/app/fast").var("pid");
+    let started = Instant::now();
+    let r = s.get("/app/hold");
+    assert_eq!(r.status, 500, "{}", r.describe());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        s.wait_for_log(
+            &["Daemon process deadlock timer expired, stopping process 'd'."],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    assert_ne!(s.get("/app/fast").var("pid"), before);
+}

@@ -49,6 +49,9 @@ pub struct Options {
     pub shutdown_timeout: Duration,
     /// How long they get when the process recycles itself.
     pub graceful_timeout: Duration,
+    /// `deadlock-timeout` (zero: off): the process restarts when Python's
+    /// GIL could not be taken for this long.
+    pub deadlock_timeout: Duration,
     pub send_buffer_size: u32,
     pub receive_buffer_size: u32,
 }
@@ -61,7 +64,8 @@ pub enum Stopped {
     /// A planned recycle: `maximum-requests`, `inactivity-timeout`,
     /// `restart-interval`.
     Recycle,
-    /// `request-timeout` expired: in-flight requests are abandoned.
+    /// `request-timeout` or `deadlock-timeout` expired: in-flight requests
+    /// are abandoned.
     RequestTimeout,
 }
 
@@ -135,6 +139,8 @@ pub async fn serve(
     let started = Instant::now();
     let pid = std::process::id();
     let info = |msg: String| log.log("wsgi", Level::Info, Peer::None, &msg);
+    let heartbeat =
+        (!opts.deadlock_timeout.is_zero()).then(|| python.gil_heartbeat(Duration::from_secs(1)));
     let mut served: u32 = 0;
     let slots = Arc::new(tokio::sync::Semaphore::new(opts.threads.max(1)));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -147,6 +153,15 @@ pub async fn serve(
                 break Stopped::Recycle;
             }
             _ = tick.tick() => {
+                if let Some(beat) = &heartbeat
+                    && beat.lock().map_or(Duration::ZERO, |t| t.elapsed()) >= opts.deadlock_timeout
+                {
+                    info(format!(
+                        "mod_wsgi (pid={pid}): Daemon process deadlock timer expired, stopping process '{}'.",
+                        opts.name
+                    ));
+                    return Stopped::RequestTimeout;
+                }
                 if !opts.request_timeout.is_zero()
                     && state.oldest().is_some_and(|d| d >= opts.request_timeout)
                 {

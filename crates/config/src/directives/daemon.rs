@@ -25,7 +25,6 @@ const MAX_THREADS: i64 = 0x10000 - 1;
 const NOT_IMPLEMENTED: &[&str] = &[
     "supplementary-groups",
     "chroot",
-    "deadlock-timeout",
     "eviction-timeout",
     "startup-timeout",
     "header-buffer-size",
@@ -205,6 +204,7 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
             "maximum-requests" => d.maximum_requests = count(&value, "request count")?,
             "shutdown-timeout" => d.shutdown_timeout = count(&value, "shutdown timeout")?,
             "inactivity-timeout" => d.inactivity_timeout = count(&value, "inactivity timeout")?,
+            "deadlock-timeout" => d.deadlock_timeout = count(&value, "deadlock timeout")?,
             "request-timeout" => d.request_timeout = count(&value, "request timeout")?,
             "graceful-timeout" => d.graceful_timeout = count(&value, "graceful timeout")?,
             "restart-interval" => d.restart_interval = count(&value, "restart interval")?,
