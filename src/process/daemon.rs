@@ -76,6 +76,7 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
         }
     }
     working_directory(&group, server_creds.map(|c| c.uid), &log)?;
+    resource_limits(&group, &log);
     if let Some(mask) = group.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }
@@ -103,13 +104,14 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
     let rt = worker::build_runtime(1)?;
     let host = Arc::clone(&python);
     let serve_log = log.clone();
+    let (name, stop_log) = (group.name.clone(), log.clone());
     let stopped = rt.block_on(async move {
         listener
             .set_nonblocking(true)
             .map_err(|e| AppError::io("daemon socket", e))?;
         let listener = tokio::net::UnixListener::from_std(listener)
             .map_err(|e| AppError::io("daemon socket", e))?;
-        let stop = worker::shutdown_signal()?;
+        let stop = stop_signal(name, stop_log)?;
         Ok::<_, AppError>(
             wsgid_daemon::server::serve(listener, host, Arc::new(all_logs), serve_log, opts, stop)
                 .await,
@@ -126,6 +128,73 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
         group.name
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cpu-time-limit`, `memory-limit`, `virtual-memory-limit` as mod_wsgi
+/// sets them (the CPU hard limit leaves `shutdown-timeout` + 1 s to stop
+/// after SIGXCPU).
+fn resource_limits(group: &DaemonProcess, log: &ErrorLog) {
+    use nix::sys::resource::{Resource, setrlimit};
+    let pid = std::process::id();
+    let fail = |what: String| log.log("wsgi", Level::Crit, Peer::None, &what);
+    if group.cpu_time_limit > 0 {
+        let soft = u64::from(group.cpu_time_limit);
+        let hard = soft + 1 + u64::from(group.shutdown_timeout);
+        if setrlimit(Resource::RLIMIT_CPU, soft, hard).is_err() {
+            fail(format!(
+                "mod_wsgi (pid={pid}): Couldn't set CPU time limit of {soft} seconds for process '{}'.",
+                group.name
+            ));
+        }
+    }
+    if group.memory_limit > 0
+        && setrlimit(
+            Resource::RLIMIT_DATA,
+            group.memory_limit,
+            group.memory_limit,
+        )
+        .is_err()
+    {
+        fail(format!(
+            "mod_wsgi (pid={pid}): Couldn't set memory limit of {} for process '{}'.",
+            group.memory_limit, group.name
+        ));
+    }
+    if group.virtual_memory_limit > 0
+        && setrlimit(
+            Resource::RLIMIT_AS,
+            group.virtual_memory_limit,
+            group.virtual_memory_limit,
+        )
+        .is_err()
+    {
+        fail(format!(
+            "mod_wsgi (pid={pid}): Couldn't set virtual memory limit of {} for process '{}'.",
+            group.virtual_memory_limit, group.name
+        ));
+    }
+}
+
+/// TERM/INT from the master, or SIGXCPU after `cpu-time-limit` (logged).
+fn stop_signal(
+    name: String,
+    log: ErrorLog,
+) -> Result<impl std::future::Future<Output = ()>, AppError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = worker::shutdown_signal()?;
+    let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))
+        .map_err(|e| AppError::io("signal handler", e))?;
+    Ok(async move {
+        tokio::select! {
+            () = term => {}
+            _ = xcpu.recv() => {
+                log.log("wsgi", Level::Info, Peer::None, &format!(
+                    "mod_wsgi (pid={}): Exceeded CPU time limit, triggering immediate shutdown '{name}'.",
+                    std::process::id()
+                ));
+            }
+        }
+    })
 }
 
 fn secs(s: u32) -> Duration {

@@ -142,7 +142,10 @@ fn daemon_groups(
     let mut out = Vec::new();
     for spec in &cfg.wsgi.daemons {
         let path = wsgid_http::daemon_client::socket_of(cfg, spec, std::process::id());
-        let owner = server.as_ref().map(|c| c.uid);
+        let owner = match &spec.socket_user {
+            Some(u) => super::privileges::resolve(Some(u), None)?.map(|c| c.uid),
+            None => server.as_ref().map(|c| c.uid),
+        };
         let listener = bind_daemon_socket(&path, spec.listen_backlog, owner).map_err(|e| {
             AppError::io(
                 format!(

@@ -478,3 +478,41 @@ def application(environ, start_response):
     );
     assert_ne!(s.get("/app/fast").var("pid"), before);
 }
+
+#[test]
+fn cpu_time_limit_recycles_the_process() {
+    let app = r#"
+import os, time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/burn":
+        end = time.time() + 4
+        while time.time() < end:
+            pass
+    body = ("pid=%d\n" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+    let s = server(
+        "WSGIDaemonProcess d threads=2 cpu-time-limit=1 shutdown-timeout=1\n\
+         WSGIScriptAlias /app @DIR@/burn.wsgi process-group=d\n",
+    )
+    .file("burn.wsgi", app)
+    .start();
+    let before = s.get("/app/fast").var("pid");
+    let _ = s.get("/app/burn");
+    assert!(
+        s.wait_for_log(
+            &["Exceeded CPU time limit, triggering immediate shutdown 'd'."],
+            Duration::from_secs(10)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    let after = wait_until(Duration::from_secs(10), || {
+        let r = s.get("/app/fast");
+        (r.status == 200 && r.var("pid") != before).then_some(())
+    });
+    assert!(after.is_some(), "{}", s.error_log());
+}

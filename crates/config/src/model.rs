@@ -673,6 +673,13 @@ pub struct DaemonProcess {
     /// 0: the system default.
     pub send_buffer_size: u32,
     pub receive_buffer_size: u32,
+    /// `cpu-time-limit` (seconds), `memory-limit` (RLIMIT_DATA bytes),
+    /// `virtual-memory-limit` (RLIMIT_AS bytes); 0: none.
+    pub cpu_time_limit: u32,
+    pub memory_limit: u64,
+    pub virtual_memory_limit: u64,
+    /// `socket-user`: who may connect to the group's socket (default: `User`).
+    pub socket_user: Option<String>,
     /// The `<VirtualHost>` the group was defined in (index into
     /// `virtual_hosts`; None: the main server) and that host's
     /// `ServerName` at that point.

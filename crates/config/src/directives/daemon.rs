@@ -30,13 +30,9 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "header-buffer-size",
     "response-buffer-size",
     "response-socket-timeout",
-    "socket-user",
     "script-user",
     "script-group",
-    "cpu-time-limit",
     "cpu-priority",
-    "memory-limit",
-    "virtual-memory-limit",
     "server-metrics",
     "newrelic-config-file",
     "newrelic-environment",
@@ -71,6 +67,14 @@ fn count(value: &str, what: &str) -> Result<u32, String> {
         return Err(err());
     }
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+fn limit64(value: &str, what: &str) -> Result<u64, String> {
+    let n = atoi(value);
+    if value.is_empty() || n < 0 {
+        return Err(format!("Invalid {what} for WSGI daemon process."));
+    }
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 fn buffer_size(value: &str, what: &str, label: &str) -> Result<u32, String> {
@@ -132,6 +136,10 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
         display_name: None,
         send_buffer_size: 0,
         receive_buffer_size: 0,
+        cpu_time_limit: 0,
+        memory_limit: 0,
+        virtual_memory_limit: 0,
+        socket_user: None,
         vhost: b.vhost,
         server_name: b.host().server_name.clone(),
         span: b.current_span.clone(),
@@ -225,6 +233,17 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
             "receive-buffer-size" => {
                 d.receive_buffer_size =
                     buffer_size(&value, "receive buffer size", "Receive buffer size")?;
+            }
+            "cpu-time-limit" => d.cpu_time_limit = count(&value, "CPU time limit")?,
+            "memory-limit" => d.memory_limit = limit64(&value, "memory limit")?,
+            "virtual-memory-limit" => {
+                d.virtual_memory_limit = limit64(&value, "virtual memory limit")?;
+            }
+            "socket-user" => {
+                if value.is_empty() {
+                    return Err("Invalid socket user for WSGI daemon process.".to_owned());
+                }
+                d.socket_user = Some(value);
             }
             other if NOT_IMPLEMENTED.contains(&other) => {
                 return Err(format!(

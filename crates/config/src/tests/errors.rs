@@ -209,8 +209,8 @@ fn daemon_process_messages_follow_mod_wsgi() {
             "Send buffer size must be >= 512 bytes, or 0 for system default.",
         ),
         (
-            "WSGIDaemonProcess d memory-limit=10",
-            "WSGIDaemonProcess option 'memory-limit' is not implemented yet in wsgid.",
+            "WSGIDaemonProcess d memory-limit=-1",
+            "Invalid memory limit for WSGI daemon process.",
         ),
         (
             "WSGIScriptAlias /a /b process-group=d application-group=x",
