@@ -56,7 +56,15 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
     let server_creds = privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())?;
     match privileges::resolve(user, grp)? {
         Some(creds) => {
-            privileges::switch(&creds)?;
+            if group.supplementary_groups.is_empty() {
+                privileges::switch(&creds)?;
+            } else {
+                let mut gids = vec![creds.gid];
+                for g in &group.supplementary_groups {
+                    gids.push(privileges::group_id(g)?);
+                }
+                privileges::switch_with_groups(&creds, &gids)?;
+            }
             info(&format!(
                 "mod_wsgi (pid={pid}): Starting process '{}' with uid={}, gid={} and threads={}.",
                 group.name, creds.uid, creds.gid, group.threads

@@ -516,3 +516,33 @@ def application(environ, start_response):
     });
     assert!(after.is_some(), "{}", s.error_log());
 }
+
+#[test]
+fn user_group_and_supplementary_groups_when_root() {
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let app = r#"
+import os
+
+def application(environ, start_response):
+    body = ("uid=%d\ngid=%d\ngroups=%s\n" % (os.getuid(), os.getgid(),
+            ",".join(str(g) for g in sorted(os.getgroups())))).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+    let s = server(
+        "WSGIDaemonProcess d user=nobody group=nogroup supplementary-groups=#4242\n\
+         WSGIScriptAlias /who @DIR@/who.wsgi process-group=d\n",
+    )
+    .file("who.wsgi", app)
+    .start();
+    // The script must be readable by nobody.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let r = s.get("/who");
+    assert_eq!(r.status, 200, "{}\n{}", r.describe(), s.error_log());
+    assert_eq!(r.var("uid"), "65534");
+    assert_eq!(r.var("gid"), "65534");
+    assert_eq!(r.var("groups"), "4242,65534");
+}

@@ -678,6 +678,9 @@ pub struct DaemonProcess {
     pub cpu_time_limit: u32,
     pub memory_limit: u64,
     pub virtual_memory_limit: u64,
+    /// `supplementary-groups=g1,g2` (names or `#gid`; empty: the user's
+    /// groups from the group database).
+    pub supplementary_groups: Vec<String>,
     /// `socket-user`: who may connect to the group's socket (default: `User`).
     pub socket_user: Option<String>,
     /// The `<VirtualHost>` the group was defined in (index into

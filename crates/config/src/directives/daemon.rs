@@ -23,7 +23,6 @@ const MAX_THREADS: i64 = 0x10000 - 1;
 
 /// Options of mod_wsgi 4.9 that wsgid parses but does not implement.
 const NOT_IMPLEMENTED: &[&str] = &[
-    "supplementary-groups",
     "chroot",
     "eviction-timeout",
     "startup-timeout",
@@ -140,6 +139,7 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
         memory_limit: 0,
         virtual_memory_limit: 0,
         socket_user: None,
+        supplementary_groups: Vec::new(),
         vhost: b.vhost,
         server_name: b.host().server_name.clone(),
         span: b.current_span.clone(),
@@ -162,6 +162,13 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
                     return Err("Invalid group for WSGI daemon process.".to_owned());
                 }
                 d.group = Some(value);
+            }
+            "supplementary-groups" => {
+                d.supplementary_groups = value
+                    .split(',')
+                    .take_while(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect();
             }
             "processes" => {
                 let n = atoi(&value);
