@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use wsgid_log::{ErrorLog, Level, Peer};
@@ -165,10 +165,10 @@ async fn relay(
     rlog: &RequestLog,
 ) -> Relayed {
     tokio::pin!(send);
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut rd = protocol::FrameReader::new(rd);
     let first = tokio::select! {
         () = &mut send => unreachable_pending(),
-        f = tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)) => f,
+        f = tokio::time::timeout(target.socket_timeout, rd.next()) => f,
     };
     let truncated = || {
         rlog.error(&format!(
@@ -213,7 +213,7 @@ async fn relay(
     loop {
         let next = tokio::select! {
             () = &mut send => unreachable_pending(),
-            f = tokio::time::timeout(target.socket_timeout, protocol::read_frame(&mut rd)) => f,
+            f = tokio::time::timeout(target.socket_timeout, rd.next()) => f,
         };
         let event = match next {
             Ok(Ok(Some((protocol::DATA, payload)))) if !payload.is_empty() => {

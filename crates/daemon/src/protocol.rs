@@ -305,6 +305,56 @@ pub fn decode_body_error(mut b: Bytes) -> BodyError {
     }
 }
 
+/// Reads frames from a stream with one growing buffer: a small frame
+/// costs one `read`, payloads are handed out without copying, and nothing
+/// is zero-filled.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R) -> FrameReader<R> {
+        FrameReader {
+            inner,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The next frame: `Ok(None)` on a clean EOF between frames.
+    pub async fn next(&mut self) -> std::io::Result<Option<(u8, Bytes)>> {
+        loop {
+            if self.buf.len() >= 5 {
+                let len = u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]])
+                    as usize;
+                if len > MAX_FRAME {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "frame too large",
+                    ));
+                }
+                if self.buf.len() >= 5 + len {
+                    let mut frame = self.buf.split_to(5 + len);
+                    let kind = frame[0];
+                    let payload = frame.split_off(5).freeze();
+                    return Ok(Some((kind, payload)));
+                }
+                self.buf.reserve(5 + len - self.buf.len());
+            } else if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(16 * 1024);
+            }
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(std::io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+        }
+    }
+}
+
 /// Read one frame: `Ok(None)` on a clean EOF before its first byte.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<(u8, Bytes)>> {
     let mut hdr = [0u8; 5];
@@ -376,5 +426,9 @@ mod tests {
         let (kind, _) = read_frame(&mut r).await.expect("io").expect("frame");
         assert_eq!(kind, END);
         assert!(read_frame(&mut r).await.expect("io").is_none());
+        let mut fr = FrameReader::new(&out[..]);
+        assert_eq!(fr.next().await.expect("io").expect("frame").0, COMPLETE);
+        assert_eq!(fr.next().await.expect("io").expect("frame").0, END);
+        assert!(fr.next().await.expect("io").is_none());
     }
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Notify, mpsc};
 use wsgid_log::{ErrorLog, Level, Peer};
@@ -288,8 +288,8 @@ async fn connection(
     state: &State,
 ) {
     let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
-    let head = match protocol::read_frame(&mut rd).await {
+    let mut rd = protocol::FrameReader::new(rd);
+    let head = match rd.next().await {
         Ok(Some((protocol::REQUEST, payload))) => match RequestHead::decode(payload) {
             Ok(h) => h,
             Err(_) => return,
@@ -325,7 +325,7 @@ async fn connection(
     let (btx, brx) = mpsc::channel(BODY_QUEUE);
     let reader = tokio::spawn(async move {
         loop {
-            let item = match protocol::read_frame(&mut rd).await {
+            let item = match rd.next().await {
                 Ok(Some((protocol::BODY, b))) => Ok(b),
                 Ok(Some((protocol::BODY_END, _))) => return,
                 Ok(Some((protocol::BODY_ERROR, b))) => Err(protocol::decode_body_error(b)),

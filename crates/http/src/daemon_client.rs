@@ -65,7 +65,9 @@ pub fn spawn(
 ) -> mpsc::Receiver<ResponseEvent> {
     let (tx, rx) = mpsc::channel(queue);
     let (btx, brx) = mpsc::channel::<Result<Bytes, BodyError>>(4);
-    tokio::spawn(body.forward(btx));
+    if !body.known_empty() {
+        tokio::spawn(body.forward(btx));
+    }
     tokio::spawn(wsgid_daemon::client::forward(target, head, brx, tx, rlog));
     rx
 }

@@ -107,6 +107,17 @@ impl IncomingBody {
 }
 
 impl IncomingBody {
+    /// Whether the body is known to be empty without reading (no need to
+    /// pump it anywhere).
+    pub fn known_empty(&self) -> bool {
+        match &self.state {
+            State::Done => true,
+            State::Idle(body, _) => hyper::body::Body::is_end_stream(body),
+            State::Buffered(frames, ended) => frames.is_empty() && ended.is_none(),
+            State::Pumping(_) => false,
+        }
+    }
+
     /// Feed the whole body into `tx` (a daemon process reads it from
     /// there); stops when the receiver is dropped.
     pub async fn forward(self, tx: mpsc::Sender<Result<Bytes, BodyError>>) {
