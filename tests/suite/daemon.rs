@@ -320,6 +320,12 @@ def application(environ, start_response):
     )
     .file("echo.wsgi", app)
     .start();
+    // No body at all: wsgi.input is at its end at once.
+    let r = s.get("/echo");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(r.text().starts_with("total=0\n"));
+    let r = s.post("/echo", b"small");
+    assert!(r.text().starts_with("total=5\n"));
     let body = vec![b'x'; 3 * 1024 * 1024 + 7];
     let r = s.post("/echo", &body);
     assert_eq!(r.status, 200, "{}", r.describe());

@@ -63,15 +63,25 @@ impl RequestLog {
 const MAX_RESTART_CONNECTS: u32 = 20;
 
 /// Send one request to the daemon and its response to `events`.
+/// `body` None: the request has no body (the head and the end-of-body
+/// frame then go in one write).
 pub async fn forward(
     target: Target,
     head: RequestHead,
-    mut body: mpsc::Receiver<Result<Bytes, BodyError>>,
+    body: Option<mpsc::Receiver<Result<Bytes, BodyError>>>,
     events: mpsc::Sender<ResponseEvent>,
     rlog: RequestLog,
 ) {
     let mut first = BytesMut::new();
     head.encode(&mut first);
+    let mut body = match body {
+        Some(b) => b,
+        None => {
+            protocol::put_frame(&mut first, protocol::BODY_END, b"");
+            mpsc::channel(1).1
+        }
+    };
+    let empty = body.is_closed();
     let first = first.freeze();
     let mut retries = 0;
     loop {
@@ -86,7 +96,7 @@ pub async fn forward(
         let mut sent_body = false;
         // The body goes out while the response comes in: a daemon may
         // answer before reading all of it.
-        let send = send_request(&mut wr, &first, &mut body, &mut sent_body);
+        let send = send_request(&mut wr, &first, &mut body, &mut sent_body, empty);
         match relay(rd, send, &target, &events, &rlog).await {
             Relayed::Done => return,
             Relayed::Rejected if retries < MAX_RESTART_CONNECTS && !sent_body => {
@@ -117,8 +127,10 @@ async fn send_request(
     first: &[u8],
     body: &mut mpsc::Receiver<Result<Bytes, BodyError>>,
     sent_body: &mut bool,
+    empty: bool,
 ) {
-    if wr.write_all(first).await.is_err() {
+    if wr.write_all(first).await.is_err() || empty {
+        // (`first` already ends with the end-of-body frame when `empty`.)
         return std::future::pending().await;
     }
     let mut buf = BytesMut::new();

@@ -322,6 +322,20 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The next frame if it is already wholly buffered (no read).
+    pub fn buffered(&mut self) -> Option<(u8, Bytes)> {
+        if self.buf.len() < 5 {
+            return None;
+        }
+        let len = u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if self.buf.len() < 5 + len {
+            return None;
+        }
+        let mut frame = self.buf.split_to(5 + len);
+        let kind = frame[0];
+        Some((kind, frame.split_off(5).freeze()))
+    }
+
     /// The next frame: `Ok(None)` on a clean EOF between frames.
     pub async fn next(&mut self) -> std::io::Result<Option<(u8, Bytes)>> {
         loop {

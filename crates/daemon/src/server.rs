@@ -323,20 +323,38 @@ async fn connection(
         return;
     }
     let (btx, brx) = mpsc::channel(BODY_QUEUE);
-    let reader = tokio::spawn(async move {
-        loop {
-            let item = match rd.next().await {
-                Ok(Some((protocol::BODY, b))) => Ok(b),
-                Ok(Some((protocol::BODY_END, _))) => return,
-                Ok(Some((protocol::BODY_ERROR, b))) => Err(protocol::decode_body_error(b)),
-                _ => Err(BodyError::Io("connection to the front end lost".into())),
-            };
-            let last = item.is_err();
-            if btx.send(item).await.is_err() || last {
-                return;
-            }
+    // A request without a body sent its end-of-body frame with the head:
+    // no reader task then.
+    let reader = match rd.buffered() {
+        Some((protocol::BODY_END, _)) => {
+            drop(btx);
+            None
         }
-    });
+        pre => Some(tokio::spawn(async move {
+            let mut pre = pre;
+            loop {
+                let frame = match pre.take() {
+                    Some(f) => Ok(Some(f)),
+                    None => rd.next().await,
+                };
+                let item = match frame {
+                    Ok(Some((protocol::BODY, b))) => Ok(b),
+                    Ok(Some((protocol::BODY_END, _))) => return,
+                    Ok(Some((protocol::BODY_ERROR, b))) => Err(protocol::decode_body_error(b)),
+                    _ => Err(BodyError::Io("connection to the front end lost".into())),
+                };
+                let last = item.is_err();
+                if btx.send(item).await.is_err() || last {
+                    return;
+                }
+            }
+        })),
+    };
+    let abort_reader = || {
+        if let Some(r) = &reader {
+            r.abort();
+        }
+    };
     let (etx, mut erx) = mpsc::channel(EVENT_QUEUE);
     let error_log = logs
         .get(head.host as usize)
@@ -364,7 +382,7 @@ async fn connection(
     if python.submit(req).is_err() {
         protocol::put_frame(&mut out, protocol::FAILED, &503u16.to_le_bytes());
         let _ = wr.write_all(&out).await;
-        reader.abort();
+        abort_reader();
         return;
     }
     let mut sent_head = false;
@@ -391,7 +409,7 @@ async fn connection(
                 }
                 ResponseEvent::File { file, offset, len } => {
                     if wr.write_all(&out).await.is_err() {
-                        reader.abort();
+                        abort_reader();
                         return;
                     }
                     out.clear();
@@ -433,7 +451,7 @@ async fn connection(
         let _ = wr.write_all(&out).await;
     }
     let _ = wr.shutdown().await;
-    reader.abort();
+    abort_reader();
 }
 
 /// Send `len` bytes (None: to EOF) of `file` from `offset` as `D` frames;

@@ -64,10 +64,13 @@ pub fn spawn(
     queue: usize,
 ) -> mpsc::Receiver<ResponseEvent> {
     let (tx, rx) = mpsc::channel(queue);
-    let (btx, brx) = mpsc::channel::<Result<Bytes, BodyError>>(4);
-    if !body.known_empty() {
+    let brx = if body.known_empty() {
+        None
+    } else {
+        let (btx, brx) = mpsc::channel::<Result<Bytes, BodyError>>(4);
         tokio::spawn(body.forward(btx));
-    }
+        Some(brx)
+    };
     tokio::spawn(wsgid_daemon::client::forward(target, head, brx, tx, rlog));
     rx
 }
