@@ -74,6 +74,7 @@ pub async fn forward(
 ) {
     let mut first = BytesMut::new();
     head.encode(&mut first);
+    let empty = body.is_none();
     let mut body = match body {
         Some(b) => b,
         None => {
@@ -81,7 +82,6 @@ pub async fn forward(
             mpsc::channel(1).1
         }
     };
-    let empty = body.is_closed();
     let first = first.freeze();
     let mut retries = 0;
     loop {
