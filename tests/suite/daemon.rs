@@ -557,3 +557,26 @@ def application(environ, start_response):
     assert_eq!(r.var("gid"), "65534");
     assert_eq!(r.var("groups"), "4242,65534");
 }
+
+#[test]
+fn file_wrapper_is_streamed_from_the_daemon() {
+    let app = r#"
+def application(environ, start_response):
+    f = open(environ["DATA"], "rb")
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return environ["wsgi.file_wrapper"](f, 65536)
+"#;
+    let data: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+    let s = server(
+        "WSGIDaemonProcess d threads=2\n\
+         SetEnv DATA @DIR@/data.bin\n\
+         WSGIScriptAlias /f @DIR@/f.wsgi process-group=d\n",
+    )
+    .file("f.wsgi", app)
+    .file("data.bin", &data)
+    .start();
+    let r = s.get("/f");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.len(), data.len());
+    assert!(r.body == data, "content differs");
+}

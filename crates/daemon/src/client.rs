@@ -141,7 +141,14 @@ async fn send_request(
                 for piece in chunk.chunks(protocol::MAX_CHUNK) {
                     buf.clear();
                     protocol::put_header(&mut buf, protocol::BODY, piece.len());
-                    if wr.write_all(&buf).await.is_err() || wr.write_all(piece).await.is_err() {
+                    // Small pieces go with their header in one write.
+                    let ok = if piece.len() <= 256 * 1024 {
+                        buf.extend_from_slice(piece);
+                        wr.write_all(&buf).await.is_ok()
+                    } else {
+                        wr.write_all(&buf).await.is_ok() && wr.write_all(piece).await.is_ok()
+                    };
+                    if !ok {
                         return std::future::pending().await;
                     }
                 }

@@ -28,8 +28,9 @@ const EVENT_QUEUE: usize = 8;
 const BODY_QUEUE: usize = 4;
 /// Writes are gathered up to this size before a `write`.
 const WRITE_BATCH: usize = 256 * 1024;
-/// `wsgi.file_wrapper` files are sent in pieces of this size.
-const FILE_PIECE: usize = 256 * 1024;
+/// `wsgi.file_wrapper` files are sent in pieces of this size (in flight
+/// per request: a few pieces, whatever the file's size).
+const FILE_PIECE: usize = 64 * 1024;
 
 /// The group's settings that the serving loop acts on.
 #[derive(Debug, Clone)]
@@ -473,23 +474,26 @@ async fn send_file(
             return true;
         }
         let f = Arc::clone(&file);
+        // The frame header and the data in one buffer: one write.
         let read = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; want];
-            let n = f.read_at(&mut buf, pos)?;
-            buf.truncate(n);
-            Ok::<_, std::io::Error>(buf)
+            let mut frame = vec![0u8; 5 + want];
+            let n = f.read_at(&mut frame[5..], pos)?;
+            frame.truncate(5 + n);
+            frame[0] = protocol::DATA;
+            frame[1..5].copy_from_slice(&u32::try_from(n).unwrap_or(0).to_le_bytes());
+            Ok::<_, std::io::Error>((frame, n))
         })
         .await;
-        let Ok(Ok(buf)) = read else { return false };
-        if buf.is_empty() {
+        let Ok(Ok((frame, n))) = read else {
+            return false;
+        };
+        if n == 0 {
             return left.is_none();
         }
-        let mut hdr = BytesMut::with_capacity(5);
-        protocol::put_header(&mut hdr, protocol::DATA, buf.len());
-        if wr.write_all(&hdr).await.is_err() || wr.write_all(&buf).await.is_err() {
+        if wr.write_all(&frame).await.is_err() {
             return false;
         }
-        pos += buf.len() as u64;
-        left = left.map(|l| l - buf.len() as u64);
+        pos += n as u64;
+        left = left.map(|l| l - n as u64);
     }
 }
