@@ -312,6 +312,5 @@ async fn connect(target: &Target, rlog: &RequestLog) -> Result<UnixStream, u16> 
 }
 
 fn nix_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }

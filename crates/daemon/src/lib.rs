@@ -7,6 +7,7 @@
 //! [`server::serve`] turns each connection back into a `WsgiRequest` for
 //! that process's `PythonHost` and streams the `ResponseEvent`s back.
 //! The wire format is documented in [`protocol`].
+#![forbid(unsafe_code)]
 
 pub mod client;
 pub mod protocol;
