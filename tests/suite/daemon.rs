@@ -201,8 +201,20 @@ fn killed_daemon_is_restarted_and_queued_requests_are_served() {
     .file("info.wsgi", INFO_APP)
     .start();
     let before = pid(&s, "/d");
+    let others: Vec<i32> = s.worker_pids().into_iter().filter(|p| *p != before).collect();
     assert!(procs::signal(before, procs::Sig::Kill));
     let killed_at = Instant::now();
+    // The master starts a replacement within a second.
+    let replacement = wait_until(Duration::from_secs(1), || {
+        s.worker_pids()
+            .into_iter()
+            .find(|p| *p != before && !others.contains(p))
+    });
+    assert!(
+        replacement.is_some(),
+        "no new daemon process 1 s after SIGKILL: {:?}",
+        s.pids()
+    );
     // Requests sent right away wait in the group's socket and are served
     // by the replacement; embedded requests are unaffected.
     std::thread::scope(|scope| {
