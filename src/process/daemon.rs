@@ -106,6 +106,7 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
         shutdown_timeout: secs(group.shutdown_timeout),
         graceful_timeout: secs(group.graceful_timeout),
         deadlock_timeout: secs(group.deadlock_timeout),
+        startup_timeout: secs(group.startup_timeout),
         send_buffer_size: group.send_buffer_size,
         receive_buffer_size: group.receive_buffer_size,
     };

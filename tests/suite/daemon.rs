@@ -201,7 +201,11 @@ fn killed_daemon_is_restarted_and_queued_requests_are_served() {
     .file("info.wsgi", INFO_APP)
     .start();
     let before = pid(&s, "/d");
-    let others: Vec<i32> = s.worker_pids().into_iter().filter(|p| *p != before).collect();
+    let others: Vec<i32> = s
+        .worker_pids()
+        .into_iter()
+        .filter(|p| *p != before)
+        .collect();
     assert!(procs::signal(before, procs::Sig::Kill));
     let killed_at = Instant::now();
     // The master starts a replacement within a second.
@@ -591,4 +595,25 @@ def application(environ, start_response):
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.body.len(), data.len());
     assert!(r.body == data, "content differs");
+}
+
+#[test]
+fn startup_timeout_restarts_a_process_whose_application_does_not_load() {
+    let s = server(
+        "WSGIDaemonProcess d threads=1 startup-timeout=1\n\
+         WSGIScriptAlias /bad @DIR@/bad.wsgi process-group=d\n",
+    )
+    .file("bad.wsgi", "raise RuntimeError('not today')\n")
+    .start();
+    assert_eq!(s.get("/bad").status, 500);
+    for line in [
+        "Application startup timer triggered 'd'.",
+        "Application startup timer expired, stopping process 'd'.",
+    ] {
+        assert!(
+            s.wait_for_log(&[line], Duration::from_secs(5)).is_some(),
+            "{line}\n{}",
+            s.error_log()
+        );
+    }
 }

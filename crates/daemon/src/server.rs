@@ -50,6 +50,9 @@ pub struct Options {
     pub shutdown_timeout: Duration,
     /// How long they get when the process recycles itself.
     pub graceful_timeout: Duration,
+    /// `startup-timeout` (zero: off): from the first request, how long the
+    /// application gets to load successfully before the process restarts.
+    pub startup_timeout: Duration,
     /// `deadlock-timeout` (zero: off): the process restarts when Python's
     /// GIL could not be taken for this long.
     pub deadlock_timeout: Duration,
@@ -77,6 +80,10 @@ struct State {
     /// A request found its script changed under the `Process` reload
     /// mechanism: the process must restart.
     restart: Notify,
+    /// `startup-timeout`: when it expires (set by the first request), and
+    /// whether the application has loaded (a response head was produced).
+    startup_deadline: Mutex<Option<Instant>>,
+    started_ok: std::sync::atomic::AtomicBool,
     active: Mutex<HashMap<u64, Instant>>,
     last_activity: Mutex<Instant>,
     idle: Notify,
@@ -132,6 +139,8 @@ pub async fn serve(
     let state = Arc::new(State {
         loaded: Mutex::new(HashMap::new()),
         restart: Notify::new(),
+        startup_deadline: Mutex::new(None),
+        started_ok: std::sync::atomic::AtomicBool::new(false),
         active: Mutex::new(HashMap::new()),
         last_activity: Mutex::new(Instant::now()),
         idle: Notify::new(),
@@ -154,6 +163,20 @@ pub async fn serve(
                 break Stopped::Recycle;
             }
             _ = tick.tick() => {
+                let startup_expired = !state.started_ok.load(Ordering::Relaxed)
+                    && state
+                        .startup_deadline
+                        .lock()
+                        .ok()
+                        .and_then(|d| *d)
+                        .is_some_and(|d| Instant::now() >= d);
+                if startup_expired {
+                    info(format!(
+                        "mod_wsgi (pid={pid}): Application startup timer expired, stopping process '{}'.",
+                        opts.name
+                    ));
+                    break Stopped::Recycle;
+                }
                 if let Some(beat) = &heartbeat
                     && beat.lock().map_or(Duration::ZERO, |t| t.elapsed()) >= opts.deadlock_timeout
                 {
@@ -247,6 +270,31 @@ pub async fn serve(
     reason
 }
 
+/// A response head was produced: the application loaded; the
+/// `startup-timeout` timer (if running) is cancelled.
+fn application_loaded(state: &State, opts: &Options, log: &ErrorLog) {
+    if opts.startup_timeout.is_zero() || state.started_ok.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let was_running = state
+        .startup_deadline
+        .lock()
+        .map(|mut d| d.take().is_some())
+        .unwrap_or(false);
+    if was_running {
+        log.log(
+            "wsgi",
+            Level::Info,
+            Peer::None,
+            &format!(
+                "mod_wsgi (pid={}): Application startup timer cancelled '{}'.",
+                std::process::id(),
+                opts.name
+            ),
+        );
+    }
+}
+
 /// Under the `Process` reload mechanism: whether the request's script
 /// changed since this process first ran it (the front end's `stat`).
 fn script_changed(state: &State, head: &RequestHead) -> bool {
@@ -316,6 +364,23 @@ async fn connection(
         protocol::put_frame(&mut out, protocol::FAILED, &504u16.to_le_bytes());
         let _ = wr.write_all(&out).await;
         return;
+    }
+    if !opts.startup_timeout.is_zero()
+        && !state.started_ok.load(Ordering::Relaxed)
+        && let Ok(mut deadline) = state.startup_deadline.lock()
+        && deadline.is_none()
+    {
+        *deadline = Some(Instant::now() + opts.startup_timeout);
+        log.log(
+            "wsgi",
+            Level::Info,
+            Peer::None,
+            &format!(
+                "mod_wsgi (pid={}): Application startup timer triggered '{}'.",
+                std::process::id(),
+                opts.name
+            ),
+        );
     }
     if script_changed(state, &head) {
         state.restart.notify_one();
@@ -397,11 +462,13 @@ async fn connection(
                 ResponseEvent::Complete(h, body) => {
                     protocol::encode_complete(&mut out, &h, &body);
                     sent_head = true;
+                    application_loaded(state, opts, log);
                     finished = true;
                 }
                 ResponseEvent::Head(h) => {
                     protocol::encode_head(&mut out, &h);
                     sent_head = true;
+                    application_loaded(state, opts, log);
                 }
                 ResponseEvent::Chunk(b) => {
                     for piece in b.chunks(protocol::MAX_CHUNK) {

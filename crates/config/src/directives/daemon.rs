@@ -25,7 +25,6 @@ const MAX_THREADS: i64 = 0x10000 - 1;
 const NOT_IMPLEMENTED: &[&str] = &[
     "chroot",
     "eviction-timeout",
-    "startup-timeout",
     "header-buffer-size",
     "response-buffer-size",
     "response-socket-timeout",
@@ -217,6 +216,7 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
                 d.stack_size = Some(u32::try_from(n).unwrap_or(u32::MAX));
             }
             "maximum-requests" => d.maximum_requests = count(&value, "request count")?,
+            "startup-timeout" => d.startup_timeout = count(&value, "startup timeout")?,
             "shutdown-timeout" => d.shutdown_timeout = count(&value, "shutdown timeout")?,
             "inactivity-timeout" => d.inactivity_timeout = count(&value, "inactivity timeout")?,
             "deadlock-timeout" => d.deadlock_timeout = count(&value, "deadlock timeout")?,
