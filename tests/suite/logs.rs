@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::{TestServer, server};
+use crate::support::{TestServer, server, wait_until};
 
 const APP: &str = r#"
 import os, sys, threading
@@ -129,7 +129,13 @@ fn each_written_line_is_its_own_log_line() {
 #[test]
 fn startup_is_logged_in_apache_format() {
     let s = site();
-    let log = s.error_log();
+    // The port accepts connections before the master's first line is
+    // written: wait for it.
+    let log = wait_until(Duration::from_secs(5), || {
+        let log = s.error_log();
+        (!log.is_empty()).then_some(log)
+    })
+    .unwrap_or_default();
     let first = log
         .lines()
         .next()
