@@ -617,3 +617,50 @@ fn startup_timeout_restarts_a_process_whose_application_does_not_load() {
         );
     }
 }
+
+#[test]
+fn a_group_defined_in_a_virtual_host_serves_only_that_host_and_logs_there() {
+    let app = r#"
+def application(environ, start_response):
+    environ["wsgi.errors"].write("daemon says hello\n")
+    body = ("group=%s\n" % environ["mod_wsgi.process_group"]).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+"#;
+    let s = server(
+        "<VirtualHost *:@PORT@>\n\
+         ServerName one.example\n\
+         ErrorLog @DIR@/one.log\n\
+         WSGIDaemonProcess vgroup threads=2\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi\n\
+         WSGIProcessGroup vgroup\n\
+         </VirtualHost>\n\
+         <VirtualHost *:@PORT@>\n\
+         ServerName two.example\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi\n\
+         WSGIProcessGroup vgroup\n\
+         </VirtualHost>\n",
+    )
+    .file("app.wsgi", app)
+    .start();
+    let one = s.get_with("/app", &["Host: one.example"]);
+    assert_eq!(one.status, 200, "{}", one.describe());
+    assert_eq!(one.var("group"), "vgroup");
+    assert!(
+        s.wait_for_log_in("one.log", &["daemon says hello"], Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        s.read_file("one.log")
+    );
+    let two = s.get_with("/app", &["Host: two.example"]);
+    assert_eq!(two.status, 500, "{}", two.describe());
+    assert!(
+        s.wait_for_log(
+            &["Daemon process called 'vgroup' cannot be accessed by this WSGI application"],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+}
