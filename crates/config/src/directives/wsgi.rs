@@ -1,7 +1,7 @@
 //! mod_wsgi 4.9's directives (except the script aliases, in `alias`):
 //! the interpreter-wide settings, the per-directory request settings, and
-//! the rows of the daemon-mode, embedded-restriction and auth-script directives that
-//! wsgid does not implement yet.
+//! the rows of the directives that wsgid does not implement yet (auth
+//! scripts, `WSGIIgnoreActivity`...).  `WSGIDaemonProcess` is in `daemon`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -13,8 +13,6 @@ use crate::lexer::{next_word, words};
 use crate::model::{CallableSpec, ImportScript, MapHeadToGet, ReloadMechanism};
 use crate::registry::{Action::*, Arity::*, *};
 
-const DAEMON: &str = "daemon mode is planned";
-
 // One row per line reads as a table; rustfmt would explode it.
 #[rustfmt::skip]
 pub const ROWS: &[Row] = &[
@@ -22,9 +20,9 @@ pub const ROWS: &[Row] = &[
     row("WSGIProcessGroup", Take1, ACCESS_CONF | RSRC_CONF, 0, "Name of the WSGI process group.", Set(process_group)),
     row("WSGIRestrictProcess", Raw, ACCESS_CONF | RSRC_CONF, 0, "Limit selectable WSGI process groups.", Set(restrict_process)),
     row("WSGISocketPrefix", Take1, RSRC_CONF, GLOBAL_ONLY, "Path prefix for the daemon process sockets.", Set(socket_prefix)),
-    row("WSGISocketRotation", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable rotation of daemon process sockets.", Planned(DAEMON)),
-    row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Planned(DAEMON)),
-    row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Planned(DAEMON)),
+    row("WSGISocketRotation", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable rotation of daemon process sockets.", Ignored("wsgid's daemon sockets carry no generation number: they are never rotated, a graceful restart keeps them")),
+    row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Ignored("the processes of a daemon group accept from one shared socket without a mutex (the kernel hands each connection to one of them)")),
+    row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Planned("WSGIIgnoreActivity: requests exempt from inactivity-timeout")),
     row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Set(import_script)),
     row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Planned("dispatch scripts")),
     row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
