@@ -664,3 +664,32 @@ def application(environ, start_response):
         s.error_log()
     );
 }
+
+#[test]
+fn ignore_activity_requests_do_not_keep_a_process_alive() {
+    let s = server(
+        "WSGIDaemonProcess idle threads=1 inactivity-timeout=2\n\
+         WSGIScriptAlias /i @DIR@/info.wsgi process-group=idle\n\
+         WSGIScriptAlias /ping @DIR@/info.wsgi process-group=idle\n\
+         <Location /ping>\nWSGIIgnoreActivity On\n</Location>\n",
+    )
+    .file("info.wsgi", INFO_APP)
+    .start();
+    let first = pid(&s, "/i");
+    let started = Instant::now();
+    // Health checks every 300 ms for longer than the timeout.
+    while started.elapsed() < Duration::from_millis(3500) {
+        assert_eq!(s.get("/ping").status, 200);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        s.wait_for_log(
+            &["Daemon process idle inactivity timer expired, stopping process 'idle'."],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    assert_ne!(pid(&s, "/i"), first);
+}

@@ -572,6 +572,9 @@ pub struct WsgiPerDir {
     pub trusted_proxies: Option<Vec<String>>,
     /// `WSGITrustedProxyHeaders` (header names as written).
     pub trusted_proxy_headers: Option<Vec<String>>,
+    /// `WSGIIgnoreActivity On`: requests here do not reset a daemon
+    /// process's `inactivity-timeout`.
+    pub ignore_activity: Option<bool>,
     /// `WSGIRestrictProcess` (`""` for `%{GLOBAL}`): the process groups a
     /// request here may select.
     pub restrict_process: Option<Vec<String>>,

@@ -77,6 +77,9 @@ pub struct RequestHead {
     pub client: String,
     /// When the front end accepted the request (for `queue-timeout`).
     pub queued_at: SystemTime,
+    /// `WSGIIgnoreActivity On`: the request does not count as activity
+    /// for `inactivity-timeout`.
+    pub ignore_activity: bool,
     pub environ: Vec<(String, String)>,
 }
 
@@ -178,6 +181,7 @@ impl RequestHead {
         put_str(&mut p, &self.url_scheme);
         put_str(&mut p, &self.client);
         p.put_u64_le(micros(self.queued_at));
+        p.put_u8(u8::from(self.ignore_activity));
         p.put_u32_le(u32::try_from(self.environ.len()).unwrap_or(u32::MAX));
         for (k, v) in &self.environ {
             put_str(&mut p, k);
@@ -208,6 +212,7 @@ impl RequestHead {
         let url_scheme = get_str(&mut b)?;
         let client = get_str(&mut b)?;
         let queued_at = UNIX_EPOCH + Duration::from_micros(get_u64(&mut b)?);
+        let ignore_activity = get_u8(&mut b)? != 0;
         let n = get_u32(&mut b)? as usize;
         let mut environ = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
@@ -226,6 +231,7 @@ impl RequestHead {
             url_scheme,
             client,
             queued_at,
+            ignore_activity,
             environ,
         })
     }
@@ -412,6 +418,7 @@ mod tests {
             url_scheme: "http".into(),
             client: "127.0.0.1:5000".into(),
             queued_at: UNIX_EPOCH + Duration::from_micros(123_456),
+            ignore_activity: true,
             environ: vec![("PATH_INFO".into(), "/\u{e9}".into())],
         };
         let mut out = BytesMut::new();

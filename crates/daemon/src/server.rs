@@ -98,14 +98,15 @@ impl State {
         }
         id
     }
-    fn end(&self, id: u64) {
+    /// A connection is done; `activity`: it counts for `inactivity-timeout`.
+    fn end(&self, id: u64, activity: bool) {
         if let Ok(mut a) = self.active.lock() {
             a.remove(&id);
             if a.is_empty() {
                 self.idle.notify_waiters();
             }
         }
-        if let Ok(mut t) = self.last_activity.lock() {
+        if activity && let Ok(mut t) = self.last_activity.lock() {
             *t = Instant::now();
         }
     }
@@ -231,8 +232,8 @@ pub async fn serve(
                 let id = state.begin();
                 let (st, py, lg, main, o) = (Arc::clone(&state), Arc::clone(&python), Arc::clone(&logs), log.clone(), opts.clone());
                 tokio::spawn(async move {
-                    connection(stream, &py, &lg, &main, &o, &st).await;
-                    st.end(id);
+                    let activity = connection(stream, &py, &lg, &main, &o, &st).await;
+                    st.end(id, activity);
                     drop(permit);
                 });
                 served = served.saturating_add(1);
@@ -335,16 +336,17 @@ async fn connection(
     log: &ErrorLog,
     opts: &Options,
     state: &State,
-) {
+) -> bool {
     let (rd, mut wr) = stream.into_split();
     let mut rd = protocol::FrameReader::new(rd);
     let head = match rd.next().await {
         Ok(Some((protocol::REQUEST, payload))) => match RequestHead::decode(payload) {
             Ok(h) => h,
-            Err(_) => return,
+            Err(_) => return true,
         },
-        _ => return,
+        _ => return true,
     };
+    let activity = !head.ignore_activity;
     let mut out = BytesMut::with_capacity(16 * 1024);
     if !opts.queue_timeout.is_zero()
         && SystemTime::now()
@@ -363,7 +365,7 @@ async fn connection(
         );
         protocol::put_frame(&mut out, protocol::FAILED, &504u16.to_le_bytes());
         let _ = wr.write_all(&out).await;
-        return;
+        return activity;
     }
     if !opts.startup_timeout.is_zero()
         && !state.started_ok.load(Ordering::Relaxed)
@@ -386,7 +388,7 @@ async fn connection(
         state.restart.notify_one();
         protocol::put_frame(&mut out, protocol::REJECTED, b"");
         let _ = wr.write_all(&out).await;
-        return;
+        return activity;
     }
     let (btx, brx) = mpsc::channel(BODY_QUEUE);
     // A request without a body sent its end-of-body frame with the head:
@@ -449,7 +451,7 @@ async fn connection(
         protocol::put_frame(&mut out, protocol::FAILED, &503u16.to_le_bytes());
         let _ = wr.write_all(&out).await;
         abort_reader();
-        return;
+        return activity;
     }
     let mut sent_head = false;
     let mut finished = false;
@@ -478,7 +480,7 @@ async fn connection(
                 ResponseEvent::File { file, offset, len } => {
                     if wr.write_all(&out).await.is_err() {
                         abort_reader();
-                        return;
+                        return activity;
                     }
                     out.clear();
                     if !send_file(&mut wr, file, offset, len).await {
@@ -520,6 +522,7 @@ async fn connection(
     }
     let _ = wr.shutdown().await;
     abort_reader();
+    activity
 }
 
 /// Send `len` bytes (None: to EOF) of `file` from `offset` as `D` frames;

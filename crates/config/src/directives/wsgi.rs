@@ -1,7 +1,7 @@
 //! mod_wsgi 4.9's directives (except the script aliases, in `alias`):
 //! the interpreter-wide settings, the per-directory request settings, and
 //! the rows of the directives that wsgid does not implement yet (auth
-//! scripts, `WSGIIgnoreActivity`...).  `WSGIDaemonProcess` is in `daemon`.
+//! scripts...).  `WSGIDaemonProcess` is in `daemon`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ pub const ROWS: &[Row] = &[
     row("WSGISocketPrefix", Take1, RSRC_CONF, GLOBAL_ONLY, "Path prefix for the daemon process sockets.", Set(socket_prefix)),
     row("WSGISocketRotation", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable rotation of daemon process sockets.", Ignored("wsgid's daemon sockets carry no generation number: they are never rotated, a graceful restart keeps them")),
     row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Ignored("the processes of a daemon group accept from one shared socket without a mutex (the kernel hands each connection to one of them)")),
-    row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Planned("WSGIIgnoreActivity: requests exempt from inactivity-timeout")),
+    row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Set(ignore_activity)),
     row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Set(import_script)),
     row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Planned("dispatch scripts")),
     row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
@@ -76,6 +76,11 @@ fn restrict_process(b: &mut Builder, a: &Args) -> Result<(), String> {
         .map(|w| if w == "%{GLOBAL}" { String::new() } else { w })
         .collect();
     b.per_dir().wsgi.restrict_process = Some(list);
+    Ok(())
+}
+
+fn ignore_activity(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.ignore_activity = Some(wsgi_flag(a.name, a.get(0))?);
     Ok(())
 }
 

@@ -268,6 +268,7 @@ pub fn submit(
             url_scheme: url_scheme.to_owned(),
             client: r.conn.peer.to_string(),
             queued_at: std::time::SystemTime::now(),
+            ignore_activity: r.per_dir.wsgi.ignore_activity.unwrap_or(false),
             environ,
         };
         let rlog = wsgid_daemon::client::RequestLog {
