@@ -49,7 +49,7 @@ else
 fi
 
 ORACLE=${ORACLE_DIR:-../shared/oracle}
-CASES=${ORACLE_CASES:-"01 02 03 04 05 10 12 13 18 21 22 23 24"}
+CASES=${ORACLE_CASES:-"01 02 03 04 05 06 08 09 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24"}
 if [ -f "$ORACLE/harness.py" ]; then
     echo "== conformance oracle: cases $CASES"
     # shellcheck disable=SC2086

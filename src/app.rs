@@ -44,6 +44,7 @@ impl AppError {
 pub fn run(cli: Cli) -> Result<ExitCode, AppError> {
     match cli.command {
         Some(Command::Worker(args)) => process::worker::run(&args),
+        Some(Command::Daemon(args)) => process::daemon::run(&args),
         Some(Command::StartServer(args)) => {
             let generated = express::generate(&args)?;
             if args.setup_only {

@@ -47,6 +47,9 @@ pub enum Command {
     /// Internal: a worker process started by the master.
     #[command(hide = true)]
     Worker(WorkerArgs),
+    /// Internal: a daemon process of a WSGIDaemonProcess group.
+    #[command(hide = true)]
+    Daemon(DaemonArgs),
 }
 
 /// `wsgid start-server SCRIPT` options (names as mod_wsgi-express).
@@ -119,6 +122,22 @@ pub struct WorkerArgs {
     #[arg(short = 'D')]
     pub defines: Vec<String>,
     /// Worker slot number (0-based), for logs.
+    #[arg(long, default_value_t = 0)]
+    pub slot: u32,
+}
+
+/// Arguments the master passes to a daemon process it starts.
+#[derive(Debug, Args, Clone)]
+pub struct DaemonArgs {
+    /// The configuration file the master loaded.
+    #[arg(short = 'f')]
+    pub config: PathBuf,
+    #[arg(short = 'D')]
+    pub defines: Vec<String>,
+    /// The WSGIDaemonProcess group this process serves.
+    #[arg(long)]
+    pub group: String,
+    /// Process number within the group (0-based), for logs.
     #[arg(long, default_value_t = 0)]
     pub slot: u32,
 }

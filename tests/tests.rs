@@ -70,6 +70,10 @@ mod suite {
     /// Worker processes: several workers, restart after a crash, shutdown.
     mod processes;
 
+    /// Daemon mode: WSGIDaemonProcess groups, WSGIProcessGroup selection,
+    /// WSGIRestrictProcess/WSGIRestrictEmbedded, recycling and failures.
+    mod daemon;
+
     /// `wsgid start-server` (the mod_wsgi-express path) and the examples.
     mod express;
 

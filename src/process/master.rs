@@ -6,8 +6,10 @@
 //! restart the workers gracefully, after checking that the configuration
 //! still loads (a broken configuration is logged and the old workers stay).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use wsgid_log::{ErrorLog, Peer};
 
-use super::supervisor::{Decision, SlotHistory, worker_count};
+use super::supervisor::{Decision, EXIT_FATAL, SlotHistory, worker_count};
 use super::{listeners, worker};
 use crate::app::AppError;
 
@@ -74,6 +76,13 @@ pub fn run(
         );
     }
     let count = worker_count(&cfg.mpm) as usize;
+    let daemons = daemon_groups(&cfg, &log)?;
+    let mut slots = vec![SlotKind::Worker; count];
+    for (g, d) in daemons.iter().enumerate() {
+        for n in 0..d.spec.processes {
+            slots.push(SlotKind::Daemon { group: g, n });
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -83,12 +92,138 @@ pub fn run(
         defines: defines.to_vec(),
         listeners,
         log: log.clone(),
+        daemons,
+        slots,
     };
-    let result = rt.block_on(master.supervise(count));
+    let result = rt.block_on(master.supervise());
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
+    for d in &master.daemons {
+        let _ = std::fs::remove_file(&d.path);
+        let _ = std::fs::remove_file(pending_path(&d.path));
+    }
     result
+}
+
+/// What runs in a supervised slot.
+#[derive(Clone, Copy, Debug)]
+enum SlotKind {
+    /// An embedded-mode worker (front end).
+    Worker,
+    /// Process `n` of daemon group `group` (index into `Master::daemons`).
+    Daemon { group: usize, n: u32 },
+}
+
+/// A `WSGIDaemonProcess` group as the master runs it: its listening
+/// socket (bound here, as root, so that it outlives every process of the
+/// group: connections made while a process restarts wait in its backlog).
+struct DaemonGroup {
+    spec: wsgid_config::model::DaemonProcess,
+    path: PathBuf,
+    /// None while the group cannot start (the path is then absent and the
+    /// front end answers 503 after `connect-timeout`).
+    listener: RefCell<Option<UnixListener>>,
+    /// After such a failure the socket is bound again under a temporary
+    /// name, renamed to `path` once a process reports it started (SIGUSR2).
+    pending: std::cell::Cell<bool>,
+    /// The front end's user, who must be able to connect (root only).
+    owner: Option<nix::unistd::Uid>,
+    /// Environment for the group's processes (`HOME`, `lang`, `locale`,
+    /// `stack-size`).
+    env: Vec<(String, String)>,
+}
+
+fn daemon_groups(
+    cfg: &wsgid_config::ServerConfig,
+    log: &ErrorLog,
+) -> Result<Vec<DaemonGroup>, AppError> {
+    let server = super::privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())?;
+    let mut out = Vec::new();
+    for spec in &cfg.wsgi.daemons {
+        let path = wsgid_http::daemon_client::socket_of(cfg, spec, std::process::id());
+        let owner = match &spec.socket_user {
+            Some(u) => super::privileges::resolve(Some(u), None)?.map(|c| c.uid),
+            None => server.as_ref().map(|c| c.uid),
+        };
+        let listener = bind_daemon_socket(&path, spec.listen_backlog, owner).map_err(|e| {
+            AppError::io(
+                format!(
+                    "mod_wsgi (pid={}): Couldn't bind unix domain socket '{}'.",
+                    std::process::id(),
+                    path.display()
+                ),
+                e,
+            )
+        })?;
+        let mut env = Vec::new();
+        let user = spec.user.as_deref().or(cfg.user.as_deref());
+        let home = match super::privileges::resolve(user, None).ok().flatten() {
+            Some(c) => nix::unistd::User::from_uid(c.uid).ok().flatten(),
+            None => nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten(),
+        };
+        if let Some(u) = home {
+            env.push(("HOME".to_owned(), u.dir.display().to_string()));
+        }
+        if let Some(lang) = &spec.lang {
+            env.push(("LANG".to_owned(), lang.clone()));
+        }
+        if let Some(locale) = &spec.locale {
+            env.push(("LC_ALL".to_owned(), locale.clone()));
+        }
+        if let Some(stack) = spec.stack_size {
+            env.push(("RUST_MIN_STACK".to_owned(), stack.to_string()));
+        }
+        log.log(
+            "wsgi",
+            wsgid_log::Level::Debug,
+            Peer::None,
+            &format!(
+                "mod_wsgi (pid={}): Socket for '{}' is '{}'.",
+                std::process::id(),
+                spec.name,
+                path.display()
+            ),
+        );
+        out.push(DaemonGroup {
+            spec: spec.clone(),
+            path,
+            listener: RefCell::new(Some(listener)),
+            pending: std::cell::Cell::new(false),
+            owner,
+            env,
+        });
+    }
+    Ok(out)
+}
+
+fn pending_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".new");
+    PathBuf::from(s)
+}
+
+/// Bind a group's socket: mode 0600, owned by the front end's user.
+fn bind_daemon_socket(
+    path: &Path,
+    backlog: u32,
+    owner: Option<nix::unistd::Uid>,
+) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    if let Some(uid) = owner {
+        nix::unistd::chown(path, Some(uid), None).map_err(std::io::Error::from)?;
+    }
+    socket.listen(i32::try_from(backlog.max(1)).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
 }
 
 struct Master {
@@ -96,16 +231,20 @@ struct Master {
     defines: Vec<String>,
     listeners: Vec<TcpListener>,
     log: ErrorLog,
+    daemons: Vec<DaemonGroup>,
+    slots: Vec<SlotKind>,
 }
 
 impl Master {
-    async fn supervise(&self, count: usize) -> Result<ExitCode, AppError> {
+    async fn supervise(&self) -> Result<ExitCode, AppError> {
+        let count = self.slots.len();
         let sig = |k| signal(k).map_err(|e| AppError::io("cannot install signal handlers", e));
-        let (mut term, mut int, mut hup, mut usr1) = (
+        let (mut term, mut int, mut hup, mut usr1, mut usr2) = (
             sig(SignalKind::terminate())?,
             sig(SignalKind::interrupt())?,
             sig(SignalKind::hangup())?,
             sig(SignalKind::user_defined1())?,
+            sig(SignalKind::user_defined2())?,
         );
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let mut running: HashMap<usize, Running> = HashMap::new();
@@ -130,6 +269,7 @@ impl Master {
                 _ = int.recv() => break ExitCode::SUCCESS,
                 _ = hup.recv() => self.graceful_restart(&running),
                 _ = usr1.recv() => self.graceful_restart(&running),
+                _ = usr2.recv() => self.daemon_ready(&running),
                 Some(ev) = rx.recv() => match ev {
                     Event::Start { slot } => {
                         if let std::collections::hash_map::Entry::Vacant(e) = running.entry(slot) {
@@ -141,8 +281,23 @@ impl Master {
                         let Some(r) = running.get(&slot).filter(|r| r.generation == g) else { continue };
                         let uptime = r.started.elapsed();
                         running.remove(&slot);
-                        self.log_exit(pid, code, signal);
-                        match history[slot].on_exit(uptime, code) {
+                        let decision = match self.slots[slot] {
+                            SlotKind::Worker => {
+                                self.log_exit(pid, code, signal);
+                                history[slot].on_exit(uptime, code)
+                            }
+                            SlotKind::Daemon { group, .. } => {
+                                self.daemon_exited(group, pid, code, signal, &running);
+                                match code {
+                                    // A planned recycle: restart at once.
+                                    Some(0) => Decision::Restart(Duration::ZERO),
+                                    // Never stop the server for a daemon.
+                                    Some(EXIT_FATAL) => history[slot].on_exit(uptime, Some(1)),
+                                    _ => history[slot].on_exit(uptime, code),
+                                }
+                            }
+                        };
+                        match decision {
                             Decision::Shutdown => {
                                 self.log.log("mpm_event", wsgid_log::Level::Alert, Peer::None,
                                     &format!("AH00050: Child {pid} returned a Fatal error... wsgid is exiting!"));
@@ -171,32 +326,73 @@ impl Master {
         Ok(exit)
     }
 
+    /// Log a daemon process's exit; when it could not start and no other
+    /// process of its group runs, take the group's socket away so that
+    /// the front end answers 503 instead of waiting.
+    fn daemon_exited(
+        &self,
+        group: usize,
+        pid: i32,
+        code: Option<i32>,
+        signal: Option<i32>,
+        running: &HashMap<usize, Running>,
+    ) {
+        let Some(d) = self.daemons.get(group) else {
+            return;
+        };
+        let name = &d.spec.name;
+        let me = std::process::id();
+        let line = match (code, signal) {
+            (_, Some(s)) => format!(
+                "mod_wsgi (pid={me}): Process '{name}' (pid={pid}) has died (signal {s}), deregister and restart it."
+            ),
+            (Some(0), None) => format!(
+                "mod_wsgi (pid={me}): Process '{name}' (pid={pid}) has stopped, restarting it."
+            ),
+            (Some(c), None) => format!(
+                "mod_wsgi (pid={me}): Process '{name}' (pid={pid}) has died (exit status {c}), deregister and restart it."
+            ),
+            (None, None) => format!("mod_wsgi (pid={me}): Process '{name}' (pid={pid}) has died."),
+        };
+        let level = if code == Some(0) {
+            wsgid_log::Level::Info
+        } else {
+            wsgid_log::Level::Error
+        };
+        self.log.log("wsgi", level, Peer::None, &line);
+        let others = running.keys().any(|s| {
+            matches!(self.slots.get(*s), Some(SlotKind::Daemon { group: g, .. }) if *g == group)
+        });
+        if code == Some(EXIT_FATAL) && !others && d.listener.borrow_mut().take().is_some() {
+            let _ = std::fs::remove_file(&d.path);
+            let _ = std::fs::remove_file(pending_path(&d.path));
+            d.pending.set(false);
+        }
+    }
+
+    /// A daemon process reported that it started (SIGUSR2): a group whose
+    /// socket waits under its temporary name gets its real one.
+    fn daemon_ready(&self, running: &HashMap<usize, Running>) {
+        for (g, d) in self.daemons.iter().enumerate() {
+            let live = running.keys().any(|s| {
+                matches!(self.slots.get(*s), Some(SlotKind::Daemon { group, .. }) if *group == g)
+            });
+            if d.pending.get() && live && std::fs::rename(pending_path(&d.path), &d.path).is_ok() {
+                d.pending.set(false);
+            }
+        }
+    }
+
     fn spawn(
         &self,
         slot: usize,
         generation: u64,
         tx: &mpsc::UnboundedSender<Event>,
     ) -> Result<Running, AppError> {
-        let listeners::ChildListeners { maps, env } = listeners::for_child(&self.listeners)?;
-        // /proc/self/exe rather than argv[0]: replacing the binary on disk
-        // while the server runs is then safe, and PATH does not matter.
-        let mut cmd = std::process::Command::new("/proc/self/exe");
-        // What `ps` shows for the worker (argv[0] would otherwise be the
-        // /proc path).
-        std::os::unix::process::CommandExt::arg0(&mut cmd, "wsgid");
-        cmd.arg("worker")
-            .arg("-f")
-            .arg(&self.config)
-            .arg("--slot")
-            .arg(slot.to_string());
-        for d in &self.defines {
-            cmd.arg("-D").arg(d);
-        }
-        cmd.envs(env)
-            .env_remove("LISTEN_PID")
-            .stdin(std::process::Stdio::null());
-        cmd.fd_mappings(maps)
-            .map_err(|e| AppError::Usage(format!("listener fd mapping: {e}")))?;
+        let cmd = match self.slots[slot] {
+            SlotKind::Worker => self.worker_command(slot)?,
+            SlotKind::Daemon { group, n } => self.daemon_command(group, n)?,
+        };
         let mut child = tokio::process::Command::from(cmd)
             .spawn()
             .map_err(|e| AppError::io("AH00159: fork: Unable to fork new process", e))?;
@@ -221,6 +417,80 @@ impl Master {
             started: Instant::now(),
             generation,
         })
+    }
+
+    /// `/proc/self/exe daemon -f CONF --group NAME`, argv[0] the group's
+    /// `display-name`, its socket as fd 3.
+    fn daemon_command(&self, group: usize, n: u32) -> Result<std::process::Command, AppError> {
+        let d = &self.daemons[group];
+        if d.listener.borrow().is_none() {
+            // The group failed to start before: bind its socket again, out
+            // of the front end's sight until a process starts.
+            let tmp = pending_path(&d.path);
+            let l = bind_daemon_socket(&tmp, d.spec.listen_backlog, d.owner)
+                .map_err(|e| AppError::io(format!("cannot bind {}", tmp.display()), e))?;
+            *d.listener.borrow_mut() = Some(l);
+            d.pending.set(true);
+        }
+        let fd: std::os::fd::OwnedFd = d
+            .listener
+            .borrow()
+            .as_ref()
+            .map(UnixListener::try_clone)
+            .transpose()
+            .map_err(|e| AppError::io("dup daemon socket", e))?
+            .ok_or_else(|| AppError::Usage("daemon socket missing".into()))?
+            .into();
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        std::os::unix::process::CommandExt::arg0(
+            &mut cmd,
+            d.spec.display_name.as_deref().unwrap_or("wsgid"),
+        );
+        cmd.arg("daemon")
+            .arg("-f")
+            .arg(&self.config)
+            .arg("--group")
+            .arg(&d.spec.name)
+            .arg("--slot")
+            .arg(n.to_string());
+        for def in &self.defines {
+            cmd.arg("-D").arg(def);
+        }
+        cmd.env("LISTEN_FDS", "1")
+            .env("LISTEN_FDS_FIRST_FD", "3")
+            .env_remove("LISTEN_PID")
+            .envs(d.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null());
+        cmd.fd_mappings(vec![command_fds::FdMapping {
+            parent_fd: fd,
+            child_fd: 3,
+        }])
+        .map_err(|e| AppError::Usage(format!("daemon socket fd mapping: {e}")))?;
+        Ok(cmd)
+    }
+
+    fn worker_command(&self, slot: usize) -> Result<std::process::Command, AppError> {
+        let listeners::ChildListeners { maps, env } = listeners::for_child(&self.listeners)?;
+        // /proc/self/exe rather than argv[0]: replacing the binary on disk
+        // while the server runs is then safe, and PATH does not matter.
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        // What `ps` shows for the worker (argv[0] would otherwise be the
+        // /proc path).
+        std::os::unix::process::CommandExt::arg0(&mut cmd, "wsgid");
+        cmd.arg("worker")
+            .arg("-f")
+            .arg(&self.config)
+            .arg("--slot")
+            .arg(slot.to_string());
+        for d in &self.defines {
+            cmd.arg("-D").arg(d);
+        }
+        cmd.envs(env)
+            .env_remove("LISTEN_PID")
+            .stdin(std::process::Stdio::null());
+        cmd.fd_mappings(maps)
+            .map_err(|e| AppError::Usage(format!("listener fd mapping: {e}")))?;
+        Ok(cmd)
     }
 
     fn log_exit(&self, pid: i32, code: Option<i32>, signal: Option<i32>) {

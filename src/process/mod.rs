@@ -5,6 +5,7 @@
 //! the hidden `worker` subcommand (never a bare fork after threads exist),
 //! the sockets handed over by the systemd socket-activation convention.
 
+pub mod daemon;
 pub mod listeners;
 pub mod master;
 pub mod privileges;

@@ -82,6 +82,38 @@ pub fn switch(creds: &Credentials) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Like [`switch`], with an explicit supplementary group list (the
+/// primary group first) instead of the user's groups from `/etc/group`:
+/// `WSGIDaemonProcess supplementary-groups=`.
+pub fn switch_with_groups(creds: &Credentials, groups: &[Gid]) -> Result<(), AppError> {
+    setgid(creds.gid)
+        .map_err(|e| AppError::Privileges(format!("AH02155: setgid({}) failed: {e}", creds.gid)))?;
+    nix::unistd::setgroups(groups).map_err(|e| {
+        AppError::Privileges(format!(
+            "mod_wsgi: Unable to set supplementary groups for uid={}: {e}",
+            creds.uid
+        ))
+    })?;
+    setuid(creds.uid)
+        .map_err(|e| AppError::Privileges(format!("AH02158: setuid({}) failed: {e}", creds.uid)))?;
+    Ok(())
+}
+
+/// A group name or `#gid`.
+pub fn group_id(name: &str) -> Result<Gid, AppError> {
+    match name.strip_prefix('#') {
+        Some(n) => n
+            .parse()
+            .map(Gid::from_raw)
+            .map_err(|_| AppError::Privileges(format!("bad group id '{name}'"))),
+        None => Group::from_name(name)
+            .ok()
+            .flatten()
+            .map(|g| g.gid)
+            .ok_or_else(|| AppError::Privileges(format!("AH00544: wsgid: bad group name {name}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

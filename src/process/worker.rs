@@ -43,14 +43,19 @@ fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
     if let Some(creds) = privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())? {
         privileges::switch(&creds)?;
     }
-    let python = Arc::new(wsgid_python::PythonHost::start(
-        python_config(&cfg),
-        main_log.clone(),
-    )?);
+    // WSGIRestrictEmbedded On: Python is never initialised in the workers.
+    let python = if cfg.wsgi.restrict_embedded {
+        None
+    } else {
+        Some(Arc::new(wsgid_python::PythonHost::start(
+            python_config(&cfg),
+            main_log.clone(),
+        )?))
+    };
     let front = Arc::new(wsgid_http::FrontEnd::new(
         Arc::clone(&cfg),
         logs,
-        Some(Arc::clone(&python)),
+        python.clone(),
     )?);
     let rt = build_runtime(runtime_threads(&cfg))?;
     let served = rt.block_on(async move {
@@ -58,12 +63,14 @@ fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
         front.serve(listeners, stop).await.map_err(AppError::from)
     });
     drop(rt);
-    stop_python(&python, &main_log);
+    if let Some(python) = &python {
+        stop_python(python, &main_log);
+    }
     served.map(|()| ExitCode::SUCCESS)
 }
 
 /// Resolves when the master (or an operator) asks this worker to stop.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, AppError> {
+pub(super) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, AppError> {
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| AppError::io("signal handler", e))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| AppError::io("signal handler", e))?;
@@ -75,7 +82,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, AppError> 
     })
 }
 
-fn stop_python(python: &Arc<wsgid_python::PythonHost>, log: &ErrorLog) {
+pub(super) fn stop_python(python: &Arc<wsgid_python::PythonHost>, log: &ErrorLog) {
     // Interpreter teardown can hang on application threads (mod_wsgi issue
     // #730); never let that keep the process alive past the grace period.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -121,6 +128,7 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
             .wsgi
             .import_scripts
             .iter()
+            .filter(|s| s.process_group.is_empty())
             .map(|s| wsgid_python::ImportScript {
                 path: s.path.clone(),
                 application_group: s.application_group.clone(),
@@ -132,7 +140,7 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
 /// The event loop: a single-threaded runtime when the worker gets one
 /// core's share (no work-stealing scheduler, no cross-thread wake-ups for
 /// the connection tasks), the multi-threaded one otherwise.
-fn build_runtime(threads: usize) -> Result<tokio::runtime::Runtime, AppError> {
+pub(super) fn build_runtime(threads: usize) -> Result<tokio::runtime::Runtime, AppError> {
     let mut builder = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {

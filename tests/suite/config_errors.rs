@@ -155,8 +155,8 @@ fn listen_inside_virtualhost_is_rejected() {
 }
 
 #[test]
-fn daemon_process_is_refused_as_not_implemented() {
-    let p = server("WSGIDaemonProcess example threads=2\n").prepare();
+fn daemon_process_options_wsgid_lacks_are_refused_as_not_implemented() {
+    let p = server("WSGIDaemonProcess example threads=2 cpu-priority=10\n").prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
     let header = format!(
@@ -169,13 +169,21 @@ fn daemon_process_is_refused_as_not_implemented() {
         "expected {header:?} in:\n{}",
         out.stderr
     );
-    assert!(out.stderr.contains("WSGIDaemonProcess"), "{}", out.stderr);
     assert!(
-        out.stderr.to_lowercase().contains("not implemented"),
+        out.stderr
+            .contains("WSGIDaemonProcess option 'cpu-priority' is not implemented yet in wsgid."),
         "{}",
         out.stderr
     );
     assert!(!out.stderr.contains("Syntax OK"), "{}", out.stderr);
+    let ok = server("WSGIDaemonProcess example threads=2 maximum-requests=10\n").prepare();
+    assert_eq!(ok.config_test().code(), Some(0));
+    let dup = server("WSGIDaemonProcess example\nWSGIDaemonProcess example\n").prepare();
+    assert!(
+        dup.config_test()
+            .stderr
+            .contains("Name duplicates previous WSGI daemon definition.")
+    );
 }
 
 #[test]

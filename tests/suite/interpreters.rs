@@ -377,6 +377,10 @@ fn import_script_errors_follow_mod_wsgi() {
             "WSGI process group not yet configured.",
         ),
         (
+            "@DIR@/x.py process-group=%{ENV:X} application-group=a",
+            "WSGI process group not yet configured.",
+        ),
+        (
             "@DIR@/x.py application-group=",
             "Invalid name for WSGI application group.",
         ),

@@ -171,6 +171,7 @@ impl Builder {
                 python_hash_seed: None,
                 destroy_interpreter: true,
                 import_scripts: Vec::new(),
+                daemons: Vec::new(),
             },
             ignored: Vec::new(),
             warnings: Vec::new(),

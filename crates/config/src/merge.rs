@@ -161,6 +161,11 @@ impl WsgiPerDir {
                 .trusted_proxy_headers
                 .clone()
                 .or_else(|| self.trusted_proxy_headers.clone()),
+            ignore_activity: later.ignore_activity.or(self.ignore_activity),
+            restrict_process: later
+                .restrict_process
+                .clone()
+                .or_else(|| self.restrict_process.clone()),
         }
     }
 }

@@ -237,6 +237,12 @@ impl Logs {
         LogFiles::default().error_log(&cfg.main)
     }
 
+    /// Every host's error log (index 0: main server, then the virtual
+    /// hosts in order), for a daemon process.
+    pub fn error_logs(&self) -> Vec<ErrorLog> {
+        self.errors.clone()
+    }
+
     /// The main server's error log.
     pub fn main_error_log(&self) -> ErrorLog {
         self.errors

@@ -18,6 +18,7 @@ pub mod static_files;
 
 // Request side: connections, request context, phases, environ.
 pub mod conn;
+pub mod daemon_client;
 pub mod environ;
 pub mod frontend;
 pub mod head_scan;

@@ -104,6 +104,57 @@ impl IncomingBody {
     }
 }
 
+impl IncomingBody {
+    /// Whether the body is known to be empty without reading (no need to
+    /// pump it anywhere).
+    pub fn known_empty(&self) -> bool {
+        match &self.state {
+            State::Done => true,
+            State::Idle(body, _) => body.is_end(),
+            State::Buffered(frames, ended) => frames.is_empty() && ended.is_none(),
+            State::Pumping(_) => false,
+        }
+    }
+
+    /// Feed the whole body into `tx` (a daemon process reads it from
+    /// there); stops when the receiver is dropped.
+    pub async fn forward(self, tx: mpsc::Sender<Result<Bytes, BodyError>>) {
+        match self.state {
+            State::Done => {}
+            State::Idle(body, _) => pump(body, tx, self.limit, self.timeout).await,
+            State::Buffered(frames, ended) => {
+                // Read ahead, so small: one chunk (one frame to the daemon,
+                // one hand-over to its Python thread).
+                let whole = if frames.len() > 1 {
+                    let mut all =
+                        bytes::BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+                    for f in &frames {
+                        all.extend_from_slice(f);
+                    }
+                    std::iter::once(all.freeze()).collect()
+                } else {
+                    frames
+                };
+                for f in whole {
+                    if tx.send(Ok(f)).await.is_err() {
+                        return;
+                    }
+                }
+                if let Some(e) = ended {
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+            State::Pumping(mut rx) => {
+                while let Some(item) = rx.recv().await {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn pump(
     mut body: BodyIn,
     tx: mpsc::Sender<Result<Bytes, BodyError>>,

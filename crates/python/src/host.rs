@@ -54,6 +54,9 @@ pub struct PythonHost {
     /// Tells the runtime thread to finalise (handing it the groups to
     /// destroy first); and its handle.
     runtime: Mutex<Option<RuntimeThread>>,
+    /// The GIL heartbeat thread ([`PythonHost::gil_heartbeat`]) and its
+    /// stop flag.
+    heartbeat: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
     log: ErrorLog,
 }
 
@@ -150,6 +153,7 @@ impl PythonHost {
             workers: Mutex::new(Vec::new()),
             groups: Arc::clone(&groups),
             runtime: Mutex::new(Some((stop_tx, runtime))),
+            heartbeat: Mutex::new(None),
             log: log.clone(),
         };
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -212,6 +216,33 @@ impl PythonHost {
             .map_or(0, Sender::len)
     }
 
+    /// Start a thread that takes the GIL every `interval` (on the main
+    /// interpreter, holding it for no time) and records when it last
+    /// could: daemon mode's `deadlock-timeout` watchdog reads the time and
+    /// restarts the process when it gets too old (the GIL held by C code
+    /// that never releases it).  Stopped by [`PythonHost::shutdown`].
+    pub fn gil_heartbeat(&self, interval: std::time::Duration) -> Arc<Mutex<std::time::Instant>> {
+        let beat = Arc::new(Mutex::new(std::time::Instant::now()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, st) = (Arc::clone(&beat), Arc::clone(&stop));
+        let spawned = thread::Builder::new()
+            .name("wsgid-py-heartbeat".into())
+            .spawn(move || {
+                while !st.load(Ordering::Acquire) {
+                    Python::attach(|_py| {});
+                    *b.lock().unwrap_or_else(PoisonError::into_inner) = std::time::Instant::now();
+                    thread::sleep(interval);
+                }
+            });
+        if let Ok(handle) = spawned {
+            *self
+                .heartbeat
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some((stop, handle));
+        }
+        beat
+    }
+
     /// Stop taking requests, let queued and running ones finish, run
     /// atexit, finalise.  Idempotent; blocks until done.  Must not be called
     /// from a request thread (it waits for them).
@@ -223,6 +254,15 @@ impl PythonHost {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
+        let heartbeat = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((stop, handle)) = heartbeat {
+            stop.store(true, Ordering::Release);
+            let _ = handle.join();
+        }
         let workers =
             std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
         for worker in workers {

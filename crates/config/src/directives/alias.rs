@@ -129,6 +129,7 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
         return Err(two());
     }
     let mut opts = ScriptAliasOptions::default();
+    let (mut raw_process_group, mut raw_application_group) = (None::<String>, None::<String>);
     while !rest.is_empty() {
         let (option, value) = parse_option(&mut rest)
             .ok_or_else(|| "Invalid option to WSGI script alias definition.".to_owned())?;
@@ -138,18 +139,14 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
                     return Err("Invalid name for WSGI application group.".to_owned());
                 }
                 opts.application_group = Some(group_spec(&value));
+                raw_application_group = Some(value);
             }
             "process-group" => {
                 if value.is_empty() {
                     return Err("Invalid name for WSGI process group.".to_owned());
                 }
-                let g = group_spec(&value);
-                if g != GroupSpec::Global {
-                    return Err(format!(
-                        "{name}: process-group={value}: not implemented yet in wsgid (daemon mode is planned)"
-                    ));
-                }
-                opts.process_group = Some(g);
+                opts.process_group = Some(group_spec(&value));
+                raw_process_group = Some(value);
             }
             "callable-object" => {
                 if value.is_empty() {
@@ -169,6 +166,30 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
             }
             _ => return Err("Invalid option to WSGI script alias definition.".to_owned()),
         }
+    }
+    // As mod_wsgi: with both groups given literally (and a target without
+    // `$n` substitutions) the script is also preloaded at process start,
+    // and the process group must then exist and be usable from here.
+    let global = |g: &String| {
+        if g == "%{GLOBAL}" {
+            String::new()
+        } else {
+            g.clone()
+        }
+    };
+    if let (Some(pg), Some(ag)) = (
+        raw_process_group.as_ref().map(global),
+        raw_application_group.as_ref().map(global),
+    ) && !pg.contains("%{")
+        && !ag.contains("%{")
+        && (!is_match || !target.contains('$'))
+    {
+        super::daemon::check_group_usable(b, &pg)?;
+        b.cfg.wsgi.import_scripts.push(crate::model::ImportScript {
+            path: std::path::PathBuf::from(&target),
+            process_group: pg,
+            application_group: ag,
+        });
     }
     let matcher = if is_match {
         UrlMatcher::Regex(

@@ -8,6 +8,7 @@ use crate::registry::Row;
 pub mod alias;
 pub mod auth;
 pub mod core;
+pub mod daemon;
 pub mod log;
 pub mod mime_env;
 pub mod mpm;

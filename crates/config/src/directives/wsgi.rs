@@ -1,7 +1,7 @@
 //! mod_wsgi 4.9's directives (except the script aliases, in `alias`):
 //! the interpreter-wide settings, the per-directory request settings, and
-//! the rows of the daemon-mode, embedded-restriction and auth-script directives that
-//! wsgid does not implement yet.
+//! the rows of the directives that wsgid does not implement yet (auth
+//! scripts...).  `WSGIDaemonProcess` is in `daemon`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -15,18 +15,16 @@ use crate::model::{
 };
 use crate::registry::{Action::*, Arity::*, *};
 
-const DAEMON: &str = "daemon mode is planned";
-
 // One row per line reads as a table; rustfmt would explode it.
 #[rustfmt::skip]
 pub const ROWS: &[Row] = &[
-    row("WSGIDaemonProcess", Raw, RSRC_CONF, 0, "Specify details of daemon processes to start.", Planned(DAEMON)),
+    row("WSGIDaemonProcess", Raw, RSRC_CONF, 0, "Specify details of daemon processes to start.", Set(super::daemon::daemon_process)),
     row("WSGIProcessGroup", Take1, ACCESS_CONF | RSRC_CONF, 0, "Name of the WSGI process group.", Set(process_group)),
-    row("WSGIRestrictProcess", Raw, ACCESS_CONF | RSRC_CONF, 0, "Limit selectable WSGI process groups.", Planned(DAEMON)),
+    row("WSGIRestrictProcess", Raw, ACCESS_CONF | RSRC_CONF, 0, "Limit selectable WSGI process groups.", Set(restrict_process)),
     row("WSGISocketPrefix", Take1, RSRC_CONF, GLOBAL_ONLY, "Path prefix for the daemon process sockets.", Set(socket_prefix)),
-    row("WSGISocketRotation", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable rotation of daemon process sockets.", Planned(DAEMON)),
-    row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Planned(DAEMON)),
-    row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Planned(DAEMON)),
+    row("WSGISocketRotation", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable rotation of daemon process sockets.", Ignored("wsgid's daemon sockets carry no generation number: they are never rotated, a graceful restart keeps them")),
+    row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Ignored("the processes of a daemon group accept from one shared socket without a mutex (the kernel hands each connection to one of them)")),
+    row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Set(ignore_activity)),
     row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Set(import_script)),
     row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Planned("dispatch scripts")),
     row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
@@ -35,7 +33,7 @@ pub const ROWS: &[Row] = &[
     row("WSGIAuthGroupScript", Raw, OR_AUTHCFG, 0, "Location of WSGI group auth script file.", Set(auth_group_script)),
     row("WSGIUserAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on users.", Ignored("mod_wsgi 4.9 answers as an Apache 2.4 authentication provider, where this has no effect")),
     row("WSGIGroupAuthoritative", Take1, OR_AUTHCFG, 0, "Enable/Disable as being authoritative on groups.", Set(group_authoritative)),
-    row("WSGIRestrictEmbedded", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable use of embedded mode.", Planned(DAEMON)),
+    row("WSGIRestrictEmbedded", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable use of embedded mode.", Set(restrict_embedded)),
     row("WSGIRestrictStdin", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDIN.", Set(restrict_stdin)),
     row("WSGIRestrictStdout", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDOUT.", Set(restrict_stdout)),
     row("WSGIRestrictSignal", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of signal().", Set(restrict_signal)),
@@ -66,22 +64,45 @@ pub const ROWS: &[Row] = &[
     row("WSGICaseSensitivity", Take1, RSRC_CONF, GLOBAL_ONLY, "Define whether file system is case sensitive.", Set(case_sensitivity)),
 ];
 
+/// `WSGIProcessGroup name|%{GLOBAL}|%{ENV:VAR}`: not checked against the
+/// defined groups here (mod_wsgi checks at request time: "No WSGI daemon
+/// process called '...' has been configured").
 fn process_group(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let g = group_spec(a.get(0));
-    if g != GroupSpec::Global {
-        return Err(format!(
-            "WSGIProcessGroup {}: not implemented yet in wsgid ({DAEMON})",
-            a.get(0)
-        ));
-    }
-    b.per_dir().wsgi.process_group = Some(g);
+    b.per_dir().wsgi.process_group = Some(group_spec(a.get(0)));
+    Ok(())
+}
+
+/// `WSGIRestrictProcess group...` (`%{GLOBAL}` stands for embedded mode).
+fn restrict_process(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let list = words(&a.raw)
+        .into_iter()
+        .map(|w| if w == "%{GLOBAL}" { String::new() } else { w })
+        .collect();
+    b.per_dir().wsgi.restrict_process = Some(list);
+    Ok(())
+}
+
+fn ignore_activity(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.ignore_activity = Some(wsgi_flag(a.name, a.get(0))?);
+    Ok(())
+}
+
+fn restrict_embedded(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    b.cfg.wsgi.restrict_embedded = if v.eq_ignore_ascii_case("on") {
+        true
+    } else if v.eq_ignore_ascii_case("off") {
+        false
+    } else {
+        return Err("WSGIRestrictEmbedded must be one of: Off | On".to_owned());
+    };
     Ok(())
 }
 
 /// `WSGIImportScript path process-group=... application-group=...`, parsed
 /// as mod_wsgi's `wsgi_add_import_script` does (both options required).
-/// Without daemon process groups, only `process-group=%{GLOBAL}` names a
-/// process: any other name gets mod_wsgi's error for an unknown group.
+/// The process group must be `%{GLOBAL}` or a daemon group defined
+/// earlier and usable from here (mod_wsgi's messages otherwise).
 fn import_script(b: &mut Builder, a: &Args) -> Result<(), String> {
     let mut rest = a.raw.as_str();
     let path = next_word(&mut rest);
@@ -108,9 +129,12 @@ fn import_script(b: &mut Builder, a: &Args) -> Result<(), String> {
         application_group.ok_or_else(|| "Name of WSGI application group required.".to_owned())?;
     let process_group =
         process_group.ok_or_else(|| "Name of WSGI process group required.".to_owned())?;
-    if process_group != "%{GLOBAL}" {
-        return Err("WSGI process group not yet configured.".to_owned());
-    }
+    let process_group = if process_group == "%{GLOBAL}" {
+        String::new()
+    } else {
+        process_group
+    };
+    super::daemon::check_group_usable(b, &process_group)?;
     let application_group = if application_group == "%{GLOBAL}" {
         String::new()
     } else {
@@ -118,6 +142,7 @@ fn import_script(b: &mut Builder, a: &Args) -> Result<(), String> {
     };
     b.cfg.wsgi.import_scripts.push(ImportScript {
         path: PathBuf::from(path),
+        process_group,
         application_group,
     });
     Ok(())

@@ -154,19 +154,118 @@ fn value_errors() {
 }
 
 #[test]
+fn daemon_process_messages_follow_mod_wsgi() {
+    for (text, message) in [
+        (
+            "WSGIDaemonProcess",
+            "Name of WSGI daemon process not supplied.",
+        ),
+        (
+            "WSGIDaemonProcess d colour=blue",
+            "Invalid option to WSGI daemon process definition.",
+        ),
+        (
+            "WSGIDaemonProcess d threads",
+            "Invalid option to WSGI daemon process definition.",
+        ),
+        (
+            "WSGIDaemonProcess d\nWSGIDaemonProcess d",
+            "Name duplicates previous WSGI daemon definition.",
+        ),
+        (
+            "WSGIDaemonProcess d user=root",
+            "WSGI process blocked from running as root.",
+        ),
+        (
+            "WSGIDaemonProcess d user=#0",
+            "WSGI process blocked from running as root.",
+        ),
+        (
+            "WSGIDaemonProcess d processes=0",
+            "Invalid process count for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d threads=-1",
+            "Invalid thread count for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d umask=9",
+            "Invalid umask for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d home=rel",
+            "Invalid home directory for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d maximum-requests=-1",
+            "Invalid request count for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d queue-timeout=",
+            "Invalid queue timeout for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d send-buffer-size=10",
+            "Send buffer size must be >= 512 bytes, or 0 for system default.",
+        ),
+        (
+            "WSGIDaemonProcess d memory-limit=-1",
+            "Invalid memory limit for WSGI daemon process.",
+        ),
+        (
+            "WSGIScriptAlias /a /b process-group=d application-group=x",
+            "WSGI process group not yet configured.",
+        ),
+        (
+            "WSGIRestrictEmbedded maybe",
+            "WSGIRestrictEmbedded must be one of: Off | On",
+        ),
+        (
+            "<VirtualHost *:80>\nServerName a\nWSGIDaemonProcess d\n</VirtualHost>\n<VirtualHost *:80>\nServerName b\nWSGIImportScript /x process-group=d application-group=x\n</VirtualHost>",
+            "WSGI process group not accessible.",
+        ),
+    ] {
+        assert_eq!(msg(text), message, "{text}");
+    }
+}
+
+#[test]
+fn daemon_process_defaults_and_options() {
+    let cfg = crate::parse_str(
+        "WSGIDaemonProcess a\nWSGIDaemonProcess b processes=1 threads=3 umask=0027 home=/tmp \
+         python-path=/x:/y display-name=%{GROUP} maximum-requests=3 inactivity-timeout=7\n\
+         WSGIProcessGroup b\nWSGIScriptAlias /a /b process-group=b application-group=%{GLOBAL}\n\
+         <Location /x>\nWSGIRestrictProcess a %{GLOBAL}\n</Location>\n",
+        std::path::Path::new("/etc/wsgid/test.conf"),
+        &[],
+    )
+    .expect("parses");
+    let a = cfg.wsgi.daemon("a").expect("a");
+    assert_eq!((a.processes, a.multiprocess, a.threads), (1, false, 15));
+    assert_eq!(
+        (a.shutdown_timeout, a.graceful_timeout, a.connect_timeout),
+        (5, 15, 15)
+    );
+    assert_eq!((a.deadlock_timeout, a.listen_backlog), (300, 100));
+    let b = cfg.wsgi.daemon("b").expect("b");
+    assert_eq!((b.processes, b.multiprocess, b.threads), (1, true, 3));
+    assert_eq!(b.umask, Some(0o027));
+    assert_eq!(b.display_name.as_deref(), Some("(wsgi:b)"));
+    assert_eq!(b.python_path.len(), 2);
+    assert_eq!((b.maximum_requests, b.inactivity_timeout), (3, 7));
+    assert_eq!(cfg.wsgi.import_scripts[0].process_group, "b");
+    assert_eq!(
+        cfg.main.sections[0].per_dir.wsgi.restrict_process,
+        Some(vec!["a".to_owned(), String::new()])
+    );
+}
+
+#[test]
 fn not_implemented_and_removed() {
     assert_eq!(
-        err("ServerName x\nWSGIDaemonProcess d threads=2"),
+        err("ServerName x\nWSGIDaemonProcess d chroot=/x"),
         "AH00526: Syntax error on line 2 of /etc/wsgid/test.conf:\n\
-         WSGIDaemonProcess: not implemented yet in wsgid (daemon mode is planned)"
-    );
-    assert_eq!(
-        msg("WSGIProcessGroup d"),
-        "WSGIProcessGroup d: not implemented yet in wsgid (daemon mode is planned)"
-    );
-    assert_eq!(
-        msg("WSGIScriptAlias /a /b process-group=d"),
-        "WSGIScriptAlias: process-group=d: not implemented yet in wsgid (daemon mode is planned)"
+         WSGIDaemonProcess option 'chroot' is not implemented yet in wsgid."
     );
     assert_eq!(
         msg("WSGIPythonExecutable /usr/bin/python"),

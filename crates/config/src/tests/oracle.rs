@@ -39,19 +39,7 @@ const CASES: &[(&str, &str)] = &[
 
 /// Cases whose configuration uses directives wsgid does not implement yet,
 /// with the directive that stops them.
-const NOT_YET: &[(&str, &str)] = &[
-    ("06", "WSGIDaemonProcess"),
-    ("07", "WSGIDaemonProcess"),
-    ("08", "WSGIDaemonProcess"),
-    ("09", "WSGIDaemonProcess"),
-    ("11", "WSGIDaemonProcess"),
-    ("14", "WSGIDaemonProcess"),
-    ("15", "WSGIDaemonProcess"),
-    ("16", "WSGIDaemonProcess"),
-    ("17", "WSGIDaemonProcess"),
-    ("19", "WSGIDaemonProcess"),
-    ("20", "WSGIRestrictEmbedded"),
-];
+const NOT_YET: &[(&str, &str)] = &[];
 
 fn render(text: &str, run: &Path, case: &Path) -> String {
     text.replace("@RUN@", &run.display().to_string())
@@ -197,9 +185,11 @@ fn bench_configs() {
         "{base}{}",
         include_str!("../../testdata/bench/wsgi-daemon.conf.in")
     ));
-    let e = parse_str(&daemon, &work.path().join("httpd.conf"), &[])
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert!(e.contains("not implemented yet in wsgid"), "{e}");
+    let c = parse_str(&daemon, &work.path().join("httpd.conf"), &[]).expect("daemon bench config");
+    assert!(c.wsgi.restrict_embedded);
+    assert_eq!(c.wsgi.daemons.len(), 1);
+    assert_eq!(
+        c.wsgi.daemons[0].display_name.as_deref(),
+        Some("(wsgi:bench)")
+    );
 }

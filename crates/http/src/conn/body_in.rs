@@ -210,6 +210,12 @@ impl BodyIn {
         }
     }
 
+    /// Known to have nothing to read (a request without a body, or one
+    /// already read to its end).
+    pub fn is_end(&self) -> bool {
+        self.source.is_none()
+    }
+
     pub(super) fn new(shared: Arc<Shared>, seq: u64) -> BodyIn {
         BodyIn {
             source: Some((shared, seq)),

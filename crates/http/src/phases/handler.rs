@@ -166,17 +166,78 @@ pub enum SubmitError {
     ShuttingDown,
 }
 
-/// Build the environ and queue the request; the receiver yields the
-/// response events.
+/// mod_wsgi's checks before a request runs (`wsgi_execute_remote`, then
+/// the embedded-mode restriction): `Err(500)` once logged.  `Ok(Some(group))`
+/// for a daemon group, `Ok(None)` for embedded mode.
+fn route<'c>(
+    fe: &'c FrontEnd,
+    r: &Request,
+    settings: &WsgiSettings,
+) -> Result<Option<&'c wsgid_config::model::DaemonProcess>, u16> {
+    let site = fe.site(r.host);
+    let group = settings.process_group.as_str();
+    if let Some(allowed) = &r.per_dir.wsgi.restrict_process
+        && !allowed.iter().any(|g| g == group)
+    {
+        script_error(
+            site,
+            r,
+            &format!(
+                "Daemon process called '{group}' cannot be accessed by this WSGI application as not a member of allowed groups"
+            ),
+        );
+        return Err(500);
+    }
+    if group.is_empty() {
+        if fe.cfg.wsgi.restrict_embedded {
+            script_error(
+                site,
+                r,
+                "Embedded mode of mod_wsgi disabled by runtime configuration",
+            );
+            return Err(500);
+        }
+        return Ok(None);
+    }
+    let Some(daemon) = fe.cfg.wsgi.daemon(group) else {
+        script_error(
+            site,
+            r,
+            &format!("No WSGI daemon process called '{group}' has been configured"),
+        );
+        return Err(500);
+    };
+    // A group defined in a <VirtualHost> serves only hosts with its ServerName.
+    if let Some(v) = daemon.vhost
+        && v + 1 != r.host
+        && fe.site(v + 1).server_hostname != site.server_hostname
+    {
+        script_error(
+            site,
+            r,
+            &format!("Daemon process called '{group}' cannot be accessed by this WSGI application"),
+        );
+        return Err(500);
+    }
+    Ok(Some(daemon))
+}
+
+/// Build the environ and queue the request (to this process's Python host,
+/// or to the daemon process group the request is delegated to); the
+/// receiver yields the response events.
 pub fn submit(
     fe: &FrontEnd,
     r: &Request,
     settings: &WsgiSettings,
     body: IncomingBody,
 ) -> Result<mpsc::Receiver<ResponseEvent>, SubmitError> {
-    let Some(python) = &fe.python else {
-        return Err(SubmitError::NoPython);
+    let daemon = match route(fe, r, settings) {
+        Ok(d) => d,
+        Err(status) => return Ok(crate::daemon_client::failed(status)),
     };
+    if daemon.is_none() && fe.python.is_none() {
+        return Err(SubmitError::NoPython);
+    }
     let site = fe.site(r.host);
     let request_id = format!(
         "{:x}-{:x}",
@@ -191,6 +252,42 @@ pub fn submit(
         server_software: &site.server_banner,
     };
     let (environ, url_scheme) = environ::build(site, r, &inputs);
+    if let Some(group) = daemon {
+        let head = wsgid_daemon::protocol::RequestHead {
+            host: u32::try_from(r.host).unwrap_or(0),
+            script: r.filename_str().to_string(),
+            callable: settings.callable.clone(),
+            application_group: settings.application_group.clone(),
+            script_reloading: settings.script_reloading,
+            // In daemon mode the default reload mechanism is `Process`.
+            reload: match r.per_dir.wsgi.reload_mechanism {
+                None => wsgid_python::ReloadMechanism::Process,
+                Some(_) => settings.reload,
+            },
+            script_mtime: r.meta.as_ref().and_then(|m| m.modified().ok()),
+            url_scheme: url_scheme.to_owned(),
+            client: r.conn.peer.to_string(),
+            queued_at: std::time::SystemTime::now(),
+            ignore_activity: r.per_dir.wsgi.ignore_activity.unwrap_or(false),
+            environ,
+        };
+        let rlog = wsgid_daemon::client::RequestLog {
+            log: site.error_log.clone(),
+            peer: Some(r.conn.peer),
+            filename: r.filename_str().to_string(),
+        };
+        let target = crate::daemon_client::target(&fe.cfg, group);
+        return Ok(crate::daemon_client::spawn(
+            target,
+            head,
+            body,
+            rlog,
+            EVENT_QUEUE,
+        ));
+    }
+    let Some(python) = &fe.python else {
+        return Err(SubmitError::NoPython);
+    };
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let req = WsgiRequest {
         script: r.filename.clone().unwrap_or_default(),

@@ -1,0 +1,455 @@
+//! The wire format between a front-end worker and a daemon process, over
+//! one UNIX stream connection per request (as mod_wsgi connects once per
+//! request).
+//!
+//! Everything is a frame: a 5-byte header — the kind (one ASCII byte) and
+//! the payload length (u32, little endian) — then the payload.  Strings
+//! inside payloads are a u32 length then UTF-8 bytes (environ values are
+//! latin-1 "native strings", one `char` per byte, so they round-trip).
+//!
+//! Front end → daemon:
+//!
+//! | kind | payload |
+//! |------|---------|
+//! | `R`  | the request head ([`RequestHead`]): sent first, once |
+//! | `B`  | a request body chunk (never empty) |
+//! | `E`  | end of the request body |
+//! | `X`  | the body read failed: u8 code (0 I/O, 1 too large, 2 timeout), message |
+//!
+//! Daemon → front end:
+//!
+//! | kind | payload |
+//! |------|---------|
+//! | `H`  | response head: u16 status, reason, u32 count, (name, value)* |
+//! | `C`  | head (as `H`) then the whole body: the complete response |
+//! | `D`  | a body chunk |
+//! | `Z`  | end of the body |
+//! | `A`  | abort (close the client connection without completing) |
+//! | `F`  | failed before a head: u16 status for the error page |
+//! | `J`  | rejected: the process is restarting (its script changed and the reload mechanism is `Process`); the front end sends the request again on a new connection |
+//!
+//! A small response is one `C` frame: one `write` on the daemon side and
+//! one `read` on the front end.  Streamed bodies go as `D` frames written
+//! as the application yields them (several queued events are coalesced
+//! into one write); the request body is sent as the client sends it, in
+//! both directions with the sockets' flow control as backpressure (the
+//! daemon stops reading when `wsgi.input` is not being read).  The daemon
+//! closes the connection after the last frame; an early EOF before `H`/`C`
+//! is mod_wsgi's "Truncated or oversized response headers".
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use wsgid_python::{BodyError, ReloadMechanism, ResponseHead};
+
+pub const REQUEST: u8 = b'R';
+pub const BODY: u8 = b'B';
+pub const BODY_END: u8 = b'E';
+pub const BODY_ERROR: u8 = b'X';
+pub const HEAD: u8 = b'H';
+pub const COMPLETE: u8 = b'C';
+pub const DATA: u8 = b'D';
+pub const END: u8 = b'Z';
+pub const ABORT: u8 = b'A';
+pub const FAILED: u8 = b'F';
+pub const REJECTED: u8 = b'J';
+
+/// Largest payload accepted (heads are small; body frames are cut at 1 MiB).
+pub const MAX_FRAME: usize = 64 << 20;
+/// Body chunks larger than this are split into several frames.
+pub const MAX_CHUNK: usize = 1 << 20;
+
+/// Everything of a `WsgiRequest` except the body and the channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Index of the virtual host (0: main server) whose error log gets
+    /// the request's `wsgi.errors`.
+    pub host: u32,
+    pub script: String,
+    pub callable: String,
+    pub application_group: String,
+    pub script_reloading: bool,
+    pub reload: ReloadMechanism,
+    pub script_mtime: Option<SystemTime>,
+    pub url_scheme: String,
+    /// The client address (`""`: none).
+    pub client: String,
+    /// When the front end accepted the request (for `queue-timeout`).
+    pub queued_at: SystemTime,
+    /// `WSGIIgnoreActivity On`: the request does not count as activity
+    /// for `inactivity-timeout`.
+    pub ignore_activity: bool,
+    pub environ: Vec<(String, String)>,
+}
+
+/// Append a frame header for `len` payload bytes.
+pub fn put_header(out: &mut BytesMut, kind: u8, len: usize) {
+    out.put_u8(kind);
+    out.put_u32_le(u32::try_from(len).unwrap_or(u32::MAX));
+}
+
+/// Append a whole frame.
+pub fn put_frame(out: &mut BytesMut, kind: u8, payload: &[u8]) {
+    put_header(out, kind, payload.len());
+    out.put_slice(payload);
+}
+
+fn put_str(out: &mut BytesMut, s: &str) {
+    out.put_u32_le(u32::try_from(s.len()).unwrap_or(u32::MAX));
+    out.put_slice(s.as_bytes());
+}
+
+fn micros(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// A malformed payload.
+#[derive(Debug)]
+pub struct Malformed;
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("malformed frame")
+    }
+}
+
+fn get_u8(b: &mut Bytes) -> Result<u8, Malformed> {
+    if b.remaining() < 1 {
+        return Err(Malformed);
+    }
+    Ok(b.get_u8())
+}
+fn get_u16(b: &mut Bytes) -> Result<u16, Malformed> {
+    if b.remaining() < 2 {
+        return Err(Malformed);
+    }
+    Ok(b.get_u16_le())
+}
+fn get_u32(b: &mut Bytes) -> Result<u32, Malformed> {
+    if b.remaining() < 4 {
+        return Err(Malformed);
+    }
+    Ok(b.get_u32_le())
+}
+fn get_u64(b: &mut Bytes) -> Result<u64, Malformed> {
+    if b.remaining() < 8 {
+        return Err(Malformed);
+    }
+    Ok(b.get_u64_le())
+}
+fn get_str(b: &mut Bytes) -> Result<String, Malformed> {
+    let n = get_u32(b)? as usize;
+    if b.remaining() < n {
+        return Err(Malformed);
+    }
+    String::from_utf8(b.split_to(n).to_vec()).map_err(|_| Malformed)
+}
+
+impl RequestHead {
+    /// The whole `R` frame.
+    pub fn encode(&self, out: &mut BytesMut) {
+        let mut p = BytesMut::with_capacity(
+            256 + self
+                .environ
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 8)
+                .sum::<usize>(),
+        );
+        p.put_u32_le(self.host);
+        put_str(&mut p, &self.script);
+        put_str(&mut p, &self.callable);
+        put_str(&mut p, &self.application_group);
+        p.put_u8(u8::from(self.script_reloading));
+        p.put_u8(match self.reload {
+            ReloadMechanism::Module => 0,
+            ReloadMechanism::Interpreter => 1,
+            ReloadMechanism::Process => 2,
+        });
+        match self
+            .script_mtime
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        {
+            Some(d) => {
+                p.put_u8(1);
+                p.put_u64_le(d.as_secs());
+                p.put_u32_le(d.subsec_nanos());
+            }
+            None => p.put_u8(0),
+        }
+        put_str(&mut p, &self.url_scheme);
+        put_str(&mut p, &self.client);
+        p.put_u64_le(micros(self.queued_at));
+        p.put_u8(u8::from(self.ignore_activity));
+        p.put_u32_le(u32::try_from(self.environ.len()).unwrap_or(u32::MAX));
+        for (k, v) in &self.environ {
+            put_str(&mut p, k);
+            put_str(&mut p, v);
+        }
+        put_frame(out, REQUEST, &p);
+    }
+
+    pub fn decode(mut b: Bytes) -> Result<RequestHead, Malformed> {
+        let host = get_u32(&mut b)?;
+        let script = get_str(&mut b)?;
+        let callable = get_str(&mut b)?;
+        let application_group = get_str(&mut b)?;
+        let script_reloading = get_u8(&mut b)? != 0;
+        let reload = match get_u8(&mut b)? {
+            0 => ReloadMechanism::Module,
+            1 => ReloadMechanism::Interpreter,
+            _ => ReloadMechanism::Process,
+        };
+        let script_mtime = match get_u8(&mut b)? {
+            0 => None,
+            _ => {
+                let secs = get_u64(&mut b)?;
+                let nanos = get_u32(&mut b)?;
+                Some(UNIX_EPOCH + Duration::new(secs, nanos.min(999_999_999)))
+            }
+        };
+        let url_scheme = get_str(&mut b)?;
+        let client = get_str(&mut b)?;
+        let queued_at = UNIX_EPOCH + Duration::from_micros(get_u64(&mut b)?);
+        let ignore_activity = get_u8(&mut b)? != 0;
+        let n = get_u32(&mut b)? as usize;
+        let mut environ = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            let k = get_str(&mut b)?;
+            let v = get_str(&mut b)?;
+            environ.push((k, v));
+        }
+        Ok(RequestHead {
+            host,
+            script,
+            callable,
+            application_group,
+            script_reloading,
+            reload,
+            script_mtime,
+            url_scheme,
+            client,
+            queued_at,
+            ignore_activity,
+            environ,
+        })
+    }
+}
+
+fn head_len(h: &ResponseHead) -> usize {
+    2 + 4
+        + h.reason.len()
+        + 4
+        + h.headers
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum::<usize>()
+}
+
+fn put_head(out: &mut BytesMut, h: &ResponseHead) {
+    out.put_u16_le(h.status);
+    put_str(out, &h.reason);
+    out.put_u32_le(u32::try_from(h.headers.len()).unwrap_or(u32::MAX));
+    for (k, v) in &h.headers {
+        put_str(out, k);
+        put_str(out, v);
+    }
+}
+
+/// An `H` frame.
+pub fn encode_head(out: &mut BytesMut, h: &ResponseHead) {
+    put_header(out, HEAD, head_len(h));
+    put_head(out, h);
+}
+
+/// A `C` frame: head and whole body.
+pub fn encode_complete(out: &mut BytesMut, h: &ResponseHead, body: &[u8]) {
+    put_header(out, COMPLETE, head_len(h) + body.len());
+    put_head(out, h);
+    out.put_slice(body);
+}
+
+/// Decode an `H` payload (or the head part of a `C` payload; the rest of
+/// `b` is then the body).
+pub fn decode_head(b: &mut Bytes) -> Result<ResponseHead, Malformed> {
+    let status = get_u16(b)?;
+    let reason = get_str(b)?;
+    let n = get_u32(b)? as usize;
+    let mut headers = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let k = get_str(b)?;
+        let v = get_str(b)?;
+        headers.push((k, v));
+    }
+    Ok(ResponseHead {
+        status,
+        reason,
+        headers,
+    })
+}
+
+/// An `X` frame for a failed body read.
+pub fn encode_body_error(out: &mut BytesMut, e: &BodyError) {
+    let (code, msg) = match e {
+        BodyError::Io(m) => (0u8, m.as_str()),
+        BodyError::TooLarge => (1, ""),
+        BodyError::Timeout => (2, ""),
+    };
+    let mut p = BytesMut::with_capacity(5 + msg.len());
+    p.put_u8(code);
+    put_str(&mut p, msg);
+    put_frame(out, BODY_ERROR, &p);
+}
+
+pub fn decode_body_error(mut b: Bytes) -> BodyError {
+    match (get_u8(&mut b), get_str(&mut b)) {
+        (Ok(1), _) => BodyError::TooLarge,
+        (Ok(2), _) => BodyError::Timeout,
+        (_, Ok(m)) => BodyError::Io(m),
+        (_, Err(_)) => BodyError::Io("malformed body error frame".into()),
+    }
+}
+
+/// Reads frames from a stream with one growing buffer: a small frame
+/// costs one `read`, payloads are handed out without copying, and nothing
+/// is zero-filled.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R) -> FrameReader<R> {
+        FrameReader {
+            inner,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The next frame if it is already wholly buffered (no read).
+    pub fn buffered(&mut self) -> Option<(u8, Bytes)> {
+        if self.buf.len() < 5 {
+            return None;
+        }
+        let len = u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        if self.buf.len() < 5 + len {
+            return None;
+        }
+        let mut frame = self.buf.split_to(5 + len);
+        let kind = frame[0];
+        Some((kind, frame.split_off(5).freeze()))
+    }
+
+    /// The next frame: `Ok(None)` on a clean EOF between frames.
+    pub async fn next(&mut self) -> std::io::Result<Option<(u8, Bytes)>> {
+        loop {
+            if self.buf.len() >= 5 {
+                let len = u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]])
+                    as usize;
+                if len > MAX_FRAME {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "frame too large",
+                    ));
+                }
+                if self.buf.len() >= 5 + len {
+                    let mut frame = self.buf.split_to(5 + len);
+                    let kind = frame[0];
+                    let payload = frame.split_off(5).freeze();
+                    return Ok(Some((kind, payload)));
+                }
+                self.buf.reserve(5 + len - self.buf.len());
+            } else if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(16 * 1024);
+            }
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(std::io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+        }
+    }
+}
+
+/// Read one frame: `Ok(None)` on a clean EOF before its first byte.
+pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<(u8, Bytes)>> {
+    let mut hdr = [0u8; 5];
+    let mut got = 0;
+    while got < hdr.len() {
+        let n = r.read(&mut hdr[got..]).await?;
+        if n == 0 {
+            if got == 0 {
+                return Ok(None);
+            }
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        got += n;
+    }
+    let len = u32::from_le_bytes([hdr[1], hdr[2], hdr[3], hdr[4]]) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    let mut payload = BytesMut::zeroed(len);
+    r.read_exact(&mut payload).await?;
+    Ok(Some((hdr[0], payload.freeze())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_head_round_trips() {
+        let h = RequestHead {
+            host: 2,
+            script: "/srv/app.wsgi".into(),
+            callable: "application".into(),
+            application_group: "".into(),
+            script_reloading: true,
+            reload: ReloadMechanism::Interpreter,
+            script_mtime: Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5)),
+            url_scheme: "http".into(),
+            client: "127.0.0.1:5000".into(),
+            queued_at: UNIX_EPOCH + Duration::from_micros(123_456),
+            ignore_activity: true,
+            environ: vec![("PATH_INFO".into(), "/\u{e9}".into())],
+        };
+        let mut out = BytesMut::new();
+        h.encode(&mut out);
+        assert_eq!(out[0], REQUEST);
+        let payload = out.freeze().slice(5..);
+        assert_eq!(RequestHead::decode(payload).expect("decode"), h);
+    }
+
+    #[tokio::test]
+    async fn complete_frame_round_trips() {
+        let head = ResponseHead {
+            status: 200,
+            reason: "OK".into(),
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+        };
+        let mut out = BytesMut::new();
+        encode_complete(&mut out, &head, b"hello");
+        put_frame(&mut out, END, b"");
+        let mut r = &out[..];
+        let (kind, mut p) = read_frame(&mut r).await.expect("io").expect("frame");
+        assert_eq!(kind, COMPLETE);
+        let h = decode_head(&mut p).expect("head");
+        assert_eq!((h.status, h.headers.len()), (200, 1));
+        assert_eq!(&p[..], b"hello");
+        let (kind, _) = read_frame(&mut r).await.expect("io").expect("frame");
+        assert_eq!(kind, END);
+        assert!(read_frame(&mut r).await.expect("io").is_none());
+        let mut fr = FrameReader::new(&out[..]);
+        assert_eq!(fr.next().await.expect("io").expect("frame").0, COMPLETE);
+        assert_eq!(fr.next().await.expect("io").expect("frame").0, END);
+        assert!(fr.next().await.expect("io").is_none());
+    }
+}

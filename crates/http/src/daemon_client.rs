@@ -1,0 +1,76 @@
+//! Delegation of a WSGI request to a daemon process group (mod_wsgi's
+//! `wsgi_execute_remote`): the checks mod_wsgi makes before connecting
+//! (`WSGIRestrictProcess`, unknown group, group of another virtual host,
+//! `WSGIRestrictEmbedded`) with its log lines, and the hand-off of the
+//! environ and body to `wsgid_daemon::client`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use wsgid_config::ServerConfig;
+use wsgid_config::model::DaemonProcess;
+use wsgid_python::{BodyError, ResponseEvent};
+
+/// `WSGISocketPrefix`, or mod_wsgi's default `DefaultRuntimeDir/wsgi`.
+pub fn socket_prefix(cfg: &ServerConfig) -> PathBuf {
+    cfg.wsgi
+        .socket_prefix
+        .clone()
+        .unwrap_or_else(|| cfg.runtime_dir.join("wsgi"))
+}
+
+/// The socket of `group` for the server whose master is `master_pid`.
+pub fn socket_of(cfg: &ServerConfig, group: &DaemonProcess, master_pid: u32) -> PathBuf {
+    let id = cfg
+        .wsgi
+        .daemons
+        .iter()
+        .position(|d| d.name == group.name)
+        .map_or(0, |i| i + 1);
+    wsgid_daemon::socket_path(&socket_prefix(cfg), master_pid, id)
+}
+
+/// How the front end reaches `group` (`socket-timeout` 0: `Timeout`).
+pub fn target(cfg: &ServerConfig, group: &DaemonProcess) -> wsgid_daemon::client::Target {
+    let socket_timeout = match group.socket_timeout {
+        0 => cfg.timeout,
+        s => Duration::from_secs(u64::from(s)),
+    };
+    wsgid_daemon::client::Target {
+        name: group.name.clone(),
+        socket: socket_of(cfg, group, std::os::unix::process::parent_id()),
+        connect_timeout: Duration::from_secs(u64::from(group.connect_timeout)),
+        socket_timeout,
+        send_buffer_size: group.send_buffer_size,
+        receive_buffer_size: group.receive_buffer_size,
+    }
+}
+
+/// A receiver that yields only `Failed(status)` (the error is logged).
+pub fn failed(status: u16) -> mpsc::Receiver<ResponseEvent> {
+    let (tx, rx) = mpsc::channel(1);
+    let _ = tx.try_send(ResponseEvent::Failed(status));
+    rx
+}
+
+/// Start forwarding; the receiver yields the response events.
+pub fn spawn(
+    target: wsgid_daemon::client::Target,
+    head: wsgid_daemon::protocol::RequestHead,
+    body: crate::request_body::IncomingBody,
+    rlog: wsgid_daemon::client::RequestLog,
+    queue: usize,
+) -> mpsc::Receiver<ResponseEvent> {
+    let (tx, rx) = mpsc::channel(queue);
+    let brx = if body.known_empty() {
+        None
+    } else {
+        let (btx, brx) = mpsc::channel::<Result<Bytes, BodyError>>(4);
+        tokio::spawn(body.forward(btx));
+        Some(brx)
+    };
+    tokio::spawn(wsgid_daemon::client::forward(target, head, brx, tx, rlog));
+    rx
+}
