@@ -549,6 +549,14 @@ fn user_group_and_supplementary_groups_when_root() {
     if !nix::unistd::geteuid().is_root() {
         return;
     }
+    if !stdlib_readable_by_others() {
+        // A daemon running as nobody must be able to read the embedded
+        // Python's standard library; pyenv installs under /root (mode
+        // 0700) are not (3.11 only works by falling back to Debian's
+        // /usr/lib/python3.11).  Nothing to test on such a machine.
+        eprintln!("skipped: the embedded Python's stdlib is not readable by other users");
+        return;
+    }
     let app = r#"
 import os
 
@@ -692,4 +700,28 @@ fn ignore_activity_requests_do_not_keep_a_process_alive() {
         s.error_log()
     );
     assert_ne!(pid(&s, "/i"), first);
+}
+
+/// Whether the embedded Python's `encodings` package (the first thing a
+/// starting interpreter reads) can be reached by a user without privileges:
+/// every ancestor directory searchable by others, or Debian's copy of the
+/// same version as a fallback.
+fn stdlib_readable_by_others() -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let python = std::env::var("PYO3_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let Ok(out) = std::process::Command::new(&python)
+        .args(["-c", "import encodings, sys; print(encodings.__path__[0]); print('%d.%d' % sys.version_info[:2])"])
+        .output()
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut lines = text.lines();
+    let (Some(dir), Some(version)) = (lines.next(), lines.next()) else {
+        return false;
+    };
+    let searchable = std::path::Path::new(dir)
+        .ancestors()
+        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    searchable || std::path::Path::new(&format!("/usr/lib/python{version}/encodings")).is_dir()
 }
