@@ -333,8 +333,25 @@ pub async fn from_events(
             return Response::from_parts(parts, body);
         }
         Some(ResponseEvent::Head(head)) => head,
-        // The host went away or broke the protocol before a head.
-        _ => return error_page(site, r, 500, None),
+        // The host went away or broke the protocol before a head: say so
+        // here too (the Python side logs a panic, not which request).
+        other => {
+            let what = if other.is_none() {
+                "no response"
+            } else {
+                "a body event before the head"
+            };
+            site.error_log.log(
+                "wsgi",
+                wsgid_log::Level::Error,
+                wsgid_log::Peer::Client(r.conn.peer),
+                &format!(
+                    "wsgid: the WSGI host gave {what} for WSGI script '{}'.",
+                    r.filename_str()
+                ),
+            );
+            return error_page(site, r, 500, None);
+        }
     };
     let Some(mut parts) = head_parts(site, &head) else {
         return error_page(site, r, 500, None);
