@@ -213,27 +213,13 @@ async fn authenticate(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(),
     let mut answer = AuthAnswer::NotFound;
     for provider in &providers {
         answer = match provider.as_str() {
-            "wsgi" => match r.per_dir.wsgi.auth_user_script.clone() {
-                Some(script) => {
-                    let kind = AuthKind::CheckPassword {
-                        user: user.clone(),
-                        password: password.clone(),
-                    };
-                    call(fe, site, r, &script, kind).await
-                }
-                None => {
-                    let pid = std::process::id();
-                    site.error_log.log(
-                        "wsgi",
-                        Level::Error,
-                        Peer::None,
-                        &format!(
-                            "mod_wsgi (pid={pid}): Location of WSGI user authentication script not provided."
-                        ),
-                    );
-                    AuthAnswer::Error
-                }
-            },
+            "wsgi" => {
+                let kind = AuthKind::CheckPassword {
+                    user: user.clone(),
+                    password: password.clone(),
+                };
+                wsgi_provider(fe, site, r, kind).await
+            }
             _ => file_provider(site, r, &user, &password),
         };
         if answer != AuthAnswer::NotFound {
@@ -343,27 +329,13 @@ async fn authenticate_digest(fe: &FrontEnd, site: &Site, r: &mut Request) -> Res
     let mut answer = AuthAnswer::NotFound;
     for provider in &providers {
         answer = match provider.as_str() {
-            "wsgi" => match r.per_dir.wsgi.auth_user_script.clone() {
-                Some(script) => {
-                    let kind = AuthKind::RealmHash {
-                        user: user.clone(),
-                        realm: realm.clone(),
-                    };
-                    call(fe, site, r, &script, kind).await
-                }
-                None => {
-                    let pid = std::process::id();
-                    site.error_log.log(
-                        "wsgi",
-                        Level::Error,
-                        Peer::None,
-                        &format!(
-                            "mod_wsgi (pid={pid}): Location of WSGI user authentication script not provided."
-                        ),
-                    );
-                    AuthAnswer::Error
-                }
-            },
+            "wsgi" => {
+                let kind = AuthKind::RealmHash {
+                    user: user.clone(),
+                    realm: realm.clone(),
+                };
+                wsgi_provider(fe, site, r, kind).await
+            }
             _ => file_realm_hash(site, r, &user, &realm),
         };
         if answer != AuthAnswer::NotFound {
@@ -497,6 +469,26 @@ async fn authorize(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Ou
                 ),
             );
             Err(unauthorized(r))
+        }
+    }
+}
+
+/// The `wsgi` authentication provider (Basic and Digest alike): the
+/// `WSGIAuthUserScript` of the request's directory answers `kind`.
+async fn wsgi_provider(fe: &FrontEnd, site: &Site, r: &Request, kind: AuthKind) -> AuthAnswer {
+    match r.per_dir.wsgi.auth_user_script.clone() {
+        Some(script) => call(fe, site, r, &script, kind).await,
+        None => {
+            let pid = std::process::id();
+            site.error_log.log(
+                "wsgi",
+                Level::Error,
+                Peer::None,
+                &format!(
+                    "mod_wsgi (pid={pid}): Location of WSGI user authentication script not provided."
+                ),
+            );
+            AuthAnswer::Error
         }
     }
 }
