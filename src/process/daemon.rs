@@ -262,42 +262,15 @@ fn python_config(
     group: &DaemonProcess,
 ) -> wsgid_python::PythonConfig {
     let threads = group.threads.max(1) as usize;
+    let server = super::worker::server_python_config(cfg, &group.name, threads);
     wsgid_python::PythonConfig {
-        python_home: group
-            .python_home
-            .clone()
-            .or_else(|| cfg.wsgi.python_home.clone()),
+        python_home: group.python_home.clone().or(server.python_home),
+        // A daemon's path is its own python-path= (WSGIPythonPath is for
+        // embedded mode, as in mod_wsgi).
         python_path: group.python_path.clone(),
-        optimize: cfg.wsgi.python_optimize,
-        python_eggs: group
-            .python_eggs
-            .clone()
-            .or_else(|| cfg.wsgi.python_eggs.clone()),
-        restrict_stdin: cfg.wsgi.restrict_stdin,
-        restrict_stdout: cfg.wsgi.restrict_stdout,
-        restrict_signal: cfg.wsgi.restrict_signal,
-        threads,
+        python_eggs: group.python_eggs.clone().or(server.python_eggs),
         multithread: group.threads != 1,
         multiprocess: group.multiprocess,
-        process_group: group.name.clone(),
-        case_insensitive: !cfg.wsgi.case_sensitivity,
-        python_warnings: cfg.wsgi.python_warnings.clone(),
-        hash_seed: cfg
-            .wsgi
-            .python_hash_seed
-            .as_deref()
-            .and_then(|s| s.parse().ok()),
-        dont_write_bytecode: cfg.wsgi.dont_write_bytecode,
-        keep_interpreter: !cfg.wsgi.destroy_interpreter,
-        import_scripts: cfg
-            .wsgi
-            .import_scripts
-            .iter()
-            .filter(|s| s.process_group == group.name)
-            .map(|s| wsgid_python::ImportScript {
-                path: s.path.clone(),
-                application_group: s.application_group.clone(),
-            })
-            .collect(),
+        ..server
     }
 }

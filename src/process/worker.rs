@@ -104,6 +104,22 @@ pub(super) fn stop_python(python: &Arc<wsgid_python::PythonHost>, log: &ErrorLog
 fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig {
     let threads = cfg.mpm.threads_per_child.max(1) as usize;
     wsgid_python::PythonConfig {
+        multithread: threads > 1,
+        multiprocess: worker_count(&cfg.mpm) > 1,
+        ..server_python_config(cfg, "", threads)
+    }
+}
+
+/// The server-wide Python settings (`WSGIPython*`, `WSGIRestrict*`, …) for
+/// a process of `process_group` (`""`: embedded) with `threads` request
+/// threads, with the import scripts that name that group.  Embedded
+/// workers and daemon processes adjust what is theirs.
+pub(super) fn server_python_config(
+    cfg: &wsgid_config::ServerConfig,
+    process_group: &str,
+    threads: usize,
+) -> wsgid_python::PythonConfig {
+    wsgid_python::PythonConfig {
         python_home: cfg.wsgi.python_home.clone(),
         python_path: cfg.wsgi.python_path.clone(),
         optimize: cfg.wsgi.python_optimize,
@@ -113,8 +129,8 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
         restrict_signal: cfg.wsgi.restrict_signal,
         threads,
         multithread: threads > 1,
-        multiprocess: worker_count(&cfg.mpm) > 1,
-        process_group: String::new(),
+        multiprocess: false,
+        process_group: process_group.to_owned(),
         case_insensitive: !cfg.wsgi.case_sensitivity,
         python_warnings: cfg.wsgi.python_warnings.clone(),
         hash_seed: cfg
@@ -128,7 +144,7 @@ fn python_config(cfg: &wsgid_config::ServerConfig) -> wsgid_python::PythonConfig
             .wsgi
             .import_scripts
             .iter()
-            .filter(|s| s.process_group.is_empty())
+            .filter(|s| s.process_group == process_group)
             .map(|s| wsgid_python::ImportScript {
                 path: s.path.clone(),
                 application_group: s.application_group.clone(),
