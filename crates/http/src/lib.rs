@@ -23,6 +23,7 @@ pub mod environ;
 pub mod frontend;
 pub mod head_scan;
 pub mod htpasswd;
+pub mod meta_cache;
 pub mod phases;
 pub mod proxy;
 pub mod request;

@@ -81,7 +81,7 @@ fn split_at_target(path: &Path, n: usize) -> Result<Split, Denied> {
     let bytes = path.as_os_str().as_bytes();
     if n < bytes.len() && bytes[n] == b'/' {
         let target = Path::new(std::ffi::OsStr::from_bytes(&bytes[..n]));
-        if let Ok(meta) = std::fs::metadata(target)
+        if let Ok(meta) = crate::meta_cache::metadata(target)
             && !meta.is_dir()
         {
             return Ok(Split {
