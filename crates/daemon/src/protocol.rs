@@ -41,7 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use wsgid_python::{BodyError, ReloadMechanism, ResponseHead};
+use wsgid_python::{BodyError, CgiEnv, ReloadMechanism, ResponseHead};
 
 pub const REQUEST: u8 = b'R';
 pub const BODY: u8 = b'B';
@@ -80,7 +80,7 @@ pub struct RequestHead {
     /// `WSGIIgnoreActivity On`: the request does not count as activity
     /// for `inactivity-timeout`.
     pub ignore_activity: bool,
-    pub environ: Vec<(String, String)>,
+    pub environ: CgiEnv,
 }
 
 /// Append a frame header for `len` payload bytes.
@@ -139,12 +139,15 @@ fn get_u64(b: &mut Bytes) -> Result<u64, Malformed> {
     }
     Ok(b.get_u64_le())
 }
-fn get_str(b: &mut Bytes) -> Result<String, Malformed> {
+fn get_bytes(b: &mut Bytes) -> Result<Bytes, Malformed> {
     let n = get_u32(b)? as usize;
     if b.remaining() < n {
         return Err(Malformed);
     }
-    String::from_utf8(b.split_to(n).to_vec()).map_err(|_| Malformed)
+    Ok(b.split_to(n))
+}
+fn get_str(b: &mut Bytes) -> Result<String, Malformed> {
+    String::from_utf8(get_bytes(b)?.to_vec()).map_err(|_| Malformed)
 }
 
 impl RequestHead {
@@ -183,7 +186,7 @@ impl RequestHead {
         p.put_u64_le(micros(self.queued_at));
         p.put_u8(u8::from(self.ignore_activity));
         p.put_u32_le(u32::try_from(self.environ.len()).unwrap_or(u32::MAX));
-        for (k, v) in &self.environ {
+        for (k, v) in self.environ.iter() {
             put_str(&mut p, k);
             put_str(&mut p, v);
         }
@@ -214,11 +217,13 @@ impl RequestHead {
         let queued_at = UNIX_EPOCH + Duration::from_micros(get_u64(&mut b)?);
         let ignore_activity = get_u8(&mut b)? != 0;
         let n = get_u32(&mut b)? as usize;
-        let mut environ = Vec::with_capacity(n.min(4096));
+        let mut environ = CgiEnv::with_capacity(n.min(4096), b.remaining());
         for _ in 0..n {
-            let k = get_str(&mut b)?;
-            let v = get_str(&mut b)?;
-            environ.push((k, v));
+            // Borrowed from the frame: no String per name and value.
+            let k = get_bytes(&mut b)?;
+            let v = get_bytes(&mut b)?;
+            let utf8 = |s| std::str::from_utf8(s).map_err(|_| Malformed);
+            environ.push(utf8(&k)?, utf8(&v)?);
         }
         Ok(RequestHead {
             host,
@@ -419,7 +424,7 @@ mod tests {
             client: "127.0.0.1:5000".into(),
             queued_at: UNIX_EPOCH + Duration::from_micros(123_456),
             ignore_activity: true,
-            environ: vec![("PATH_INFO".into(), "/\u{e9}".into())],
+            environ: [("PATH_INFO", "/\u{e9}")].into_iter().collect(),
         };
         let mut out = BytesMut::new();
         h.encode(&mut out);

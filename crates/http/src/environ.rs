@@ -13,6 +13,8 @@ use wsgid_config::model::{
     CallableSpec, GroupSpec, MapHeadToGet, ReloadMechanism, ServerSignature,
 };
 
+pub use wsgid_python::CgiEnv;
+
 use crate::frontend::Site;
 use crate::request::Request;
 use crate::uri::{find_path_info, latin1, no2slash};
@@ -35,35 +37,24 @@ pub struct WsgiSettings {
 
 /// An insertion-ordered string table (Apache's `apr_table_t` with `set`).
 #[derive(Debug, Default, Clone)]
-pub struct EnvTable(pub Vec<(String, String)>);
+pub struct EnvTable(pub CgiEnv);
 
 impl EnvTable {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.get(key)
     }
-    pub fn set(&mut self, key: &str, value: impl Into<String>) {
-        let value = value.into();
-        match self.0.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key.to_owned(), value)),
-        }
+    pub fn set(&mut self, key: &str, value: impl AsRef<str>) {
+        self.0.set(key, value.as_ref());
     }
     pub fn unset(&mut self, key: &str) {
-        self.0.retain(|(k, _)| k != key);
+        self.0.unset(key);
     }
     /// `set` for a key that can only already be among the first `base`
     /// entries (the SetEnv/PassEnv values): the request's own keys are
     /// distinct, so the rest of the table need not be searched.  Building
     /// the environ is on every WSGI request's path; this keeps it linear.
-    fn put(&mut self, base: usize, key: &str, value: impl Into<String>) {
-        let value = value.into();
-        match self.0[..base].iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key.to_owned(), value)),
-        }
+    fn put(&mut self, base: usize, key: &str, value: impl AsRef<str>) {
+        self.0.set_within(base, key, value.as_ref());
     }
 }
 
@@ -223,13 +214,12 @@ pub struct EnvInputs<'a> {
 }
 
 /// Build the string environ and the URL scheme.
-pub fn build(
-    site: &Site,
-    r: &Request,
-    inp: &EnvInputs<'_>,
-) -> (Vec<(String, String)>, &'static str) {
-    let mut table = Vec::with_capacity(r.env.len() + r.headers.len() + 48);
-    table.extend(r.env.iter().cloned());
+pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static str) {
+    let entries = r.env.len() + r.headers.len() + 48;
+    let mut table = CgiEnv::with_capacity(entries, 1024 + 48 * r.headers.len());
+    for (k, v) in &r.env {
+        table.push(k, v);
+    }
     let mut e = EnvTable(table);
     let base = e.0.len();
     let s = inp.settings;
@@ -397,8 +387,8 @@ fn signature(site: &Site, r: &Request, port: u16) -> String {
 /// scripts (`Auth_environ`): the request headers except the credentials,
 /// the server and client facts, REQUEST_URI, SCRIPT_NAME and PATH_INFO.
 /// No SetEnv values and no `REMOTE_USER`: the scripts run before them.
-pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> Vec<(String, String)> {
-    let mut e = EnvTable(Vec::with_capacity(r.headers.len() + 20));
+pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> CgiEnv {
+    let mut e = EnvTable(CgiEnv::with_capacity(r.headers.len() + 20, 1024));
     for (name, value) in merged_headers(r) {
         if name.eq_ignore_ascii_case("content-type") {
             e.set("CONTENT_TYPE", value);

@@ -131,7 +131,7 @@ fn call_function(
     py: Python<'_>,
     group: &Group,
     function: &Bound<'_, PyAny>,
-    cgi: &[(String, String)],
+    cgi: &crate::CgiEnv,
     application_group: &str,
     script_reloading: bool,
     sink: &crate::log_stream::SharedSink,
@@ -139,7 +139,7 @@ fn call_function(
 ) -> PyResult<Mapped> {
     let interp = &group.interp;
     let vars = PyDict::new(py);
-    for (k, v) in cgi {
+    for (k, v) in cgi.iter() {
         vars.set_item(k, v)?;
     }
     vars.set_item("apache.version", interp.apache_version.bind(py))?;

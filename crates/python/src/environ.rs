@@ -151,12 +151,12 @@ pub(crate) fn build<'py>(
     py: Python<'py>,
     interp: &Interpreter,
     cache: &mut KeyCache,
-    cgi: &[(String, String)],
+    cgi: &crate::CgiEnv,
     extra: &PythonSide<'_, 'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = ffi::dict_with_capacity(py, cgi.len() + PYTHON_SIDE_ENTRIES)?;
     let mut index = 0;
-    for (name, value) in cgi {
+    for (name, value) in cgi.iter() {
         if name == "PATH" || name == "HTTPS" {
             continue;
         }

@@ -19,6 +19,7 @@
 
 mod adapter;
 mod auth;
+mod cgi_env;
 mod environ;
 mod error;
 mod ffi;
@@ -35,6 +36,7 @@ mod restrict;
 mod runtime;
 mod script;
 
+pub use cgi_env::CgiEnv;
 pub use error::PythonError;
 pub use host::PythonHost;
 
@@ -136,7 +138,7 @@ pub struct WsgiRequest {
     /// Values are "native strings" (PEP 3333): the raw bytes decoded as
     /// latin-1, one `char` per byte, as mod_wsgi's `PyUnicode_DecodeLatin1`.
     /// `PATH` and `HTTPS` are dropped, as mod_wsgi drops them.
-    pub environ: Vec<(String, String)>,
+    pub environ: CgiEnv,
     /// `wsgi.url_scheme`.
     pub url_scheme: &'static str,
     /// Request body source (`wsgi.input`).
@@ -169,7 +171,7 @@ pub struct AuthCall {
     /// `mod_wsgi.version`, `mod_wsgi.process_group`,
     /// `mod_wsgi.application_group`, `mod_wsgi.script_reloading` and
     /// `wsgi.errors`.
-    pub environ: Vec<(String, String)>,
+    pub environ: CgiEnv,
     /// Which function, with which arguments.
     pub kind: AuthKind,
     /// Client address, for the log lines.

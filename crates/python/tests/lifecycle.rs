@@ -48,7 +48,7 @@ fn request(
         script_reloading: true,
         reload: wsgid_python::ReloadMechanism::Module,
         script_mtime: None,
-        environ: vec![("REQUEST_METHOD".into(), "GET".into())],
+        environ: [("REQUEST_METHOD", "GET")].into_iter().collect(),
         url_scheme: "http",
         body: Box::new(NoBody),
         client: None,

@@ -96,15 +96,18 @@ pub(crate) fn request(
 ) -> (WsgiRequest, tokio::sync::mpsc::Receiver<ResponseEvent>) {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let log = ErrorLog::open(&harness().log_path, Level::Debug).expect("open log");
-    let environ = vec![
-        ("REQUEST_METHOD".to_owned(), "GET".to_owned()),
-        ("PATH_INFO".to_owned(), path_info.to_owned()),
-        ("SCRIPT_NAME".to_owned(), "/app".to_owned()),
-        ("SCRIPT_FILENAME".to_owned(), script.display().to_string()),
-        ("PATH".to_owned(), "/usr/bin".to_owned()),
-        ("HTTPS".to_owned(), "1".to_owned()),
-        ("mod_wsgi.process_group".to_owned(), String::new()),
-    ];
+    let script_filename = script.display().to_string();
+    let environ = [
+        ("REQUEST_METHOD", "GET"),
+        ("PATH_INFO", path_info),
+        ("SCRIPT_NAME", "/app"),
+        ("SCRIPT_FILENAME", &script_filename),
+        ("PATH", "/usr/bin"),
+        ("HTTPS", "1"),
+        ("mod_wsgi.process_group", ""),
+    ]
+    .into_iter()
+    .collect();
     let req = WsgiRequest {
         script: script.to_path_buf(),
         callable: "application".into(),
