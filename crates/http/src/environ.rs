@@ -7,6 +7,7 @@
 //! string-valued `mod_wsgi.*` keys.  Object-valued keys (`wsgi.input`...)
 //! are the Python host's job.
 
+use std::borrow::Cow;
 use std::time::UNIX_EPOCH;
 
 use wsgid_config::model::{
@@ -17,7 +18,7 @@ pub use wsgid_python::CgiEnv;
 
 use crate::frontend::Site;
 use crate::request::Request;
-use crate::uri::{find_path_info, latin1, no2slash};
+use crate::uri::{find_path_info, latin1, latin1_cow, no2slash};
 
 /// mod_wsgi's per-request configuration (`WSGIRequestConfig`), resolved
 /// from the merged per-directory settings and the script alias options.
@@ -177,28 +178,32 @@ pub fn wsgi_settings(site: &Site, r: &Request) -> WsgiSettings {
 }
 
 /// `HTTP_*` name for a header, or None when Apache drops it.
-fn http_env_name(name: &str) -> Option<String> {
+fn http_env_name<'k>(name: &str, key: &'k mut String) -> Option<&'k str> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return None;
     }
-    Some(format!(
-        "HTTP_{}",
-        name.to_ascii_uppercase().replace('-', "_")
-    ))
+    key.clear();
+    key.push_str("HTTP_");
+    key.extend(name.chars().map(|c| match c {
+        '-' => '_',
+        c => c.to_ascii_uppercase(),
+    }));
+    Some(key)
 }
 
 /// Request headers as Apache's `headers_in` table holds them: one entry per
 /// name in first-seen order, repeated values joined with `", "`.
-fn merged_headers(r: &Request) -> impl Iterator<Item = (&str, String)> {
+fn merged_headers(r: &Request) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
     r.headers.keys().map(|name| {
         let mut values = r.headers.get_all(name).iter();
         let mut joined = values
             .next()
-            .map(|v| latin1(v.as_bytes()))
+            .map(|v| latin1_cow(v.as_bytes()))
             .unwrap_or_default();
         for v in values {
+            let joined = joined.to_mut();
             joined.push_str(", ");
-            joined.push_str(&latin1(v.as_bytes()));
+            joined.push_str(&latin1_cow(v.as_bytes()));
         }
         (name.as_str(), joined)
     })
@@ -225,6 +230,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     let s = inp.settings;
 
     // ap_add_common_vars: headers first.
+    let mut key = String::with_capacity(32);
     for (name, value) in merged_headers(r) {
         if name.eq_ignore_ascii_case("content-type") {
             e.put(base, "CONTENT_TYPE", value);
@@ -236,8 +242,8 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
         {
             // httpoxy; credentials stay out of the environment unless
             // WSGIPassAuthorization (below).
-        } else if let Some(key) = http_env_name(name) {
-            e.put(base, &key, value);
+        } else if let Some(key) = http_env_name(name, &mut key) {
+            e.put(base, key, value);
         }
     }
     let port = server_port(site, r);
@@ -266,23 +272,23 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(base, "SCRIPT_FILENAME", r.filename_latin1());
     e.put(base, "REMOTE_PORT", r.conn.peer.port().to_string());
     if let Some(user) = &r.user {
-        e.put(base, "REMOTE_USER", user.clone());
+        e.put(base, "REMOTE_USER", user);
     }
     if let Some(auth_type) = &r.auth_type {
-        e.put(base, "AUTH_TYPE", auth_type.clone());
+        e.put(base, "AUTH_TYPE", auth_type);
     }
 
     // ap_add_cgi_vars.
     e.put(base, "GATEWAY_INTERFACE", "CGI/1.1");
     e.put(base, "SERVER_PROTOCOL", r.protocol());
     e.put(base, "REQUEST_METHOD", r.method.as_str());
-    e.put(base, "QUERY_STRING", r.args.clone().unwrap_or_default());
-    e.put(base, "REQUEST_URI", r.unparsed_uri.clone());
+    e.put(base, "QUERY_STRING", r.args.as_deref().unwrap_or_default());
+    e.put(base, "REQUEST_URI", &r.unparsed_uri);
     let (script_name, path_info) = script_name_and_path_info(r);
     e.put(base, "SCRIPT_NAME", latin1(&script_name));
     e.put(base, "PATH_INFO", latin1(&path_info));
     if let Some(pt) = &inp.path_translated {
-        e.put(base, "PATH_TRANSLATED", pt.clone());
+        e.put(base, "PATH_TRANSLATED", pt);
     }
 
     // wsgi_build_environment.
@@ -307,13 +313,13 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     } else {
         "http"
     };
-    e.put(base, "mod_wsgi.process_group", s.process_group.clone());
+    e.put(base, "mod_wsgi.process_group", &s.process_group);
     e.put(
         base,
         "mod_wsgi.application_group",
         s.application_group.clone(),
     );
-    e.put(base, "mod_wsgi.callable_object", s.callable.clone());
+    e.put(base, "mod_wsgi.callable_object", &s.callable);
     e.put(
         base,
         "mod_wsgi.request_handler",
@@ -325,11 +331,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
         "mod_wsgi.script_reloading",
         if s.script_reloading { "1" } else { "0" },
     );
-    e.put(
-        base,
-        "mod_wsgi.listener_host",
-        r.conn.listener_host.to_string(),
-    );
+    e.put(base, "mod_wsgi.listener_host", &r.conn.listener_host);
     e.put(
         base,
         "mod_wsgi.listener_port",
@@ -346,7 +348,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
     e.put(base, "mod_wsgi.request_start", start.to_string());
-    e.put(base, "mod_wsgi.request_id", inp.request_id.clone());
+    e.put(base, "mod_wsgi.request_id", &inp.request_id);
     (e.0, scheme)
 }
 
@@ -389,6 +391,7 @@ fn signature(site: &Site, r: &Request, port: u16) -> String {
 /// No SetEnv values and no `REMOTE_USER`: the scripts run before them.
 pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> CgiEnv {
     let mut e = EnvTable(CgiEnv::with_capacity(r.headers.len() + 20, 1024));
+    let mut key = String::with_capacity(32);
     for (name, value) in merged_headers(r) {
         if name.eq_ignore_ascii_case("content-type") {
             e.set("CONTENT_TYPE", value);
@@ -397,8 +400,8 @@ pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> CgiEnv {
         } else if name.eq_ignore_ascii_case("authorization")
             || name.eq_ignore_ascii_case("proxy-authorization")
         {
-        } else if let Some(key) = http_env_name(name) {
-            e.set(&key, value);
+        } else if let Some(key) = http_env_name(name, &mut key) {
+            e.set(key, value);
         }
     }
     let port = server_port(site, r);
@@ -419,8 +422,8 @@ pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> CgiEnv {
     e.set("REMOTE_PORT", r.conn.peer.port().to_string());
     e.set("SERVER_PROTOCOL", r.protocol());
     e.set("REQUEST_METHOD", r.method.as_str());
-    e.set("QUERY_STRING", r.args.clone().unwrap_or_default());
-    e.set("REQUEST_URI", r.unparsed_uri.clone());
+    e.set("QUERY_STRING", r.args.as_deref().unwrap_or_default());
+    e.set("REQUEST_URI", &r.unparsed_uri);
     // Not collapsed: mod_wsgi splits `r->uri` as it is here.
     let script = if r.path_info.is_empty() {
         &r.uri[..]

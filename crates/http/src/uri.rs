@@ -235,7 +235,15 @@ pub fn escape_path(path: &[u8]) -> String {
 
 /// Bytes as the latin-1 string mod_wsgi hands to Python for CGI values.
 pub fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    latin1_cow(bytes).into_owned()
+}
+
+/// [`latin1`] without a copy when the bytes are ASCII (nearly always).
+pub fn latin1_cow(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.is_ascii() => std::borrow::Cow::Borrowed(s),
+        _ => std::borrow::Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+    }
 }
 
 /// Expand `$0`..`$9` in a regex target (`ap_pregsub`); `\$` is a literal `$`.
