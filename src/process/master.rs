@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,7 +56,8 @@ pub fn run(
     defines: &[String],
 ) -> Result<ExitCode, AppError> {
     let log = worker::open_main_error_log(&cfg)?;
-    let listeners = listeners::bind_all(&cfg, BACKLOG)?;
+    let count = worker_count(&cfg.mpm) as usize;
+    let listeners = listeners::bind_all(&cfg, BACKLOG, count)?;
     let pid_file = cfg.pid_file.clone();
     if let Some(p) = &pid_file {
         std::fs::write(p, format!("{}\n", std::process::id()))
@@ -75,7 +75,6 @@ pub fn run(
             ),
         );
     }
-    let count = worker_count(&cfg.mpm) as usize;
     let daemons = daemon_groups(&cfg, &log)?;
     let mut slots = vec![SlotKind::Worker; count];
     for (g, d) in daemons.iter().enumerate() {
@@ -229,7 +228,7 @@ fn bind_daemon_socket(
 struct Master {
     config: PathBuf,
     defines: Vec<String>,
-    listeners: Vec<TcpListener>,
+    listeners: listeners::Listeners,
     log: ErrorLog,
     daemons: Vec<DaemonGroup>,
     slots: Vec<SlotKind>,
@@ -470,7 +469,8 @@ impl Master {
     }
 
     fn worker_command(&self, slot: usize) -> Result<std::process::Command, AppError> {
-        let listeners::ChildListeners { maps, env } = listeners::for_child(&self.listeners)?;
+        let listeners::ChildListeners { maps, env } =
+            listeners::for_child(self.listeners.of_slot(slot))?;
         // /proc/self/exe rather than argv[0]: replacing the binary on disk
         // while the server runs is then safe, and PATH does not matter.
         let mut cmd = std::process::Command::new("/proc/self/exe");
