@@ -154,7 +154,8 @@ impl FrontEnd {
             }
             return resp;
         }
-        let (mut r, outcome) = match Request::from_head(&parts, conn.clone()) {
+        let mut parts = parts;
+        let (mut r, outcome) = match Request::take_head(&mut parts, conn.clone()) {
             Ok(mut r) => {
                 r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
                 let outcome = phases::process(self, &mut r).await;
@@ -169,7 +170,14 @@ impl FrontEnd {
         let site = self.site(r.host);
         let mut resp = match outcome {
             Outcome::Wsgi => self.run_wsgi(site, &r, body).await,
-            Outcome::Static => serve_static(site, &r, &parts),
+            Outcome::Static => {
+                // The static handler reads the conditional headers from
+                // `parts`; they were moved into the request.
+                std::mem::swap(&mut parts.headers, &mut r.headers);
+                let resp = serve_static(site, &r, &parts);
+                std::mem::swap(&mut parts.headers, &mut r.headers);
+                resp
+            }
             Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
             Outcome::Error(code) => error_page(site, &r, code, None),
         };
