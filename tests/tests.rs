@@ -46,6 +46,9 @@ mod suite {
     /// directories.
     mod static_files;
 
+    /// `EnableSendfile On`: files through sendfile(2) in every framing.
+    mod sendfile;
+
     /// Malformed and oversized requests, keep-alive, HTTP/1.0.
     mod limits;
 

@@ -58,6 +58,24 @@ pub enum BodyError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// A range of an open file that the connection writer sends itself with
+/// `sendfile(2)` (`EnableSendfile On`), instead of reading it in blocks.
+#[derive(Debug)]
+pub struct FileRange {
+    pub file: Arc<File>,
+    pub offset: u64,
+    /// `None`: to the end of the file.  With a length, a file that holds
+    /// fewer bytes fails the body (the length was promised).
+    pub len: Option<u64>,
+}
+
+/// What a body yields to the connection writer.
+#[derive(Debug)]
+pub enum Chunk {
+    Data(Bytes),
+    File(FileRange),
+}
+
 /// One piece of a multi-part body: bytes in memory or a file range.
 #[derive(Debug)]
 pub enum Part {
@@ -157,6 +175,41 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// The next piece; with `direct`, file ranges are handed over as
+    /// [`Chunk::File`] for the writer to `sendfile`, else read in blocks.
+    pub fn poll_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+        direct: bool,
+    ) -> Poll<Option<Result<Chunk, BodyError>>> {
+        match &mut self.kind {
+            Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Chunk::Data(b)))),
+            Kind::Parts {
+                current,
+                rest,
+                remaining,
+            } => {
+                let res = ready!(poll_parts(cx, current, rest, direct));
+                let n = match &res {
+                    Some(Ok(Chunk::Data(b))) => b.len() as u64,
+                    Some(Ok(Chunk::File(f))) => f.len.unwrap_or(0),
+                    _ => 0,
+                };
+                *remaining = remaining.saturating_sub(n);
+                Poll::Ready(res)
+            }
+            Kind::Events { rx, current, done } => {
+                let res = ready!(poll_events(cx, rx, current, done, direct));
+                if res.as_ref().is_none_or(|r| r.is_err()) {
+                    *done = true;
+                }
+                Poll::Ready(res)
+            }
+        }
+    }
+}
+
 impl http_body::Body for ResponseBody {
     type Data = Bytes;
     type Error = BodyError;
@@ -165,28 +218,13 @@ impl http_body::Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = self.get_mut();
-        match &mut this.kind {
-            Kind::Full(data) => Poll::Ready(data.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Parts {
-                current,
-                rest,
-                remaining,
-            } => {
-                let res = ready!(poll_parts(cx, current, rest));
-                if let Some(Ok(b)) = &res {
-                    *remaining = remaining.saturating_sub(b.len() as u64);
-                }
-                Poll::Ready(res.map(|r| r.map(Frame::data)))
-            }
-            Kind::Events { rx, current, done } => {
-                let res = ready!(poll_events(cx, rx, current, done));
-                if res.as_ref().is_none_or(|r| r.is_err()) {
-                    *done = true;
-                }
-                Poll::Ready(res.map(|r| r.map(Frame::data)))
-            }
-        }
+        let res = ready!(self.get_mut().poll_chunk(cx, false));
+        Poll::Ready(res.map(|r| {
+            r.and_then(|chunk| match chunk {
+                Chunk::Data(b) => Ok(Frame::data(b)),
+                Chunk::File(_) => Err(BodyError::Protocol("file range")),
+            })
+        }))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -210,18 +248,24 @@ fn poll_parts(
     cx: &mut Context<'_>,
     current: &mut Option<FileReader>,
     rest: &mut VecDeque<Part>,
-) -> Poll<Option<Result<Bytes, BodyError>>> {
+    direct: bool,
+) -> Poll<Option<Result<Chunk, BodyError>>> {
     loop {
         if let Some(reader) = current {
             match ready!(reader.poll_block(cx)) {
-                Some(res) => return Poll::Ready(Some(res)),
+                Some(res) => return Poll::Ready(Some(res.map(Chunk::Data))),
                 None => *current = None,
             }
         }
         match rest.pop_front() {
             None => return Poll::Ready(None),
             Some(Part::Bytes(b)) if b.is_empty() => {}
-            Some(Part::Bytes(b)) => return Poll::Ready(Some(Ok(b))),
+            Some(Part::Bytes(b)) => return Poll::Ready(Some(Ok(Chunk::Data(b)))),
+            Some(Part::File { len: 0, .. }) => {}
+            Some(Part::File { file, offset, len }) if direct => {
+                let len = Some(len);
+                return Poll::Ready(Some(Ok(Chunk::File(FileRange { file, offset, len }))));
+            }
             Some(Part::File { file, offset, len }) => {
                 *current = Some(FileReader::new(file, offset, Some(len)));
             }
@@ -234,14 +278,15 @@ fn poll_events(
     rx: &mut Receiver<ResponseEvent>,
     current: &mut Option<FileReader>,
     done: &mut bool,
-) -> Poll<Option<Result<Bytes, BodyError>>> {
+    direct: bool,
+) -> Poll<Option<Result<Chunk, BodyError>>> {
     if *done {
         return Poll::Ready(None);
     }
     loop {
         if let Some(reader) = current {
             match ready!(reader.poll_block(cx)) {
-                Some(res) => return Poll::Ready(Some(res)),
+                Some(res) => return Poll::Ready(Some(res.map(Chunk::Data))),
                 None => *current = None,
             }
         }
@@ -251,7 +296,11 @@ fn poll_events(
         };
         match event {
             ResponseEvent::Chunk(b) if b.is_empty() => {}
-            ResponseEvent::Chunk(b) => return Poll::Ready(Some(Ok(b))),
+            ResponseEvent::Chunk(b) => return Poll::Ready(Some(Ok(Chunk::Data(b)))),
+            ResponseEvent::File { file, offset, len } if direct => {
+                let file = Arc::new(file);
+                return Poll::Ready(Some(Ok(Chunk::File(FileRange { file, offset, len }))));
+            }
             ResponseEvent::File { file, offset, len } => {
                 *current = Some(FileReader::new(Arc::new(file), offset, len));
             }

@@ -21,7 +21,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 use wsgid_python::{ResponseEvent, ResponseHead};
 
-use crate::body::{BodyError, ResponseBody};
+use crate::body::{BodyError, Chunk, ResponseBody};
 use crate::error_pages::{self, PageContext};
 use crate::frontend::Site;
 use crate::phases::log::AccessRecord;
@@ -39,6 +39,8 @@ pub struct OutBody {
     /// The application's Content-Length: ending short of it is an error.
     declared: Option<u64>,
     log: Option<AccessRecord>,
+    /// `EnableSendfile On`: file ranges go to the writer as they are.
+    sendfile: bool,
 }
 
 impl std::fmt::Debug for OutBody {
@@ -59,6 +61,7 @@ impl OutBody {
             sent: 0,
             declared: None,
             log: None,
+            sendfile: false,
         }
     }
 
@@ -70,6 +73,7 @@ impl OutBody {
             sent: 0,
             declared: None,
             log: None,
+            sendfile: false,
         }
     }
 
@@ -82,6 +86,50 @@ impl OutBody {
     /// Attach the access-log record written when the body ends.
     pub fn set_log(&mut self, record: AccessRecord) {
         self.log = Some(record);
+    }
+
+    /// Hand file ranges to the writer (`EnableSendfile On`).
+    pub fn set_sendfile(&mut self, on: bool) {
+        self.sendfile = on;
+    }
+
+    /// Bytes of a [`Chunk::File`] the writer sent.
+    pub fn count_sent(&mut self, n: u64) {
+        self.sent += n;
+    }
+
+    /// The next piece for the connection writer (file ranges included when
+    /// `sendfile` is on; the writer reports their bytes with `count_sent`).
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Chunk, BodyError>>> {
+        let direct = self.sendfile;
+        while let Some(front) = self.parts.front_mut() {
+            match front.poll_chunk(cx, direct) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.parts.pop_front();
+                }
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if let Chunk::Data(data) = &chunk {
+                        self.sent += data.len() as u64;
+                    }
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    // The writer sends what it holds, then closes the
+                    // connection: the client sees a truncated response.
+                    self.parts.clear();
+                    self.finish_log();
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+        if self.declared.is_some_and(|d| self.sent < d) {
+            self.declared = None;
+            self.finish_log();
+            return Poll::Ready(Some(Err(BodyError::Incomplete)));
+        }
+        self.finish_log();
+        Poll::Ready(None)
     }
 
     fn finish_log(&mut self) {
@@ -106,34 +154,15 @@ impl Body for OutBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        while let Some(front) = this.parts.front_mut() {
-            match Pin::new(front).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    this.parts.pop_front();
-                }
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        this.sent += data.len() as u64;
-                    }
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    // The writer sends what it holds, then closes the
-                    // connection: the client sees a truncated response.
-                    this.parts.clear();
-                    this.finish_log();
-                    return Poll::Ready(Some(Err(e)));
-                }
-            }
-        }
-        if this.declared.is_some_and(|d| this.sent < d) {
-            this.declared = None;
-            this.finish_log();
-            return Poll::Ready(Some(Err(BodyError::Incomplete)));
-        }
-        this.finish_log();
-        Poll::Ready(None)
+        // Without `sendfile` every chunk is data.
+        this.sendfile = false;
+        let res = std::task::ready!(this.poll_chunk(cx));
+        Poll::Ready(res.map(|r| {
+            r.and_then(|chunk| match chunk {
+                Chunk::Data(b) => Ok(Frame::data(b)),
+                Chunk::File(_) => Err(BodyError::Protocol("file range")),
+            })
+        }))
     }
 
     fn is_end_stream(&self) -> bool {

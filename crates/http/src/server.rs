@@ -181,6 +181,10 @@ impl FrontEnd {
             Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
             Outcome::Error(code) => error_page(site, &r, code, None),
         };
+        // `EnableSendfile` (per directory; Off by default, as in Apache 2.4):
+        // static files and `wsgi.file_wrapper` files go out with sendfile(2).
+        resp.body_mut()
+            .set_sendfile(r.per_dir.enable_sendfile.unwrap_or(false));
         // err_headers_out (the 401 challenge).
         for (name, value) in &r.err_headers {
             resp.headers_mut().append(name.clone(), value.clone());

@@ -11,7 +11,6 @@
 
 use std::cell::RefCell;
 use std::io::{IoSlice, Write as _};
-use std::pin::Pin;
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,9 +18,9 @@ use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, Response, Version};
 use http_body::Body as _;
-use http_body_util::BodyExt as _;
 
 use super::io::Shared;
+use crate::body::{Chunk, FileRange};
 use crate::response::{OutBody, ReasonPhrase, default_reason};
 
 /// A data block up to this size is copied into the output buffer.
@@ -243,6 +242,64 @@ async fn flush(shared: &Shared, out: &mut Vec<u8>) -> bool {
     ok
 }
 
+/// Send a file range with `sendfile(2)` in the response's framing; false
+/// when the connection must close (write failure, a file shorter than
+/// promised, more bytes than the announced length).
+async fn send_range(
+    shared: &Shared,
+    out: &mut Vec<u8>,
+    body: &mut OutBody,
+    encoder: &mut Encoder,
+    range: FileRange,
+) -> bool {
+    let FileRange { file, offset, len } = range;
+    // The bytes this range may put on the wire, and whether sending fewer
+    // (the file ended) is an error.
+    let (want, exact) = match (*encoder, len) {
+        (Encoder::Length(rest), Some(len)) => (len.min(rest), true),
+        (Encoder::Length(rest), None) => (rest, false),
+        // A chunk needs its size up front: the file as it is now.
+        (Encoder::Chunked, None) => match file.metadata() {
+            Ok(meta) => (meta.len().saturating_sub(offset), true),
+            Err(_) => return false,
+        },
+        (_, Some(len)) => (len, true),
+        (_, None) => (u64::MAX, false),
+    };
+    if want == 0 {
+        // Nothing may go out; bytes beyond the announced length close.
+        return !(matches!(*encoder, Encoder::Length(_)) && len.is_some_and(|l| l > 0));
+    }
+    if *encoder == Encoder::Chunked {
+        let _ = write!(out, "{want:x}\r\n");
+    }
+    if !flush(shared, out).await {
+        return false;
+    }
+    let sent = match shared.send_file(&file, offset, want).await {
+        Ok(n) => n,
+        Err(_) => return false,
+    };
+    body.count_sent(sent);
+    if exact && sent < want {
+        // The file shrank: the client must see a truncated response.
+        return false;
+    }
+    match encoder {
+        Encoder::Length(rest) => {
+            *rest -= sent;
+            // More than announced: the rest is not sent, and the
+            // connection cannot be trusted to be in step.
+            len.is_none_or(|len| len <= want)
+        }
+        Encoder::Chunked => {
+            out.extend_from_slice(b"\r\n");
+            true
+        }
+        Encoder::Close | Encoder::None => true,
+    }
+}
+
 /// Write `resp`; true when the connection may carry another request.
 pub(super) async fn write_response(
     shared: &Shared,
@@ -269,18 +326,17 @@ pub(super) async fn write_response(
     loop {
         // Look at the body without waiting: what is ready goes out with
         // the head; the buffer is written before waiting for more.
-        let polled =
-            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
-        let frame = match polled {
-            Poll::Ready(frame) => frame,
+        let polled = std::future::poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await;
+        let chunk = match polled {
+            Poll::Ready(chunk) => chunk,
             Poll::Pending => {
                 if !flush(shared, out).await {
                     return false;
                 }
-                body.frame().await
+                std::future::poll_fn(|cx| body.poll_chunk(cx)).await
             }
         };
-        let data = match frame {
+        let data = match chunk {
             None => break,
             Some(Err(_)) => {
                 // The body failed: what was produced goes out, then the
@@ -288,10 +344,14 @@ pub(super) async fn write_response(
                 let _ = flush(shared, out).await;
                 return false;
             }
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) if !data.is_empty() => data,
-                _ => continue,
-            },
+            Some(Ok(Chunk::File(range))) => {
+                if !send_range(shared, out, &mut body, &mut encoder, range).await {
+                    return false;
+                }
+                continue;
+            }
+            Some(Ok(Chunk::Data(data))) if data.is_empty() => continue,
+            Some(Ok(Chunk::Data(data))) => data,
         };
         let ok = match encoder {
             Encoder::Length(rest) => {
