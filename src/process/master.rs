@@ -105,6 +105,13 @@ pub fn run(
     result
 }
 
+/// The master's argv[0] as it was started (`wsgid`, `/usr/local/bin/wsgid`),
+/// which workers and daemon processes show too, as Apache's children show
+/// httpd's.
+fn server_argv0() -> std::ffi::OsString {
+    std::env::args_os().next().unwrap_or_else(|| "wsgid".into())
+}
+
 /// What runs in a supervised slot.
 #[derive(Clone, Copy, Debug)]
 enum SlotKind {
@@ -441,10 +448,12 @@ impl Master {
             .ok_or_else(|| AppError::Usage("daemon socket missing".into()))?
             .into();
         let mut cmd = std::process::Command::new("/proc/self/exe");
-        std::os::unix::process::CommandExt::arg0(
-            &mut cmd,
-            d.spec.display_name.as_deref().unwrap_or("wsgid"),
-        );
+        // Without display-name a mod_wsgi daemon shows the server's own
+        // argv[0] (a fork of httpd); here, the master's.
+        match &d.spec.display_name {
+            Some(name) => std::os::unix::process::CommandExt::arg0(&mut cmd, name),
+            None => std::os::unix::process::CommandExt::arg0(&mut cmd, server_argv0()),
+        };
         cmd.arg("daemon")
             .arg("-f")
             .arg(&self.config)
@@ -476,7 +485,7 @@ impl Master {
         let mut cmd = std::process::Command::new("/proc/self/exe");
         // What `ps` shows for the worker (argv[0] would otherwise be the
         // /proc path).
-        std::os::unix::process::CommandExt::arg0(&mut cmd, "wsgid");
+        std::os::unix::process::CommandExt::arg0(&mut cmd, server_argv0());
         cmd.arg("worker")
             .arg("-f")
             .arg(&self.config)

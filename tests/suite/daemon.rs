@@ -117,8 +117,10 @@ fn display_name_python_path_home_and_umask() {
     let s = server(
         "WSGIDaemonProcess opts display-name=%{GROUP} python-path=@DIR@/lib home=@DIR@/home umask=0027\n\
          WSGIDaemonProcess named display-name=wsgi-named\n\
+         WSGIDaemonProcess plain\n\
          WSGIScriptAlias /opts @DIR@/info.wsgi process-group=opts\n\
-         WSGIScriptAlias /named @DIR@/info.wsgi process-group=named\n",
+         WSGIScriptAlias /named @DIR@/info.wsgi process-group=named\n\
+         WSGIScriptAlias /plain @DIR@/info.wsgi process-group=plain\n",
     )
     .file("info.wsgi", INFO_APP)
     .file("lib/dmod.py", "WHERE = 'lib'\n")
@@ -134,6 +136,9 @@ fn display_name_python_path_home_and_umask() {
     let named = info(&s, "/named");
     assert_eq!(named["argv0"], "wsgi-named");
     assert_eq!(named["dmod"], "-", "python-path is per group");
+    // Without display-name: the server's own argv[0], as a forked httpd.
+    let plain = info(&s, "/plain");
+    assert_eq!(plain["argv0"], crate::support::bin());
 }
 
 #[test]
