@@ -107,10 +107,11 @@ fn kept_connections_to_a_killed_daemon_are_not_used() {
     // Once it is gone (a request written to it before that is in flight,
     // and may be lost, as in mod_wsgi), at once and then in parallel:
     // every request is answered, by the replacement process.
+    // (The whole process: its other threads may still be exiting, with
+    // its descriptors open, after its main thread shows as a zombie.)
     let gone = wait_until(Duration::from_secs(5), || {
-        procs::stat(killed)
-            .is_none_or(|(state, _, _)| state == 'Z')
-            .then_some(())
+        let fds = std::fs::read_dir(format!("/proc/{killed}/fd")).map_or(0, |d| d.count());
+        (fds == 0).then_some(())
     });
     assert!(gone.is_some(), "process {killed} still running");
     for _ in 0..6 {
@@ -240,4 +241,45 @@ def application(environ, start_response):
         let r = s.post("/b/read", b"exact body");
         assert_eq!(r.text(), "exact body", "{}", r.describe());
     }
+}
+
+#[test]
+fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
+    let s = server(
+        "WSGIDaemonProcess two processes=2 threads=1\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi process-group=two\n",
+    )
+    .file("app.wsgi", APP)
+    .start();
+    // Kept connections to both processes.
+    let pids: BTreeSet<i32> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| pid_of(&s, "/app/slow?0.3")))
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| pid_of(&s, "/app/slow?3"));
+        std::thread::sleep(Duration::from_millis(300));
+        // One process is busy for 3 s: quick requests, two at a time (so
+        // that kept connections to both processes are taken), are all
+        // answered by the other one at once.
+        let mut quick = BTreeSet::new();
+        for round in 0..3 {
+            let started = std::time::Instant::now();
+            let pair: Vec<i32> = std::thread::scope(|inner| {
+                let hs: Vec<_> = (0..2).map(|_| inner.spawn(|| pid_of(&s, "/app"))).collect();
+                hs.into_iter().map(|h| h.join().expect("thread")).collect()
+            });
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "round {round} took {:?}",
+                started.elapsed()
+            );
+            quick.extend(pair);
+        }
+        let busy = slow.join().expect("thread");
+        assert!(!quick.contains(&busy), "{quick:?} / busy {busy}");
+    });
 }

@@ -88,6 +88,7 @@ pub async fn forward(
     events: mpsc::Sender<ResponseEvent>,
     rlog: RequestLog,
 ) {
+    let _in_flight = target.pool.begin();
     let mut out = Outgoing::new(&head, body);
     drop(head);
     let mut rejected = 0;
@@ -95,20 +96,20 @@ pub async fn forward(
     let mut fresh = false;
     loop {
         let kept = if fresh { None } else { target.pool.take() };
-        let mut stream = match kept {
-            Some(s) => s,
+        let mut conn = match kept {
+            Some(c) => c,
             None => match pool::connect(&target, &rlog).await {
-                Ok(s) => s,
+                Ok(s) => pool::Kept::new(s),
                 Err(status) => {
                     let _ = events.send(ResponseEvent::Failed(status)).await;
                     return;
                 }
             },
         };
-        match relay::exchange(&mut stream, &mut out, &target, &events, &rlog).await {
+        match relay::exchange(&mut conn.stream, &mut out, &target, &events, &rlog).await {
             Outcome::Done { keep } => {
                 if keep {
-                    target.pool.put(stream);
+                    target.pool.put(conn);
                 }
                 return;
             }

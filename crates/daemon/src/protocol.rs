@@ -27,7 +27,7 @@
 //! | `Z`  | end of the body |
 //! | `A`  | abort (close the client connection without completing) |
 //! | `F`  | failed before a head: u16 status for the error page |
-//! | `J`  | rejected, not started: u8 reason — 0: the process is restarting (its script changed and the reload mechanism is `Process`; the front end reconnects as mod_wsgi does after a restart), 1: the connection is being closed (the process is stopping, or reached `maximum-requests`); either way the front end sends the request again on a new connection |
+//! | `J`  | rejected, not started: u8 reason — 0: the process is restarting (its script changed and the reload mechanism is `Process`; the front end reconnects as mod_wsgi does after a restart), 1: the connection is being closed (the process is stopping, or reached `maximum-requests`), 2: all the process's threads stayed busy (the request goes through the group's socket to the first process with a thread free, as in mod_wsgi); in every case the front end sends the request again on a new connection |
 //!
 //! A small response is one `C` frame: one `write` on the daemon side and
 //! one `read` on the front end.  Streamed bodies go as `D` frames written
@@ -87,6 +87,7 @@ pub const REJECTED: u8 = b'J';
 /// `J` reasons.
 pub const REJECTED_RESTARTING: u8 = 0;
 pub const REJECTED_CLOSING: u8 = 1;
+pub const REJECTED_BUSY: u8 = 2;
 
 /// Largest payload accepted (heads are small; body frames are cut at 1 MiB).
 pub const MAX_FRAME: usize = 64 << 20;

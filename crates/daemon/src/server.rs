@@ -234,18 +234,23 @@ pub async fn serve(
 }
 
 /// The next connection, with the request thread reserved for it (`None`
-/// only if the semaphore was closed).  The thread is held while waiting
-/// and given back whenever a request on a kept connection needs one.
+/// only if the semaphore was closed).  The thread is held while waiting,
+/// and given back when a request on a kept connection needs one and no
+/// connection is waiting.
 async fn accept(
     listener: &UnixListener,
     state: &State,
 ) -> (Option<OwnedSemaphorePermit>, std::io::Result<UnixStream>) {
     loop {
         let thread = state.free_thread().await;
+        // A connection already waiting is taken first: it got the thread
+        // in its turn (the semaphore is fair), and giving the thread back
+        // whenever kept connections are busy would leave new connections
+        // waiting as long as the process is saturated.
         tokio::select! {
             biased;
-            () = state.contention.notified() => drop(thread),
             accepted = listener.accept() => return (thread, accepted.map(|(s, _)| s)),
+            () = state.contention.notified() => drop(thread),
         }
     }
 }

@@ -51,14 +51,13 @@ pub fn target(cfg: &ServerConfig, group: &DaemonProcess) -> wsgid_daemon::client
     }
 }
 
-/// Idle connections kept per group in a worker: as many as the group can
-/// run requests at once (more would only wait in the daemon processes), at
-/// most 256.  At low load fewer are open: a connection is made only when
-/// no idle one is left, so their number follows the requests in flight.
+/// Idle connections kept per group in a worker: as many as it had
+/// requests to the group in flight at once, at most this many (requests
+/// beyond the group's threads wait in the daemon processes either way).
 fn pool_cap(group: &DaemonProcess) -> usize {
     let threads = group.threads.max(1) as usize;
     let processes = group.processes.max(1) as usize;
-    (threads * processes).clamp(1, 256)
+    (threads * processes * 8).clamp(64, 1024)
 }
 
 /// This worker's targets, one per `WSGIDaemonProcess` group (in

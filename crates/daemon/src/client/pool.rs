@@ -3,6 +3,7 @@
 
 use std::mem::MaybeUninit;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
@@ -11,11 +12,44 @@ use super::{RequestLog, Target};
 
 /// Idle connections to a daemon group, most recently used last.  Taking
 /// the most recently returned one sends the next request to a process
-/// that just finished one; connections beyond `cap` are closed.
+/// that just finished one.  As many are kept as this worker has had
+/// requests to the group in flight at once (a connection is made only when
+/// no idle one is left, so they follow the load), at most `cap`.
 #[derive(Debug)]
 pub struct Pool {
-    idle: Mutex<Vec<UnixStream>>,
+    idle: Mutex<Vec<Kept>>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
     cap: usize,
+}
+
+/// A connection to the group, with the number of requests it carried.
+#[derive(Debug)]
+pub struct Kept {
+    pub stream: UnixStream,
+    uses: u32,
+}
+
+impl Kept {
+    pub fn new(stream: UnixStream) -> Kept {
+        Kept { stream, uses: 0 }
+    }
+}
+
+/// A connection is retired after this many requests: the group's
+/// processes accept new connections only while they have a thread free,
+/// so connections made again now and then follow where the capacity is
+/// (a process that was slow to start, or is busier, gets fewer).
+const MAX_USES: u32 = 1000;
+
+/// Counts a request in flight to the group while it lives.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a Pool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Pool {
@@ -23,27 +57,41 @@ impl Pool {
     pub fn new(cap: usize) -> Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             cap: cap.max(1),
         }
     }
 
+    /// A request to the group starts (it ends when the guard is dropped).
+    pub fn begin(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        InFlight(self)
+    }
+
     /// An idle connection still open at the other end; those found closed
     /// (their daemon process stopped or died) are dropped.
-    pub fn take(&self) -> Option<UnixStream> {
+    pub fn take(&self) -> Option<Kept> {
         loop {
-            let stream = self.idle.lock().ok()?.pop()?;
-            if still_open(&stream) {
-                return Some(stream);
+            let kept = self.idle.lock().ok()?.pop()?;
+            if still_open(&kept.stream) {
+                return Some(kept);
             }
         }
     }
 
     /// Keep a connection whose last exchange ended cleanly.
-    pub fn put(&self, stream: UnixStream) {
+    pub fn put(&self, mut kept: Kept) {
+        kept.uses += 1;
+        if kept.uses >= MAX_USES {
+            return;
+        }
+        let keep = self.peak.load(Ordering::Relaxed).clamp(1, self.cap);
         if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.cap
+            && idle.len() < keep
         {
-            idle.push(stream);
+            idle.push(kept);
         }
     }
 
@@ -131,26 +179,46 @@ mod tests {
         let pool = Pool::new(4);
         let (a, b) = UnixStream::pair().expect("pair");
         let (c, d) = UnixStream::pair().expect("pair");
-        pool.put(a);
-        pool.put(c);
+        pool.put(Kept::new(a));
+        pool.put(Kept::new(c));
         drop(d);
         // `c` (last in) is closed at the other end: skipped and dropped.
         let got = pool.take().expect("the open one");
         assert_eq!(pool.idle(), 0);
         drop(b);
-        assert!(!still_open(&got));
+        assert!(!still_open(&got.stream));
         assert!(pool.take().is_none());
     }
 
     #[tokio::test]
-    async fn the_pool_keeps_at_most_cap_connections() {
+    async fn the_pool_keeps_as_many_as_were_in_flight_at_most_cap() {
+        let pool = Pool::new(8);
+        let (a, b) = UnixStream::pair().expect("pair");
+        // Nothing in flight yet: one is kept.
+        pool.put(Kept::new(a));
+        let (c, d) = UnixStream::pair().expect("pair");
+        pool.put(Kept::new(c));
+        assert_eq!(pool.idle(), 1);
+        drop((b, d));
         let pool = Pool::new(2);
+        let guards: Vec<_> = (0..3).map(|_| pool.begin()).collect();
+        drop(guards);
         let mut peers = Vec::new();
         for _ in 0..3 {
             let (a, b) = UnixStream::pair().expect("pair");
-            pool.put(a);
+            pool.put(Kept::new(a));
             peers.push(b);
         }
         assert_eq!(pool.idle(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_retired_after_max_uses() {
+        let pool = Pool::new(4);
+        let (a, _b) = UnixStream::pair().expect("pair");
+        let mut kept = Kept::new(a);
+        kept.uses = MAX_USES - 1;
+        pool.put(kept);
+        assert_eq!(pool.idle(), 0);
     }
 }

@@ -94,7 +94,8 @@ pub(super) enum Outcome {
     /// daemon never had the whole head, so it started nothing.
     NotDelivered,
     /// `J`: the daemon did not start the request; `restarting`: because
-    /// the process is restarting (else: the connection was closing).
+    /// the process is restarting (else: the connection was closing, or
+    /// the process busy).
     Rejected { restarting: bool },
 }
 
@@ -151,7 +152,10 @@ pub(super) async fn exchange(
         Ok(Ok(Some((kind, mut payload)))) => match kind {
             protocol::REJECTED => {
                 return Outcome::Rejected {
-                    restarting: payload.first() != Some(&protocol::REJECTED_CLOSING),
+                    restarting: matches!(
+                        payload.first(),
+                        None | Some(&protocol::REJECTED_RESTARTING)
+                    ),
                 };
             }
             protocol::COMPLETE => match protocol::decode_head(&mut payload) {

@@ -19,6 +19,9 @@ use crate::protocol::{self, FrameReader, RequestHead};
 /// How long a closing connection waits for what was queued in it (it is
 /// all there already: the receiving side is shut down).
 const CLOSE_READ_WAIT: Duration = Duration::from_secs(1);
+/// How long a request on a kept connection waits for one of this
+/// process's threads before it is sent back (`J`, busy).
+const THREAD_WAIT: Duration = Duration::from_millis(50);
 
 /// Serve `stream`; `thread` is the request thread reserved for its first
 /// request when it was accepted.
@@ -58,14 +61,28 @@ async fn serve(ctx: &Ctx, stream: &mut UnixStream, mut thread: Option<OwnedSemap
             // EOF: the front end let the connection go.
             _ => return,
         };
-        let Some(id) = state.take() else {
-            // Draining, or past `maximum-requests`: not started.
-            reject(&mut wr, &mut out).await;
+        if state.is_draining() {
+            reject(&mut wr, &mut out, protocol::REJECTED_CLOSING).await;
             return;
-        };
+        }
+        // A thread: reserved when the connection was accepted, else one
+        // that frees up soon; a process whose threads all stay busy sends
+        // the request back, to go through the group's socket to whichever
+        // process of the group has a thread free first.
         let permit = match thread.take() {
             Some(p) => Some(p),
-            None => state.thread().await,
+            None => match state.thread(THREAD_WAIT).await {
+                Some(p) => Some(p),
+                None => {
+                    reject(&mut wr, &mut out, protocol::REJECTED_BUSY).await;
+                    return;
+                }
+            },
+        };
+        let Some(id) = state.take() else {
+            // Draining, or past `maximum-requests`: not started.
+            reject(&mut wr, &mut out, protocol::REJECTED_CLOSING).await;
+            return;
         };
         state.started(id);
         let activity = !head.ignore_activity;
@@ -78,10 +95,10 @@ async fn serve(ctx: &Ctx, stream: &mut UnixStream, mut thread: Option<OwnedSemap
     }
 }
 
-/// `J` (reason: closing): the request just read was not started.
-async fn reject<W: tokio::io::AsyncWrite + Unpin>(wr: &mut W, out: &mut BytesMut) {
+/// `J`: the request just read was not started.
+async fn reject<W: tokio::io::AsyncWrite + Unpin>(wr: &mut W, out: &mut BytesMut, reason: u8) {
     out.clear();
-    protocol::put_frame(out, protocol::REJECTED, &[protocol::REJECTED_CLOSING]);
+    protocol::put_frame(out, protocol::REJECTED, &[reason]);
     let _ = wr.write_all(out).await;
 }
 
@@ -101,7 +118,7 @@ where
         match tokio::time::timeout(CLOSE_READ_WAIT, rd.next()).await {
             Ok(Ok(Some((protocol::REQUEST, _)))) => {
                 let mut out = BytesMut::new();
-                reject(wr, &mut out).await;
+                reject(wr, &mut out, protocol::REJECTED_CLOSING).await;
                 return;
             }
             Ok(Ok(Some(_))) => {}

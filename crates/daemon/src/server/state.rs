@@ -130,15 +130,18 @@ impl State {
     }
 
     /// A request thread for a request read from a kept connection: at once
-    /// if one is free, else after the requests before it (the accept loop
-    /// is told, so that it does not keep a thread for a connection that
-    /// has not arrived).
-    pub async fn thread(&self) -> Option<OwnedSemaphorePermit> {
+    /// if one is free, else one freed within `wait` (the accept loop is
+    /// told, so that it does not keep a thread for a connection that has
+    /// not arrived); `None` if none was.
+    pub async fn thread(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
         if let Ok(p) = Arc::clone(&self.slots).try_acquire_owned() {
             return Some(p);
         }
         self.contention.notify_one();
-        Arc::clone(&self.slots).acquire_owned().await.ok()
+        tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// A free request thread, for the accept loop.
