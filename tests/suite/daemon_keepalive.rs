@@ -2,12 +2,12 @@
 //! request on the same connection to a daemon process, and everything
 //! that ends a daemon process (SIGKILL, `maximum-requests`) still loses no
 //! request and runs none twice; a group of two processes still spreads
-//! its load.
+//! its load.  And `wsgi.file_wrapper` files handed over as descriptors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::support::{TestServer, procs, server, wait_until};
+use crate::support::{TestServer, procs, server};
 
 /// Answers `pid=`; `/slow` first sleeps (seconds in the query string);
 /// an `X-Id` request header is appended to `runs.log` (one line per time
@@ -107,12 +107,12 @@ fn kept_connections_to_a_killed_daemon_are_not_used() {
     // Once it is gone (a request written to it before that is in flight,
     // and may be lost, as in mod_wsgi), at once and then in parallel:
     // every request is answered, by the replacement process.
-    // (The whole process: its other threads may still be exiting, with
-    // its descriptors open, after its main thread shows as a zombie.)
-    let gone = wait_until(Duration::from_secs(5), || {
-        let fds = std::fs::read_dir(format!("/proc/{killed}/fd")).map_or(0, |d| d.count());
-        (fds == 0).then_some(())
-    });
+    // (Reaped by the master: the whole process is gone, its sockets
+    // released; before that, its threads may still be exiting.)
+    let gone = s.wait_for_log(
+        &[&format!("(pid={killed}) has died")],
+        Duration::from_secs(5),
+    );
     assert!(gone.is_some(), "process {killed} still running");
     for _ in 0..6 {
         let p = pid_of(&s, "/app");
@@ -282,4 +282,55 @@ fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
         let busy = slow.join().expect("thread");
         assert!(!quick.contains(&busy), "{quick:?} / busy {busy}");
     });
+}
+
+/// Bytes `pid` has passed to write-like system calls (`/proc/PID/io`).
+fn written(pid: i32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/PID/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("wchar")
+}
+
+#[test]
+fn file_wrapper_files_are_handed_over_not_copied_through_the_socket() {
+    let app = r#"
+import os
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/pid":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("pid=%d\n" % os.getpid()).encode()]
+    f = open(environ["DATA"], "rb")
+    f.seek(int(environ.get("QUERY_STRING") or "0"))
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return environ["wsgi.file_wrapper"](f, 65536)
+"#;
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let s = server(
+        "WSGIDaemonProcess d threads=2\n\
+         SetEnv DATA @DIR@/data.bin\n\
+         WSGIScriptAlias /f @DIR@/f.wsgi process-group=d\n",
+    )
+    .file("f.wsgi", app)
+    .file("data.bin", &data)
+    .start();
+    let daemon = pid_of(&s, "/f/pid");
+    let before = written(daemon);
+    for _ in 0..3 {
+        let r = s.get("/f");
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert!(r.body == data, "content differs ({} bytes)", r.body.len());
+    }
+    // From where the application's file position is.
+    let r = s.get("/f?1999000");
+    assert!(r.body == data[1_999_000..], "{} bytes", r.body.len());
+    let sent = written(daemon) - before;
+    assert!(
+        sent < 64 * 1024,
+        "the daemon wrote {sent} bytes for 6 MB of files"
+    );
+    // And the connection is kept afterwards.
+    assert_eq!(pid_of(&s, "/f/pid"), daemon);
 }

@@ -13,6 +13,7 @@
 //!   response headers from daemon process '...'";
 //! * the daemon dies after the head → the client connection is aborted.
 
+mod frames;
 mod pool;
 mod relay;
 

@@ -24,6 +24,7 @@
 //! | `H`  | response head: u16 status, reason, u32 count, (name, value)* |
 //! | `C`  | head (as `H`) then the whole body: the complete response |
 //! | `D`  | a body chunk |
+//! | `G`  | a `wsgi.file_wrapper` file: u64 offset, u64 length (`u64::MAX`: to its end); the open file itself travels with the frame's bytes as an `SCM_RIGHTS` descriptor, and the front end sends it with `sendfile` |
 //! | `Z`  | end of the body |
 //! | `A`  | abort (close the client connection without completing) |
 //! | `F`  | failed before a head: u16 status for the error page |
@@ -79,6 +80,7 @@ pub const BODY_ERROR: u8 = b'X';
 pub const HEAD: u8 = b'H';
 pub const COMPLETE: u8 = b'C';
 pub const DATA: u8 = b'D';
+pub const FILE: u8 = b'G';
 pub const END: u8 = b'Z';
 pub const ABORT: u8 = b'A';
 pub const FAILED: u8 = b'F';
@@ -321,6 +323,40 @@ pub fn decode_head(b: &mut Bytes) -> Result<ResponseHead, Malformed> {
         reason,
         headers,
     })
+}
+
+/// A `G` frame (its descriptor is sent alongside, see `server`).
+pub fn encode_file(out: &mut BytesMut, offset: u64, len: Option<u64>) {
+    put_header(out, FILE, 16);
+    out.put_u64_le(offset);
+    out.put_u64_le(len.unwrap_or(u64::MAX));
+}
+
+/// Decode a `G` payload: (offset, length; None: to the end).
+pub fn decode_file(mut b: Bytes) -> Result<(u64, Option<u64>), Malformed> {
+    let offset = get_u64(&mut b)?;
+    let len = get_u64(&mut b)?;
+    Ok((offset, (len != u64::MAX).then_some(len)))
+}
+
+/// Split the next whole frame off `buf`, if it is there.
+pub fn split_frame(buf: &mut BytesMut) -> std::io::Result<Option<(u8, Bytes)>> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    if buf.len() < 5 + len {
+        return Ok(None);
+    }
+    let mut frame = buf.split_to(5 + len);
+    let kind = frame[0];
+    Ok(Some((kind, frame.split_off(5).freeze())))
 }
 
 /// An `X` frame for a failed body read.

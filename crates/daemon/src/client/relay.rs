@@ -12,6 +12,7 @@ use tokio::net::unix::WriteHalf;
 use tokio::sync::mpsc;
 use wsgid_python::{BodyError, ResponseEvent};
 
+use super::frames::Frames;
 use super::{RequestLog, Target};
 use crate::protocol::{self, RequestHead};
 
@@ -108,13 +109,14 @@ pub(super) async fn exchange(
     rlog: &RequestLog,
 ) -> Outcome {
     let (rd, mut wr) = stream.split();
+    let sock: &UnixStream = rd.as_ref();
     let progress = Progress::default();
     // The body goes out while the response comes in: a daemon may answer
     // before reading all of it.
     let send = send(&mut wr, out, &progress);
     tokio::pin!(send);
     let mut sending = true;
-    let mut rd = protocol::FrameReader::new(rd);
+    let mut rd = Frames::default();
     let not_delivered =
         |p: &Progress| (!p.head_sent.load(Ordering::Relaxed)).then_some(Outcome::NotDelivered);
     let first = loop {
@@ -126,7 +128,7 @@ pub(super) async fn exchange(
                     return o;
                 }
             }
-            f = tokio::time::timeout(target.socket_timeout, rd.next()) => break f,
+            f = tokio::time::timeout(target.socket_timeout, rd.next(sock)) => break f,
         }
     };
     let truncated = || {
@@ -189,7 +191,7 @@ pub(super) async fn exchange(
                     sending = false;
                     continue;
                 }
-                f = tokio::time::timeout(target.socket_timeout, rd.next()) => f,
+                f = tokio::time::timeout(target.socket_timeout, rd.next(sock)) => f,
             };
             let event = match next {
                 Ok(Ok(Some((protocol::DATA, payload)))) if !payload.is_empty() => {
@@ -197,6 +199,17 @@ pub(super) async fn exchange(
                 }
                 Ok(Ok(Some((protocol::DATA, _)))) => continue,
                 Ok(Ok(Some((protocol::END, _)))) => ResponseEvent::End,
+                // A file the daemon opened, to send as it is.
+                Ok(Ok(Some((protocol::FILE, payload)))) => {
+                    match (protocol::decode_file(payload), rd.fds.pop_front()) {
+                        (Ok((offset, len)), Some(fd)) => ResponseEvent::File {
+                            file: std::fs::File::from(fd),
+                            offset,
+                            len,
+                        },
+                        _ => ResponseEvent::Abort,
+                    }
+                }
                 _ => ResponseEvent::Abort,
             };
             let end = matches!(event, ResponseEvent::End);
@@ -212,7 +225,10 @@ pub(super) async fn exchange(
     }
     // Kept only after a complete response to a completely sent request,
     // with nothing else arriving.
-    let keep = clean && progress.complete.load(Ordering::Relaxed) && rd.pending() == 0;
+    let keep = clean
+        && progress.complete.load(Ordering::Relaxed)
+        && rd.pending() == 0
+        && rd.fds.is_empty();
     Outcome::Done { keep }
 }
 

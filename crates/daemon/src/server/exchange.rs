@@ -3,14 +3,18 @@
 //! the request body read from `B` frames while the application runs, and
 //! the response events written back as frames.
 
+use std::io::IoSlice;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use tokio::io::{AsyncRead, AsyncWriteExt, Interest};
+use tokio::net::UnixStream;
+use tokio::net::unix::WriteHalf;
 use tokio::sync::mpsc;
 use wsgid_log::{ErrorLog, Level, Peer};
 use wsgid_python::{BodyError, ReloadMechanism, RequestBody, ResponseEvent, WsgiRequest};
@@ -24,9 +28,6 @@ const EVENT_QUEUE: usize = 8;
 const BODY_QUEUE: usize = 4;
 /// Writes are gathered up to this size before a `write`.
 const WRITE_BATCH: usize = 256 * 1024;
-/// `wsgi.file_wrapper` files are sent in pieces of this size (in flight
-/// per request: a few pieces, whatever the file's size).
-const FILE_PIECE: usize = 64 * 1024;
 /// After the response, how long the rest of a request body (which the
 /// application did not read) may take to arrive before the connection is
 /// given up rather than kept.
@@ -35,16 +36,15 @@ const BODY_REST_WAIT: Duration = Duration::from_secs(5);
 /// Run one request whose head was read; true when the connection is clean
 /// for the next one (a complete response was written and the whole body,
 /// through its `E` frame, was read).
-pub(super) async fn exchange<R, W>(
+pub(super) async fn exchange<R>(
     ctx: &Ctx,
     rd: &mut FrameReader<R>,
-    wr: &mut W,
+    wr: &mut WriteHalf<'_>,
     head: RequestHead,
     out: &mut BytesMut,
 ) -> bool
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
 {
     let (opts, state, log) = (&ctx.opts, &*ctx.state, &ctx.log);
     out.clear();
@@ -167,14 +167,13 @@ where
                     }
                 }
                 ResponseEvent::File { file, offset, len } => {
-                    if wr.write_all(out).await.is_err() {
+                    // The open file goes to the front end, which sends it
+                    // itself (`sendfile`): no copy through this socket.
+                    protocol::encode_file(out, offset, len);
+                    if send_with_fd(wr, out, file.as_fd()).await.is_err() {
                         return false;
                     }
                     out.clear();
-                    if !send_file(wr, file, offset, len).await {
-                        protocol::put_frame(out, protocol::ABORT, b"");
-                        finished = true;
-                    }
                 }
                 ResponseEvent::End => {
                     protocol::put_frame(out, protocol::END, b"");
@@ -313,45 +312,34 @@ impl RequestBody for ChannelBody {
     }
 }
 
-/// Send `len` bytes (None: to EOF) of `file` from `offset` as `D` frames;
-/// false when the file is shorter than promised or a write failed.
-async fn send_file<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    file: std::fs::File,
-    offset: u64,
-    len: Option<u64>,
-) -> bool {
-    let file = Arc::new(file);
-    let mut pos = offset;
-    let mut left = len;
-    loop {
-        let want = left.map_or(FILE_PIECE, |l| {
-            usize::try_from(l.min(FILE_PIECE as u64)).unwrap_or(FILE_PIECE)
-        });
-        if want == 0 {
-            return true;
+/// Write `frame` with `fd` attached to its first byte (`SCM_RIGHTS`).
+async fn send_with_fd(
+    wr: &mut WriteHalf<'_>,
+    frame: &[u8],
+    fd: BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    let sent = {
+        let stream: &UnixStream = wr.as_ref();
+        loop {
+            stream.writable().await?;
+            let attempt = stream.try_io(Interest::WRITABLE, || {
+                let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+                let mut control = SendAncillaryBuffer::new(&mut space);
+                let fds = [fd];
+                control.push(SendAncillaryMessage::ScmRights(&fds));
+                Ok(rustix::net::sendmsg(
+                    stream,
+                    &[IoSlice::new(frame)],
+                    &mut control,
+                    SendFlags::NOSIGNAL,
+                )?)
+            });
+            match attempt {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => break other?,
+            }
         }
-        let f = Arc::clone(&file);
-        // The frame header and the data in one buffer: one write.
-        let read = tokio::task::spawn_blocking(move || {
-            let mut frame = vec![0u8; 5 + want];
-            let n = f.read_at(&mut frame[5..], pos)?;
-            frame.truncate(5 + n);
-            frame[0] = protocol::DATA;
-            frame[1..5].copy_from_slice(&u32::try_from(n).unwrap_or(0).to_le_bytes());
-            Ok::<_, std::io::Error>((frame, n))
-        })
-        .await;
-        let Ok(Ok((frame, n))) = read else {
-            return false;
-        };
-        if n == 0 {
-            return left.is_none();
-        }
-        if wr.write_all(&frame).await.is_err() {
-            return false;
-        }
-        pos += n as u64;
-        left = left.map(|l| l - n as u64);
-    }
+    };
+    // The descriptor went with the first byte; the rest is plain data.
+    wr.write_all(&frame[sent..]).await
 }
