@@ -77,6 +77,10 @@ mod suite {
     /// WSGIRestrictProcess/WSGIRestrictEmbedded, recycling and failures.
     mod daemon;
 
+    /// Daemon mode's kept front-end → daemon connections: reuse, stale
+    /// connections after a daemon process ends, no request run twice.
+    mod daemon_keepalive;
+
     /// `wsgid start-server` (the mod_wsgi-express path) and the examples.
     mod express;
 

@@ -3,9 +3,10 @@
 //! A front-end worker computes the request's environ as in embedded mode,
 //! then, for a request whose process group is a `WSGIDaemonProcess`
 //! group, sends it over the group's UNIX socket ([`client::forward`])
-//! instead of to its own Python host.  In the daemon process,
-//! [`server::serve`] turns each connection back into a `WsgiRequest` for
-//! that process's `PythonHost` and streams the `ResponseEvent`s back.
+//! instead of to its own Python host, on a connection it keeps for the
+//! next request.  In the daemon process, [`server::serve`] turns each
+//! request on a connection back into a `WsgiRequest` for that process's
+//! `PythonHost` and streams the `ResponseEvent`s back.
 //! The wire format is documented in [`protocol`].
 #![forbid(unsafe_code)]
 

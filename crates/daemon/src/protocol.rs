@@ -1,6 +1,7 @@
 //! The wire format between a front-end worker and a daemon process, over
-//! one UNIX stream connection per request (as mod_wsgi connects once per
-//! request).
+//! a UNIX stream connection that carries one request at a time and is kept
+//! for the next one (mod_wsgi connects once per request; the connection
+//! set-up and teardown were most of daemon mode's cost).
 //!
 //! Everything is a frame: a 5-byte header — the kind (one ASCII byte) and
 //! the payload length (u32, little endian) — then the payload.  Strings
@@ -11,7 +12,7 @@
 //!
 //! | kind | payload |
 //! |------|---------|
-//! | `R`  | the request head ([`RequestHead`]): sent first, once |
+//! | `R`  | the request head ([`RequestHead`]): sent first, once per request |
 //! | `B`  | a request body chunk (never empty) |
 //! | `E`  | end of the request body |
 //! | `X`  | the body read failed: u8 code (0 I/O, 1 too large, 2 timeout), message |
@@ -23,19 +24,48 @@
 //! | `H`  | response head: u16 status, reason, u32 count, (name, value)* |
 //! | `C`  | head (as `H`) then the whole body: the complete response |
 //! | `D`  | a body chunk |
+//! | `G`  | a `wsgi.file_wrapper` file: u64 offset, u64 length (`u64::MAX`: to its end); the open file itself travels with the frame's bytes as an `SCM_RIGHTS` descriptor, and the front end sends it with `sendfile` |
 //! | `Z`  | end of the body |
 //! | `A`  | abort (close the client connection without completing) |
 //! | `F`  | failed before a head: u16 status for the error page |
-//! | `J`  | rejected: the process is restarting (its script changed and the reload mechanism is `Process`); the front end sends the request again on a new connection |
+//! | `J`  | rejected, not started: u8 reason — 0: the process is restarting (its script changed and the reload mechanism is `Process`; the front end reconnects as mod_wsgi does after a restart), 1: the connection is being closed (the process is stopping, or reached `maximum-requests`), 2: all the process's threads stayed busy (the request goes through the group's socket to the first process with a thread free, as in mod_wsgi); in every case the front end sends the request again on a new connection |
 //!
 //! A small response is one `C` frame: one `write` on the daemon side and
 //! one `read` on the front end.  Streamed bodies go as `D` frames written
 //! as the application yields them (several queued events are coalesced
 //! into one write); the request body is sent as the client sends it, in
 //! both directions with the sockets' flow control as backpressure (the
-//! daemon stops reading when `wsgi.input` is not being read).  The daemon
-//! closes the connection after the last frame; an early EOF before `H`/`C`
-//! is mod_wsgi's "Truncated or oversized response headers".
+//! daemon stops reading when `wsgi.input` is not being read).  An early
+//! EOF before `H`/`C` is mod_wsgi's "Truncated or oversized response
+//! headers".
+//!
+//! Keep-alive.  After a clean exchange — the front end sent the whole body
+//! through `E`, the daemon answered through `C` or `Z` and read that `E` —
+//! both sides keep the connection and the daemon waits for the next `R`.
+//! Anything else (`A`, `F`, `J`, `X`, a body the application did not read,
+//! a timeout, the client gone) ends it: the side that knows closes it.
+//!
+//! Closing an idle connection (the daemon stops, recycles, or reached
+//! `maximum-requests`) is done so that the front end can tell "not
+//! started" from "may have started":
+//!
+//! 1. the daemon first shuts down its *receiving* side
+//!    (`shutdown(SHUT_RD)`): from then on a write by the front end fails
+//!    with `EPIPE` and delivers nothing (the kernel checks the peer's
+//!    shutdown state and queues the data under the same lock, so a write
+//!    is either wholly before the shutdown or fails);
+//! 2. it then reads what was queued before the shutdown: if that holds a
+//!    complete `R`, it answers `J` (reason 1) — that request was not
+//!    started — and closes; otherwise it just closes.
+//!
+//! So, on the front end, a request may be sent again only when (a) writing
+//! its `R` frame failed before every byte of it was accepted by the
+//! kernel (the daemon can never have had the whole head, and it starts
+//! nothing before it has), or (b) the daemon answered `J`.  An EOF or a
+//! reset after the whole `R` was accepted and before any response frame
+//! means the daemon may have started the request (it died, or was killed,
+//! while running it): that is answered as mod_wsgi does (500, "Truncated
+//! or oversized response headers"), never retried.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -50,10 +80,16 @@ pub const BODY_ERROR: u8 = b'X';
 pub const HEAD: u8 = b'H';
 pub const COMPLETE: u8 = b'C';
 pub const DATA: u8 = b'D';
+pub const FILE: u8 = b'G';
 pub const END: u8 = b'Z';
 pub const ABORT: u8 = b'A';
 pub const FAILED: u8 = b'F';
 pub const REJECTED: u8 = b'J';
+
+/// `J` reasons.
+pub const REJECTED_RESTARTING: u8 = 0;
+pub const REJECTED_CLOSING: u8 = 1;
+pub const REJECTED_BUSY: u8 = 2;
 
 /// Largest payload accepted (heads are small; body frames are cut at 1 MiB).
 pub const MAX_FRAME: usize = 64 << 20;
@@ -294,6 +330,40 @@ pub fn decode_head(b: &mut Bytes) -> Result<ResponseHead, Malformed> {
     })
 }
 
+/// A `G` frame (its descriptor is sent alongside, see `server`).
+pub fn encode_file(out: &mut BytesMut, offset: u64, len: Option<u64>) {
+    put_header(out, FILE, 16);
+    out.put_u64_le(offset);
+    out.put_u64_le(len.unwrap_or(u64::MAX));
+}
+
+/// Decode a `G` payload: (offset, length; None: to the end).
+pub fn decode_file(mut b: Bytes) -> Result<(u64, Option<u64>), Malformed> {
+    let offset = get_u64(&mut b)?;
+    let len = get_u64(&mut b)?;
+    Ok((offset, (len != u64::MAX).then_some(len)))
+}
+
+/// Split the next whole frame off `buf`, if it is there.
+pub fn split_frame(buf: &mut BytesMut) -> std::io::Result<Option<(u8, Bytes)>> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
+    }
+    if buf.len() < 5 + len {
+        return Ok(None);
+    }
+    let mut frame = buf.split_to(5 + len);
+    let kind = frame[0];
+    Ok(Some((kind, frame.split_off(5).freeze())))
+}
+
 /// An `X` frame for a failed body read.
 pub fn encode_body_error(out: &mut BytesMut, e: &BodyError) {
     let (code, msg) = match e {
@@ -345,6 +415,25 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         let mut frame = self.buf.split_to(5 + len);
         let kind = frame[0];
         Some((kind, frame.split_off(5).freeze()))
+    }
+
+    /// The kind of the next frame if it is already wholly buffered.
+    pub fn buffered_kind(&self) -> Option<u8> {
+        if self.buf.len() < 5 {
+            return None;
+        }
+        let len = u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+        (self.buf.len() >= 5 + len).then(|| self.buf[0])
+    }
+
+    /// Bytes read but not yet handed out as frames.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
     }
 
     /// The next frame: `Ok(None)` on a clean EOF between frames.

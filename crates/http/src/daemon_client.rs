@@ -5,6 +5,7 @@
 //! environ and body to `wsgid_daemon::client`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,7 +33,8 @@ pub fn socket_of(cfg: &ServerConfig, group: &DaemonProcess, master_pid: u32) -> 
     wsgid_daemon::socket_path(&socket_prefix(cfg), master_pid, id)
 }
 
-/// How the front end reaches `group` (`socket-timeout` 0: `Timeout`).
+/// How the front end reaches `group` (`socket-timeout` 0: `Timeout`),
+/// with a new (empty) pool of kept connections.
 pub fn target(cfg: &ServerConfig, group: &DaemonProcess) -> wsgid_daemon::client::Target {
     let socket_timeout = match group.socket_timeout {
         0 => cfg.timeout,
@@ -45,6 +47,40 @@ pub fn target(cfg: &ServerConfig, group: &DaemonProcess) -> wsgid_daemon::client
         socket_timeout,
         send_buffer_size: group.send_buffer_size,
         receive_buffer_size: group.receive_buffer_size,
+        pool: Arc::new(wsgid_daemon::client::Pool::new(pool_cap(group))),
+    }
+}
+
+/// Idle connections kept per group in a worker: as many as it had
+/// requests to the group in flight at once, at most this many (requests
+/// beyond the group's threads wait in the daemon processes either way).
+fn pool_cap(group: &DaemonProcess) -> usize {
+    let threads = group.threads.max(1) as usize;
+    let processes = group.processes.max(1) as usize;
+    (threads * processes * 8).clamp(64, 1024)
+}
+
+/// This worker's targets, one per `WSGIDaemonProcess` group (in
+/// configuration order): each holds the group's pool of kept connections.
+#[derive(Debug, Default)]
+pub struct Targets(Vec<(String, Arc<wsgid_daemon::client::Target>)>);
+
+impl Targets {
+    pub fn new(cfg: &ServerConfig) -> Targets {
+        Targets(
+            cfg.wsgi
+                .daemons
+                .iter()
+                .map(|g| (g.name.clone(), Arc::new(target(cfg, g))))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, group: &DaemonProcess) -> Option<Arc<wsgid_daemon::client::Target>> {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == group.name)
+            .map(|(_, t)| Arc::clone(t))
     }
 }
 
@@ -57,7 +93,7 @@ pub fn failed(status: u16) -> mpsc::Receiver<ResponseEvent> {
 
 /// Start forwarding; the receiver yields the response events.
 pub fn spawn(
-    target: wsgid_daemon::client::Target,
+    target: Arc<wsgid_daemon::client::Target>,
     head: wsgid_daemon::protocol::RequestHead,
     body: crate::request_body::IncomingBody,
     rlog: wsgid_daemon::client::RequestLog,

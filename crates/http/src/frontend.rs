@@ -92,6 +92,8 @@ pub struct FrontEnd {
     pub(crate) vhosts: VhostTable,
     pub(crate) mime: MimeTypes,
     pub(crate) next_id: AtomicU64,
+    /// The daemon process groups, with this worker's kept connections.
+    pub(crate) daemons: crate::daemon_client::Targets,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -313,6 +315,7 @@ impl FrontEnd {
         }
         Ok(FrontEnd {
             vhosts: VhostTable::new(&cfg.virtual_hosts),
+            daemons: crate::daemon_client::Targets::new(&cfg),
             cfg,
             python,
             sites,

@@ -276,7 +276,10 @@ pub fn submit(
             peer: Some(r.conn.peer),
             filename: r.filename_str().to_string(),
         };
-        let target = crate::daemon_client::target(&fe.cfg, group);
+        let target = fe
+            .daemons
+            .get(group)
+            .unwrap_or_else(|| std::sync::Arc::new(crate::daemon_client::target(&fe.cfg, group)));
         return Ok(crate::daemon_client::spawn(
             target,
             head,

@@ -1,0 +1,101 @@
+//! The front end's reader of response frames: like
+//! [`crate::protocol::FrameReader`], but with `recvmsg`, so that the
+//! descriptors of `G` frames (`SCM_RIGHTS`) are received with the bytes
+//! they travel with.
+
+use std::collections::VecDeque;
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+
+use bytes::{Bytes, BytesMut};
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+use tokio::io::Interest;
+use tokio::net::UnixStream;
+
+use crate::protocol;
+
+/// Bytes asked for by one `recvmsg` when no frame size is known yet, and
+/// at most (the buffer is zero-filled before each call).
+const READ_MIN: usize = 4096;
+const READ_MAX: usize = 256 * 1024;
+
+#[derive(Debug, Default)]
+pub(super) struct Frames {
+    buf: BytesMut,
+    /// Descriptors received, in order: one per `G` frame.
+    pub fds: VecDeque<OwnedFd>,
+}
+
+impl Frames {
+    /// Bytes received but not yet handed out as frames.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next frame: `Ok(None)` on a clean EOF between frames.
+    pub async fn next(&mut self, stream: &UnixStream) -> std::io::Result<Option<(u8, Bytes)>> {
+        loop {
+            if let Some(frame) = protocol::split_frame(&mut self.buf)? {
+                return Ok(Some(frame));
+            }
+            let want = if self.buf.len() >= 5 {
+                let len = u32::from_le_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]])
+                    as usize;
+                (5 + len - self.buf.len()).clamp(READ_MIN, READ_MAX)
+            } else {
+                READ_MIN
+            };
+            // Cancel-safe: the buffer is grown and cut back within one
+            // poll, around the `recvmsg`, never across an await.
+            let n = loop {
+                stream.readable().await?;
+                let start = self.buf.len();
+                self.buf.resize(start + want, 0);
+                let (buf, fds) = (&mut self.buf[start..], &mut self.fds);
+                let got = stream.try_io(Interest::READABLE, || receive(stream, buf, fds));
+                match got {
+                    Ok(n) => {
+                        self.buf.truncate(start + n);
+                        break n;
+                    }
+                    Err(e) => {
+                        self.buf.truncate(start);
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            return Err(e);
+                        }
+                    }
+                }
+            };
+            if n == 0 {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(std::io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+        }
+    }
+}
+
+/// One `recvmsg` into `buf`; descriptors go to `fds` (close-on-exec).
+fn receive(
+    stream: &UnixStream,
+    buf: &mut [u8],
+    fds: &mut VecDeque<OwnedFd>,
+) -> std::io::Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = rustix::net::recvmsg(
+        stream,
+        &mut [IoSliceMut::new(buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = m {
+            fds.extend(received);
+        }
+    }
+    Ok(msg.bytes)
+}

@@ -1,0 +1,224 @@
+//! The front end's kept connections to one daemon process group, and
+//! making new ones.
+
+use std::mem::MaybeUninit;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UnixStream;
+
+use super::{RequestLog, Target};
+
+/// Idle connections to a daemon group, most recently used last.  Taking
+/// the most recently returned one sends the next request to a process
+/// that just finished one.  As many are kept as this worker has had
+/// requests to the group in flight at once (a connection is made only when
+/// no idle one is left, so they follow the load), at most `cap`.
+#[derive(Debug)]
+pub struct Pool {
+    idle: Mutex<Vec<Kept>>,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    cap: usize,
+}
+
+/// A connection to the group, with the number of requests it carried.
+#[derive(Debug)]
+pub struct Kept {
+    pub stream: UnixStream,
+    uses: u32,
+}
+
+impl Kept {
+    pub fn new(stream: UnixStream) -> Kept {
+        Kept { stream, uses: 0 }
+    }
+}
+
+/// A connection is retired after this many requests: the group's
+/// processes accept new connections only while they have a thread free,
+/// so connections made again now and then follow where the capacity is
+/// (a process that was slow to start, or is busier, gets fewer).
+const MAX_USES: u32 = 1000;
+
+/// Counts a request in flight to the group while it lives.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a Pool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Pool {
+    /// At most `cap` idle connections are kept (at least one).
+    pub fn new(cap: usize) -> Pool {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            cap: cap.max(1),
+        }
+    }
+
+    /// A request to the group starts (it ends when the guard is dropped).
+    pub fn begin(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// An idle connection still open at the other end; those found closed
+    /// (their daemon process stopped or died) are dropped.
+    pub fn take(&self) -> Option<Kept> {
+        loop {
+            let kept = self.idle.lock().ok()?.pop()?;
+            if still_open(&kept.stream) {
+                return Some(kept);
+            }
+        }
+    }
+
+    /// Keep a connection whose last exchange ended cleanly.
+    pub fn put(&self, mut kept: Kept) {
+        kept.uses += 1;
+        if kept.uses >= MAX_USES {
+            return;
+        }
+        let keep = self.peak.load(Ordering::Relaxed).clamp(1, self.cap);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < keep
+        {
+            idle.push(kept);
+        }
+    }
+
+    /// How many idle connections are kept.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().map_or(0, |v| v.len())
+    }
+}
+
+/// An idle connection is open when a non-blocking peek finds nothing to
+/// read: EOF (the daemon closed it, or exited), an error (reset) or
+/// unexpected data all mean it cannot carry a request.  One `recv` call.
+fn still_open(stream: &UnixStream) -> bool {
+    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+    // The descriptor is non-blocking (tokio), so this never waits.
+    matches!(
+        socket2::SockRef::from(stream).peek(&mut byte),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// Connect as `wsgi_connect_daemon` does: retry while the socket is
+/// missing or its backlog full (125 ms apart, then 1 s after 2 s) until
+/// `connect-timeout`; `Err(503)` once logged.
+pub(super) async fn connect(target: &Target, rlog: &RequestLog) -> Result<UnixStream, u16> {
+    let start = Instant::now();
+    let mut waited = Duration::ZERO;
+    loop {
+        match UnixStream::connect(&target.socket).await {
+            Ok(s) => {
+                let sock = socket2::SockRef::from(&s);
+                if target.send_buffer_size != 0 {
+                    let _ = sock.set_send_buffer_size(target.send_buffer_size as usize);
+                }
+                if target.receive_buffer_size != 0 {
+                    let _ = sock.set_recv_buffer_size(target.receive_buffer_size as usize);
+                }
+                return Ok(s);
+            }
+            Err(e) => {
+                let retry = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::WouldBlock
+                );
+                let pid = std::process::id();
+                if !retry {
+                    rlog.error(&format!(
+                        "({}){e}: mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{}' as user with uid={}.",
+                        e.raw_os_error().unwrap_or(0),
+                        target.name,
+                        target.socket.display(),
+                        nix::unistd::geteuid().as_raw()
+                    ));
+                    return Err(503);
+                }
+                if start.elapsed() >= target.connect_timeout {
+                    rlog.error(&format!(
+                        "({}){e}: mod_wsgi (pid={pid}): Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist.",
+                        e.raw_os_error().unwrap_or(0),
+                        target.name,
+                        target.socket.display()
+                    ));
+                    return Err(503);
+                }
+                let step = if waited < Duration::from_secs(2) {
+                    Duration::from_millis(125)
+                } else {
+                    Duration::from_secs(1)
+                };
+                tokio::time::sleep(step).await;
+                waited += step;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_closed_at_the_other_end_is_not_reused() {
+        let pool = Pool::new(4);
+        let (a, b) = UnixStream::pair().expect("pair");
+        let (c, d) = UnixStream::pair().expect("pair");
+        pool.put(Kept::new(a));
+        pool.put(Kept::new(c));
+        drop(d);
+        // `c` (last in) is closed at the other end: skipped and dropped.
+        let got = pool.take().expect("the open one");
+        assert_eq!(pool.idle(), 0);
+        drop(b);
+        assert!(!still_open(&got.stream));
+        assert!(pool.take().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_pool_keeps_as_many_as_were_in_flight_at_most_cap() {
+        let pool = Pool::new(8);
+        let (a, b) = UnixStream::pair().expect("pair");
+        // Nothing in flight yet: one is kept.
+        pool.put(Kept::new(a));
+        let (c, d) = UnixStream::pair().expect("pair");
+        pool.put(Kept::new(c));
+        assert_eq!(pool.idle(), 1);
+        drop((b, d));
+        let pool = Pool::new(2);
+        let guards: Vec<_> = (0..3).map(|_| pool.begin()).collect();
+        drop(guards);
+        let mut peers = Vec::new();
+        for _ in 0..3 {
+            let (a, b) = UnixStream::pair().expect("pair");
+            pool.put(Kept::new(a));
+            peers.push(b);
+        }
+        assert_eq!(pool.idle(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_retired_after_max_uses() {
+        let pool = Pool::new(4);
+        let (a, _b) = UnixStream::pair().expect("pair");
+        let mut kept = Kept::new(a);
+        kept.uses = MAX_USES - 1;
+        pool.put(kept);
+        assert_eq!(pool.idle(), 0);
+    }
+}
