@@ -70,7 +70,10 @@ fn file_wrapper_files_are_sent_whole_in_each_framing() {
 
     let r = s.get("/f/from-middle");
     assert_eq!(r.status, 200, "{}", r.describe());
-    assert!(r.body == data[1000..], "the file's own offset is where it starts");
+    assert!(
+        r.body == data[1000..],
+        "the file's own offset is where it starts"
+    );
 
     // The application's Content-Length cuts the file, as mod_wsgi does.
     let r = s.get("/f/short-cl");
@@ -98,11 +101,18 @@ fn static_files_and_ranges_go_out_whole_and_keep_the_connection() {
     };
     let r = get(&mut c, "/static/big.bin", "");
     assert_eq!(r.status, 200, "{}", r.describe());
-    assert_eq!(r.header("Content-Length"), Some(data.len().to_string().as_str()));
+    assert_eq!(
+        r.header("Content-Length"),
+        Some(data.len().to_string().as_str())
+    );
     assert!(r.body == data, "body differs from the file");
 
     // The same connection carries the next requests.
-    let r = get(&mut c, "/static/big.bin", "Range: bytes=1048570-1048599\r\n");
+    let r = get(
+        &mut c,
+        "/static/big.bin",
+        "Range: bytes=1048570-1048599\r\n",
+    );
     assert_eq!(r.status, 206, "{}", r.describe());
     assert!(r.body == data[1_048_570..1_048_600]);
 

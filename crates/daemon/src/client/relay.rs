@@ -350,7 +350,7 @@ mod tests {
             client: String::new(),
             queued_at: SystemTime::now(),
             ignore_activity: false,
-            environ: vec![("PATH_INFO".into(), "/".into())],
+            environ: [("PATH_INFO", "/")].into_iter().collect(),
         };
         Outgoing::new(&head, None)
     }

@@ -145,7 +145,7 @@ mod tests {
             client: String::new(),
             queued_at: std::time::SystemTime::now(),
             ignore_activity: false,
-            environ: Vec::new(),
+            environ: Default::default(),
         };
         let mut out = BytesMut::new();
         head.encode(&mut out);
