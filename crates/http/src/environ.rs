@@ -250,9 +250,9 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(base, "SERVER_SIGNATURE", signature(site, r, port));
     e.put(base, "SERVER_SOFTWARE", inp.server_software);
     e.put(base, "SERVER_NAME", server_name(site, r));
-    e.put(base, "SERVER_ADDR", canonical_ip(r.conn.local.ip()));
+    e.put(base, "SERVER_ADDR", &r.conn.local_ip);
     e.put(base, "SERVER_PORT", port.to_string());
-    e.put(base, "REMOTE_ADDR", canonical_ip(r.conn.peer.ip()));
+    e.put(base, "REMOTE_ADDR", &r.conn.peer_ip);
     e.put(base, "DOCUMENT_ROOT", path_latin1(&site.host.document_root));
     e.put(base, "REQUEST_SCHEME", "http");
     let (prefix, ctx_root) = match &r.context {
@@ -270,7 +270,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
             .unwrap_or_else(|| "[no address given]".into()),
     );
     e.put(base, "SCRIPT_FILENAME", r.filename_latin1());
-    e.put(base, "REMOTE_PORT", r.conn.peer.port().to_string());
+    e.put(base, "REMOTE_PORT", &r.conn.peer_port);
     if let Some(user) = &r.user {
         e.put(base, "REMOTE_USER", user);
     }
@@ -357,15 +357,6 @@ fn path_latin1(p: &std::path::Path) -> String {
     latin1(p.as_os_str().as_bytes())
 }
 
-fn canonical_ip(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
-        v4 => v4.to_string(),
-    }
-}
-
 /// `SERVER_SIGNATURE` (`ap_psignature("", r)`).
 fn signature(site: &Site, r: &Request, port: u16) -> String {
     let name = server_name(site, r);
@@ -408,9 +399,9 @@ pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> CgiEnv {
     e.set("SERVER_SIGNATURE", signature(site, r, port));
     e.set("SERVER_SOFTWARE", server_software);
     e.set("SERVER_NAME", server_name(site, r));
-    e.set("SERVER_ADDR", canonical_ip(r.conn.local.ip()));
+    e.set("SERVER_ADDR", &r.conn.local_ip);
     e.set("SERVER_PORT", port.to_string());
-    e.set("REMOTE_ADDR", canonical_ip(r.conn.peer.ip()));
+    e.set("REMOTE_ADDR", &r.conn.peer_ip);
     e.set("DOCUMENT_ROOT", path_latin1(&site.host.document_root));
     e.set(
         "SERVER_ADMIN",
@@ -419,7 +410,7 @@ pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> CgiEnv {
             .clone()
             .unwrap_or_else(|| "[no address given]".into()),
     );
-    e.set("REMOTE_PORT", r.conn.peer.port().to_string());
+    e.set("REMOTE_PORT", &r.conn.peer_port);
     e.set("SERVER_PROTOCOL", r.protocol());
     e.set("REQUEST_METHOD", r.method.as_str());
     e.set("QUERY_STRING", r.args.as_deref().unwrap_or_default());
@@ -437,7 +428,7 @@ pub fn auth_environ(site: &Site, r: &Request, server_software: &str) -> CgiEnv {
 
 /// The client's address as Apache writes it (`useragent_ip`).
 pub fn client_ip(r: &Request) -> String {
-    canonical_ip(r.conn.peer.ip())
+    r.conn.peer_ip.to_string()
 }
 
 /// An auth script's `application-group=` resolved for `r` (as mod_wsgi's

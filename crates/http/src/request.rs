@@ -28,6 +28,35 @@ pub struct ConnInfo {
     pub listener_host: Arc<str>,
     /// Connection number, for request ids.
     pub id: u64,
+    /// The addresses and ports as the environ writes them, formatted once
+    /// per connection rather than for every request on it.
+    pub peer_ip: Box<str>,
+    pub peer_port: Box<str>,
+    pub local_ip: Box<str>,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, local: SocketAddr, listener_host: Arc<str>, id: u64) -> ConnInfo {
+        ConnInfo {
+            peer,
+            local,
+            listener_host,
+            id,
+            peer_ip: canonical_ip(peer.ip()).into(),
+            peer_port: peer.port().to_string().into(),
+            local_ip: canonical_ip(local.ip()).into(),
+        }
+    }
+}
+
+/// An address as Apache writes it: IPv4-mapped IPv6 addresses as IPv4.
+pub fn canonical_ip(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+        v4 => v4.to_string(),
+    }
 }
 
 /// What the file-system walk found at `filename`.
@@ -414,12 +443,12 @@ pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)
         b = b.header(*k, *v);
     }
     let (parts, ()) = b.body(()).expect("request").into_parts();
-    let conn = ConnInfo {
-        peer: ([10, 0, 0, 7], 5555).into(),
-        local: ([127, 0, 0, 1], 80).into(),
-        listener_host: "".into(),
-        id: 1,
-    };
+    let conn = ConnInfo::new(
+        ([10, 0, 0, 7], 5555).into(),
+        ([127, 0, 0, 1], 80).into(),
+        "".into(),
+        1,
+    );
     match Request::from_head(&parts, conn) {
         Ok(r) => r,
         Err((r, _)) => *r,
@@ -439,12 +468,12 @@ mod tests {
     }
 
     fn conn() -> ConnInfo {
-        ConnInfo {
-            peer: "127.0.0.1:5555".parse().expect("addr"),
-            local: "127.0.0.1:8000".parse().expect("addr"),
-            listener_host: "127.0.0.1".into(),
-            id: 1,
-        }
+        ConnInfo::new(
+            "127.0.0.1:5555".parse().expect("addr"),
+            "127.0.0.1:8000".parse().expect("addr"),
+            "127.0.0.1".into(),
+            1,
+        )
     }
 
     #[test]

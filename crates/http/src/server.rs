@@ -125,12 +125,7 @@ impl FrontEnd {
         let Ok(local) = stream.local_addr() else {
             return;
         };
-        let conn = Arc::new(ConnInfo {
-            peer: a.peer,
-            local,
-            listener_host: a.listener_host,
-            id,
-        });
+        let conn = Arc::new(ConnInfo::new(a.peer, local, a.listener_host, id));
         crate::conn::serve(self, stream, conn, stop).await;
     }
 
