@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Server CPU time per request under wrk load: the figure to compare builds
+by when the machine is shared (req/s moves with other tenants' load; CPU
+per request much less).
+
+    bench/cpu_per_request.py --path /hello -- target/bench/release/wsgid -f httpd.conf
+
+Compare two builds by alternating calls (A B A B ...) and taking the
+minimum and the median of each.
+
+The server command is started in its own session pinned to CPU 1
+(`taskset -c 1`), wrk runs on CPU 0 with `-t1 -cCONNS`; the server's CPU is
+utime+stime summed over its process group, read from /proc before and after
+the run.  The server must listen on 127.0.0.1:PORT (default 18999) and
+answer PATH.  /environ sends the benchmark's 8 browser-like headers, /echo
+POSTs a 64 KiB body (as ../shared/bench does).
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ENVIRON_HEADERS = [
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+    "Accept: text/html,application/xhtml+xml",
+    "Accept-Language: en-US,en;q=0.5",
+    "Accept-Encoding: gzip, deflate",
+    "Cookie: session=abc123; theme=dark",
+    "Referer: http://127.0.0.1/",
+    "X-Request-Id: 12345",
+    "X-Forwarded-For: 10.0.0.1",
+]
+POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n' \
+    'wrk.headers["Content-Type"] = "application/octet-stream"\n'
+
+
+def group_cpu(pgid):
+    """utime + stime (seconds) of every process in process group `pgid`."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.getpgid(int(pid)) != pgid:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_up(port, path, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                            f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True)
+        if r.stdout.strip() not in ("", "000"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--path", default="/hello")
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--port", type=int, default=18999)
+    ap.add_argument("--settle", type=float, default=1.5,
+                    help="seconds to wait after the first answer (workers starting)")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- server command")
+    a = ap.parse_args()
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    if not cmd:
+        ap.error("give the server command after --")
+    server = subprocess.Popen(["taskset", "-c", "1", *cmd], start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not wait_up(a.port, a.path):
+            sys.exit(f"server did not answer on port {a.port}")
+        time.sleep(a.settle)
+        extra = []
+        if a.path == "/environ":
+            for h in ENVIRON_HEADERS:
+                extra += ["-H", h]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+            if a.path == "/echo":
+                lua.write(POST_LUA)
+                lua.flush()
+                extra += ["-s", lua.name]
+            before = group_cpu(server.pid)
+            out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", f"-c{a.conns}",
+                                  f"-d{a.seconds}s", *extra, f"http://127.0.0.1:{a.port}{a.path}"],
+                                 capture_output=True, text=True).stdout
+            after = group_cpu(server.pid)
+        n = re.search(r"(\d+) requests in", out)
+        rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        requests = int(n.group(1)) if n else 0
+        print(f"{a.path}: {requests} requests, {float(rps.group(1)) if rps else 0:.0f} req/s, "
+              f"server CPU {(after - before) * 1e6 / max(requests, 1):.1f} us/request")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()
