@@ -232,6 +232,19 @@ pub(super) async fn exchange(
     Outcome::Done { keep }
 }
 
+/// `a` then `b` with vectored writes until both are out.
+async fn write_all_vectored(wr: &mut WriteHalf<'_>, a: &[u8], b: &[u8]) -> std::io::Result<()> {
+    let mut bufs = [std::io::IoSlice::new(a), std::io::IoSlice::new(b)];
+    let mut bufs = &mut bufs[..];
+    while !bufs.is_empty() {
+        match wr.write_vectored(bufs).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => std::io::IoSlice::advance_slices(&mut bufs, n),
+        }
+    }
+    Ok(())
+}
+
 /// Write the head frame then the body (the frames kept from an earlier
 /// attempt first); false when a write failed.
 async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -> bool {
@@ -267,25 +280,15 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
                     let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
                     at += piece.len();
                     protocol::put_header(&mut buf, protocol::BODY, piece.len());
-                    // Small pieces go with their header in one write.
-                    if piece.len() <= 256 * 1024 {
-                        buf.extend_from_slice(&piece);
-                        let frame = buf.split().freeze();
-                        // Kept before it is written: a failed write may
-                        // still be followed by `J`.
-                        out.keep(frame.clone());
-                        if wr.write_all(&frame).await.is_err() {
-                            return false;
-                        }
-                    } else {
-                        let header = buf.split().freeze();
-                        out.keep(header.clone());
-                        out.keep(piece.clone());
-                        if wr.write_all(&header).await.is_err()
-                            || wr.write_all(&piece).await.is_err()
-                        {
-                            return false;
-                        }
+                    let header = buf.split().freeze();
+                    // Kept before they are written: a failed write may
+                    // still be followed by `J`.
+                    out.keep(header.clone());
+                    out.keep(piece.clone());
+                    // Header and piece in one system call, without copying
+                    // the piece behind the header.
+                    if write_all_vectored(wr, &header, &piece).await.is_err() {
+                        return false;
                     }
                 }
             }

@@ -29,6 +29,9 @@ use super::body_in::Framing;
 
 /// Bytes reserved in the read buffer before each read.
 pub(super) const READ_CHUNK: usize = 16 * 1024;
+/// Most reserved for one read of a `Content-Length` body: a 64 KiB upload
+/// is then one `recv` and one chunk for the application, not four.
+const BODY_READ_MAX: usize = 256 * 1024;
 
 /// `Expect: 100-continue` progress of the current request.
 const CONTINUE_NONE: u8 = 0;
@@ -110,7 +113,14 @@ impl Shared {
         if st.eof {
             return Poll::Ready(Ok(Filled::Eof));
         }
-        st.buf.reserve(READ_CHUNK);
+        let want = match st.framing {
+            Framing::Length(rest) => usize::try_from(rest)
+                .unwrap_or(BODY_READ_MAX)
+                .saturating_sub(st.buf.len())
+                .clamp(READ_CHUNK, BODY_READ_MAX),
+            _ => READ_CHUNK,
+        };
+        st.buf.reserve(want);
         let mut reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         // A fresh `read_buf` future per poll: it holds no state of its own
         // beyond the borrows, and none may outlive this poll.
