@@ -213,8 +213,46 @@ impl Shared {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A file system or file type sendfile cannot read from
+                // (EINVAL, ENOSYS): copy it instead, as Apache falls back.
+                Err(e)
+                    if sent == 0
+                        && e.raw_os_error().is_some_and(|c| {
+                            c == nix::errno::Errno::EINVAL as i32
+                                || c == nix::errno::Errno::ENOSYS as i32
+                        }) =>
+                {
+                    return self.copy_file(file, offset, count).await;
+                }
                 Err(e) => return Err(e),
             }
+        }
+        Ok(sent)
+    }
+
+    /// [`Shared::send_file`] through memory: blocks read with `pread` on
+    /// the blocking pool, then written.
+    async fn copy_file(&self, file: &std::fs::File, offset: u64, count: u64) -> io::Result<u64> {
+        const BLOCK: u64 = 256 * 1024;
+        let mut sent = 0;
+        while sent < count {
+            let want = (count - sent).min(BLOCK);
+            let f = file.try_clone()?;
+            let at = offset + sent;
+            let block = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0; usize::try_from(want).unwrap_or(0)];
+                let n = f.read_at(&mut buf, at)?;
+                buf.truncate(n);
+                Ok(buf)
+            })
+            .await
+            .map_err(io::Error::other)??;
+            if block.is_empty() {
+                break;
+            }
+            self.write_all(&block).await?;
+            sent += block.len() as u64;
         }
         Ok(sent)
     }
@@ -277,5 +315,56 @@ impl Shared {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    /// A file range through `send_file` and through the copy fallback
+    /// arrives whole, and a range past the end stops at the end.
+    #[tokio::test]
+    async fn file_ranges_arrive_whole_by_sendfile_and_by_copy() {
+        let data: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f.bin");
+        std::fs::write(&path, &data).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.expect("read");
+            got
+        });
+        let (stream, _) = listener.accept().await.expect("accept");
+        let shared = Shared::new(stream, Duration::from_secs(5));
+        assert_eq!(
+            shared.send_file(&file, 10, 400_000).await.expect("send"),
+            400_000
+        );
+        assert_eq!(
+            shared
+                .copy_file(&file, 400_010, 200_000)
+                .await
+                .expect("copy"),
+            200_000
+        );
+        let rest = data.len() as u64 - 600_010;
+        assert_eq!(
+            shared
+                .send_file(&file, 600_010, u64::MAX)
+                .await
+                .expect("to eof"),
+            rest
+        );
+        drop(shared);
+        let got = client.await.expect("client");
+        assert!(got == data[10..], "bytes differ");
     }
 }
