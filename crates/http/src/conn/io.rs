@@ -321,7 +321,6 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt as _;
 
     /// A file range through `send_file` and through the copy fallback
     /// arrives whole, and a range past the end stops at the end.
