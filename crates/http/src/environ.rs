@@ -253,11 +253,12 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(base, "SERVER_ADDR", &r.conn.local_ip);
     e.put(base, "SERVER_PORT", port.to_string());
     e.put(base, "REMOTE_ADDR", &r.conn.peer_ip);
-    e.put(base, "DOCUMENT_ROOT", path_latin1(&site.host.document_root));
+    let document_root = path_latin1(&site.host.document_root);
+    e.put(base, "DOCUMENT_ROOT", &document_root);
     e.put(base, "REQUEST_SCHEME", "http");
     let (prefix, ctx_root) = match &r.context {
-        Some((p, root)) => (p.clone(), root.clone()),
-        None => (String::new(), path_latin1(&site.host.document_root)),
+        Some((p, root)) => (p.as_str(), root.as_str()),
+        None => ("", &*document_root),
     };
     e.put(base, "CONTEXT_PREFIX", prefix);
     e.put(base, "CONTEXT_DOCUMENT_ROOT", ctx_root);
@@ -266,10 +267,13 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
         "SERVER_ADMIN",
         site.host
             .server_admin
-            .clone()
-            .unwrap_or_else(|| "[no address given]".into()),
+            .as_deref()
+            .unwrap_or("[no address given]"),
     );
-    e.put(base, "SCRIPT_FILENAME", r.filename_latin1());
+    match &r.filename {
+        Some(f) => e.put(base, "SCRIPT_FILENAME", path_latin1(f)),
+        None => e.put(base, "SCRIPT_FILENAME", ""),
+    }
     e.put(base, "REMOTE_PORT", &r.conn.peer_port);
     if let Some(user) = &r.user {
         e.put(base, "REMOTE_USER", user);
@@ -285,8 +289,9 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(base, "QUERY_STRING", r.args.as_deref().unwrap_or_default());
     e.put(base, "REQUEST_URI", &r.unparsed_uri);
     let (script_name, path_info) = script_name_and_path_info(r);
-    e.put(base, "SCRIPT_NAME", latin1(&script_name));
-    e.put(base, "PATH_INFO", latin1(&path_info));
+    let (script_name, path_info) = (latin1_cow(&script_name), latin1_cow(&path_info));
+    e.put(base, "SCRIPT_NAME", &script_name);
+    e.put(base, "PATH_INFO", &path_info);
     if let Some(pt) = &inp.path_translated {
         e.put(base, "PATH_TRANSLATED", pt);
     }
@@ -302,8 +307,8 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     {
         e.set("HTTP_AUTHORIZATION", latin1(v.as_bytes()));
     }
-    e.put(base, "mod_wsgi.script_name", latin1(&script_name));
-    e.put(base, "mod_wsgi.path_info", latin1(&path_info));
+    e.put(base, "mod_wsgi.script_name", &script_name);
+    e.put(base, "mod_wsgi.path_info", &path_info);
     crate::proxy::apply_trusted_headers(&mut e, &r.per_dir.wsgi);
     let scheme = if e
         .get("HTTPS")
@@ -314,16 +319,12 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
         "http"
     };
     e.put(base, "mod_wsgi.process_group", &s.process_group);
-    e.put(
-        base,
-        "mod_wsgi.application_group",
-        s.application_group.clone(),
-    );
+    e.put(base, "mod_wsgi.application_group", &s.application_group);
     e.put(base, "mod_wsgi.callable_object", &s.callable);
     e.put(
         base,
         "mod_wsgi.request_handler",
-        r.handler.clone().unwrap_or_default(),
+        r.handler.as_deref().unwrap_or_default(),
     );
     e.put(base, "mod_wsgi.handler_script", "");
     e.put(
@@ -352,25 +353,26 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     (e.0, scheme)
 }
 
-fn path_latin1(p: &std::path::Path) -> String {
+fn path_latin1(p: &std::path::Path) -> Cow<'_, str> {
     use std::os::unix::ffi::OsStrExt;
-    latin1(p.as_os_str().as_bytes())
+    latin1_cow(p.as_os_str().as_bytes())
 }
 
 /// `SERVER_SIGNATURE` (`ap_psignature("", r)`).
 fn signature(site: &Site, r: &Request, port: u16) -> String {
-    let name = server_name(site, r);
     match site.signature {
         ServerSignature::Off => String::new(),
         ServerSignature::On => format!(
             "<address>{} Server at {} Port {}</address>\n",
-            site.server_banner, name, port
+            site.server_banner,
+            server_name(site, r),
+            port
         ),
         ServerSignature::Email => format!(
             "<address>{} Server at <a href=\"mailto:{}\">{}</a> Port {}</address>\n",
             site.server_banner,
             site.host.server_admin.as_deref().unwrap_or(""),
-            name,
+            server_name(site, r),
             port
         ),
     }
