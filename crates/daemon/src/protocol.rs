@@ -431,6 +431,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         self.buf.len()
     }
 
+    /// Let go of a buffer that grew past `max` bytes of capacity, keeping
+    /// whatever it holds.
+    pub fn shrink(&mut self, max: usize) {
+        if self.buf.capacity() > max {
+            let mut small = BytesMut::with_capacity(self.buf.len().max(16 * 1024));
+            small.extend_from_slice(&self.buf);
+            self.buf = small;
+        }
+    }
+
     /// The underlying stream.
     pub fn get_ref(&self) -> &R {
         &self.inner

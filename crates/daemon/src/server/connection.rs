@@ -22,6 +22,8 @@ const CLOSE_READ_WAIT: Duration = Duration::from_secs(1);
 /// How long a request on a kept connection waits for one of this
 /// process's threads before it is sent back (`J`, busy).
 const THREAD_WAIT: Duration = Duration::from_millis(50);
+/// Buffer capacity an idle kept connection may hold on to.
+const IDLE_BUFFER_MAX: usize = 64 * 1024;
 
 /// Serve `stream`; `thread` is the request thread reserved for its first
 /// request when it was accepted.
@@ -92,6 +94,13 @@ async fn serve(ctx: &Ctx, stream: &mut UnixStream, mut thread: Option<OwnedSemap
         if !keep {
             return;
         }
+        // A kept connection waits with small buffers: one large response
+        // or body must not pin its size on every idle connection (seen as
+        // 100+ MiB after a run of 1 MiB responses).
+        if out.capacity() > IDLE_BUFFER_MAX {
+            out = BytesMut::with_capacity(16 * 1024);
+        }
+        rd.shrink(IDLE_BUFFER_MAX);
     }
 }
 
