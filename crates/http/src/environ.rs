@@ -270,10 +270,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
             .as_deref()
             .unwrap_or("[no address given]"),
     );
-    match &r.filename {
-        Some(f) => e.put(base, "SCRIPT_FILENAME", path_latin1(f)),
-        None => e.put(base, "SCRIPT_FILENAME", ""),
-    }
+    e.put(base, "SCRIPT_FILENAME", r.filename_latin1());
     e.put(base, "REMOTE_PORT", &r.conn.peer_port);
     if let Some(user) = &r.user {
         e.put(base, "REMOTE_USER", user);

@@ -387,11 +387,11 @@ impl Request {
 
     /// The file name as the environ carries it: its bytes as latin-1, as
     /// mod_wsgi decodes CGI values (empty when translate set none).
-    pub fn filename_latin1(&self) -> String {
+    pub fn filename_latin1(&self) -> std::borrow::Cow<'_, str> {
         use std::os::unix::ffi::OsStrExt;
         self.filename
             .as_ref()
-            .map(|p| uri::latin1(p.as_os_str().as_bytes()))
+            .map(|p| uri::latin1_cow(p.as_os_str().as_bytes()))
             .unwrap_or_default()
     }
 

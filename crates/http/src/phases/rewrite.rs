@@ -73,7 +73,11 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), u16> {
     if rw.engine != Some(true) || rw.rules.is_empty() {
         return Ok(());
     }
-    let Some(filename) = r.filename.as_ref().map(|_| r.filename_latin1()) else {
+    let Some(filename) = r
+        .filename
+        .as_ref()
+        .map(|_| r.filename_latin1().into_owned())
+    else {
         return Ok(());
     };
     let input = match &rw.dir_prefix {
@@ -267,7 +271,7 @@ fn variable(v: &ServerVar, site: &Site, r: &Request) -> String {
         ServerVar::RequestUri => latin1(&r.uri),
         // In translate_name mod_rewrite has set r->filename to r->uri.
         ServerVar::RequestFilename => match &r.filename {
-            Some(_) => r.filename_latin1(),
+            Some(_) => r.filename_latin1().into_owned(),
             None => latin1(&r.uri),
         },
         ServerVar::QueryString => r.args.clone().unwrap_or_default(),
