@@ -405,7 +405,7 @@ impl FileReader {
 /// Read up to `want` bytes at `offset`, stopping early only at end of file.
 /// With `to_eof` the buffer is sized to what the file still holds, so a
 /// small `wsgi.file_wrapper` file does not cost a whole block.
-fn read_block(
+pub(crate) fn read_block(
     file: &File,
     offset: u64,
     want: u64,

@@ -239,12 +239,10 @@ impl Shared {
             let want = (count - sent).min(BLOCK);
             let f = file.try_clone()?;
             let at = offset + sent;
-            let block = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
-                use std::os::unix::fs::FileExt;
-                let mut buf = vec![0; usize::try_from(want).unwrap_or(0)];
-                let n = f.read_at(&mut buf, at)?;
-                buf.truncate(n);
-                Ok(buf)
+            // Allocated here, freed here (see `FileReader::start_read`).
+            let buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+            let block = tokio::task::spawn_blocking(move || {
+                crate::body::read_block(&f, at, want, false, buf)
             })
             .await
             .map_err(io::Error::other)??;
