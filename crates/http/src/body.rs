@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use wsgid_python::ResponseEvent;
 
 /// Block size for file reads (measured best on the reference VM).
-const FILE_BLOCK: u64 = 256 * 1024;
+pub(crate) const FILE_BLOCK: u64 = 256 * 1024;
 
 /// Why a response body could not be completed.  The writer closes the
 /// connection when a body yields this error.

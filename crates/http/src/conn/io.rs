@@ -233,10 +233,9 @@ impl Shared {
     /// [`Shared::send_file`] through memory: blocks read with `pread` on
     /// the blocking pool, then written.
     async fn copy_file(&self, file: &std::fs::File, offset: u64, count: u64) -> io::Result<u64> {
-        const BLOCK: u64 = 256 * 1024;
         let mut sent = 0;
         while sent < count {
-            let want = (count - sent).min(BLOCK);
+            let want = (count - sent).min(crate::body::FILE_BLOCK);
             let f = file.try_clone()?;
             let at = offset + sent;
             // Allocated here, freed here (see `FileReader::start_read`).
