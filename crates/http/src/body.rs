@@ -76,6 +76,17 @@ pub enum Chunk {
     File(FileRange),
 }
 
+impl Chunk {
+    /// As an `http_body` frame: only data can be one (file ranges are
+    /// asked for with `direct` only by the connection writer).
+    pub fn into_frame(self) -> Result<Frame<Bytes>, BodyError> {
+        match self {
+            Chunk::Data(b) => Ok(Frame::data(b)),
+            Chunk::File(_) => Err(BodyError::Protocol("file range")),
+        }
+    }
+}
+
 /// One piece of a multi-part body: bytes in memory or a file range.
 #[derive(Debug)]
 pub enum Part {
@@ -219,12 +230,7 @@ impl http_body::Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let res = ready!(self.get_mut().poll_chunk(cx, false));
-        Poll::Ready(res.map(|r| {
-            r.and_then(|chunk| match chunk {
-                Chunk::Data(b) => Ok(Frame::data(b)),
-                Chunk::File(_) => Err(BodyError::Protocol("file range")),
-            })
-        }))
+        Poll::Ready(res.map(|r| r.and_then(Chunk::into_frame)))
     }
 
     fn is_end_stream(&self) -> bool {

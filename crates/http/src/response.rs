@@ -101,7 +101,15 @@ impl OutBody {
     /// The next piece for the connection writer (file ranges included when
     /// `sendfile` is on; the writer reports their bytes with `count_sent`).
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Chunk, BodyError>>> {
-        let direct = self.sendfile;
+        self.poll_next(cx, self.sendfile)
+    }
+
+    /// The next piece, file ranges as they are only with `direct`.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        direct: bool,
+    ) -> Poll<Option<Result<Chunk, BodyError>>> {
         while let Some(front) = self.parts.front_mut() {
             match front.poll_chunk(cx, direct) {
                 Poll::Pending => return Poll::Pending,
@@ -153,16 +161,8 @@ impl Body for OutBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = &mut *self;
-        // Without `sendfile` every chunk is data.
-        this.sendfile = false;
-        let res = std::task::ready!(this.poll_chunk(cx));
-        Poll::Ready(res.map(|r| {
-            r.and_then(|chunk| match chunk {
-                Chunk::Data(b) => Ok(Frame::data(b)),
-                Chunk::File(_) => Err(BodyError::Protocol("file range")),
-            })
-        }))
+        let res = std::task::ready!(self.poll_next(cx, false));
+        Poll::Ready(res.map(|r| r.and_then(Chunk::into_frame)))
     }
 
     fn is_end_stream(&self) -> bool {
