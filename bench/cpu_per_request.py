@@ -24,6 +24,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from groups import group_cpu  # noqa: E402  (the process group's CPU, as groups.py and auth.py count it)
+
 ENVIRON_HEADERS = [
     "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
     "Accept: text/html,application/xhtml+xml",
@@ -38,21 +41,6 @@ POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n' \
     'wrk.headers["Content-Type"] = "application/octet-stream"\n'
 
 
-def group_cpu(pgid):
-    """utime + stime (seconds) of every process in process group `pgid`."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            if os.getpgid(int(pid)) != pgid:
-                continue
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_up(port, path, timeout=20):
