@@ -505,6 +505,25 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
     Ok(Some((hdr[0], payload.freeze())))
 }
 
+/// A plain request for `/app.wsgi`, for the client's and the server's tests.
+#[cfg(test)]
+pub(crate) fn test_head(environ: CgiEnv) -> RequestHead {
+    RequestHead {
+        host: 0,
+        script: "/app.wsgi".into(),
+        callable: "application".into(),
+        application_group: String::new(),
+        script_reloading: false,
+        reload: ReloadMechanism::Module,
+        script_mtime: None,
+        url_scheme: "http".into(),
+        client: String::new(),
+        queued_at: SystemTime::now(),
+        ignore_activity: false,
+        environ,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

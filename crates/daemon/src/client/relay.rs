@@ -315,7 +315,7 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use super::*;
     use crate::client::Pool;
@@ -341,20 +341,7 @@ mod tests {
     }
 
     fn outgoing() -> Outgoing {
-        let head = RequestHead {
-            host: 0,
-            script: "/app.wsgi".into(),
-            callable: "application".into(),
-            application_group: String::new(),
-            script_reloading: false,
-            reload: wsgid_python::ReloadMechanism::Module,
-            script_mtime: None,
-            url_scheme: "http".into(),
-            client: String::new(),
-            queued_at: SystemTime::now(),
-            ignore_activity: false,
-            environ: [("PATH_INFO", "/")].into_iter().collect(),
-        };
+        let head = protocol::test_head([("PATH_INFO", "/")].into_iter().collect());
         Outgoing::new(&head, None)
     }
 

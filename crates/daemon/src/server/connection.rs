@@ -142,20 +142,7 @@ mod tests {
     use crate::protocol::read_frame;
 
     fn request_frame() -> BytesMut {
-        let head = RequestHead {
-            host: 0,
-            script: "/app.wsgi".into(),
-            callable: "application".into(),
-            application_group: String::new(),
-            script_reloading: false,
-            reload: wsgid_python::ReloadMechanism::Module,
-            script_mtime: None,
-            url_scheme: "http".into(),
-            client: String::new(),
-            queued_at: std::time::SystemTime::now(),
-            ignore_activity: false,
-            environ: Default::default(),
-        };
+        let head = protocol::test_head(Default::default());
         let mut out = BytesMut::new();
         head.encode(&mut out);
         protocol::put_frame(&mut out, protocol::BODY_END, b"");
