@@ -369,8 +369,9 @@ async fn authenticate_digest(fe: &FrontEnd, site: &Site, r: &mut Request) -> Res
     Ok(())
 }
 
-/// mod_authn_file's `get_realm_hash`: `user:realm:hash` lines (htdigest).
-fn file_realm_hash(site: &Site, r: &Request, user: &str, realm: &str) -> AuthAnswer {
+/// The `AuthUserFile`, read whole as mod_authn_file reads it; `None` (the
+/// reason logged as mod_authn_file logs it) when it is not set or unreadable.
+fn read_auth_user_file(site: &Site, r: &Request) -> Option<Vec<u8>> {
     let Some(path) = &r.per_dir.auth_user_file else {
         log(
             site,
@@ -378,10 +379,10 @@ fn file_realm_hash(site: &Site, r: &Request, user: &str, realm: &str) -> AuthAns
             "authn_file",
             "AH01619: AuthUserFile not specified in the configuration",
         );
-        return AuthAnswer::Error;
+        return None;
     };
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
+    match std::fs::read(path) {
+        Ok(t) => Some(t),
         Err(e) => {
             log(
                 site,
@@ -393,14 +394,25 @@ fn file_realm_hash(site: &Site, r: &Request, user: &str, realm: &str) -> AuthAns
                     path.display()
                 ),
             );
-            return AuthAnswer::Error;
+            None
         }
+    }
+}
+
+/// The lines of a password or group file that are entries: trimmed,
+/// neither empty nor comments.
+fn file_entries(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split(|&b| b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty() && line[0] != b'#')
+}
+
+/// mod_authn_file's `get_realm_hash`: `user:realm:hash` lines (htdigest).
+fn file_realm_hash(site: &Site, r: &Request, user: &str, realm: &str) -> AuthAnswer {
+    let Some(text) = read_auth_user_file(site, r) else {
+        return AuthAnswer::Error;
     };
-    for line in text.split(|&b| b == b'\n') {
-        let line = line.trim_ascii();
-        if line.is_empty() || line[0] == b'#' {
-            continue;
-        }
+    for line in file_entries(&text) {
         let mut fields = line.splitn(3, |&b| b == b':');
         let (name, rlm, hash) = (fields.next(), fields.next(), fields.next());
         if name == Some(user.as_bytes()) && rlm == Some(realm.as_bytes()) {
@@ -591,36 +603,10 @@ pub fn apr_base64_decode(input: &[u8]) -> Vec<u8> {
 
 /// mod_authn_file's `check_password` for `user`.
 fn file_provider(site: &Site, r: &Request, user: &str, password: &str) -> AuthAnswer {
-    let Some(path) = &r.per_dir.auth_user_file else {
-        log(
-            site,
-            r,
-            "authn_file",
-            "AH01619: AuthUserFile not specified in the configuration",
-        );
+    let Some(text) = read_auth_user_file(site, r) else {
         return AuthAnswer::Error;
     };
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) => {
-            log(
-                site,
-                r,
-                "authn_file",
-                &format!(
-                    "{}: AH01620: Could not open password file: {}",
-                    errno_text(&e),
-                    path.display()
-                ),
-            );
-            return AuthAnswer::Error;
-        }
-    };
-    for line in text.split(|&b| b == b'\n') {
-        let line = line.trim_ascii();
-        if line.is_empty() || line[0] == b'#' {
-            continue;
-        }
+    for line in file_entries(&text) {
         let mut fields = line.splitn(3, |&b| b == b':');
         let name = fields.next().unwrap_or_default();
         let hash = fields.next().unwrap_or_default();
@@ -648,11 +634,7 @@ fn errno_text(e: &std::io::Error) -> String {
 fn file_groups(path: &Path, user: &str) -> Result<Vec<String>, String> {
     let text = std::fs::read(path).map_err(|e| errno_text(&e))?;
     let mut groups = Vec::new();
-    for line in text.split(|&b| b == b'\n') {
-        let line = line.trim_ascii();
-        if line.is_empty() || line[0] == b'#' {
-            continue;
-        }
+    for line in file_entries(&text) {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
