@@ -205,27 +205,18 @@ async fn authenticate(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(),
     };
     // Set before the check, as mod_auth_basic does (`%u` of a failure).
     r.user = Some(user.clone());
-    let providers = r
-        .per_dir
-        .auth_basic_provider
-        .clone()
-        .unwrap_or_else(|| vec!["file".to_owned()]);
-    let mut answer = AuthAnswer::NotFound;
-    for provider in &providers {
-        answer = match provider.as_str() {
-            "wsgi" => {
-                let kind = AuthKind::CheckPassword {
-                    user: user.clone(),
-                    password: password.clone(),
-                };
-                wsgi_provider(fe, site, r, kind).await
-            }
-            _ => file_provider(site, r, &user, &password),
-        };
-        if answer != AuthAnswer::NotFound {
-            break;
-        }
-    }
+    let answer = ask_providers(
+        fe,
+        site,
+        r,
+        r.per_dir.auth_basic_provider.as_deref(),
+        || AuthKind::CheckPassword {
+            user: user.clone(),
+            password: password.clone(),
+        },
+        |site, r| file_provider(site, r, &user, &password),
+    )
+    .await;
     match answer {
         AuthAnswer::Granted => Ok(()),
         AuthAnswer::User(name) => {
@@ -320,28 +311,18 @@ async fn authenticate_digest(fe: &FrontEnd, site: &Site, r: &mut Request) -> Res
     if let Err(f) = digest::precheck(r, &header, &realm) {
         return Err(fail(r, f));
     }
-    let providers = r
-        .per_dir
-        .digest
-        .providers
-        .clone()
-        .unwrap_or_else(|| vec!["file".to_owned()]);
-    let mut answer = AuthAnswer::NotFound;
-    for provider in &providers {
-        answer = match provider.as_str() {
-            "wsgi" => {
-                let kind = AuthKind::RealmHash {
-                    user: user.clone(),
-                    realm: realm.clone(),
-                };
-                wsgi_provider(fe, site, r, kind).await
-            }
-            _ => file_realm_hash(site, r, &user, &realm),
-        };
-        if answer != AuthAnswer::NotFound {
-            break;
-        }
-    }
+    let answer = ask_providers(
+        fe,
+        site,
+        r,
+        r.per_dir.digest.providers.as_deref(),
+        || AuthKind::RealmHash {
+            user: user.clone(),
+            realm: realm.clone(),
+        },
+        |site, r| file_realm_hash(site, r, &user, &realm),
+    )
+    .await;
     let ha1 = match answer {
         AuthAnswer::Hash(h) => h,
         AuthAnswer::NotFound => {
@@ -487,6 +468,31 @@ async fn authorize(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Ou
 
 /// The `wsgi` authentication provider (Basic and Digest alike): the
 /// `WSGIAuthUserScript` of the request's directory answers `kind`.
+/// The provider loop of mod_auth_basic and mod_auth_digest: each provider
+/// of `AuthBasicProvider`/`AuthDigestProvider` in order (default `file`)
+/// until one knows the user.
+async fn ask_providers(
+    fe: &FrontEnd,
+    site: &Site,
+    r: &Request,
+    providers: Option<&[String]>,
+    wsgi: impl Fn() -> AuthKind,
+    file: impl Fn(&Site, &Request) -> AuthAnswer,
+) -> AuthAnswer {
+    let default = ["file".to_owned()];
+    let mut answer = AuthAnswer::NotFound;
+    for provider in providers.unwrap_or(&default) {
+        answer = match provider.as_str() {
+            "wsgi" => wsgi_provider(fe, site, r, wsgi()).await,
+            _ => file(site, r),
+        };
+        if answer != AuthAnswer::NotFound {
+            break;
+        }
+    }
+    answer
+}
+
 async fn wsgi_provider(fe: &FrontEnd, site: &Site, r: &Request, kind: AuthKind) -> AuthAnswer {
     match r.per_dir.wsgi.auth_user_script.clone() {
         Some(script) => call(fe, site, r, &script, kind).await,
