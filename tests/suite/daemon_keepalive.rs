@@ -33,6 +33,15 @@ fn pid_of(s: &TestServer, path: &str) -> i32 {
     r.var("pid").parse().expect("pid")
 }
 
+/// `n` requests for `path` at once (one connection each): the PIDs that
+/// served them.
+fn pids_at_once<C: FromIterator<i32>>(s: &TestServer, n: usize, path: &str) -> C {
+    std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..n).map(|_| scope.spawn(|| pid_of(s, path))).collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    })
+}
+
 /// The inodes of the connected sockets that `pid` holds on the daemon
 /// group socket of the server whose master is `master` (group 1): the
 /// daemon's ends of its connections from front-end workers (an accepted
@@ -94,12 +103,7 @@ fn kept_connections_to_a_killed_daemon_are_not_used() {
     .file("app.wsgi", APP)
     .start();
     // Four requests at once: four connections, kept afterwards.
-    let pids: Vec<i32> = std::thread::scope(|scope| {
-        let hs: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| pid_of(&s, "/app/slow?0.3")))
-            .collect();
-        hs.into_iter().map(|h| h.join().expect("thread")).collect()
-    });
+    let pids: Vec<i32> = pids_at_once(&s, 4, "/app/slow?0.3");
     let killed = pids[0];
     assert!(pids.iter().all(|p| *p == killed), "{pids:?}");
     assert_eq!(daemon_connections(killed, s.master_pid()).len(), 4);
@@ -118,12 +122,8 @@ fn kept_connections_to_a_killed_daemon_are_not_used() {
         let p = pid_of(&s, "/app");
         assert_ne!(p, killed);
     }
-    std::thread::scope(|scope| {
-        let hs: Vec<_> = (0..8).map(|_| scope.spawn(|| pid_of(&s, "/app"))).collect();
-        for h in hs {
-            assert_ne!(h.join().expect("thread"), killed);
-        }
-    });
+    let pids: Vec<i32> = pids_at_once(&s, 8, "/app");
+    assert!(!pids.contains(&killed), "{pids:?} includes {killed}");
     assert!(
         !s.error_log().contains("Truncated or oversized"),
         "{}",
@@ -207,12 +207,7 @@ fn both_processes_of_a_group_serve_with_kept_connections() {
     .file("app.wsgi", APP)
     .start();
     for round in 0..3 {
-        let pids: BTreeSet<i32> = std::thread::scope(|scope| {
-            let hs: Vec<_> = (0..4)
-                .map(|_| scope.spawn(|| pid_of(&s, "/app/slow?0.4")))
-                .collect();
-            hs.into_iter().map(|h| h.join().expect("thread")).collect()
-        });
+        let pids: BTreeSet<i32> = pids_at_once(&s, 4, "/app/slow?0.4");
         assert_eq!(pids.len(), 2, "round {round}: {pids:?}");
     }
 }
@@ -252,12 +247,7 @@ fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
     .file("app.wsgi", APP)
     .start();
     // Kept connections to both processes.
-    let pids: BTreeSet<i32> = std::thread::scope(|scope| {
-        let hs: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| pid_of(&s, "/app/slow?0.3")))
-            .collect();
-        hs.into_iter().map(|h| h.join().expect("thread")).collect()
-    });
+    let pids: BTreeSet<i32> = pids_at_once(&s, 4, "/app/slow?0.3");
     assert_eq!(pids.len(), 2, "{pids:?}");
     std::thread::scope(|scope| {
         let slow = scope.spawn(|| pid_of(&s, "/app/slow?3"));
