@@ -165,14 +165,7 @@ impl FrontEnd {
         let site = self.site(r.host);
         let mut resp = match outcome {
             Outcome::Wsgi => self.run_wsgi(site, &r, body).await,
-            Outcome::Static => {
-                // The static handler reads the conditional headers from
-                // `parts`; they were moved into the request.
-                std::mem::swap(&mut parts.headers, &mut r.headers);
-                let resp = serve_static(site, &r, &parts);
-                std::mem::swap(&mut parts.headers, &mut r.headers);
-                resp
-            }
+            Outcome::Static => serve_static(site, &r, &parts.method),
             Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
             Outcome::Error(code) => error_page(site, &r, code, None),
         };
@@ -293,7 +286,7 @@ async fn accept_loop(
 
 /// The default handler: a static file, or the method answers that do not
 /// need one.
-fn serve_static(site: &Site, r: &Request, parts: &http::request::Parts) -> Response<OutBody> {
+fn serve_static(site: &Site, r: &Request, method: &http::Method) -> Response<OutBody> {
     let Some(meta) = &r.meta else {
         return method_answer(site, r);
     };
@@ -301,7 +294,8 @@ fn serve_static(site: &Site, r: &Request, parts: &http::request::Parts) -> Respo
         return error_page(site, r, 404, None);
     };
     match static_files::serve_at(
-        parts,
+        method,
+        &r.headers,
         path,
         meta,
         r.content_type.as_deref(),

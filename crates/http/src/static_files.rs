@@ -99,7 +99,14 @@ pub fn serve(
     meta: &Metadata,
     content_type: Option<&str>,
 ) -> Response<ResponseBody> {
-    match serve_at(req, path, meta, content_type, SystemTime::now()) {
+    match serve_at(
+        &req.method,
+        &req.headers,
+        path,
+        meta,
+        content_type,
+        SystemTime::now(),
+    ) {
         Ok(resp) => resp,
         Err(err) => {
             let mut ctx = PageContext::new(req.method.as_str(), req.uri.path());
@@ -159,13 +166,13 @@ fn set_content_type(headers: &mut HeaderMap, content_type: Option<&str>) {
 
 /// [`serve`] with the request time given and errors returned.
 pub fn serve_at(
-    req: &Parts,
+    method: &http::Method,
+    req_headers: &http::HeaderMap,
     path: &Path,
     meta: &Metadata,
     content_type: Option<&str>,
     now: SystemTime,
 ) -> Result<Response<ResponseBody>, StaticError> {
-    let method = &req.method;
     let head = *method == Method::HEAD;
     if !(head || *method == Method::GET || *method == Method::POST) {
         if !is_known_method(method) {
@@ -200,7 +207,7 @@ pub fn serve_at(
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
     let conditions = Conditions {
-        headers: &req.headers,
+        headers: req_headers,
         is_get: head || *method == Method::GET,
         v: &validators,
     };
@@ -228,7 +235,7 @@ pub fn serve_at(
     }
 
     let range_header =
-        header(&req.headers, "range").or_else(|| header(&req.headers, "request-range"));
+        header(req_headers, "range").or_else(|| header(req_headers, "request-range"));
     let ranges = match range_header {
         Some(value) if conditions.range_allowed() => ranges::parse(&value, size),
         _ => RangeRequest::Full,
@@ -266,8 +273,8 @@ pub fn serve_at(
                 let (parts, total) =
                     ranges::multipart(Arc::new(file), &list, size, content_type, boundary);
                 headers.insert(CONTENT_LENGTH, HeaderValue::from(total));
-                let old_client = req.headers.contains_key("request-range")
-                    || header(&req.headers, "user-agent").is_some_and(|ua| ua.contains("MSIE 3"));
+                let old_client = req_headers.contains_key("request-range")
+                    || header(req_headers, "user-agent").is_some_and(|ua| ua.contains("MSIE 3"));
                 let kind = if old_client {
                     "multipart/x-byteranges"
                 } else {

@@ -34,8 +34,10 @@ fn parts(method: &str, headers: &[(&str, &str)]) -> Parts {
 fn get(fx: &Fixture, method: &str, headers: &[(&str, &str)]) -> Response<ResponseBody> {
     let meta = std::fs::metadata(&fx.path).expect("stat");
     let now = meta.modified().expect("mtime") + Duration::from_secs(3600);
+    let p = parts(method, headers);
     match serve_at(
-        &parts(method, headers),
+        &p.method,
+        &p.headers,
         &fx.path,
         &meta,
         Some("text/plain"),
@@ -222,12 +224,26 @@ fn directory_and_unopenable_file() {
     let fx = fixture(b"x");
     let dir = fx.path.parent().expect("parent").to_owned();
     let meta = std::fs::metadata(&dir).expect("stat");
-    let err =
-        serve_at(&parts("GET", &[]), &dir, &meta, None, SystemTime::now()).expect_err("directory");
+    let err = serve_at(
+        &Method::GET,
+        &HeaderMap::new(),
+        &dir,
+        &meta,
+        None,
+        SystemTime::now(),
+    )
+    .expect_err("directory");
     assert_eq!(err.status(), 404);
     let meta = std::fs::metadata(&fx.path).expect("stat");
     let gone = dir.join("missing.txt");
-    let err =
-        serve_at(&parts("GET", &[]), &gone, &meta, None, SystemTime::now()).expect_err("missing");
+    let err = serve_at(
+        &Method::GET,
+        &HeaderMap::new(),
+        &gone,
+        &meta,
+        None,
+        SystemTime::now(),
+    )
+    .expect_err("missing");
     assert_eq!(err.status(), 403);
 }
