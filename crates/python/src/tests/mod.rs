@@ -5,6 +5,7 @@
 //! tests write their own scripts into the shared temp dir and look for their
 //! own markers in the log.
 
+mod environ;
 mod input_errors;
 mod response;
 mod script;

@@ -1,0 +1,132 @@
+//! The environ is the same whether it was built entry by entry or copied
+//! from the previous request's (`environ/cache.rs`): a run of requests whose
+//! names and values change in every way the cache distinguishes, each
+//! checked against the environ it should see.
+
+use super::{body, complete, harness, script};
+use crate::{CgiEnv, ResponseEvent, WsgiRequest};
+
+/// Answers the string entries in dict order, one `key=value` per line
+/// (the per-request `mod_wsgi.script_start` left out), and mutates the
+/// environ afterwards, as applications may.
+const DUMP: &str = r#"
+def application(environ, start_response):
+    out = ''.join('%s=%s\n' % (k, v) for k, v in environ.items()
+                  if isinstance(v, str) and k != 'mod_wsgi.script_start')
+    environ['HTTP_HOST'] = 'changed by the app'
+    environ['ADDED_BY_APP'] = '1'
+    del environ['REQUEST_METHOD']
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [out.encode()]
+"#;
+
+fn dump(script: &std::path::Path, pairs: &[(&str, &str)], group: &str) -> String {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let log =
+        wsgid_log::ErrorLog::open(&harness().log_path, wsgid_log::Level::Debug).expect("open log");
+    let environ: CgiEnv = pairs.iter().copied().collect();
+    let req = WsgiRequest {
+        script: script.to_path_buf(),
+        callable: "application".into(),
+        application_group: group.into(),
+        script_reloading: true,
+        reload: crate::ReloadMechanism::Module,
+        script_mtime: None,
+        environ,
+        url_scheme: "http",
+        body: body(&[]),
+        client: None,
+        error_log: log,
+        events: tx,
+    };
+    let events: Vec<ResponseEvent> = super::run(req, rx);
+    String::from_utf8_lossy(complete(&events).1).into_owned()
+}
+
+/// What `dump` should answer: the pairs in first-seen order with the last
+/// value of a repeated name, without PATH and HTTPS, then the Python side.
+fn expected(pairs: &[(&str, &str)], group: &str) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    let mut values = std::collections::HashMap::new();
+    for &(k, v) in pairs {
+        if k == "PATH" || k == "HTTPS" {
+            continue;
+        }
+        if values.insert(k, v).is_none() {
+            order.push(k);
+        }
+    }
+    values.insert("mod_wsgi.application_group", group);
+    values.insert("mod_wsgi.callable_object", "application");
+    let mut out = String::new();
+    for k in &order {
+        out.push_str(&format!("{k}={}\n", values[k]));
+    }
+    for k in ["mod_wsgi.application_group", "mod_wsgi.callable_object"] {
+        if !order.contains(&k) {
+            out.push_str(&format!("{k}={}\n", values[k]));
+        }
+    }
+    out.push_str("wsgi.url_scheme=http\n");
+    out
+}
+
+#[test]
+fn copied_environs_equal_built_ones() {
+    let path = script("environ_cache", DUMP);
+    let base: Vec<(&str, &str)> = vec![
+        ("HTTP_HOST", "example.org"),
+        ("HTTP_ACCEPT", "*/*"),
+        ("PATH", "/usr/bin"),
+        ("REMOTE_PORT", "1000"),
+        ("REQUEST_METHOD", "GET"),
+        ("PATH_INFO", "/a"),
+        ("mod_wsgi.application_group", "g"),
+    ];
+    let mut cases: Vec<(Vec<(&str, &str)>, &str)> = Vec::new();
+    // The same request three times (the later ones are copies).
+    for _ in 0..3 {
+        cases.push((base.clone(), "g"));
+    }
+    // Values change, names do not.
+    let mut v = base.clone();
+    v[3].1 = "1001";
+    v[5].1 = "/b";
+    cases.push((v.clone(), "g"));
+    v[3].1 = "";
+    cases.push((v, "g"));
+    // A name more, a name less, the same names in another order.
+    let mut more = base.clone();
+    more.push(("HTTP_COOKIE", "a=b"));
+    cases.push((more.clone(), "g"));
+    cases.push((more, "g"));
+    cases.push((base[1..].to_vec(), "g"));
+    let mut swapped = base.clone();
+    swapped.swap(0, 1);
+    cases.push((swapped.clone(), "g"));
+    cases.push((swapped, "g"));
+    // A repeated name: the later value wins, also in the request after.
+    let mut twice = base.clone();
+    twice.push(("HTTP_HOST", "second.example.org"));
+    cases.push((twice.clone(), "g"));
+    twice[0].1 = "first.example.org";
+    cases.push((twice, "g"));
+    // The front end's copy of a Python-side value changes, or the group.
+    cases.push((base.clone(), "g"));
+    let mut group = base.clone();
+    group[6].1 = "other";
+    cases.push((group, "g"));
+    cases.push((base.clone(), "h"));
+    cases.push((base.clone(), "h"));
+    // Two request threads serve these in any order; run the list twice so
+    // that each thread sees most transitions.
+    for _ in 0..2 {
+        for (pairs, group) in &cases {
+            assert_eq!(
+                dump(&path, pairs, group),
+                expected(pairs, group),
+                "{pairs:?}"
+            );
+        }
+    }
+}
