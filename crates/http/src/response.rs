@@ -38,7 +38,9 @@ pub struct OutBody {
     sent: u64,
     /// The application's Content-Length: ending short of it is an error.
     declared: Option<u64>,
-    log: Option<AccessRecord>,
+    /// Boxed: the record is large and most sites log nothing, so the
+    /// response (moved several times per request) stays small.
+    log: Option<Box<AccessRecord>>,
     /// `EnableSendfile On`: file ranges go to the writer as they are.
     sendfile: bool,
 }
@@ -85,7 +87,7 @@ impl OutBody {
 
     /// Attach the access-log record written when the body ends.
     pub fn set_log(&mut self, record: AccessRecord) {
-        self.log = Some(record);
+        self.log = Some(Box::new(record));
     }
 
     /// Hand file ranges to the writer (`EnableSendfile On`).
@@ -279,14 +281,18 @@ fn head_parts(site: &Site, head: &ResponseHead) -> Option<http::response::Parts>
     }
     for (name, value) in &head.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
-        // Header values are latin-1 text in WSGI: one byte per character.
-        let bytes: Vec<u8> = value
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect();
-        parts
-            .headers
-            .append(name, HeaderValue::from_bytes(&bytes).ok()?);
+        // Header values are latin-1 text in WSGI: one byte per character
+        // (the same bytes as the UTF-8 when all are ASCII, the usual case).
+        let value = if value.is_ascii() {
+            HeaderValue::from_str(value).ok()?
+        } else {
+            let bytes: Vec<u8> = value
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .collect();
+            HeaderValue::from_bytes(&bytes).ok()?
+        };
+        parts.headers.append(name, value);
     }
     add_server_header(site, &mut parts.headers);
     Some(parts)
