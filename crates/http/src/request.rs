@@ -73,7 +73,8 @@ pub enum FileKind {
 /// Apache's `request_rec`, reduced to what wsgid's phases use.
 #[derive(Debug)]
 pub struct Request {
-    pub conn: ConnInfo,
+    /// Shared with the connection (cloning it is one reference count).
+    pub conn: Arc<ConnInfo>,
     pub method: Method,
     pub version: Version,
     /// The protocol as sent when it is none of HTTP/0.9, 1.0 and 1.1
@@ -176,7 +177,7 @@ impl Request {
     /// does.
     pub fn from_head(
         parts: &http::request::Parts,
-        conn: ConnInfo,
+        conn: Arc<ConnInfo>,
     ) -> Result<Request, (Box<Request>, HeadError)> {
         Request::with_headers(parts, parts.headers.clone(), conn)
     }
@@ -185,7 +186,7 @@ impl Request {
     /// of copying them (the request's path: one map fewer per request).
     pub fn take_head(
         parts: &mut http::request::Parts,
-        conn: ConnInfo,
+        conn: Arc<ConnInfo>,
     ) -> Result<Request, (Box<Request>, HeadError)> {
         let headers = std::mem::take(&mut parts.headers);
         Request::with_headers(parts, headers, conn)
@@ -194,7 +195,7 @@ impl Request {
     fn with_headers(
         parts: &http::request::Parts,
         mut headers: HeaderMap,
-        conn: ConnInfo,
+        conn: Arc<ConnInfo>,
     ) -> Result<Request, (Box<Request>, HeadError)> {
         let target = &parts.uri;
         // A path-form target with bytes `http::Uri` refuses (obs-text):
@@ -443,12 +444,12 @@ pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)
         b = b.header(*k, *v);
     }
     let (parts, ()) = b.body(()).expect("request").into_parts();
-    let conn = ConnInfo::new(
+    let conn = Arc::new(ConnInfo::new(
         ([10, 0, 0, 7], 5555).into(),
         ([127, 0, 0, 1], 80).into(),
         "".into(),
         1,
-    );
+    ));
     match Request::from_head(&parts, conn) {
         Ok(r) => r,
         Err((r, _)) => *r,
@@ -467,13 +468,13 @@ mod tests {
         b.body(()).expect("request").into_parts().0
     }
 
-    fn conn() -> ConnInfo {
-        ConnInfo::new(
+    fn conn() -> Arc<ConnInfo> {
+        Arc::new(ConnInfo::new(
             "127.0.0.1:5555".parse().expect("addr"),
             "127.0.0.1:8000".parse().expect("addr"),
             "127.0.0.1".into(),
             1,
-        )
+        ))
     }
 
     #[test]

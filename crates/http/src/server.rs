@@ -133,7 +133,7 @@ impl FrontEnd {
     /// `refused`: the head was read but cannot be served.
     pub(crate) async fn handle(
         &self,
-        conn: &ConnInfo,
+        conn: &Arc<ConnInfo>,
         parts: http::request::Parts,
         body: BodyIn,
         refused: Option<Rejection>,

@@ -5,6 +5,7 @@
 //! a request of its virtual host.
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, HeaderValue, SERVER};
@@ -37,7 +38,7 @@ impl FrontEnd {
 
     /// A stand-in request for a head that never became one: the main
     /// server of the address, the request line Apache logs.
-    fn refused_request(&self, conn: &ConnInfo, r: &Rejection) -> Option<Request> {
+    fn refused_request(&self, conn: &Arc<ConnInfo>, r: &Rejection) -> Option<Request> {
         let mut b = http::Request::builder().version(Version::HTTP_10);
         if r.header_only {
             b = b.method(http::Method::HEAD);
@@ -55,7 +56,7 @@ impl FrontEnd {
     }
 
     /// Answer a refused head, log it, and close the connection.
-    pub(super) async fn refuse_raw(&self, shared: &Shared, conn: &ConnInfo, rej: Rejection) {
+    pub(super) async fn refuse_raw(&self, shared: &Shared, conn: &Arc<ConnInfo>, rej: Rejection) {
         let Some(r) = self.refused_request(conn, &rej) else {
             return;
         };
@@ -101,7 +102,7 @@ impl FrontEnd {
 
     /// A first request line that timed out unfinished: nothing is sent,
     /// and the access log gets Apache's `"-" 408 -` line.
-    pub(super) fn log_line_timeout(&self, conn: &ConnInfo) {
+    pub(super) fn log_line_timeout(&self, conn: &Arc<ConnInfo>) {
         let mut rej = Rejection::new(408, Level::Debug, String::new());
         // Apache had no request line: `%r` shows `-`.
         rej.the_request = Some("-".into());
@@ -121,7 +122,7 @@ impl FrontEnd {
     /// `Connection: close`, as a request of its virtual host.
     pub(crate) fn refuse_parsed(
         &self,
-        conn: &ConnInfo,
+        conn: &Arc<ConnInfo>,
         parts: &http::request::Parts,
         rej: &Rejection,
     ) -> (Request, Response<OutBody>) {
