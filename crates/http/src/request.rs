@@ -171,6 +171,14 @@ pub enum HeadError {
     NotFound(PathError),
 }
 
+/// The merged configuration of a request before its walk: one shared empty
+/// `PerDir` (a fresh one per request and sub-request was an allocation and a
+/// large initialisation each).
+fn empty_per_dir() -> Arc<PerDir> {
+    static EMPTY: std::sync::OnceLock<Arc<PerDir>> = std::sync::OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(Arc::default))
+}
+
 impl Request {
     /// Build the context from a request head.  The path is normalised and
     /// decoded here, before any phase runs, as `ap_process_request_internal`
@@ -302,7 +310,7 @@ impl Request {
             alias_forced: false,
             wsgi_notes: ScriptAliasOptions::default(),
             context: None,
-            per_dir: Default::default(),
+            per_dir: empty_per_dir(),
             env: Vec::new(),
             content_type: None,
             start: SystemTime::now(),
@@ -345,7 +353,7 @@ impl Request {
             alias_forced: false,
             wsgi_notes: ScriptAliasOptions::default(),
             context: None,
-            per_dir: Default::default(),
+            per_dir: empty_per_dir(),
             // `make_sub_request` copies the parent's subprocess_env.
             env: self.env.clone(),
             content_type: None,
