@@ -2,7 +2,7 @@
 //! request on the same connection to a daemon process, and everything
 //! that ends a daemon process (SIGKILL, `maximum-requests`) still loses no
 //! request and runs none twice; a group of two processes still spreads
-//! its load.  And `wsgi.file_wrapper` files handed over as descriptors.
+//! its load; requests beyond the group's threads wait in the front end.  And `wsgi.file_wrapper` files handed over as descriptors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -272,6 +272,33 @@ fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
         let busy = slow.join().expect("thread");
         assert!(!quick.contains(&busy), "{quick:?} / busy {busy}");
     });
+}
+
+#[test]
+fn requests_beyond_the_groups_threads_wait_their_turn_in_the_front_end() {
+    let s = server(
+        "WSGIDaemonProcess d threads=2\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi process-group=d\n",
+    )
+    .file("app.wsgi", APP)
+    .start();
+    // Twice as many requests at once as the group has threads: all are
+    // answered, by the one process, but no more than two were ever sent
+    // to it at once — the others waited in the front end, in order, not
+    // in the daemon process (whence a request that waits too long is sent
+    // back, and goes behind newer ones).  Every connection that was made
+    // is kept, so the daemon holds only as many as were needed.
+    for round in 0..2 {
+        let pids: BTreeSet<i32> = pids_at_once(&s, 4, "/app/slow?0.2");
+        assert_eq!(pids.len(), 1, "round {round}: {pids:?}");
+        let daemon = *pids.first().expect("a pid");
+        let conns = daemon_connections(daemon, s.master_pid());
+        assert!(
+            !conns.is_empty() && conns.len() <= 2,
+            "round {round}: {} connections: {conns:?}",
+            conns.len()
+        );
+    }
 }
 
 /// Bytes `pid` has passed to write-like system calls (`/proc/PID/io`).

@@ -89,7 +89,17 @@ pub async fn forward(
     events: mpsc::Sender<ResponseEvent>,
     rlog: RequestLog,
 ) {
-    let _in_flight = target.pool.begin();
+    // Its turn first (see `Pool`): waiting for it counts towards
+    // `socket-timeout`, as waiting in the daemon socket's backlog does in
+    // mod_wsgi.
+    let Some(_in_flight) = target.pool.begin(target.socket_timeout).await else {
+        rlog.error(&format!(
+            "Timeout when reading response headers from daemon process '{}': {}",
+            target.name, rlog.filename
+        ));
+        let _ = events.send(ResponseEvent::Failed(504)).await;
+        return;
+    };
     let mut out = Outgoing::new(&head, body);
     drop(head);
     let mut rejected = 0;

@@ -51,13 +51,15 @@ pub fn target(cfg: &ServerConfig, group: &DaemonProcess) -> wsgid_daemon::client
     }
 }
 
-/// Idle connections kept per group in a worker: as many as it had
-/// requests to the group in flight at once, at most this many (requests
-/// beyond the group's threads wait in the daemon processes either way).
+/// Requests in flight to `group` from a worker, and idle connections kept
+/// to it, at most: its request threads, all processes together.  More
+/// could not run at once anyway; they wait their turn in the front end, in
+/// order, rather than being sent on and back by busy daemon processes (see
+/// `wsgid_daemon::client::Pool`).
 fn pool_cap(group: &DaemonProcess) -> usize {
     let threads = group.threads.max(1) as usize;
     let processes = group.processes.max(1) as usize;
-    (threads * processes * 8).clamp(64, 1024)
+    threads.saturating_mul(processes)
 }
 
 /// This worker's targets, one per `WSGIDaemonProcess` group (in
