@@ -123,19 +123,9 @@ impl IncomingBody {
             State::Done => {}
             State::Idle(body, _) => pump(body, tx, self.limit, self.timeout).await,
             State::Buffered(frames, ended) => {
-                // Read ahead, so small: one chunk (one frame to the daemon,
-                // one hand-over to its Python thread).
-                let whole = if frames.len() > 1 {
-                    let mut all =
-                        bytes::BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
-                    for f in &frames {
-                        all.extend_from_slice(f);
-                    }
-                    std::iter::once(all.freeze()).collect()
-                } else {
-                    frames
-                };
-                for f in whole {
+                // Read ahead: queued all at once, so the relay sends them in
+                // one vectored write, and the daemon finds them together.
+                for f in frames {
                     if tx.send(Ok(f)).await.is_err() {
                         return;
                     }

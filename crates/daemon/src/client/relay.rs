@@ -232,10 +232,12 @@ pub(super) async fn exchange(
     Outcome::Done { keep }
 }
 
-/// `a` then `b` with vectored writes until both are out.
-async fn write_all_vectored(wr: &mut WriteHalf<'_>, a: &[u8], b: &[u8]) -> std::io::Result<()> {
-    let mut bufs = [std::io::IoSlice::new(a), std::io::IoSlice::new(b)];
-    let mut bufs = &mut bufs[..];
+/// `bufs` with vectored writes until all are out.
+async fn write_all_vectored(
+    wr: &mut WriteHalf<'_>,
+    bufs: &mut [std::io::IoSlice<'_>],
+) -> std::io::Result<()> {
+    let mut bufs = bufs;
     while !bufs.is_empty() {
         match wr.write_vectored(bufs).await? {
             0 => return Err(std::io::ErrorKind::WriteZero.into()),
@@ -244,6 +246,11 @@ async fn write_all_vectored(wr: &mut WriteHalf<'_>, a: &[u8], b: &[u8]) -> std::
     }
     Ok(())
 }
+
+/// Body items taken from the channel for one write: the chunks already
+/// queued go out together (a read-ahead body is all queued at once), each
+/// as a `B` frame header and the chunk itself, without copying the chunks.
+const BATCH_MAX: usize = 16;
 
 /// Write the head frame then the body (the frames kept from an earlier
 /// attempt first); false when a write failed.
@@ -272,40 +279,61 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
         return true;
     }
     let mut buf = BytesMut::new();
+    let mut frames: Vec<Bytes> = Vec::new();
     loop {
-        match out.body.recv().await {
-            Some(Ok(chunk)) => {
-                let mut at = 0;
-                while at < chunk.len() {
-                    let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
-                    at += piece.len();
-                    protocol::put_header(&mut buf, protocol::BODY, piece.len());
-                    let header = buf.split().freeze();
-                    // Kept before they are written: a failed write may
-                    // still be followed by `J`.
-                    out.keep(header.clone());
-                    out.keep(piece.clone());
-                    // Header and piece in one system call, without copying
-                    // the piece behind the header.
-                    if write_all_vectored(wr, &header, &piece).await.is_err() {
-                        return false;
+        // Wait for one item, then take what else is already there.
+        let mut item = out.body.recv().await;
+        let mut ended = None;
+        for taken in 0.. {
+            match item {
+                Some(Ok(chunk)) => {
+                    let mut at = 0;
+                    while at < chunk.len() {
+                        let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
+                        at += piece.len();
+                        protocol::put_header(&mut buf, protocol::BODY, piece.len());
+                        frames.push(buf.split().freeze());
+                        frames.push(piece);
                     }
                 }
+                Some(Err(e)) => {
+                    protocol::encode_body_error(&mut buf, &e);
+                    frames.push(buf.split().freeze());
+                    ended = Some(false);
+                    break;
+                }
+                None => {
+                    protocol::put_frame(&mut buf, protocol::BODY_END, b"");
+                    frames.push(buf.split().freeze());
+                    ended = Some(true);
+                    break;
+                }
             }
-            Some(Err(e)) => {
-                protocol::encode_body_error(&mut buf, &e);
-                let frame = buf.split().freeze();
-                out.keep(frame.clone());
-                out.ended = Some(false);
-                return wr.write_all(&frame).await.is_ok();
+            if taken + 1 == BATCH_MAX {
+                break;
             }
-            None => {
-                protocol::put_frame(&mut buf, protocol::BODY_END, b"");
-                let frame = buf.split().freeze();
-                out.keep(frame.clone());
-                out.ended = Some(true);
-                let ok = wr.write_all(&frame).await.is_ok();
-                progress.complete.store(ok, Ordering::Relaxed);
+            item = match out.body.try_recv() {
+                Ok(next) => Some(next),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            };
+        }
+        // Kept before they are written: a failed write may still be
+        // followed by `J`.
+        for f in &frames {
+            out.keep(f.clone());
+        }
+        out.ended = ended;
+        let mut bufs: Vec<std::io::IoSlice<'_>> =
+            frames.iter().map(|f| std::io::IoSlice::new(f)).collect();
+        let ok = write_all_vectored(wr, &mut bufs).await.is_ok();
+        drop(bufs);
+        frames.clear();
+        match ended {
+            None if ok => {}
+            None => return false,
+            Some(complete) => {
+                progress.complete.store(ok && complete, Ordering::Relaxed);
                 return ok;
             }
         }
@@ -400,5 +428,88 @@ mod tests {
         assert!(matches!(outcome, Outcome::Done { keep: true }));
         assert!(matches!(rx.recv().await, Some(ResponseEvent::Complete(..))));
         drop(answer.await.expect("task"));
+    }
+
+    /// The daemon's view of a body: the frames it read up to `E`/`X`.
+    async fn body_frames(daemon: &mut UnixStream) -> Vec<(u8, Bytes)> {
+        let mut rd = protocol::FrameReader::new(daemon);
+        assert_eq!(
+            rd.next().await.expect("io").expect("frame").0,
+            protocol::REQUEST
+        );
+        let mut frames = Vec::new();
+        loop {
+            let (kind, payload) = rd.next().await.expect("io").expect("frame");
+            frames.push((kind, payload));
+            if kind != protocol::BODY {
+                return frames;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_chunks_go_out_as_frames_in_order_and_are_kept_for_replay() {
+        let (mut front, mut daemon) = UnixStream::pair().expect("pair");
+        let (btx, brx) = mpsc::channel(4);
+        for c in ["ab", "cd", "ef"] {
+            btx.send(Ok(Bytes::from_static(c.as_bytes())))
+                .await
+                .expect("queue");
+        }
+        drop(btx);
+        let head = protocol::test_head([("PATH_INFO", "/")].into_iter().collect());
+        let mut out = Outgoing::new(&head, Some(brx));
+        let progress = Progress::default();
+        let reader = tokio::spawn(async move { body_frames(&mut daemon).await });
+        let (_rd, mut wr) = front.split();
+        assert!(send(&mut wr, &mut out, &progress).await);
+        assert!(progress.complete.load(Ordering::Relaxed));
+        let frames = reader.await.expect("task");
+        let kinds: Vec<u8> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(
+            kinds,
+            [
+                protocol::BODY,
+                protocol::BODY,
+                protocol::BODY,
+                protocol::BODY_END
+            ]
+        );
+        let data: Vec<&[u8]> = frames.iter().map(|f| &f.1[..]).collect();
+        assert_eq!(data[..3], [&b"ab"[..], b"cd", b"ef"]);
+        // Three headers, three chunks and the end, ready to be sent again.
+        assert_eq!(out.replay.len(), 7);
+        assert_eq!(out.ended, Some(true));
+    }
+
+    #[tokio::test]
+    async fn chunks_arriving_one_by_one_and_an_error_end_the_body() {
+        let (mut front, mut daemon) = UnixStream::pair().expect("pair");
+        let (btx, brx) = mpsc::channel(4);
+        let head = protocol::test_head([("PATH_INFO", "/")].into_iter().collect());
+        let mut out = Outgoing::new(&head, Some(brx));
+        let progress = Progress::default();
+        let feeder = tokio::spawn(async move {
+            for c in ["one", "two"] {
+                btx.send(Ok(Bytes::from_static(c.as_bytes())))
+                    .await
+                    .expect("queue");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            btx.send(Err(BodyError::Timeout)).await.expect("queue");
+        });
+        let reader = tokio::spawn(async move { body_frames(&mut daemon).await });
+        let (_rd, mut wr) = front.split();
+        assert!(send(&mut wr, &mut out, &progress).await);
+        // An error frame is sent, but the body is not complete.
+        assert!(!progress.complete.load(Ordering::Relaxed));
+        feeder.await.expect("feeder");
+        let frames = reader.await.expect("task");
+        let kinds: Vec<u8> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(kinds[..2], [protocol::BODY, protocol::BODY]);
+        assert_eq!(&frames[1].1[..], b"two");
+        assert_eq!(kinds.len(), 3);
+        assert_ne!(kinds[2], protocol::BODY_END);
+        assert_eq!(out.ended, Some(false));
     }
 }
