@@ -89,6 +89,7 @@ impl PythonHost {
         if STARTED.swap(true, Ordering::SeqCst) {
             return Err(PythonError::AlreadyStarted);
         }
+        crate::ffi::one_malloc_arena();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Arc<Groups>, PythonError>>();
         let (stop_tx, stop_rx) = mpsc::channel::<Vec<Group>>();
         let (rt_cfg, rt_log) = (cfg.clone(), log.clone());

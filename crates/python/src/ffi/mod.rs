@@ -44,6 +44,23 @@ pub(crate) struct InitOptions {
 #[derive(Debug)]
 pub(crate) struct MainThreadState(NonNull<sys::PyThreadState>);
 
+/// Make glibc's `malloc` (which CPython uses for its raw and large
+/// allocations, such as a request body's `bytes`) keep one arena for all
+/// threads instead of one per request thread.  Each per-thread arena holds
+/// on to its own freed memory: with eight request threads that was 1–1.7 MiB
+/// of resident memory per process under a 64 KiB-POST load.  Python
+/// allocates with the GIL held, so the shared arena's lock is not contended.
+/// Call before the request threads start.  Rust's own allocations go to
+/// mimalloc and are not affected.
+pub(crate) fn one_malloc_arena() {
+    // SAFETY: mallopt only sets a tunable of glibc's allocator; M_ARENA_MAX
+    // with a positive value is always accepted and takes effect for arenas
+    // created afterwards.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// Whether the CPython runtime is initialised in this process.
 pub(crate) fn is_initialized() -> bool {
     // SAFETY: Py_IsInitialized may be called at any time, even before
