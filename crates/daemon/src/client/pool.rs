@@ -33,8 +33,8 @@ use super::{RequestLog, Target};
 #[derive(Debug)]
 pub struct Pool {
     idle: Mutex<Vec<Kept>>,
+    /// Turns not taken: `cap` minus the requests in flight.
     turns: Semaphore,
-    in_flight: AtomicUsize,
     peak: AtomicUsize,
     cap: usize,
 }
@@ -58,17 +58,10 @@ impl Kept {
 /// (a process that was slow to start, or is busier, gets fewer).
 const MAX_USES: u32 = 1000;
 
-/// A request's turn: counts it in flight to the group while it lives.
+/// A request's turn: it is in flight to the group while this lives.
 #[derive(Debug)]
 pub struct InFlight<'a> {
-    pool: &'a Pool,
     _turn: SemaphorePermit<'a>,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.pool.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl Pool {
@@ -79,7 +72,6 @@ impl Pool {
         Pool {
             idle: Mutex::new(Vec::new()),
             turns: Semaphore::new(cap),
-            in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             cap,
         }
@@ -93,12 +85,9 @@ impl Pool {
             .await
             .ok()?
             .ok()?;
-        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = self.cap - self.turns.available_permits();
         self.peak.fetch_max(now, Ordering::Relaxed);
-        Some(InFlight {
-            pool: self,
-            _turn: turn,
-        })
+        Some(InFlight { _turn: turn })
     }
 
     /// An idle connection still open at the other end; those found closed
