@@ -11,7 +11,8 @@
 //! some sixty dict entries.  Otherwise `remember` gives every entry's key
 //! (interned once per interpreter and thread) and value objects (reused when
 //! equal to the previous one at that position), and the caller makes a new
-//! template.
+//! template when the names were the previous request's (the second request
+//! of a run of alike ones; the third is a copy).
 //!
 //! Everything is bounded: a request with more names or bytes than the
 //! limits below is built without the cache.
@@ -132,6 +133,9 @@ pub(crate) struct KeyCache {
     spare_values: Vec<u8>,
     spare_at: Vec<Range<usize>>,
     template: Option<Template>,
+    /// The request `remember` last saw had the names of the one before it
+    /// (so the next one likely will too: worth a template).
+    names_repeated: bool,
 }
 
 impl KeyCache {
@@ -247,10 +251,12 @@ impl KeyCache {
         new.values.clear();
         new.value_at.clear();
         let mut keep = true;
+        let mut all_same_names = true;
         let mut out = Vec::with_capacity(cgi.len());
         for (name, value) in cgi.iter().filter(|(name, _)| !skipped(name)) {
             let i = out.len();
             let same_name = i < old.slots.len() && old.name(i) == name.as_bytes();
+            all_same_names &= same_name;
             let key = match same_name {
                 true => old.slots[i].key.bind(py).clone(),
                 false => self.intern(py, name),
@@ -278,6 +284,7 @@ impl KeyCache {
             }
             out.push((key, value_obj));
         }
+        self.names_repeated = keep && all_same_names && out.len() == old.slots.len();
         if keep {
             self.recent = new;
             self.spare_values = old.values;
@@ -288,13 +295,16 @@ impl KeyCache {
 
     /// Keep `env` (the environ just built from what `remember` returned,
     /// before its per-request entries) as the template for the next
-    /// request, if `remember` could keep all of this one.
+    /// request, if `remember` could keep all of this one and it repeated
+    /// the names of the request before.  Requests whose names keep changing
+    /// (clients with different headers, one after another) then do not pay
+    /// for a dict copy that no request would use.
     pub(super) fn keep_template<'py>(
         &mut self,
         env: &Bound<'py, PyDict>,
         extra: &PythonSide<'_, 'py>,
     ) -> PyResult<()> {
-        if self.recent.slots.is_empty() {
+        if !self.names_repeated || self.recent.slots.is_empty() {
             return Ok(());
         }
         self.template = Some(Template {

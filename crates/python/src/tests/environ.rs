@@ -84,8 +84,9 @@ fn copied_environs_equal_built_ones() {
         ("mod_wsgi.application_group", "g"),
     ];
     let mut cases: Vec<(Vec<(&str, &str)>, &str)> = Vec::new();
-    // The same request three times (the later ones are copies).
-    for _ in 0..3 {
+    // The same request five times (on each of the two request threads,
+    // the second one makes the template and the later ones are copies).
+    for _ in 0..5 {
         cases.push((base.clone(), "g"));
     }
     // Values change, names do not.
