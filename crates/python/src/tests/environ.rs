@@ -3,8 +3,8 @@
 //! names and values change in every way the cache distinguishes, each
 //! checked against the environ it should see.
 
-use super::{body, complete, harness, script};
-use crate::{CgiEnv, ResponseEvent, WsgiRequest};
+use super::{body, complete, request_with, script};
+use crate::{CgiEnv, ResponseEvent};
 
 /// Answers the string entries in dict order, one `key=value` per line
 /// (the per-request `mod_wsgi.script_start` left out), and mutates the
@@ -21,24 +21,8 @@ def application(environ, start_response):
 "#;
 
 fn dump(script: &std::path::Path, pairs: &[(&str, &str)], group: &str) -> String {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let log =
-        wsgid_log::ErrorLog::open(&harness().log_path, wsgid_log::Level::Debug).expect("open log");
     let environ: CgiEnv = pairs.iter().copied().collect();
-    let req = WsgiRequest {
-        script: script.to_path_buf(),
-        callable: "application".into(),
-        application_group: group.into(),
-        script_reloading: true,
-        reload: crate::ReloadMechanism::Module,
-        script_mtime: None,
-        environ,
-        url_scheme: "http",
-        body: body(&[]),
-        client: None,
-        error_log: log,
-        events: tx,
-    };
+    let (req, rx) = request_with(script, environ, group, body(&[]));
     let events: Vec<ResponseEvent> = super::run(req, rx);
     String::from_utf8_lossy(complete(&events).1).into_owned()
 }

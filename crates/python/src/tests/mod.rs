@@ -95,8 +95,6 @@ pub(crate) fn request(
     path_info: &str,
     body: Box<dyn RequestBody>,
 ) -> (WsgiRequest, tokio::sync::mpsc::Receiver<ResponseEvent>) {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let log = ErrorLog::open(&harness().log_path, Level::Debug).expect("open log");
     let script_filename = script.display().to_string();
     let environ = [
         ("REQUEST_METHOD", "GET"),
@@ -109,17 +107,32 @@ pub(crate) fn request(
     ]
     .into_iter()
     .collect();
+    let (mut req, rx) = request_with(script, environ, "localhost|/app", body);
+    req.client = Some("127.0.0.1:5555".parse().expect("addr"));
+    (req, rx)
+}
+
+/// A request of `script` with exactly `environ` from the front end, in
+/// application group `group`.
+pub(crate) fn request_with(
+    script: &Path,
+    environ: crate::CgiEnv,
+    group: &str,
+    body: Box<dyn RequestBody>,
+) -> (WsgiRequest, tokio::sync::mpsc::Receiver<ResponseEvent>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let log = ErrorLog::open(&harness().log_path, Level::Debug).expect("open log");
     let req = WsgiRequest {
         script: script.to_path_buf(),
         callable: "application".into(),
-        application_group: "localhost|/app".into(),
+        application_group: group.into(),
         script_reloading: true,
         reload: crate::ReloadMechanism::Module,
         script_mtime: None,
         environ,
         url_scheme: "http",
         body,
-        client: Some("127.0.0.1:5555".parse().expect("addr")),
+        client: None,
         error_log: log,
         events: tx,
     };
