@@ -43,6 +43,29 @@ POST_LUA = 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\n' \
 
 
 
+def load_args(path, lua):
+    """wrk arguments for the workload at `path` (the benchmark's headers for
+    /environ; the 64 KiB POST for /echo, written to the open file `lua`)."""
+    extra = []
+    if path == "/environ":
+        for h in ENVIRON_HEADERS:
+            extra += ["-H", h]
+    if path == "/echo":
+        lua.write(POST_LUA)
+        lua.flush()
+        extra += ["-s", lua.name]
+    return extra
+
+
+def stop(server):
+    """SIGTERM to the server's process group; SIGKILL if it lingers."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
 def wait_up(port, path, timeout=20):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -73,15 +96,8 @@ def main():
         if not wait_up(a.port, a.path):
             sys.exit(f"server did not answer on port {a.port}")
         time.sleep(a.settle)
-        extra = []
-        if a.path == "/environ":
-            for h in ENVIRON_HEADERS:
-                extra += ["-H", h]
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-            if a.path == "/echo":
-                lua.write(POST_LUA)
-                lua.flush()
-                extra += ["-s", lua.name]
+            extra = load_args(a.path, lua)
             before = group_cpu(server.pid)
             out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", f"-c{a.conns}",
                                   f"-d{a.seconds}s", *extra, f"http://127.0.0.1:{a.port}{a.path}"],
@@ -93,11 +109,7 @@ def main():
         print(f"{a.path}: {requests} requests, {float(rps.group(1)) if rps else 0:.0f} req/s, "
               f"server CPU {(after - before) * 1e6 / max(requests, 1):.1f} us/request")
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
 
 
 if __name__ == "__main__":

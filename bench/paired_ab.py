@@ -17,7 +17,6 @@ import argparse
 import os
 import re
 import shlex
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cpu_per_request import ENVIRON_HEADERS, POST_LUA, wait_up  # noqa: E402
+from cpu_per_request import load_args, stop, wait_up  # noqa: E402
 from groups import group_cpu  # noqa: E402
 
 
@@ -57,16 +56,9 @@ def main():
             if not wait_up(port, a.path):
                 sys.exit(f"server {name} did not answer on port {port}")
         time.sleep(1.5)
-        extra = []
-        if a.path == "/environ":
-            for h in ENVIRON_HEADERS:
-                extra += ["-H", h]
         cost = {"A": [], "B": []}
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-            if a.path == "/echo":
-                lua.write(POST_LUA)
-                lua.flush()
-                extra += ["-s", lua.name]
+            extra = load_args(a.path, lua)
             for name in ("A", "B"):  # warm-up
                 window(servers[name][1], a.path, 1, a.conns, extra)
             for r in range(a.rounds):
@@ -83,12 +75,7 @@ def main():
               f"[{', '.join(f'{x:.2f}' for x in ratios)}]")
     finally:
         for proc, _ in servers.values():
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc, _ in servers.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop(proc)
 
 
 if __name__ == "__main__":
