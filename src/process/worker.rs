@@ -26,6 +26,7 @@ const PYTHON_STOP_GRACE: Duration = Duration::from_secs(3);
 pub fn run(args: &WorkerArgs) -> Result<ExitCode, AppError> {
     // The master's death must not leave orphans serving requests.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    name_process();
     match start(args) {
         Ok(code) => Ok(code),
         Err(e) => {
@@ -33,6 +34,13 @@ pub fn run(args: &WorkerArgs) -> Result<ExitCode, AppError> {
             Ok(ExitCode::from(u8::try_from(EXIT_FATAL).unwrap_or(1)))
         }
     }
+}
+
+/// Workers and daemons are started from `/proc/self/exe`, which makes the
+/// kernel name them `exe` (what `top`, `ps -e` and `pgrep` show); they take
+/// the server's name instead, as Apache's children show `apache2`.
+pub(super) fn name_process() {
+    let _ = nix::sys::prctl::set_name(c"wsgid");
 }
 
 fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
@@ -153,18 +161,17 @@ pub(super) fn server_python_config(
     }
 }
 
-/// The event loop: a single-threaded runtime when the worker gets one
-/// core's share (no work-stealing scheduler, no cross-thread wake-ups for
-/// the connection tasks), the multi-threaded one otherwise.
+/// The event loop: tokio's multi-threaded scheduler, even with one I/O
+/// thread.  Responses are handed over by the Python threads, and a wake-up
+/// from another thread costs the current-thread scheduler an eventfd write
+/// every time, while the multi-threaded one writes only when its thread is
+/// parked: 0.98 against 0.04 eventfd writes per hello-world request under
+/// load (`perf stat -e 'syscalls:sys_enter_*'`), about 1 of the 4.3 system
+/// calls a request cost.
 pub(super) fn build_runtime(threads: usize) -> Result<tokio::runtime::Runtime, AppError> {
-    let mut builder = if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads).thread_name("wsgid-io");
-        b
-    };
-    builder
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("wsgid-io")
         // File reads (static files, wsgi.file_wrapper) run on the blocking
         // pool; a few threads keep the disk busy, hundreds only add memory.
         .max_blocking_threads(BLOCKING_THREADS)
