@@ -27,6 +27,7 @@ use crate::cli::DaemonArgs;
 
 pub fn run(args: &DaemonArgs) -> Result<ExitCode, AppError> {
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    super::worker::name_process();
     match start(args) {
         Ok(code) => Ok(code),
         Err(e) => {

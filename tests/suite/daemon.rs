@@ -133,6 +133,10 @@ fn display_name_python_path_home_and_umask() {
     assert_eq!(opts["umask"], "0027");
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", opts["pid"])).expect("cmdline");
     assert!(cmdline.starts_with(b"(wsgi:opts)\0"), "{cmdline:?}");
+    // The kernel's name stays the server's, as a mod_wsgi daemon stays
+    // `apache2` in top and ps -e.
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", opts["pid"])).expect("comm");
+    assert_eq!(comm.trim_end(), "wsgid");
     let named = info(&s, "/named");
     assert_eq!(named["argv0"], "wsgi-named");
     assert_eq!(named["dmod"], "-", "python-path is per group");

@@ -81,6 +81,10 @@ fn start_servers_two_gives_two_serving_workers() {
             s.pids().contains(pid),
             "pid {pid} is not in the server's process group"
         );
+        // Named as the server is, not `exe` (they are started from
+        // /proc/self/exe): what top, ps -e and pgrep show.
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+        assert_eq!(comm.trim_end(), "wsgid");
     }
 }
 
