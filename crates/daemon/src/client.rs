@@ -107,6 +107,7 @@ pub async fn forward(
     let mut fresh = false;
     loop {
         let kept = if fresh { None } else { target.pool.take() };
+        let pooled = kept.is_some();
         let mut conn = match kept {
             Some(c) => c,
             None => match pool::connect(&target, &rlog).await {
@@ -124,6 +125,10 @@ pub async fn forward(
                 }
                 return;
             }
+            // A kept connection closed at the other end since its last
+            // request: not checked when taken (see `Pool::take`), so this
+            // is not the request's one resend.
+            Outcome::NotDelivered if pooled => fresh = true,
             Outcome::NotDelivered if !resent => {
                 resent = true;
                 fresh = true;

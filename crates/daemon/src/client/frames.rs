@@ -16,9 +16,17 @@ use tokio::net::UnixStream;
 use crate::protocol;
 
 /// Bytes asked for by one `recvmsg` when no frame size is known yet, and
-/// at most (the buffer is zero-filled before each call).
+/// at most.
 const READ_MIN: usize = 4096;
 const READ_MAX: usize = 256 * 1024;
+
+thread_local! {
+    /// Where `recvmsg` writes, then copied into the frame buffer: it needs
+    /// initialised memory, and zero-filling the buffer's spare room before
+    /// each call cost a 4 KiB memset for a 100-byte answer; this one is
+    /// zeroed once per thread (by the allocator, page by page as used).
+    static LANDING: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_MAX]);
+}
 
 #[derive(Debug, Default)]
 pub(super) struct Frames {
@@ -46,25 +54,22 @@ impl Frames {
             } else {
                 READ_MIN
             };
-            // Cancel-safe: the buffer is grown and cut back within one
-            // poll, around the `recvmsg`, never across an await.
+            // Cancel-safe: `buf` grows only by what one `recvmsg` got,
+            // within one poll, never across an await.
             let n = loop {
                 stream.readable().await?;
-                let start = self.buf.len();
-                self.buf.resize(start + want, 0);
-                let (buf, fds) = (&mut self.buf[start..], &mut self.fds);
-                let got = stream.try_io(Interest::READABLE, || receive(stream, buf, fds));
+                let (buf, fds) = (&mut self.buf, &mut self.fds);
+                let got = stream.try_io(Interest::READABLE, || {
+                    LANDING.with_borrow_mut(|landing| {
+                        let n = receive(stream, &mut landing[..want], fds)?;
+                        buf.extend_from_slice(&landing[..n]);
+                        Ok(n)
+                    })
+                });
                 match got {
-                    Ok(n) => {
-                        self.buf.truncate(start + n);
-                        break n;
-                    }
-                    Err(e) => {
-                        self.buf.truncate(start);
-                        if e.kind() != std::io::ErrorKind::WouldBlock {
-                            return Err(e);
-                        }
-                    }
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
                 }
             };
             if n == 0 {
