@@ -189,19 +189,25 @@ fn get_str(b: &mut Bytes) -> Result<String, Malformed> {
 impl RequestHead {
     /// The whole `R` frame.
     pub fn encode(&self, out: &mut BytesMut) {
-        let mut p = BytesMut::with_capacity(
-            256 + self
-                .environ
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 8)
-                .sum::<usize>(),
+        // Written in place after a header whose length is filled in last
+        // (before, the payload was built in a buffer of its own and then
+        // copied behind the header).
+        let start = out.len();
+        out.reserve(
+            5 + 256
+                + self
+                    .environ
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 8)
+                    .sum::<usize>(),
         );
-        p.put_u32_le(self.host);
-        put_str(&mut p, &self.script);
-        put_str(&mut p, &self.callable);
-        put_str(&mut p, &self.application_group);
-        p.put_u8(u8::from(self.script_reloading));
-        p.put_u8(match self.reload {
+        put_header(out, REQUEST, 0);
+        out.put_u32_le(self.host);
+        put_str(out, &self.script);
+        put_str(out, &self.callable);
+        put_str(out, &self.application_group);
+        out.put_u8(u8::from(self.script_reloading));
+        out.put_u8(match self.reload {
             ReloadMechanism::Module => 0,
             ReloadMechanism::Interpreter => 1,
             ReloadMechanism::Process => 2,
@@ -211,22 +217,23 @@ impl RequestHead {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         {
             Some(d) => {
-                p.put_u8(1);
-                p.put_u64_le(d.as_secs());
-                p.put_u32_le(d.subsec_nanos());
+                out.put_u8(1);
+                out.put_u64_le(d.as_secs());
+                out.put_u32_le(d.subsec_nanos());
             }
-            None => p.put_u8(0),
+            None => out.put_u8(0),
         }
-        put_str(&mut p, &self.url_scheme);
-        put_str(&mut p, &self.client);
-        p.put_u64_le(micros(self.queued_at));
-        p.put_u8(u8::from(self.ignore_activity));
-        p.put_u32_le(u32::try_from(self.environ.len()).unwrap_or(u32::MAX));
+        put_str(out, &self.url_scheme);
+        put_str(out, &self.client);
+        out.put_u64_le(micros(self.queued_at));
+        out.put_u8(u8::from(self.ignore_activity));
+        out.put_u32_le(u32::try_from(self.environ.len()).unwrap_or(u32::MAX));
         for (k, v) in self.environ.iter() {
-            put_str(&mut p, k);
-            put_str(&mut p, v);
+            put_str(out, k);
+            put_str(out, v);
         }
-        put_frame(out, REQUEST, &p);
+        let len = u32::try_from(out.len() - start - 5).unwrap_or(u32::MAX);
+        out[start + 1..start + 5].copy_from_slice(&len.to_le_bytes());
     }
 
     pub fn decode(mut b: Bytes) -> Result<RequestHead, Malformed> {
@@ -544,11 +551,17 @@ mod tests {
             ignore_activity: true,
             environ: [("PATH_INFO", "/\u{e9}")].into_iter().collect(),
         };
+        // Twice in one buffer: the frame's length is filled in where the
+        // frame starts, not at the buffer's start.
         let mut out = BytesMut::new();
         h.encode(&mut out);
-        assert_eq!(out[0], REQUEST);
-        let payload = out.freeze().slice(5..);
-        assert_eq!(RequestHead::decode(payload).expect("decode"), h);
+        h.encode(&mut out);
+        for _ in 0..2 {
+            let (kind, payload) = split_frame(&mut out).expect("valid").expect("whole");
+            assert_eq!(kind, REQUEST);
+            assert_eq!(RequestHead::decode(payload).expect("decode"), h);
+        }
+        assert!(out.is_empty());
     }
 
     #[tokio::test]
