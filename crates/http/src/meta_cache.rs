@@ -130,6 +130,8 @@ impl MetaCache {
             #[allow(deprecated)]
             Ok(_) => match AsyncFd::new(Queue(inotify)) {
                 Ok(fd) => Events::Reactor(fd),
+                // The reactor refused the fd (epoll's limits): no cache,
+                // every lookup a plain `stat`.
                 Err(_) => return None,
             },
             Err(_) => Events::EveryLookup(inotify),
