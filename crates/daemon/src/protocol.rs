@@ -193,14 +193,8 @@ impl RequestHead {
         // (before, the payload was built in a buffer of its own and then
         // copied behind the header).
         let start = out.len();
-        out.reserve(
-            5 + 256
-                + self
-                    .environ
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len() + 8)
-                    .sum::<usize>(),
-        );
+        let (env_buf, env_spans) = self.environ.raw_parts();
+        out.reserve(5 + 256 + env_buf.len() + 16 * env_spans.len());
         put_header(out, REQUEST, 0);
         out.put_u32_le(self.host);
         put_str(out, &self.script);
@@ -227,10 +221,15 @@ impl RequestHead {
         put_str(out, &self.client);
         out.put_u64_le(micros(self.queued_at));
         out.put_u8(u8::from(self.ignore_activity));
-        out.put_u32_le(u32::try_from(self.environ.len()).unwrap_or(u32::MAX));
-        for (k, v) in self.environ.iter() {
-            put_str(out, k);
-            put_str(out, v);
+        // The environ as the front end built it: its buffer, then its
+        // table of offsets (decoding is one UTF-8 check and one copy, not
+        // two strings an entry).
+        put_str(out, env_buf);
+        out.put_u32_le(u32::try_from(env_spans.len()).unwrap_or(u32::MAX));
+        for span in env_spans {
+            for offset in span {
+                out.put_u32_le(offset);
+            }
         }
         let len = u32::try_from(out.len() - start - 5).unwrap_or(u32::MAX);
         out[start + 1..start + 5].copy_from_slice(&len.to_le_bytes());
@@ -259,15 +258,13 @@ impl RequestHead {
         let client = get_str(&mut b)?;
         let queued_at = UNIX_EPOCH + Duration::from_micros(get_u64(&mut b)?);
         let ignore_activity = get_u8(&mut b)? != 0;
+        let env_buf = get_str(&mut b)?;
         let n = get_u32(&mut b)? as usize;
-        let mut environ = CgiEnv::with_capacity(n.min(4096), b.remaining());
-        for _ in 0..n {
-            // Borrowed from the frame: no String per name and value.
-            let k = get_bytes(&mut b)?;
-            let v = get_bytes(&mut b)?;
-            let utf8 = |s| std::str::from_utf8(s).map_err(|_| Malformed);
-            environ.push(utf8(&k)?, utf8(&v)?);
+        if b.remaining() < n.saturating_mul(16) {
+            return Err(Malformed);
         }
+        let spans = (0..n).map(|_| std::array::from_fn(|_| b.get_u32_le()));
+        let environ = CgiEnv::from_raw_parts(env_buf, spans).ok_or(Malformed)?;
         Ok(RequestHead {
             host,
             script,
@@ -562,6 +559,14 @@ mod tests {
             assert_eq!(RequestHead::decode(payload).expect("decode"), h);
         }
         assert!(out.is_empty());
+        // An environ offset outside its buffer is a malformed frame, not a
+        // panic when the entry is read.
+        let mut out = BytesMut::new();
+        h.encode(&mut out);
+        let last = out.len() - 4;
+        out[last..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (_, payload) = split_frame(&mut out).expect("valid").expect("whole");
+        assert!(RequestHead::decode(payload).is_err());
     }
 
     #[tokio::test]

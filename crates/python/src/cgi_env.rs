@@ -78,6 +78,41 @@ impl CgiEnv {
         }
     }
 
+    /// The buffer and each entry's offsets in it (key start, key end, value
+    /// start, value end), for a copy to travel as it is (the daemon
+    /// protocol): one string and a table instead of two strings an entry.
+    pub fn raw_parts(&self) -> (&str, impl ExactSizeIterator<Item = [u32; 4]> + '_) {
+        let spans = self
+            .spans
+            .iter()
+            .map(|s| [s.key_start, s.key_end, s.value_start, s.value_end]);
+        (&self.buf, spans)
+    }
+
+    /// The environ [`CgiEnv::raw_parts`] described; `None` unless every
+    /// offset pair is ordered, within `buf` and on character boundaries.
+    pub fn from_raw_parts(
+        buf: String,
+        spans: impl IntoIterator<Item = [u32; 4]>,
+    ) -> Option<CgiEnv> {
+        let ok = |start: u32, end: u32| {
+            let (start, end) = (start as usize, end as usize);
+            start <= end && buf.is_char_boundary(start) && buf.is_char_boundary(end)
+        };
+        let spans = spans
+            .into_iter()
+            .map(|[key_start, key_end, value_start, value_end]| {
+                (ok(key_start, key_end) && ok(value_start, value_end)).then_some(Span {
+                    key_start,
+                    key_end,
+                    value_start,
+                    value_end,
+                })
+            })
+            .collect::<Option<Vec<Span>>>()?;
+        Some(CgiEnv { buf, spans })
+    }
+
     /// Replace the value of the first entry named `key` among the first
     /// `within` entries; otherwise add the pair at the end.
     pub fn set_within(&mut self, within: usize, key: &str, value: &str) {
@@ -182,5 +217,27 @@ mod tests {
         b.set("PATH_INFO", "/\u{e9}");
         assert_eq!(a, b);
         assert_eq!(format!("{a:?}"), "{\"PATH_INFO\": \"/\u{e9}\"}");
+    }
+
+    #[test]
+    fn raw_parts_round_trip_and_bad_offsets_are_refused() {
+        let mut a: CgiEnv = [("PATH_INFO", "/\u{e9}"), ("X", "1")].into_iter().collect();
+        // A replaced value leaves unused bytes in the buffer.
+        a.set("X", "22");
+        let (buf, spans) = a.raw_parts();
+        let spans: Vec<[u32; 4]> = spans.collect();
+        let b = CgiEnv::from_raw_parts(buf.to_owned(), spans.clone()).expect("valid");
+        assert_eq!(a, b);
+        // Out of the buffer, reversed, or inside the two bytes of "\u{e9}".
+        let end = u32::try_from(buf.len()).expect("small");
+        let e9 = u32::try_from(buf.find('\u{e9}').expect("there")).expect("small");
+        for bad in [[0, end + 1, 0, 0], [2, 1, 0, 0], [0, 1, e9 + 1, e9 + 2]] {
+            let mut with = spans.clone();
+            with.push(bad);
+            assert!(
+                CgiEnv::from_raw_parts(buf.to_owned(), with).is_none(),
+                "{bad:?}"
+            );
+        }
     }
 }
