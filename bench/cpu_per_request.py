@@ -66,6 +66,20 @@ def stop(server):
         os.killpg(server.pid, signal.SIGKILL)
 
 
+def start_pinned(cmd):
+    """The server command in its own session on CPU 1 (wrk gets CPU 0)."""
+    return subprocess.Popen(["taskset", "-c", "1", *cmd], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def server_command(ap, args):
+    """The server command given after `--` (an argparse REMAINDER `cmd`)."""
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        ap.error("give the server command after --")
+    return cmd
+
+
 def wait_up(port, path, timeout=20):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -87,11 +101,7 @@ def main():
                     help="seconds to wait after the first answer (workers starting)")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- server command")
     a = ap.parse_args()
-    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
-    if not cmd:
-        ap.error("give the server command after --")
-    server = subprocess.Popen(["taskset", "-c", "1", *cmd], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_pinned(server_command(ap, a))
     try:
         if not wait_up(a.port, a.path):
             sys.exit(f"server did not answer on port {a.port}")

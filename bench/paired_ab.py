@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cpu_per_request import load_args, stop, wait_up  # noqa: E402
+from cpu_per_request import load_args, start_pinned, stop, wait_up  # noqa: E402
 from groups import group_cpu  # noqa: E402
 
 
@@ -50,9 +50,7 @@ def main():
     servers = {}
     try:
         for name, cmd, port in (("A", a.a, a.a_port), ("B", a.b, a.b_port)):
-            servers[name] = (subprocess.Popen(["taskset", "-c", "1", *shlex.split(cmd)],
-                                              start_new_session=True, stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL), port)
+            servers[name] = (start_pinned(shlex.split(cmd)), port)
             if not wait_up(port, a.path):
                 sys.exit(f"server {name} did not answer on port {port}")
         time.sleep(1.5)

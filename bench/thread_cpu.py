@@ -26,14 +26,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cpu_per_request import load_args, stop, wait_up  # noqa: E402
+from cpu_per_request import load_args, server_command, start_pinned, stop, wait_up  # noqa: E402
 
 
 def record(a, cmd, data):
     """Run the server and the load; perf records the middle of it.  Returns
     the requests per second wrk measured."""
-    server = subprocess.Popen(["taskset", "-c", "1", *cmd], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_pinned(cmd)
     try:
         if not wait_up(a.port, a.path):
             sys.exit(f"server did not answer on port {a.port}")
@@ -101,9 +100,7 @@ def main():
                     help="how to tell the event-loop threads (see above)")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- server command")
     a = ap.parse_args()
-    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
-    if not cmd:
-        ap.error("give the server command after --")
+    cmd = server_command(ap, a)
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "perf.data")
         rps = record(a, cmd, data)
