@@ -27,6 +27,17 @@ def application(environ, start_response):
     return [body]
 "#;
 
+/// A server with [`APP`] at `/app`, run by daemon group `group` made with
+/// `options`.
+fn app_in_group(group: &str, options: &str) -> TestServer {
+    server(&format!(
+        "WSGIDaemonProcess {group} {options}\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi process-group={group}\n"
+    ))
+    .file("app.wsgi", APP)
+    .start()
+}
+
 fn pid_of(s: &TestServer, path: &str) -> i32 {
     let r = s.get(path);
     assert_eq!(r.status, 200, "{}\n{}", r.describe(), s.error_log());
@@ -77,12 +88,7 @@ fn daemon_connections(pid: i32, master: i32) -> BTreeSet<u64> {
 
 #[test]
 fn sequential_requests_reuse_one_daemon_connection() {
-    let s = server(
-        "WSGIDaemonProcess d threads=4\n\
-         WSGIScriptAlias /app @DIR@/app.wsgi process-group=d\n",
-    )
-    .file("app.wsgi", APP)
-    .start();
+    let s = app_in_group("d", "threads=4");
     let daemon = pid_of(&s, "/app");
     let first = daemon_connections(daemon, s.master_pid());
     assert_eq!(first.len(), 1, "after one request: {first:?}");
@@ -96,12 +102,7 @@ fn sequential_requests_reuse_one_daemon_connection() {
 
 #[test]
 fn kept_connections_to_a_killed_daemon_are_not_used() {
-    let s = server(
-        "WSGIDaemonProcess d threads=4\n\
-         WSGIScriptAlias /app @DIR@/app.wsgi process-group=d\n",
-    )
-    .file("app.wsgi", APP)
-    .start();
+    let s = app_in_group("d", "threads=4");
     // Four requests at once: four connections, kept afterwards.
     let pids: Vec<i32> = pids_at_once(&s, 4, "/app/slow?0.3");
     let killed = pids[0];
@@ -200,12 +201,7 @@ fn recycling_under_concurrent_load_runs_every_request_exactly_once() {
 
 #[test]
 fn both_processes_of_a_group_serve_with_kept_connections() {
-    let s = server(
-        "WSGIDaemonProcess two processes=2 threads=1\n\
-         WSGIScriptAlias /app @DIR@/app.wsgi process-group=two\n",
-    )
-    .file("app.wsgi", APP)
-    .start();
+    let s = app_in_group("two", "processes=2 threads=1");
     for round in 0..3 {
         let pids: BTreeSet<i32> = pids_at_once(&s, 4, "/app/slow?0.4");
         assert_eq!(pids.len(), 2, "round {round}: {pids:?}");
@@ -240,12 +236,7 @@ def application(environ, start_response):
 
 #[test]
 fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
-    let s = server(
-        "WSGIDaemonProcess two processes=2 threads=1\n\
-         WSGIScriptAlias /app @DIR@/app.wsgi process-group=two\n",
-    )
-    .file("app.wsgi", APP)
-    .start();
+    let s = app_in_group("two", "processes=2 threads=1");
     // Kept connections to both processes.
     let pids: BTreeSet<i32> = pids_at_once(&s, 4, "/app/slow?0.3");
     assert_eq!(pids.len(), 2, "{pids:?}");
@@ -276,12 +267,7 @@ fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
 
 #[test]
 fn requests_beyond_the_groups_threads_wait_their_turn_in_the_front_end() {
-    let s = server(
-        "WSGIDaemonProcess d threads=2\n\
-         WSGIScriptAlias /app @DIR@/app.wsgi process-group=d\n",
-    )
-    .file("app.wsgi", APP)
-    .start();
+    let s = app_in_group("d", "threads=2");
     // Twice as many requests at once as the group has threads: all are
     // answered, by the one process, but no more than two were ever sent
     // to it at once — the others waited in the front end, in order, not
