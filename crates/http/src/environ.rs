@@ -66,10 +66,8 @@ pub fn server_port(site: &Site, r: &Request) -> u16 {
 }
 
 /// `SERVER_NAME` (`ap_get_server_name`, UseCanonicalName Off).
-pub fn server_name(site: &Site, r: &Request) -> String {
-    r.hostname
-        .clone()
-        .unwrap_or_else(|| site.server_hostname.clone())
+pub fn server_name<'a>(site: &'a Site, r: &'a Request) -> &'a str {
+    r.hostname.as_deref().unwrap_or(&site.server_hostname)
 }
 
 /// `host[:port]` with the port left out for 80 and 443, as mod_wsgi's
@@ -84,20 +82,22 @@ fn host_and_port(host: &str, port: u16) -> String {
 
 /// SCRIPT_NAME and PATH_INFO as `ap_add_cgi_vars` splits them, with
 /// mod_wsgi's collapsing of repeated slashes.
-pub fn script_name_and_path_info(r: &Request) -> (Vec<u8>, Vec<u8>) {
+pub fn script_name_and_path_info(r: &Request) -> (Cow<'_, [u8]>, Cow<'_, [u8]>) {
     let script = if r.path_info.is_empty() {
-        r.uri.clone()
+        &r.uri[..]
     } else {
-        r.uri[..find_path_info(&r.uri, &r.path_info)].to_vec()
+        &r.uri[..find_path_info(&r.uri, &r.path_info)]
     };
-    let collapse = |v: &[u8]| {
-        if v.first() == Some(&b'/') {
-            no2slash(v)
-        } else {
-            v.to_vec()
-        }
-    };
-    (collapse(&script), collapse(&r.path_info))
+    (collapse(script), collapse(&r.path_info))
+}
+
+/// mod_wsgi's collapsing of repeated slashes in a path that starts with one.
+fn collapse(v: &[u8]) -> Cow<'_, [u8]> {
+    if v.first() == Some(&b'/') {
+        no2slash(v)
+    } else {
+        Cow::Borrowed(v)
+    }
 }
 
 /// Resolve `%{ENV:VAR}` through the request environment, then the process's.
@@ -126,12 +126,22 @@ fn resolve_group(site: &Site, r: &Request, spec: &GroupSpec) -> String {
 /// mod_wsgi 4.9 does (`wsgi_script_name`).
 fn resource(site: &Site, r: &Request) -> String {
     let (script, _) = script_name_and_path_info(r);
-    let script = latin1(&script).to_lowercase();
-    format!(
-        "{}|{}",
-        host_and_port(&site.server_hostname, server_port(site, r)),
-        script
-    )
+    let host = &site.server_hostname;
+    // The usual name (ASCII) in one allocation: this is every request's
+    // application group unless one is configured.
+    let mut out = String::with_capacity(host.len() + 7 + script.len());
+    out.push_str(host);
+    let port = server_port(site, r);
+    if port != 80 && port != 443 {
+        out.push(':');
+        out.push_str(itoa::Buffer::new().format(port));
+    }
+    out.push('|');
+    match std::str::from_utf8(&script) {
+        Ok(s) if s.is_ascii() => out.extend(s.chars().map(|c| c.to_ascii_lowercase())),
+        _ => out.push_str(&latin1(&script).to_lowercase()),
+    }
+    out
 }
 
 /// Build mod_wsgi's request configuration for `r`.
@@ -251,7 +261,8 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(base, "SERVER_SOFTWARE", inp.server_software);
     e.put(base, "SERVER_NAME", server_name(site, r));
     e.put(base, "SERVER_ADDR", &r.conn.local_ip);
-    e.put(base, "SERVER_PORT", port.to_string());
+    let mut digits = itoa::Buffer::new();
+    e.put(base, "SERVER_PORT", digits.format(port));
     e.put(base, "REMOTE_ADDR", &r.conn.peer_ip);
     let document_root = path_latin1(&site.host.document_root);
     e.put(base, "DOCUMENT_ROOT", &document_root);
@@ -333,7 +344,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(
         base,
         "mod_wsgi.listener_port",
-        r.conn.local.port().to_string(),
+        digits.format(r.conn.local.port()),
     );
     e.put(
         base,
@@ -345,7 +356,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
         .start
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
-    e.put(base, "mod_wsgi.request_start", start.to_string());
+    e.put(base, "mod_wsgi.request_start", digits.format(start));
     e.put(base, "mod_wsgi.request_id", &inp.request_id);
     (e.0, scheme)
 }

@@ -68,6 +68,9 @@ pub struct Site {
     pub signature: ServerSignature,
     /// `SERVER_SOFTWARE` / `Server:` value for this ServerTokens setting.
     pub server_banner: String,
+    /// `server_banner` as the `Server:` header value, made once (each
+    /// response clones it: a reference count, not a copy and a check).
+    pub server_header: Option<http::HeaderValue>,
     /// Whether any section has per-directory mod_rewrite rules (they can
     /// change a sub-request's file name after the walk).
     pub dir_rewrites: bool,
@@ -311,6 +314,7 @@ impl FrontEnd {
                 access_logs: Arc::new(access.next().unwrap_or_default()),
                 signature: cfg.server_signature,
                 server_banner: banner.clone(),
+                server_header: http::HeaderValue::from_str(&banner).ok(),
             });
         }
         Ok(FrontEnd {

@@ -325,13 +325,14 @@ impl HeadScanner {
             return None;
         }
         let parsed = parse_request_line(line);
-        self.the_request = parsed.the_request.clone();
         self.header_only = parsed.method == b"HEAD";
         if let Some(mut r) = parsed.error {
             r.the_request = Some(parsed.the_request);
             r.header_only = self.header_only;
             return Some(Scan::Reject(r));
         }
+        // Kept for a refusal of a later line (no copy on the usual path).
+        self.the_request = parsed.the_request;
         if parsed.http09 {
             // A simple request has no header lines.
             return Some(Scan::Complete(Head {

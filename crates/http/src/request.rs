@@ -5,6 +5,7 @@
 //! connection facts the environ needs.  Building it from the parsed request
 //! head is the only parsing done here; the phases fill in the rest.
 
+use std::fmt::Write as _;
 use std::fs::Metadata;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,7 +105,8 @@ pub struct Request {
     pub kind: FileKind,
     pub meta: Option<Metadata>,
     /// Handler name (`r->handler`): `wsgi-script`, or None for the default.
-    pub handler: Option<String>,
+    /// Borrowed for the built-in names (no allocation per request).
+    pub handler: Option<std::borrow::Cow<'static, str>>,
     /// A WSGIScriptAlias chose the handler (`alias-forced-type` note):
     /// ExecCGI is then not required.
     pub alias_forced: bool,
@@ -218,10 +220,6 @@ impl Request {
             None => original_uri(target),
         };
         // The request line shows the target as sent (absolute form too).
-        let shown: &dyn std::fmt::Display = match raw {
-            Some(_) => &unparsed_uri,
-            None => target,
-        };
         let version = parts.version;
         let protocol_sent = parts
             .extensions
@@ -229,11 +227,22 @@ impl Request {
             .map(|p| Box::from(p.0.as_str()));
         let protocol = protocol_sent.as_deref().unwrap_or(version_str(version));
         // An HTTP/0.9 request line has no protocol (Apache logs it so).
-        let the_request = if version == Version::HTTP_09 {
-            format!("{} {}", parts.method, shown)
+        // Built in one allocation: this runs for every request.
+        let mut the_request = String::with_capacity(
+            parts.method.as_str().len() + unparsed_uri.len() + protocol.len() + 2,
+        );
+        the_request.push_str(parts.method.as_str());
+        the_request.push(' ');
+        if raw.is_none() && target.authority().is_some() {
+            // Absolute form: the whole target, not just its path.
+            let _ = write!(the_request, "{target}");
         } else {
-            format!("{} {} {}", parts.method, shown, protocol)
-        };
+            the_request.push_str(&unparsed_uri);
+        }
+        if version != Version::HTTP_09 {
+            the_request.push(' ');
+            the_request.push_str(protocol);
+        }
         let mut hostname = None;
         let mut host_port = None;
         let mut error = None;
@@ -271,22 +280,11 @@ impl Request {
             },
             None => (target.path().as_bytes(), target.query().map(str::to_owned)),
         };
-        let uri = match uri::normalize(path) {
-            None => {
-                error.get_or_insert(HeadError::BadRequest("invalid URI path"));
-                path.to_vec()
-            }
-            Some(normal) => match uri::unescape_path(&normal) {
-                Ok(decoded) => decoded,
-                Err(PathError::BadRequest) => {
-                    error.get_or_insert(HeadError::BadRequest("invalid URI path"));
-                    normal
-                }
-                Err(e) => {
-                    error.get_or_insert(HeadError::NotFound(e));
-                    normal
-                }
-            },
+        let uri = if uri::is_plain_path(path) {
+            // Nothing to normalise or decode (nearly every request).
+            path.to_vec()
+        } else {
+            Request::decode_path(path, &mut error)
         };
 
         let r = Request {
@@ -324,6 +322,28 @@ impl Request {
         match error {
             Some(e) => Err((Box::new(r), e)),
             None => Ok(r),
+        }
+    }
+
+    /// The path normalised and %-decoded, with the error that refuses it
+    /// (`ap_normalize_path`, then `ap_unescape_url`).
+    fn decode_path(path: &[u8], error: &mut Option<HeadError>) -> Vec<u8> {
+        match uri::normalize(path) {
+            None => {
+                error.get_or_insert(HeadError::BadRequest("invalid URI path"));
+                path.to_vec()
+            }
+            Some(normal) => match uri::unescape_path(&normal) {
+                Ok(decoded) => decoded,
+                Err(PathError::BadRequest) => {
+                    error.get_or_insert(HeadError::BadRequest("invalid URI path"));
+                    normal
+                }
+                Err(e) => {
+                    error.get_or_insert(HeadError::NotFound(e));
+                    normal
+                }
+            },
         }
     }
 

@@ -261,8 +261,8 @@ fn signature_line(site: &Site, r: &Request) -> Option<String> {
 }
 
 pub fn add_server_header(site: &Site, headers: &mut http::HeaderMap) {
-    if let Ok(v) = HeaderValue::from_str(&site.server_banner) {
-        headers.entry(SERVER).or_insert(v);
+    if let Some(v) = &site.server_header {
+        headers.entry(SERVER).or_insert_with(|| v.clone());
     }
 }
 

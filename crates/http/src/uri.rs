@@ -30,6 +30,16 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// Whether [`normalize`] and [`unescape_path`] would leave `path` as it
+/// is: an origin-form path without `%`, `//` or a dot segment start.
+pub fn is_plain_path(path: &[u8]) -> bool {
+    path.first() == Some(&b'/')
+        && !path.contains(&b'%')
+        && !path
+            .windows(2)
+            .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'))
+}
+
 /// Apache's `ap_normalize_path` with NOT_ABOVE_ROOT | MERGE_SLASHES |
 /// DECODE_UNRESERVED: decode %-escapes of unreserved characters, collapse
 /// `//`, drop `/./` and resolve `/x/../`.  `None` means 400.
@@ -175,7 +185,10 @@ pub fn alias_matches(uri: &[u8], alias: &[u8]) -> usize {
 }
 
 /// Collapse runs of `/` into one (Apache's `ap_no2slash`).
-pub fn no2slash(s: &[u8]) -> Vec<u8> {
+pub fn no2slash(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !s.windows(2).any(|w| w == b"//") {
+        return std::borrow::Cow::Borrowed(s);
+    }
     let mut out = Vec::with_capacity(s.len());
     for &b in s {
         if b == b'/' && out.last() == Some(&b'/') {
@@ -183,7 +196,7 @@ pub fn no2slash(s: &[u8]) -> Vec<u8> {
         }
         out.push(b);
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Where PATH_INFO starts in the URI (Apache's `ap_find_path_info`): walk
@@ -236,6 +249,14 @@ pub fn escape_path(path: &[u8]) -> String {
 /// Bytes as the latin-1 string mod_wsgi hands to Python for CGI values.
 pub fn latin1(bytes: &[u8]) -> String {
     latin1_cow(bytes).into_owned()
+}
+
+/// Append `bytes` read as latin-1 (one character per byte) to `out`.
+pub fn push_latin1(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.is_ascii() => out.push_str(s),
+        _ => out.extend(bytes.iter().map(|&b| char::from(b))),
+    }
 }
 
 /// [`latin1`] without a copy when the bytes are ASCII (nearly always).
@@ -300,6 +321,18 @@ mod tests {
         assert_eq!(n("/a%zz"), None);
         assert_eq!(n("x"), None);
         assert_eq!(n("*").as_deref(), Some("*"));
+    }
+
+    #[test]
+    fn plain_paths_are_left_as_they_are() {
+        for p in ["/", "/hello", "/a/b.c/d.", "/a/b/", "/x..y/z~"] {
+            assert!(is_plain_path(p.as_bytes()), "{p}");
+            assert_eq!(n(p).as_deref(), Some(p));
+            assert_eq!(unescape_path(p.as_bytes()), Ok(p.as_bytes().to_vec()));
+        }
+        for p in ["*", "x", "//a", "/a//b", "/a/./b", "/a/..", "/.x", "/a%20b"] {
+            assert!(!is_plain_path(p.as_bytes()), "{p}");
+        }
     }
 
     #[test]

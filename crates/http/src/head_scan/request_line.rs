@@ -2,7 +2,8 @@
 //! Strict`, Apache 2.4's default: splitting and checking a request line,
 //! and the debug line Apache logs for each way it can be wrong.
 
-use super::{Rejection, escape_log, field_name, is_space, is_tchar, is_vchar_obstext, lossy};
+use super::{Rejection, escape_log, field_name, is_space, is_tchar, is_vchar_obstext};
+use crate::uri::push_latin1;
 use wsgid_log::Level;
 
 /// What `ap_parse_request_line` made of a request line.
@@ -109,14 +110,14 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
             err = E::ExcessWhitespace;
         }
     }
-    let mut the_request = lossy(method);
-    if !uri.is_empty() {
-        the_request.push(' ');
-        the_request.push_str(&lossy(uri));
-    }
-    if !protocol.is_empty() {
-        the_request.push(' ');
-        the_request.push_str(&lossy(protocol));
+    // One allocation: the parts are latin-1, nearly always ASCII.
+    let mut the_request = String::with_capacity(method.len() + uri.len() + protocol.len() + 2);
+    push_latin1(&mut the_request, method);
+    for part in [uri, protocol] {
+        if !part.is_empty() {
+            the_request.push(' ');
+            push_latin1(&mut the_request, part);
+        }
     }
     let digits = |p: &[u8]| {
         p.len() == 8

@@ -71,13 +71,13 @@ impl AccessRecord {
             env: r.env.clone(),
             start: r.start,
             server_hostname: site.server_hostname.clone(),
-            server_name: crate::environ::server_name(site, r),
+            server_name: crate::environ::server_name(site, r).to_owned(),
             port: crate::environ::server_port(site, r),
             filename: r
                 .filename
                 .as_ref()
                 .map(|f| f.to_string_lossy().into_owned()),
-            handler: r.handler.clone(),
+            handler: r.handler.as_deref().map(str::to_owned),
             keep_alive: !close,
             user: r.user.clone(),
         })

@@ -190,7 +190,7 @@ fn types(fe: &FrontEnd, r: &mut Request) {
             for ext in base.split(|&b| b == b'.').skip(1) {
                 let ext = latin1(ext).to_ascii_lowercase();
                 if let Some((_, h)) = r.per_dir.add_handlers.iter().rev().find(|(e, _)| *e == ext) {
-                    r.handler = Some(h.to_ascii_lowercase());
+                    r.handler = Some(h.to_ascii_lowercase().into());
                 }
             }
         }
@@ -198,7 +198,7 @@ fn types(fe: &FrontEnd, r: &mut Request) {
     if let Some(Some(h)) = &r.per_dir.set_handler
         && !h.eq_ignore_ascii_case("none")
     {
-        r.handler = Some(h.to_ascii_lowercase());
+        r.handler = Some(h.to_ascii_lowercase().into());
     }
 }
 

@@ -278,7 +278,7 @@ fn variable(v: &ServerVar, site: &Site, r: &Request) -> String {
         ServerVar::RequestMethod => r.method.as_str().to_owned(),
         ServerVar::RemoteAddr => r.conn.peer.ip().to_string(),
         ServerVar::RemotePort => r.conn.peer.port().to_string(),
-        ServerVar::ServerName => crate::environ::server_name(site, r),
+        ServerVar::ServerName => crate::environ::server_name(site, r).to_owned(),
         ServerVar::ServerAddr => r.conn.local.ip().to_string(),
         ServerVar::ServerPort => crate::environ::server_port(site, r).to_string(),
         ServerVar::ServerProtocol => r.protocol().to_owned(),

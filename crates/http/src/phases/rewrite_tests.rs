@@ -20,6 +20,7 @@ fn site(conf: &str) -> Site {
         access_logs: Arc::new(Vec::new()),
         signature: ServerSignature::Off,
         server_banner: String::new(),
+        server_header: None,
         dir_rewrites: true,
         dir_order: crate::phases::walk::directory_order(&cfg.main.sections),
         merges: Default::default(),

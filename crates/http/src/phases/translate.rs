@@ -7,6 +7,7 @@
 //! directives are tried in configuration order, a virtual host's own first.
 //! It never touches the file system; the walk phase does.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
@@ -48,7 +49,8 @@ fn join(base: &[u8], rest: &[u8]) -> PathBuf {
 }
 
 fn concat(a: &[u8], b: &[u8]) -> PathBuf {
-    let mut bytes = a.to_vec();
+    let mut bytes = Vec::with_capacity(a.len() + b.len());
+    bytes.extend_from_slice(a);
     bytes.extend_from_slice(b);
     PathBuf::from(OsString::from_vec(bytes))
 }
@@ -66,14 +68,14 @@ fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
                 };
                 let end = caps.get(0).map_or(0, |m| m.end());
                 let root = &r.uri[..end] == b"/";
-                (end, root, pregsub(&alias.target, &caps))
+                (end, root, Cow::Owned(pregsub(&alias.target, &caps)))
             }
             (UrlMatcher::Prefix(fake), _) => {
                 let l = alias_matches(&r.uri, fake.as_bytes());
                 if l == 0 {
                     continue;
                 }
-                (l, fake == "/", alias.target.as_bytes().to_vec())
+                (l, fake == "/", Cow::Borrowed(alias.target.as_bytes()))
             }
             // A regex that could not be compiled for bytes never matches.
             (UrlMatcher::Regex(_), None) => continue,
@@ -96,7 +98,7 @@ fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
                 };
                 r.filename = Some(concat(&target, rest));
                 r.alias_target_len = Some(target.len());
-                r.handler = Some(WSGI_HANDLER.to_owned());
+                r.handler = Some(WSGI_HANDLER.into());
                 r.alias_forced = true;
                 r.wsgi_notes = alias.wsgi.clone();
             }

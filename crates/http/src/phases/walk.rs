@@ -229,16 +229,16 @@ fn kind_of(meta: &std::fs::Metadata) -> FileKind {
 
 /// The directory whose `<Directory>` sections apply: the file name itself
 /// when it is a directory, else the deepest existing directory above it.
-fn walked_dir(r: &Request) -> Option<Vec<u8>> {
+fn walked_dir(r: &Request) -> Option<&[u8]> {
     let f = r.filename.as_ref()?.as_os_str().as_bytes();
     let mut dir = if r.kind == FileKind::Dir {
-        f.to_vec()
+        f
     } else {
         let cut = f.iter().rposition(|&b| b == b'/')?;
-        f[..cut.max(1)].to_vec()
+        &f[..cut.max(1)]
     };
     while dir.len() > 1 && dir.last() == Some(&b'/') {
-        dir.pop();
+        dir = &dir[..dir.len() - 1];
     }
     Some(dir)
 }
@@ -333,23 +333,31 @@ pub fn directory_order(sections: &[Section]) -> Vec<usize> {
 fn matching_sections(site: &Site, r: &Request) -> Applied {
     const TOP: u32 = u32::MAX;
     let mut applied = Vec::with_capacity(8);
-    let mut dirs_applied = Vec::new();
     if let Some(dir) = walked_dir(r) {
-        let mut with_slash = dir.clone();
-        with_slash.push(b'/');
+        // Only a regex section looks at the name with its slash.
+        let mut with_slash = None;
         for &i in &site.dir_order {
             let applies = match &site.sections[i].pattern {
-                SectionPattern::Wildcard(p) => directory_matches(p, &dir),
+                SectionPattern::Wildcard(p) => directory_matches(p, dir),
                 SectionPattern::Regex(re) => {
-                    regex_matches(re, &dir) || regex_matches(re, &with_slash)
+                    regex_matches(re, dir)
+                        || regex_matches(re, with_slash.get_or_insert_with(|| [dir, b"/"].concat()))
                 }
             };
             if applies {
                 applied.push((TOP, i as u32));
-                dirs_applied.push(i);
             }
         }
     }
+    // The directory sections are the entries so far.
+    let dirs_applied: Vec<usize> = if applied
+        .iter()
+        .any(|&(_, i)| !site.sections[i as usize].nested.is_empty())
+    {
+        applied.iter().map(|&(_, i)| i as usize).collect()
+    } else {
+        Vec::new()
+    };
     if let Some(f) = &r.filename {
         let bytes = f.as_os_str().as_bytes();
         let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
@@ -437,8 +445,7 @@ fn merge_with_htaccess(
         let regexes = site.sections.iter().filter(|s| {
             s.kind == SectionKind::Directory && matches!(s.pattern, SectionPattern::Regex(_))
         });
-        let mut with_slash = dir.clone();
-        with_slash.push(b'/');
+        let with_slash = [dir, b"/"].concat();
         if site.overrides_anywhere {
             // Level by level: a level's sections, then its .htaccess.
             let mut done = vec![false; literal.len()];
