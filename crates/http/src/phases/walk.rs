@@ -449,7 +449,7 @@ fn merge_with_htaccess(
         if site.overrides_anywhere {
             // Level by level: a level's sections, then its .htaccess.
             let mut done = vec![false; literal.len()];
-            for level in levels(&dir) {
+            for level in levels(dir) {
                 for (s, done) in literal.iter().zip(done.iter_mut()) {
                     if let SectionPattern::Wildcard(p) = &s.pattern
                         && !*done
@@ -468,9 +468,9 @@ fn merge_with_htaccess(
         }
         for s in literal.into_iter().chain(regexes) {
             let applies = match &s.pattern {
-                SectionPattern::Wildcard(p) => directory_matches(p, &dir),
+                SectionPattern::Wildcard(p) => directory_matches(p, dir),
                 SectionPattern::Regex(re) => {
-                    regex_matches(re, &dir) || regex_matches(re, &with_slash)
+                    regex_matches(re, dir) || regex_matches(re, &with_slash)
                 }
             };
             if applies {
