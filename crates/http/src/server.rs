@@ -238,8 +238,9 @@ impl FrontEnd {
             self.cfg.timeout,
         )
         .await;
-        match handler::submit(self, r, &settings, body) {
-            Ok(rx) => response::from_events(site, r, settings.error_override, rx).await,
+        let error_override = settings.error_override;
+        match handler::submit(self, r, settings, body) {
+            Ok(rx) => response::from_events(site, r, error_override, rx).await,
             Err(SubmitError::NoPython) => {
                 site.error_log.log(
                     "wsgi",

@@ -357,8 +357,13 @@ pub(super) async fn write_response(
             Encoder::Length(rest) => {
                 let n = rest.min(data.len() as u64);
                 encoder = Encoder::Length(rest - n);
-                let ok = put(shared, out, &data.slice(..n as usize), b"").await;
-                if n < data.len() as u64 {
+                // `truncate`, not `slice`: a slice of a vector-backed
+                // `Bytes` allocates (it becomes shared).
+                let mut data = data;
+                let whole = data.len() as u64;
+                data.truncate(n as usize);
+                let ok = put(shared, out, &data, b"").await;
+                if n < whole {
                     // More than announced: the extra is not sent, and the
                     // connection cannot be trusted to be in step.
                     let _ = flush(shared, out).await;

@@ -9,6 +9,7 @@
 //!   submitted.
 //! * anything else: the core's default handler (static files).
 
+use std::fmt::Write as _;
 use tokio::sync::mpsc;
 use wsgid_log::{Level, Peer};
 use wsgid_python::{ResponseEvent, WsgiRequest};
@@ -228,10 +229,10 @@ fn route<'c>(
 pub fn submit(
     fe: &FrontEnd,
     r: &Request,
-    settings: &WsgiSettings,
+    settings: WsgiSettings,
     body: IncomingBody,
 ) -> Result<mpsc::Receiver<ResponseEvent>, SubmitError> {
-    let daemon = match route(fe, r, settings) {
+    let daemon = match route(fe, r, &settings) {
         Ok(d) => d,
         Err(status) => return Ok(crate::daemon_client::failed(status)),
     };
@@ -239,14 +240,16 @@ pub fn submit(
         return Err(SubmitError::NoPython);
     }
     let site = fe.site(r.host);
-    let request_id = format!(
+    let mut request_id = String::with_capacity(33);
+    let _ = write!(
+        request_id,
         "{:x}-{:x}",
         r.conn.id,
         fe.next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let inputs = EnvInputs {
-        settings,
+        settings: &settings,
         path_translated: super::path_translated(fe, r),
         request_id,
         server_software: &site.server_banner,
@@ -294,8 +297,8 @@ pub fn submit(
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let req = WsgiRequest {
         script: r.filename.clone().unwrap_or_default(),
-        callable: settings.callable.clone(),
-        application_group: settings.application_group.clone(),
+        callable: settings.callable,
+        application_group: settings.application_group,
         script_reloading: settings.script_reloading,
         reload: settings.reload,
         script_mtime: r.meta.as_ref().and_then(|m| m.modified().ok()),

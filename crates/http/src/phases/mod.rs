@@ -296,8 +296,10 @@ pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<String> {
         let _ = lookup(fe, site, &mut sub, 0);
     }
     sub.filename.is_some().then(|| {
-        let mut s = sub.filename_latin1().into_owned();
-        s.push_str(&latin1(&sub.path_info));
+        let name = sub.filename_latin1();
+        let mut s = String::with_capacity(name.len() + sub.path_info.len());
+        s.push_str(&name);
+        crate::uri::push_latin1(&mut s, &sub.path_info);
         s
     })
 }
