@@ -24,9 +24,8 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use tokio::sync::mpsc::Receiver;
 use tokio::task::JoinHandle;
-use wsgid_python::ResponseEvent;
+use wsgid_python::{EventReceiver, ResponseEvent};
 
 /// Block size for file reads (measured best on the reference VM).
 pub(crate) const FILE_BLOCK: u64 = 256 * 1024;
@@ -130,7 +129,7 @@ enum Kind {
     },
     /// A streamed WSGI response.
     Events {
-        rx: Receiver<ResponseEvent>,
+        rx: EventReceiver,
         current: Option<FileReader>,
         done: bool,
     },
@@ -175,7 +174,7 @@ impl ResponseBody {
     }
 
     /// The body events of a streamed WSGI response, after its head.
-    pub fn from_events(rx: Receiver<ResponseEvent>) -> ResponseBody {
+    pub fn from_events(rx: EventReceiver) -> ResponseBody {
         ResponseBody {
             kind: Kind::Events {
                 rx,
@@ -281,7 +280,7 @@ fn poll_parts(
 
 fn poll_events(
     cx: &mut Context<'_>,
-    rx: &mut Receiver<ResponseEvent>,
+    rx: &mut EventReceiver,
     current: &mut Option<FileReader>,
     done: &mut bool,
     direct: bool,
@@ -547,7 +546,7 @@ mod tests {
     async fn events_chunks_files_and_end() {
         let (file, data) = temp_file(300 * 1024);
         let (tx, rx) = mpsc::channel(8);
-        let body = ResponseBody::from_events(rx);
+        let body = ResponseBody::from_events(EventReceiver::from_stream(rx));
         assert_eq!(body.size_hint().exact(), None);
         let send = async move {
             for ev in [
@@ -584,7 +583,7 @@ mod tests {
         .await
         .expect("send");
         tx.send(ResponseEvent::End).await.expect("send");
-        let (got, err) = drain(ResponseBody::from_events(rx)).await;
+        let (got, err) = drain(ResponseBody::from_events(EventReceiver::from_stream(rx))).await;
         assert!(err.is_none());
         assert_eq!(got, &data[90..98]);
     }
@@ -596,7 +595,7 @@ mod tests {
             .await
             .expect("send");
         tx.send(ResponseEvent::Abort).await.expect("send");
-        let mut body = ResponseBody::from_events(rx);
+        let mut body = ResponseBody::from_events(EventReceiver::from_stream(rx));
         let (got, err) = {
             let mut out = Vec::new();
             let mut err = None;
@@ -621,13 +620,13 @@ mod tests {
             .await
             .expect("send");
         drop(tx);
-        let (got, err) = drain(ResponseBody::from_events(rx)).await;
+        let (got, err) = drain(ResponseBody::from_events(EventReceiver::from_stream(rx))).await;
         assert_eq!(got, b"x");
         assert!(matches!(err, Some(BodyError::Incomplete)));
 
         let (tx, rx) = mpsc::channel(4);
         tx.send(ResponseEvent::Failed(500)).await.expect("send");
-        let (_, err) = drain(ResponseBody::from_events(rx)).await;
+        let (_, err) = drain(ResponseBody::from_events(EventReceiver::from_stream(rx))).await;
         assert!(matches!(err, Some(BodyError::Protocol("Failed"))));
     }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use wsgid_config::ServerConfig;
 use wsgid_config::model::DaemonProcess;
-use wsgid_python::{BodyError, ResponseEvent};
+use wsgid_python::{BodyError, EventReceiver, ResponseEvent};
 
 /// `WSGISocketPrefix`, or mod_wsgi's default `DefaultRuntimeDir/wsgi`.
 pub fn socket_prefix(cfg: &ServerConfig) -> PathBuf {
@@ -87,8 +87,8 @@ impl Targets {
 }
 
 /// A receiver that yields only `Failed(status)` (the error is logged).
-pub fn failed(status: u16) -> mpsc::Receiver<ResponseEvent> {
-    let (tx, rx) = mpsc::channel(1);
+pub fn failed(status: u16) -> EventReceiver {
+    let (tx, rx) = wsgid_python::event_channel(1);
     let _ = tx.try_send(ResponseEvent::Failed(status));
     rx
 }
@@ -100,7 +100,7 @@ pub fn spawn(
     body: crate::request_body::IncomingBody,
     rlog: wsgid_daemon::client::RequestLog,
     queue: usize,
-) -> mpsc::Receiver<ResponseEvent> {
+) -> EventReceiver {
     let (tx, rx) = mpsc::channel(queue);
     let brx = if body.known_empty() {
         None
@@ -110,5 +110,5 @@ pub fn spawn(
         Some(brx)
     };
     tokio::spawn(wsgid_daemon::client::forward(target, head, brx, tx, rlog));
-    rx
+    EventReceiver::from_stream(rx)
 }

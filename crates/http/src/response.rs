@@ -19,7 +19,7 @@ use http::header::{CONTENT_LENGTH, HeaderName, HeaderValue, SERVER};
 use http::{Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
-use wsgid_python::{ResponseEvent, ResponseHead};
+use wsgid_python::{EventReceiver, ResponseEvent, ResponseHead};
 
 use crate::body::{BodyError, Chunk, ResponseBody};
 use crate::error_pages::{self, PageContext};
@@ -185,7 +185,7 @@ impl Body for OutBody {
 
 /// The body for events already received, followed by the rest of the
 /// stream unless those events ended it.
-fn stream_after(events: Vec<ResponseEvent>, rx: mpsc::Receiver<ResponseEvent>) -> OutBody {
+fn stream_after(events: Vec<ResponseEvent>, rx: EventReceiver) -> OutBody {
     let ended = matches!(
         events.last(),
         Some(ResponseEvent::End | ResponseEvent::Abort)
@@ -196,11 +196,13 @@ fn stream_after(events: Vec<ResponseEvent>, rx: mpsc::Receiver<ResponseEvent>) -
         let _ = tx.try_send(ev);
     }
     if ended {
-        return OutBody::streamed(vec![ResponseBody::from_events(replayed)]);
+        return OutBody::streamed(vec![ResponseBody::from_events(EventReceiver::from_stream(
+            replayed,
+        ))]);
     }
     let _ = tx.try_send(ResponseEvent::End);
     OutBody::streamed(vec![
-        ResponseBody::from_events(replayed),
+        ResponseBody::from_events(EventReceiver::from_stream(replayed)),
         ResponseBody::from_events(rx),
     ])
 }
@@ -333,7 +335,7 @@ pub async fn from_events(
     site: &Site,
     r: &Request,
     error_override: bool,
-    mut rx: mpsc::Receiver<ResponseEvent>,
+    mut rx: EventReceiver,
 ) -> Response<OutBody> {
     let first = rx.recv().await;
     let head = match first {

@@ -85,7 +85,7 @@ fn environ(script: &str, extra: &[(&str, &str)], n: u64) -> CgiEnv {
 }
 
 fn one_request(host: &PythonHost, script: &std::path::Path, environ: CgiEnv, log: &ErrorLog) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (tx, mut rx) = wsgid_python::event_channel(4);
     let req = WsgiRequest {
         script: script.to_path_buf(),
         callable: "application".into(),

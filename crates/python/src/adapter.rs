@@ -11,13 +11,13 @@
 //! is fine while every application group runs in the main interpreter; real
 //! sub-interpreters need a per-interpreter heap type (see the crate report).
 
+use crate::events::EventSender;
+use crate::events::TrySendError;
 use bytes::Bytes;
 use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
-use tokio::sync::mpsc::Sender;
-use tokio::sync::mpsc::error::TrySendError;
 use wsgid_log::{ErrorLog, Level, Peer};
 
 use crate::log_stream::MODULE;
@@ -28,11 +28,7 @@ pub(crate) const ZERO_COPY_MIN: usize = 16 * 1024;
 
 /// Send one event to the front end; when the channel is full, wait with the
 /// GIL released.  False if the front end has dropped the receiver.
-pub(crate) fn send_event(
-    py: Python<'_>,
-    events: &Sender<ResponseEvent>,
-    event: ResponseEvent,
-) -> bool {
+pub(crate) fn send_event(py: Python<'_>, events: &EventSender, event: ResponseEvent) -> bool {
     match events.try_send(event) {
         Ok(()) => true,
         Err(TrySendError::Full(event)) => py.detach(|| events.blocking_send(event).is_ok()),
@@ -43,7 +39,7 @@ pub(crate) fn send_event(
 /// `start_response`/`write` state of one request.
 #[pyclass(module = "mod_wsgi", name = "Adapter")]
 pub(crate) struct Adapter {
-    events: Sender<ResponseEvent>,
+    events: EventSender,
     log: ErrorLog,
     peer: Peer,
     /// Status of the latest successful `start_response`.
@@ -67,7 +63,7 @@ pub(crate) struct Adapter {
 
 impl Adapter {
     pub(crate) fn new(
-        events: Sender<ResponseEvent>,
+        events: EventSender,
         log: ErrorLog,
         peer: Peer,
         write_name: Py<PyString>,

@@ -22,6 +22,7 @@ mod auth;
 mod cgi_env;
 mod environ;
 mod error;
+mod events;
 mod ffi;
 mod file_wrapper;
 mod groups;
@@ -38,6 +39,7 @@ mod script;
 
 pub use cgi_env::CgiEnv;
 pub use error::PythonError;
+pub use events::{EventReceiver, EventSender, channel as event_channel};
 pub use host::PythonHost;
 
 // ===== public contract (shared with wsgid-http) =====
@@ -148,7 +150,7 @@ pub struct WsgiRequest {
     /// Error log of the virtual host that serves the request (`wsgi.errors`).
     pub error_log: wsgid_log::ErrorLog,
     /// Where the response goes.
-    pub events: tokio::sync::mpsc::Sender<ResponseEvent>,
+    pub events: EventSender,
 }
 
 /// A call of an access or authentication script, run on a Python request

@@ -19,7 +19,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PySequence, PyTuple};
 use wsgid_log::{ErrorLog, Level, Peer};
 
-use tokio::sync::mpsc::Sender;
+use crate::events::EventSender;
 
 use crate::adapter::{Adapter, ZERO_COPY_MIN, send_event};
 use crate::file_wrapper;
@@ -63,7 +63,7 @@ pub(crate) fn run(
     app: &Bound<'_, PyAny>,
     environ: Bound<'_, PyDict>,
     adapter: &Bound<'_, Adapter>,
-    events: &Sender<ResponseEvent>,
+    events: &EventSender,
     errors: &ErrorTarget<'_>,
 ) {
     let called = adapter
@@ -270,7 +270,7 @@ fn after_error(adapter: &Bound<'_, Adapter>) -> Finish {
 
 /// Send the final event through the request's own sender (the adapter may
 /// be borrowed by an application thread that kept `write`).
-fn deliver(py: Python<'_>, events: &Sender<ResponseEvent>, finish: Finish) {
+fn deliver(py: Python<'_>, events: &EventSender, finish: Finish) {
     let event = match finish {
         Finish::End => ResponseEvent::End,
         Finish::Complete(head, body) => ResponseEvent::Complete(head, body),

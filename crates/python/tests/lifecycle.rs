@@ -36,11 +36,8 @@ def application(environ, start_response):
     return [body]
 "#;
 
-fn request(
-    script: &std::path::Path,
-    log: &ErrorLog,
-) -> (WsgiRequest, tokio::sync::mpsc::Receiver<ResponseEvent>) {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
+fn request(script: &std::path::Path, log: &ErrorLog) -> (WsgiRequest, wsgid_python::EventReceiver) {
+    let (tx, rx) = wsgid_python::event_channel(4);
     let req = WsgiRequest {
         script: script.to_path_buf(),
         callable: "application".into(),

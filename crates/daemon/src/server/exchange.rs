@@ -97,7 +97,7 @@ where
         let _ = rd.buffered();
     }
     let (btx, brx) = mpsc::channel(BODY_QUEUE);
-    let (etx, mut erx) = mpsc::channel(EVENT_QUEUE);
+    let (etx, mut erx) = wsgid_python::event_channel(EVENT_QUEUE);
     let error_log = ctx
         .logs
         .get(head.host as usize)
@@ -190,7 +190,7 @@ where
                 }
             }
             if !finished && out.len() < WRITE_BATCH {
-                next = erx.try_recv().ok();
+                next = erx.try_recv();
             }
         }
         if wr.write_all(out).await.is_err() {

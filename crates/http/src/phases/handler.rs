@@ -10,9 +10,8 @@
 //! * anything else: the core's default handler (static files).
 
 use std::fmt::Write as _;
-use tokio::sync::mpsc;
 use wsgid_log::{Level, Peer};
-use wsgid_python::{ResponseEvent, WsgiRequest};
+use wsgid_python::{EventReceiver, WsgiRequest};
 
 use super::{Outcome, default_options};
 use crate::environ::{self, EnvInputs, WsgiSettings};
@@ -231,7 +230,7 @@ pub fn submit(
     r: &Request,
     settings: WsgiSettings,
     body: IncomingBody,
-) -> Result<mpsc::Receiver<ResponseEvent>, SubmitError> {
+) -> Result<EventReceiver, SubmitError> {
     let daemon = match route(fe, r, &settings) {
         Ok(d) => d,
         Err(status) => return Ok(crate::daemon_client::failed(status)),
@@ -294,7 +293,7 @@ pub fn submit(
     let Some(python) = &fe.python else {
         return Err(SubmitError::NoPython);
     };
-    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    let (tx, rx) = wsgid_python::event_channel(EVENT_QUEUE);
     let req = WsgiRequest {
         script: r.filename.clone().unwrap_or_default(),
         callable: settings.callable,

@@ -94,7 +94,7 @@ pub(crate) fn request(
     script: &Path,
     path_info: &str,
     body: Box<dyn RequestBody>,
-) -> (WsgiRequest, tokio::sync::mpsc::Receiver<ResponseEvent>) {
+) -> (WsgiRequest, crate::EventReceiver) {
     let script_filename = script.display().to_string();
     let environ = [
         ("REQUEST_METHOD", "GET"),
@@ -119,8 +119,8 @@ pub(crate) fn request_with(
     environ: crate::CgiEnv,
     group: &str,
     body: Box<dyn RequestBody>,
-) -> (WsgiRequest, tokio::sync::mpsc::Receiver<ResponseEvent>) {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
+) -> (WsgiRequest, crate::EventReceiver) {
+    let (tx, rx) = crate::event_channel(4);
     let log = ErrorLog::open(&harness().log_path, Level::Debug).expect("open log");
     let req = WsgiRequest {
         script: script.to_path_buf(),
@@ -150,10 +150,7 @@ fn is_final(ev: &ResponseEvent) -> bool {
 }
 
 /// Submit and collect the events up to the final one.
-pub(crate) fn run(
-    req: WsgiRequest,
-    mut rx: tokio::sync::mpsc::Receiver<ResponseEvent>,
-) -> Vec<ResponseEvent> {
+pub(crate) fn run(req: WsgiRequest, mut rx: crate::EventReceiver) -> Vec<ResponseEvent> {
     harness().host.submit(req).expect("submit");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
