@@ -104,7 +104,7 @@ fn environ_has_exactly_the_keys_apache_gives() {
 }
 
 #[test]
-fn headers_with_underscores_are_dropped() {
+fn headers_with_underscores_are_dropped_and_repeats_are_joined() {
     let s = env_site();
     let r = s.get_with(
         "/app",
@@ -113,6 +113,8 @@ fn headers_with_underscores_are_dropped() {
             "X_Both: underscore",
             "X_Only_Under: u",
             "X-Dup: one",
+            "X-Other: o",
+            "X-Dup: two",
         ],
     );
     let env = r.kv();
@@ -123,7 +125,9 @@ fn headers_with_underscores_are_dropped() {
         r.describe()
     );
     assert!(!env.contains_key("HTTP_X_ONLY_UNDER"), "{}", r.describe());
-    assert_eq!(env.get("HTTP_X_DUP").map(String::as_str), Some("one"));
+    // Repeated fields are one variable, joined as Apache joins them.
+    assert_eq!(env.get("HTTP_X_DUP").map(String::as_str), Some("one, two"));
+    assert_eq!(env.get("HTTP_X_OTHER").map(String::as_str), Some("o"));
 }
 
 #[test]

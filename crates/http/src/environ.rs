@@ -54,8 +54,14 @@ impl EnvTable {
     /// entries (the SetEnv/PassEnv values): the request's own keys are
     /// distinct, so the rest of the table need not be searched.  Building
     /// the environ is on every WSGI request's path; this keeps it linear.
+    #[inline]
     fn put(&mut self, base: usize, key: &str, value: impl AsRef<str>) {
-        self.0.set_within(base, key, value.as_ref());
+        if base == 0 {
+            // No SetEnv/PassEnv values (the usual case): nothing to replace.
+            self.0.push(key, value.as_ref());
+        } else {
+            self.0.set_within(base, key, value.as_ref());
+        }
     }
 }
 
@@ -204,18 +210,18 @@ fn http_env_name<'k>(name: &str, key: &'k mut String) -> Option<&'k str> {
 /// Request headers as Apache's `headers_in` table holds them: one entry per
 /// name in first-seen order, repeated values joined with `", "`.
 fn merged_headers(r: &Request) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
-    r.headers.keys().map(|name| {
-        let mut values = r.headers.get_all(name).iter();
-        let mut joined = values
-            .next()
-            .map(|v| latin1_cow(v.as_bytes()))
-            .unwrap_or_default();
-        for v in values {
+    // The map's iterator gives a name's later values right after its first
+    // (no lookup per name).
+    let mut all = r.headers.iter().peekable();
+    std::iter::from_fn(move || {
+        let (name, first) = all.next()?;
+        let mut joined = latin1_cow(first.as_bytes());
+        while let Some((_, v)) = all.next_if(|(next, _)| *next == name) {
             let joined = joined.to_mut();
             joined.push_str(", ");
             joined.push_str(&latin1_cow(v.as_bytes()));
         }
-        (name.as_str(), joined)
+        Some((name.as_str(), joined))
     })
 }
 
