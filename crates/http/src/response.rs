@@ -270,7 +270,8 @@ pub fn add_server_header(site: &Site, headers: &mut http::HeaderMap) {
 
 /// The application's status line and headers as a response head.
 /// `None` when `http` cannot represent them (then the caller answers 500).
-fn head_parts(site: &Site, head: &ResponseHead) -> Option<http::response::Parts> {
+/// The headers are moved into the map, not copied.
+fn head_parts(site: &Site, head: ResponseHead) -> Option<http::response::Parts> {
     let status = StatusCode::from_u16(head.status).ok()?;
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
@@ -279,14 +280,16 @@ fn head_parts(site: &Site, head: &ResponseHead) -> Option<http::response::Parts>
     {
         parts
             .extensions
-            .insert(ReasonPhrase(Bytes::copy_from_slice(head.reason.as_bytes())));
+            .insert(ReasonPhrase(Bytes::from(head.reason.into_bytes())));
     }
-    for (name, value) in &head.headers {
+    parts.headers.reserve(head.headers.len() + 1);
+    for (name, value) in head.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
         // Header values are latin-1 text in WSGI: one byte per character
-        // (the same bytes as the UTF-8 when all are ASCII, the usual case).
+        // (the same bytes as the UTF-8 when all are ASCII, the usual case,
+        // whose string becomes the value without a copy).
         let value = if value.is_ascii() {
-            HeaderValue::from_str(value).ok()?
+            HeaderValue::from_maybe_shared(Bytes::from(value.into_bytes())).ok()?
         } else {
             let bytes: Vec<u8> = value
                 .chars()
@@ -347,22 +350,24 @@ pub async fn from_events(
             return error_page(site, r, head.status, None);
         }
         Some(ResponseEvent::Complete(head, bytes)) => {
-            let Some(mut parts) = head_parts(site, &head) else {
+            let app_len = app_content_length(&head);
+            let status = head.status;
+            let Some(mut parts) = head_parts(site, head) else {
                 return error_page(site, r, 500, None);
             };
             // With the application's Content-Length the body's length is
             // left unknown to the writer, so that the header (not the data)
             // frames the response, as in Apache.
-            let body = if bodyless(head.status) {
+            let body = if bodyless(status) {
                 OutBody::exact(ResponseBody::empty())
-            } else if app_content_length(&head).is_none() && bytes.is_empty() {
+            } else if app_len.is_none() && bytes.is_empty() {
                 parts
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(0u64));
                 OutBody::exact(ResponseBody::empty())
             } else {
                 let mut body = OutBody::streamed(vec![ResponseBody::full(bytes)]);
-                if let Some(len) = app_content_length(&head) {
+                if let Some(len) = app_len {
                     body.declare_length(len);
                 }
                 body
@@ -390,13 +395,14 @@ pub async fn from_events(
             return error_page(site, r, 500, None);
         }
     };
-    let Some(mut parts) = head_parts(site, &head) else {
+    let app_len = app_content_length(&head);
+    let status = head.status;
+    let Some(mut parts) = head_parts(site, head) else {
         return error_page(site, r, 500, None);
     };
-    if bodyless(head.status) {
+    if bodyless(status) {
         return Response::from_parts(parts, OutBody::exact(ResponseBody::from_events(rx)));
     }
-    let app_len = app_content_length(&head);
     // Look ahead so that a body known in full before the first write gets
     // a Content-Length, as Apache's content-length filter gives it one.
     let body = match rx.recv().await {
