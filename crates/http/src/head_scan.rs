@@ -74,6 +74,9 @@ pub struct Head {
     /// Obsolete line folding was used: Apache joins the lines with one
     /// space ([`unfold`] rewrites the head so).
     pub folded: bool,
+    /// Header fields (folded lines counted once): the size of the map the
+    /// parse fills.
+    pub fields: usize,
 }
 
 /// What the bytes so far amount to.
@@ -115,8 +118,47 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
+/// Byte classes, looked up in one table: every byte of every header goes
+/// through these.
+const TCHAR: u8 = 1;
+const FIELD_CONTENT: u8 = 2;
+
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            )
+        {
+            t[b] |= TCHAR;
+        }
+        if c == b'\t' || c == b' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80 {
+            t[b] |= FIELD_CONTENT;
+        }
+        b += 1;
+    }
+    t
+};
+
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    CLASSES[usize::from(b)] & TCHAR != 0
 }
 
 fn is_vchar_obstext(b: u8) -> bool {
@@ -124,7 +166,7 @@ fn is_vchar_obstext(b: u8) -> bool {
 }
 
 fn is_field_content(b: u8) -> bool {
-    b == b'\t' || b == b' ' || is_vchar_obstext(b)
+    CLASSES[usize::from(b)] & FIELD_CONTENT != 0
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -199,7 +241,7 @@ impl HeadScanner {
             let Some(rest) = buf.get(self.searched..) else {
                 return Scan::Incomplete;
             };
-            let Some(i) = rest.iter().position(|&b| b == b'\n') else {
+            let Some(i) = memchr::memchr(b'\n', rest) else {
                 self.searched = buf.len();
                 return self.check_partial(buf);
             };
@@ -339,6 +381,7 @@ impl HeadScanner {
                 len: self.pos,
                 http09: true,
                 folded: false,
+                fields: 0,
             }));
         }
         self.phase = Phase::Fields;
@@ -395,6 +438,7 @@ impl HeadScanner {
                 len: self.pos,
                 http09: false,
                 folded: self.folded,
+                fields: self.fields,
             }));
         }
         self.last = Some((start, line.len()));

@@ -167,7 +167,7 @@ impl FrontEnd {
                     } else {
                         raw
                     };
-                    return match parse(&raw, head.http09) {
+                    return match parse(&raw, head.http09, head.fields) {
                         Ok(parts) => HeadRead::Head(finish(parts)),
                         Err(why) => HeadRead::Refuse(scanner.refusal(400, Level::Debug, why)),
                     };
@@ -205,7 +205,7 @@ impl FrontEnd {
 /// `line` without its CRLF, and the offset after it.
 fn line_at(raw: &[u8], at: usize) -> (usize, usize) {
     let rest = raw.get(at..).unwrap_or_default();
-    match rest.iter().position(|&b| b == b'\n') {
+    match memchr::memchr(b'\n', rest) {
         Some(lf) => {
             let end = if lf > 0 && rest[lf - 1] == b'\r' {
                 lf - 1
@@ -230,7 +230,7 @@ fn trim_ows(raw: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
 
 /// The parts of a head the scanner accepted (so its grammar is known
 /// good: single spaces on the request line, `name:value` field lines).
-fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
+fn parse(raw: &Bytes, http09: bool, fields: usize) -> Result<http::request::Parts, String> {
     let mut at = 0;
     // Blank lines before the request line (Apache skips a few).
     let (mut end, mut next) = line_at(raw, at);
@@ -286,7 +286,8 @@ fn parse(raw: &Bytes, http09: bool) -> Result<http::request::Parts, String> {
             Version::HTTP_11
         }
     };
-    let mut headers = HeaderMap::new();
+    // Sized once: growing the map rehashes it.
+    let mut headers = HeaderMap::with_capacity(fields);
     let mut at = next;
     while at < raw.len() {
         let (end, next) = line_at(raw, at);
@@ -409,7 +410,7 @@ mod tests {
     use super::*;
 
     fn head(raw: &str, http09: bool) -> Head {
-        finish(parse(&Bytes::copy_from_slice(raw.as_bytes()), http09).expect("parses"))
+        finish(parse(&Bytes::copy_from_slice(raw.as_bytes()), http09, 4).expect("parses"))
     }
 
     #[test]

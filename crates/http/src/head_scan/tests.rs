@@ -329,7 +329,8 @@ fn incremental_feeding() {
         Scan::Complete(Head {
             len: raw.len(),
             http09: false,
-            folded: false
+            folded: false,
+            fields: 2
         })
     );
 }
@@ -357,4 +358,14 @@ fn merged_fields_checks() {
         None
     );
     assert_eq!(check_merged(&headers(&[("x-a", &a)]), SMALL), None);
+}
+
+#[test]
+fn byte_classes_match_the_grammar() {
+    for b in 0..=255u8 {
+        let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let content = b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80;
+        assert_eq!(super::is_tchar(b), tchar, "tchar {b:#x}");
+        assert_eq!(super::is_field_content(b), content, "field-content {b:#x}");
+    }
 }
