@@ -276,12 +276,7 @@ mod tests {
     use bytes::BytesMut;
 
     fn state(bytes: &[u8], framing: Framing) -> ReadState {
-        ReadState {
-            buf: BytesMut::from(bytes),
-            eof: false,
-            framing,
-            seq: 0,
-        }
+        ReadState::new(BytesMut::from(bytes), framing)
     }
 
     fn decode_all(st: &mut ReadState) -> io::Result<(Vec<u8>, bool)> {

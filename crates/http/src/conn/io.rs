@@ -27,7 +27,8 @@ use tokio::time::Instant;
 
 use super::body_in::Framing;
 
-/// Bytes reserved in the read buffer before each read.
+/// Bytes reserved in the read buffer before a read for a head, at first
+/// (see [`ReadState::head_read`]).
 pub(super) const READ_CHUNK: usize = 16 * 1024;
 /// Most reserved for one read of a `Content-Length` body: a 64 KiB upload
 /// is then one `recv` and one chunk for the application, not four.
@@ -50,6 +51,36 @@ pub(super) struct ReadState {
     /// Number of the current request: a body reader of an earlier request
     /// (kept alive by the application) must not read a later one's body.
     pub(super) seq: u64,
+    /// Room asked for by a read when no body length is known (a head, a
+    /// chunked body): doubled after a read that filled it, halved after
+    /// one that used less than a quarter of it, between `READ_CHUNK` and
+    /// `BODY_READ_MAX` (hyper's adaptive read strategy).  A client that
+    /// sends 64 KiB bodies then has head and body read in one `recv`
+    /// instead of two.
+    head_read: usize,
+}
+
+/// [`ReadState::head_read`] after a read of `n` bytes into `room`.
+fn next_head_read(current: usize, room: usize, n: usize) -> usize {
+    if n >= room {
+        (current * 2).min(BODY_READ_MAX)
+    } else if n < current / 4 {
+        (current / 2).max(READ_CHUNK)
+    } else {
+        current
+    }
+}
+
+impl ReadState {
+    pub(super) fn new(buf: BytesMut, framing: Framing) -> ReadState {
+        ReadState {
+            buf,
+            eof: false,
+            framing,
+            seq: 0,
+            head_read: READ_CHUNK,
+        }
+    }
 }
 
 /// One client connection's socket and read side.
@@ -80,12 +111,10 @@ impl Shared {
         Shared {
             reader: Mutex::new(reader),
             writer,
-            read: Mutex::new(ReadState {
-                buf: BytesMut::with_capacity(READ_CHUNK),
-                eof: false,
-                framing: Framing::Done,
-                seq: 0,
-            }),
+            read: Mutex::new(ReadState::new(
+                BytesMut::with_capacity(READ_CHUNK),
+                Framing::Done,
+            )),
             continue_state: AtomicU8::new(CONTINUE_NONE),
             timeout,
         }
@@ -118,9 +147,11 @@ impl Shared {
                 .unwrap_or(BODY_READ_MAX)
                 .saturating_sub(st.buf.len())
                 .clamp(READ_CHUNK, BODY_READ_MAX),
-            _ => READ_CHUNK,
+            _ => st.head_read,
         };
         st.buf.reserve(want);
+        let adapt = !matches!(st.framing, Framing::Length(_));
+        let room = st.buf.capacity() - st.buf.len();
         let mut reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         // A fresh `read_buf` future per poll: it holds no state of its own
         // beyond the borrows, and none may outlive this poll.
@@ -130,7 +161,12 @@ impl Shared {
                 st.eof = true;
                 Poll::Ready(Ok(Filled::Eof))
             }
-            Ok(_) => Poll::Ready(Ok(Filled::Data)),
+            Ok(n) => {
+                if adapt {
+                    st.head_read = next_head_read(st.head_read, room, n);
+                }
+                Poll::Ready(Ok(Filled::Data))
+            }
             Err(e) => Poll::Ready(Err(e)),
         }
     }
@@ -318,6 +354,29 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_reads_grow_when_filled_and_shrink_when_mostly_empty() {
+        // 64 KiB uploads: two full reads later, one read takes head and body.
+        let mut size = READ_CHUNK;
+        for _ in 0..2 {
+            size = next_head_read(size, size, size);
+        }
+        assert_eq!(size, 4 * READ_CHUNK);
+        assert_eq!(next_head_read(size, size, size), 8 * READ_CHUNK);
+        assert_eq!(
+            next_head_read(BODY_READ_MAX, BODY_READ_MAX, BODY_READ_MAX),
+            BODY_READ_MAX
+        );
+        // A request that used a good part of the room keeps it.
+        assert_eq!(next_head_read(size, size, size / 2), size);
+        // Small heads bring it back down, never below the first size.
+        let mut size = BODY_READ_MAX;
+        for _ in 0..10 {
+            size = next_head_read(size, size, 200);
+        }
+        assert_eq!(size, READ_CHUNK);
+    }
 
     /// A file range through `send_file` and through the copy fallback
     /// arrives whole, and a range past the end stops at the end.
