@@ -54,14 +54,8 @@ impl EnvTable {
     /// entries (the SetEnv/PassEnv values): the request's own keys are
     /// distinct, so the rest of the table need not be searched.  Building
     /// the environ is on every WSGI request's path; this keeps it linear.
-    #[inline]
     fn put(&mut self, base: usize, key: &str, value: impl AsRef<str>) {
-        if base == 0 {
-            // No SetEnv/PassEnv values (the usual case): nothing to replace.
-            self.0.push(key, value.as_ref());
-        } else {
-            self.0.set_within(base, key, value.as_ref());
-        }
+        self.0.set_within(base, key, value.as_ref());
     }
 }
 
@@ -79,10 +73,17 @@ pub fn server_name<'a>(site: &'a Site, r: &'a Request) -> &'a str {
 /// `host[:port]` with the port left out for 80 and 443, as mod_wsgi's
 /// `%{SERVER}` and `%{RESOURCE}` do.
 fn host_and_port(host: &str, port: u16) -> String {
-    if port == 80 || port == 443 {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
+    let mut out = String::with_capacity(host.len() + 6);
+    push_host_and_port(&mut out, host, port);
+    out
+}
+
+/// [`host_and_port`] appended to `out`.
+fn push_host_and_port(out: &mut String, host: &str, port: u16) {
+    out.push_str(host);
+    if port != 80 && port != 443 {
+        out.push(':');
+        out.push_str(itoa::Buffer::new().format(port));
     }
 }
 
@@ -136,12 +137,7 @@ fn resource(site: &Site, r: &Request) -> String {
     // The usual name (ASCII) in one allocation: this is every request's
     // application group unless one is configured.
     let mut out = String::with_capacity(host.len() + 7 + script.len());
-    out.push_str(host);
-    let port = server_port(site, r);
-    if port != 80 && port != 443 {
-        out.push(':');
-        out.push_str(itoa::Buffer::new().format(port));
-    }
+    push_host_and_port(&mut out, host, server_port(site, r));
     out.push('|');
     match std::str::from_utf8(&script) {
         Ok(s) if s.is_ascii() => out.extend(s.chars().map(|c| c.to_ascii_lowercase())),

@@ -68,17 +68,6 @@ pub fn channel(capacity: usize) -> (EventSender, EventReceiver) {
     (sender, receiver)
 }
 
-/// Whether nothing can follow `event` in a response.
-fn is_final(event: &ResponseEvent) -> bool {
-    matches!(
-        event,
-        ResponseEvent::Complete(..)
-            | ResponseEvent::Failed(_)
-            | ResponseEvent::End
-            | ResponseEvent::Abort
-    )
-}
-
 impl EventSender {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every update of the state is a single assignment: a panic while
@@ -92,7 +81,7 @@ impl EventSender {
         let mut state = self.lock();
         match std::mem::replace(&mut *state, State::Closed) {
             State::Fresh(tx) => {
-                let rest = if is_final(&event) {
+                let rest = if event.is_final() {
                     None
                 } else {
                     let (stream_tx, stream_rx) = mpsc::channel(self.capacity);

@@ -309,6 +309,19 @@ pub enum ResponseEvent {
     Failed(u16),
 }
 
+impl ResponseEvent {
+    /// Whether nothing can follow this event in a response.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            ResponseEvent::Complete(..)
+                | ResponseEvent::Failed(_)
+                | ResponseEvent::End
+                | ResponseEvent::Abort
+        )
+    }
+}
+
 // ===== the host (implemented in host.rs) =====
 //
 // Contract the front end codes against:

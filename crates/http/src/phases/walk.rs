@@ -350,14 +350,7 @@ fn matching_sections(site: &Site, r: &Request) -> Applied {
         }
     }
     // The directory sections are the entries so far.
-    let dirs_applied: Vec<usize> = if applied
-        .iter()
-        .any(|&(_, i)| !site.sections[i as usize].nested.is_empty())
-    {
-        applied.iter().map(|&(_, i)| i as usize).collect()
-    } else {
-        Vec::new()
-    };
+    let dirs_applied = applied.len();
     if let Some(f) = &r.filename {
         let bytes = f.as_os_str().as_bytes();
         let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
@@ -366,7 +359,8 @@ fn matching_sections(site: &Site, r: &Request) -> Applied {
                 applied.push((TOP, i as u32));
             }
         }
-        for &d in &dirs_applied {
+        for k in 0..dirs_applied {
+            let d = applied[k].1 as usize;
             for (j, n) in site.sections[d].nested.iter().enumerate() {
                 if n.kind == SectionKind::Files && files_matches(&n.pattern, base) {
                     applied.push((d as u32, j as u32));

@@ -139,16 +139,6 @@ pub(crate) fn request_with(
     (req, rx)
 }
 
-fn is_final(ev: &ResponseEvent) -> bool {
-    matches!(
-        ev,
-        ResponseEvent::Complete(..)
-            | ResponseEvent::End
-            | ResponseEvent::Abort
-            | ResponseEvent::Failed(_)
-    )
-}
-
 /// Submit and collect the events up to the final one.
 pub(crate) fn run(req: WsgiRequest, mut rx: crate::EventReceiver) -> Vec<ResponseEvent> {
     harness().host.submit(req).expect("submit");
@@ -161,7 +151,7 @@ pub(crate) fn run(req: WsgiRequest, mut rx: crate::EventReceiver) -> Vec<Respons
         loop {
             match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
                 Ok(Some(ev)) => {
-                    let done = is_final(&ev);
+                    let done = ev.is_final();
                     events.push(ev);
                     if done {
                         break;
