@@ -13,15 +13,22 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 shared=${SHARED_BENCH:-$repo/../shared/bench}
-# wsgid embeds the same libpython as the peers it is measured against
-# (Apache's mod_wsgi and the pip servers use Debian's python3.11, built with
-# PGO/LTO); a pyenv build without PGO runs Python code ~25% slower, which
-# would measure the interpreter build rather than the server.  Override
-# with BENCH_PYTHON=/path/to/python3.
+# wsgid embeds the same Python as the peers it is measured against
+# (Debian's python3.11; a pyenv build without PGO runs Python code ~25%
+# slower, which would measure the interpreter build rather than the server),
+# linked in statically as Debian's own /usr/bin/python3.11 is, which is what
+# granian and gunicorn run in (scripts/build-static.sh; Apache's mod_wsgi
+# loads libpython3.11.so).  Override with BENCH_PYTHON=/path/to/python3;
+# BENCH_LIBPYTHON=shared measures the default, shared-libpython build.
 bench_python=${BENCH_PYTHON:-/usr/bin/python3.11}
-(cd "$repo" && PYO3_PYTHON="$bench_python" CARGO_TARGET_DIR="$repo/target/bench" \
-    cargo build --release --locked)
-export PATH="$repo/target/bench/release:$PATH"
+if [ "${BENCH_LIBPYTHON:-static}" = shared ]; then
+    (cd "$repo" && PYO3_PYTHON="$bench_python" CARGO_TARGET_DIR="$repo/target/bench" \
+        cargo build --release --locked)
+    export PATH="$repo/target/bench/release:$PATH"
+else
+    CARGO_TARGET_DIR="$repo/target/bench-static" "$repo/scripts/build-static.sh" "$bench_python"
+    export PATH="$repo/target/bench-static/release:$PATH"
+fi
 stamp=$(date -u +%Y%m%d-%H%M%S)
 args=("$@")
 if ! printf '%s\n' "${args[@]}" | grep -q -- '^--servers$'; then

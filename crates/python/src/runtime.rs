@@ -257,7 +257,19 @@ pub(crate) fn version() -> String {
             return text;
         }
     }
-    let library =
-        ffi::library_path().map_or_else(|| "unknown".to_owned(), |p| p.display().to_string());
+    let library = match ffi::library_path() {
+        None => "unknown".to_owned(),
+        Some(p) if is_this_executable(&p) => "linked statically into this executable".to_owned(),
+        Some(p) => p.display().to_string(),
+    };
     format!("Python {}\nlibpython: {library}", ffi::version_string())
+}
+
+/// A static-libpython build (scripts/build-static.sh) finds the C API in
+/// the executable itself.
+fn is_this_executable(path: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(path), std::env::current_exe()) {
+        (Ok(lib), Ok(exe)) => lib == exe,
+        _ => false,
+    }
 }
