@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 PY=$(command -v "${1:-python3}")
 OUT=${CARGO_TARGET_DIR:-target/static}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 CFG="$OUT/pyo3-static.cfg"
 
 "$PY" - "$PY" > "$CFG" <<'PYEOF'
@@ -54,4 +55,4 @@ for lib in libs:
 PYEOF
 
 echo "== static libpython build with $PY ($CFG) into $OUT"
-PYO3_CONFIG_FILE="$PWD/$CFG" CARGO_TARGET_DIR="$OUT" cargo build --release --locked --bins
+PYO3_CONFIG_FILE="$CFG" CARGO_TARGET_DIR="$OUT" cargo build --release --locked --bins
