@@ -25,6 +25,18 @@ fn dash_v_prints_server_and_python_versions() {
         "no Python version in:\n{}",
         out.stdout
     );
+    // Which libpython: a file that exists, or (scripts/build-static.sh) the
+    // executable itself.
+    let library = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("libpython: "))
+        .unwrap_or_else(|| panic!("no libpython line in:\n{}", out.stdout));
+    assert!(
+        library == "linked statically into this executable"
+            || std::path::Path::new(library).is_file(),
+        "libpython: {library}"
+    );
 }
 
 #[test]
