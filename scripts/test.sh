@@ -41,12 +41,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build --release"
 cargo build --release --locked
 
+# cargo-nextest when installed, else cargo test, with the same arguments.
+run_tests() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run "$@"
+    else
+        cargo test "$@"
+    fi
+}
+
 echo "== unit and integration tests"
-if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast
-else
-    cargo test --workspace --locked --no-fail-fast
-fi
+run_tests --workspace --locked --no-fail-fast
 
 # The build made for speed (README, "Building for speed"): libpython linked
 # in statically, from Debian's python3.11 (python3-dev installs its
@@ -54,11 +59,7 @@ fi
 STATIC_PYTHON=${STATIC_PYTHON:-/usr/bin/python3.11}
 echo "== static-libpython build with $STATIC_PYTHON, integration tests against it"
 scripts/build-static.sh "$STATIC_PYTHON"
-if cargo nextest --version >/dev/null 2>&1; then
-    WSGID_TEST_SUBJECT="$PWD/target/static/release/wsgid" cargo nextest run -p wsgid --locked --no-fail-fast
-else
-    WSGID_TEST_SUBJECT="$PWD/target/static/release/wsgid" cargo test -p wsgid --locked --no-fail-fast
-fi
+WSGID_TEST_SUBJECT="$PWD/target/static/release/wsgid" run_tests -p wsgid --locked --no-fail-fast
 
 ORACLE=${ORACLE_DIR:-../shared/oracle}
 CASES=${ORACLE_CASES:-"01 02 03 04 05 06 08 09 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24"}

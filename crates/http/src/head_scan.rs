@@ -149,7 +149,7 @@ const CLASSES: [u8; 256] = {
         {
             t[b] |= TCHAR;
         }
-        if c == b'\t' || c == b' ' || (c >= 0x21 && c <= 0x7e) || c >= 0x80 {
+        if c == b'\t' || c == b' ' || is_vchar_obstext(c) {
             t[b] |= FIELD_CONTENT;
         }
         b += 1;
@@ -161,8 +161,10 @@ fn is_tchar(b: u8) -> bool {
     CLASSES[usize::from(b)] & TCHAR != 0
 }
 
-fn is_vchar_obstext(b: u8) -> bool {
-    (0x21..=0x7e).contains(&b) || b >= 0x80
+/// VCHAR (0x21–0x7E) or obs-text (0x80–0xFF): every byte from 0x21 up
+/// but DEL.
+const fn is_vchar_obstext(b: u8) -> bool {
+    b >= 0x21 && b != 0x7f
 }
 
 fn is_field_content(b: u8) -> bool {
