@@ -249,6 +249,59 @@ fn partly_read_body_is_drained_and_the_connection_reused() {
 }
 
 #[test]
+fn pipelined_bodies_of_every_size_arrive_whole_and_in_order() {
+    // Bodies smaller and larger than a head read, and than one body read,
+    // sent back to back in one write: each body buffer also holds the
+    // start of the next request, and buffers go back to the pool and are
+    // reused while earlier chunks may still be held.
+    let s = server("WSGIScriptAlias /app @DIR@/sum.wsgi\n")
+        .file(
+            "sum.wsgi",
+            "import hashlib\n\
+             def application(environ, start_response):\n    \
+             data = environ['wsgi.input'].read()\n    \
+             body = b'%d %s' % (len(data), hashlib.md5(data).hexdigest().encode())\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n    \
+             return [body]\n",
+        )
+        .start();
+    let host = format!("localhost:{}", s.port());
+    let sizes = [10usize, 20_000, 70_000, 16 * 1024, 300_000, 65_536, 1];
+    let bodies: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (0..n).map(|j| ((j * 31 + i * 7) % 251) as u8).collect())
+        .collect();
+    let mut c = s.connect();
+    for round in 0..2 {
+        let mut raw = Vec::new();
+        for b in &bodies {
+            raw.extend_from_slice(
+                format!(
+                    "POST /app/r{round} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+                    b.len()
+                )
+                .as_bytes(),
+            );
+            raw.extend_from_slice(b);
+        }
+        c.send(&raw);
+        for b in &bodies {
+            let r = c.read_response(false);
+            let digest: String = {
+                use md5::Digest as _;
+                md5::Md5::digest(b)
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect()
+            };
+            let want = format!("{} {digest}", b.len());
+            assert_eq!((r.status, r.text()), (200, want), "{}", r.describe());
+        }
+    }
+}
+
+#[test]
 fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     let s = server("WSGIScriptAlias /app @DIR@/slow.wsgi\n")
         .file(

@@ -27,12 +27,13 @@ use tokio::time::Instant;
 
 use super::body_in::Framing;
 
-/// Bytes reserved in the read buffer before a read for a head, at first
-/// (see [`ReadState::head_read`]).
-pub(super) const READ_CHUNK: usize = 16 * 1024;
-/// Most reserved for one read of a `Content-Length` body: a 64 KiB upload
-/// is then one `recv` and one chunk for the application, not four.
-const BODY_READ_MAX: usize = 256 * 1024;
+pub(super) use super::buffers::READ_CHUNK;
+use super::buffers::{BODY_POOL, BODY_READ_MAX};
+/// A body read asks for a little more than the body's rest, so that the
+/// read that completes it comes short: tokio then knows the socket is
+/// drained and the next head waits for epoll, instead of a `recv` that
+/// fails with `EAGAIN` (one more system call per request).
+const SHORT_READ_SLACK: usize = 512;
 
 /// `Expect: 100-continue` progress of the current request.
 const CONTINUE_NONE: u8 = 0;
@@ -40,10 +41,15 @@ const CONTINUE_PENDING: u8 = 1;
 const CONTINUE_SENDING: u8 = 2;
 const CONTINUE_DONE: u8 = 3;
 
-/// What has been read from the client and not consumed yet.
+/// What has been read from the client and not consumed yet (see
+/// `buffers` for how much is held, and where).
 #[derive(Debug)]
 pub(super) struct ReadState {
     pub(super) buf: BytesMut,
+    /// The connection's own head buffer while `buf` is a body buffer.
+    spare: BytesMut,
+    /// `buf` is a body buffer (from `BODY_POOL`, to go back there).
+    body_buffer: bool,
     /// The client closed its sending side.
     pub(super) eof: bool,
     /// The body of the current request: how much of it is still to come.
@@ -51,17 +57,15 @@ pub(super) struct ReadState {
     /// Number of the current request: a body reader of an earlier request
     /// (kept alive by the application) must not read a later one's body.
     pub(super) seq: u64,
-    /// Room asked for by a read when no body length is known (a head, a
-    /// chunked body): doubled after a read that filled it, halved after
-    /// one that used less than a quarter of it, between `READ_CHUNK` and
-    /// `BODY_READ_MAX` (hyper's adaptive read strategy).  A client that
-    /// sends 64 KiB bodies then has head and body read in one `recv`
-    /// instead of two.
-    head_read: usize,
+    /// Room asked for by a read of a chunked body: doubled after a read
+    /// that filled it, halved after one that used less than a quarter of
+    /// it, between `READ_CHUNK` and `BODY_READ_MAX` (hyper's adaptive read
+    /// strategy).
+    chunked_read: usize,
 }
 
-/// [`ReadState::head_read`] after a read of `n` bytes into `room`.
-fn next_head_read(current: usize, room: usize, n: usize) -> usize {
+/// [`ReadState::chunked_read`] after a read of `n` bytes into `room`.
+fn next_chunked_read(current: usize, room: usize, n: usize) -> usize {
     if n >= room {
         (current * 2).min(BODY_READ_MAX)
     } else if n < current / 4 {
@@ -75,10 +79,56 @@ impl ReadState {
     pub(super) fn new(buf: BytesMut, framing: Framing) -> ReadState {
         ReadState {
             buf,
+            spare: BytesMut::new(),
+            body_buffer: false,
             eof: false,
             framing,
             seq: 0,
-            head_read: READ_CHUNK,
+            chunked_read: READ_CHUNK,
+        }
+    }
+
+    /// Make room for the next read; returns how much to ask for.
+    fn make_room(&mut self) -> usize {
+        match self.framing {
+            Framing::Length(rest) => {
+                let want = usize::try_from(rest)
+                    .unwrap_or(BODY_READ_MAX)
+                    .saturating_sub(self.buf.len())
+                    .saturating_add(SHORT_READ_SLACK)
+                    .clamp(READ_CHUNK, BODY_READ_MAX);
+                let room = self.buf.capacity() - self.buf.len();
+                if room >= READ_CHUNK {
+                    // The rest of a body buffer (a read that came short).
+                } else if self.buf.is_empty() {
+                    // Everything read was handed out: a body buffer, the
+                    // head buffer set aside for the next head.
+                    let body = BODY_POOL.take(want);
+                    let old = std::mem::replace(&mut self.buf, body);
+                    if self.body_buffer {
+                        BODY_POOL.give_back(old);
+                    } else {
+                        self.spare = old;
+                    }
+                    self.body_buffer = true;
+                } else {
+                    self.buf.reserve(want);
+                }
+                want
+            }
+            Framing::Chunked(_) => {
+                self.buf.reserve(self.chunked_read);
+                self.chunked_read
+            }
+            Framing::Done | Framing::Broken => {
+                if self.body_buffer && self.buf.is_empty() {
+                    let body = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
+                    BODY_POOL.give_back(body);
+                    self.body_buffer = false;
+                }
+                self.buf.reserve(READ_CHUNK);
+                READ_CHUNK
+            }
         }
     }
 }
@@ -142,15 +192,8 @@ impl Shared {
         if st.eof {
             return Poll::Ready(Ok(Filled::Eof));
         }
-        let want = match st.framing {
-            Framing::Length(rest) => usize::try_from(rest)
-                .unwrap_or(BODY_READ_MAX)
-                .saturating_sub(st.buf.len())
-                .clamp(READ_CHUNK, BODY_READ_MAX),
-            _ => st.head_read,
-        };
-        st.buf.reserve(want);
-        let adapt = !matches!(st.framing, Framing::Length(_));
+        st.make_room();
+        let chunked = matches!(st.framing, Framing::Chunked(_));
         let room = st.buf.capacity() - st.buf.len();
         let mut reader = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
         // A fresh `read_buf` future per poll: it holds no state of its own
@@ -162,8 +205,8 @@ impl Shared {
                 Poll::Ready(Ok(Filled::Eof))
             }
             Ok(n) => {
-                if adapt {
-                    st.head_read = next_head_read(st.head_read, room, n);
+                if chunked {
+                    st.chunked_read = next_chunked_read(st.chunked_read, room, n);
                 }
                 Poll::Ready(Ok(Filled::Data))
             }
@@ -356,24 +399,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn head_reads_grow_when_filled_and_shrink_when_mostly_empty() {
-        // 64 KiB uploads: two full reads later, one read takes head and body.
+    fn chunked_reads_grow_when_filled_and_shrink_when_mostly_empty() {
         let mut size = READ_CHUNK;
         for _ in 0..2 {
-            size = next_head_read(size, size, size);
+            size = next_chunked_read(size, size, size);
         }
         assert_eq!(size, 4 * READ_CHUNK);
-        assert_eq!(next_head_read(size, size, size), 8 * READ_CHUNK);
+        assert_eq!(next_chunked_read(size, size, size), 8 * READ_CHUNK);
         assert_eq!(
-            next_head_read(BODY_READ_MAX, BODY_READ_MAX, BODY_READ_MAX),
+            next_chunked_read(BODY_READ_MAX, BODY_READ_MAX, BODY_READ_MAX),
             BODY_READ_MAX
         );
-        // A request that used a good part of the room keeps it.
-        assert_eq!(next_head_read(size, size, size / 2), size);
-        // Small heads bring it back down, never below the first size.
+        // A read that used a good part of the room keeps it.
+        assert_eq!(next_chunked_read(size, size, size / 2), size);
+        // Small reads bring it back down, never below the first size.
         let mut size = BODY_READ_MAX;
         for _ in 0..10 {
-            size = next_head_read(size, size, 200);
+            size = next_chunked_read(size, size, 200);
         }
         assert_eq!(size, READ_CHUNK);
     }

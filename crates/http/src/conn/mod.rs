@@ -12,12 +12,15 @@
 //! head and a small body leave in one write.
 //!
 //! * `io.rs`: the socket shared by the connection task and the body reader.
+//! * `buffers.rs`: read buffers (a small one per connection, pooled body
+//!   buffers).
 //! * `read_head.rs`: waiting for and parsing a head.
 //! * `body_in.rs`: request bodies (Content-Length, chunked), draining.
 //! * `write.rs`: response framing and writing.
 //! * `refuse.rs`: Apache's answers to refused heads.
 
 mod body_in;
+mod buffers;
 mod io;
 mod read_head;
 mod refuse;
