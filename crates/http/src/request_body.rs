@@ -177,6 +177,26 @@ async fn pump(
 }
 
 impl RequestBody for IncomingBody {
+    fn ready_chunk(&mut self) -> Option<Result<Option<Bytes>, BodyError>> {
+        match &mut self.state {
+            State::Done => Some(Ok(None)),
+            State::Buffered(..) => Some(self.next_chunk()),
+            State::Pumping(rx) => match rx.try_recv() {
+                Ok(Ok(chunk)) => Some(Ok(Some(chunk))),
+                Ok(Err(e)) => {
+                    self.state = State::Done;
+                    Some(Err(e))
+                }
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.state = State::Done;
+                    Some(Ok(None))
+                }
+            },
+            State::Idle(..) => None,
+        }
+    }
+
     fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
         loop {
             match std::mem::replace(&mut self.state, State::Done) {

@@ -69,7 +69,11 @@ impl Input {
                 Ok(b) => b,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            match py.detach(|| body.next_chunk()) {
+            let next = match body.ready_chunk() {
+                Some(ready) => ready,
+                None => py.detach(|| body.next_chunk()),
+            };
+            match next {
                 Ok(Some(chunk)) => self.buffer = chunk,
                 Ok(None) => self.eof = true,
                 Err(e) => {

@@ -106,6 +106,14 @@ pub struct ImportScript {
 pub trait RequestBody: Send {
     /// Next chunk; `Ok(None)` at the end of the body.
     fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError>;
+
+    /// The next chunk if it is at hand without waiting (None: it would
+    /// block).  Called with the GIL held: `wsgi.input` releases the GIL
+    /// only when the body has to be waited for, as each release lets
+    /// another request thread take the GIL (a thread switch).
+    fn ready_chunk(&mut self) -> Option<Result<Option<Bytes>, BodyError>> {
+        None
+    }
 }
 
 /// A failure to read the request body (client went away, timeout, over limit).

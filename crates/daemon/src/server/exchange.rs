@@ -303,6 +303,14 @@ fn script_changed(state: &State, head: &RequestHead) -> bool {
 struct ChannelBody(mpsc::Receiver<Result<Bytes, BodyError>>);
 
 impl RequestBody for ChannelBody {
+    fn ready_chunk(&mut self) -> Option<Result<Option<Bytes>, BodyError>> {
+        match self.0.try_recv() {
+            Ok(item) => Some(item.map(Some)),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(Ok(None)),
+        }
+    }
+
     fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
         match self.0.blocking_recv() {
             None => Ok(None),
