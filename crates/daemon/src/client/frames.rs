@@ -59,17 +59,32 @@ impl Frames {
             let n = loop {
                 stream.readable().await?;
                 let (buf, fds) = (&mut self.buf, &mut self.fds);
+                let mut received = None;
                 let got = stream.try_io(Interest::READABLE, || {
                     LANDING.with_borrow_mut(|landing| {
+                        let fds_before = fds.len();
                         let n = receive(stream, &mut landing[..want], fds)?;
                         buf.extend_from_slice(&landing[..n]);
-                        Ok(n)
+                        received = Some(n);
+                        // A short read without descriptors drained the
+                        // socket (the kernel ends a read early only after
+                        // a message that carried descriptors): say
+                        // `WouldBlock` so that tokio forgets the readiness,
+                        // and the next frame waits for epoll instead of a
+                        // `recvmsg` that fails with EAGAIN (one per
+                        // request, as `TcpStream::poll_read` does for TCP).
+                        if n > 0 && n < want && fds.len() == fds_before {
+                            Err(std::io::ErrorKind::WouldBlock.into())
+                        } else {
+                            Ok(n)
+                        }
                     })
                 });
-                match got {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
+                match (got, received) {
+                    (Ok(n), _) => break n,
+                    (Err(e), Some(n)) if e.kind() == std::io::ErrorKind::WouldBlock => break n,
+                    (Err(e), _) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    (Err(e), _) => return Err(e),
                 }
             };
             if n == 0 {
