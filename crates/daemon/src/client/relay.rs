@@ -28,7 +28,8 @@ pub(super) struct Outgoing {
     /// The length of the `R` frame in `first`.
     head_len: usize,
     empty: bool,
-    body: mpsc::Receiver<Result<Bytes, BodyError>>,
+    /// None: the request has no body (`empty`).
+    body: Option<mpsc::Receiver<Result<Bytes, BodyError>>>,
     /// The body frames sent so far (`B`, then `E` or `X`).
     replay: Vec<Bytes>,
     replay_bytes: usize,
@@ -54,7 +55,7 @@ impl Outgoing {
             first: first.freeze(),
             head_len,
             empty,
-            body: body.unwrap_or_else(|| mpsc::channel(1).1),
+            body,
             replay: Vec::new(),
             replay_bytes: 0,
             overflowed: false,
@@ -281,8 +282,13 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
     let mut buf = BytesMut::new();
     let mut frames: Vec<Bytes> = Vec::new();
     loop {
-        // Wait for one item, then take what else is already there.
-        let mut item = out.body.recv().await;
+        // Wait for one item, then take what else is already there.  (The
+        // receiver stays in `out` across the await: this future may be
+        // dropped, and a resend goes on from where it stopped.)
+        let Some(body) = out.body.as_mut() else {
+            return false;
+        };
+        let mut item = body.recv().await;
         let mut ended = None;
         for taken in 0.. {
             match item {
@@ -312,7 +318,7 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
             if taken + 1 == BATCH_MAX {
                 break;
             }
-            item = match out.body.try_recv() {
+            item = match body.try_recv() {
                 Ok(next) => Some(next),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
