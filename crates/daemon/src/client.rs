@@ -68,13 +68,23 @@ impl RequestLog {
     }
 }
 
+/// A request's body as the front end has it.
+#[derive(Debug)]
+pub enum Body {
+    /// No body: the end-of-body frame goes with the head.
+    Empty,
+    /// Read ahead, whole (and how it ended: `Some` for a read error): it
+    /// goes with the head, in one write.
+    Buffered(Vec<Bytes>, Option<BodyError>),
+    /// Arriving from the client.
+    Stream(mpsc::Receiver<Result<Bytes, BodyError>>),
+}
+
 /// How often a request rejected by a daemon process (`J`) is sent again
 /// (mod_wsgi's maximum of restart connects).
 const MAX_RESTART_CONNECTS: u32 = 20;
 
 /// Send one request to the daemon group and its response to `events`.
-/// `body` None: the request has no body (the head and the end-of-body
-/// frame then go in one write).
 ///
 /// A kept connection is used when there is one (checked open first), else
 /// a new one is made.  The request is sent again only when the daemon
@@ -85,7 +95,7 @@ const MAX_RESTART_CONNECTS: u32 = 20;
 pub async fn forward(
     target: Arc<Target>,
     head: RequestHead,
-    body: Option<mpsc::Receiver<Result<Bytes, BodyError>>>,
+    body: Body,
     events: mpsc::Sender<ResponseEvent>,
     rlog: RequestLog,
 ) {

@@ -390,6 +390,9 @@ pub fn decode_body_error(mut b: Bytes) -> BodyError {
     }
 }
 
+/// Room a frame read leaves for the small frames that follow a frame.
+const FOLLOWING_FRAMES: usize = 4096;
+
 /// Reads frames from a stream with one growing buffer: a small frame
 /// costs one `read`, payloads are handed out without copying, and nothing
 /// is zero-filled.
@@ -468,7 +471,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     let payload = frame.split_off(5).freeze();
                     return Ok(Some((kind, payload)));
                 }
-                self.buf.reserve(5 + len - self.buf.len());
+                // Room for the frame's rest and what usually follows it
+                // (the end-of-body frame after the last `B`), so that one
+                // read takes both and comes short: tokio then knows the
+                // socket is drained and waits for epoll, instead of a
+                // `recv` that fails with EAGAIN.
+                self.buf
+                    .reserve(5 + len - self.buf.len() + FOLLOWING_FRAMES);
             } else if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(16 * 1024);
             }

@@ -97,18 +97,22 @@ pub fn failed(status: u16) -> EventReceiver {
 pub fn spawn(
     target: Arc<wsgid_daemon::client::Target>,
     head: wsgid_daemon::protocol::RequestHead,
-    body: crate::request_body::IncomingBody,
+    mut body: crate::request_body::IncomingBody,
     rlog: wsgid_daemon::client::RequestLog,
     queue: usize,
 ) -> EventReceiver {
+    use wsgid_daemon::client::Body;
     let (tx, rx) = mpsc::channel(queue);
-    let brx = if body.known_empty() {
-        None
+    let body = if body.known_empty() {
+        Body::Empty
+    } else if let Some((chunks, ended)) = body.take_buffered() {
+        // Read ahead: it goes with the head, in one write.
+        Body::Buffered(chunks, ended)
     } else {
         let (btx, brx) = mpsc::channel::<Result<Bytes, BodyError>>(4);
         tokio::spawn(body.forward(btx));
-        Some(brx)
+        Body::Stream(brx)
     };
-    tokio::spawn(wsgid_daemon::client::forward(target, head, brx, tx, rlog));
+    tokio::spawn(wsgid_daemon::client::forward(target, head, body, tx, rlog));
     EventReceiver::from_stream(rx)
 }

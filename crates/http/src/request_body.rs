@@ -116,6 +116,18 @@ impl IncomingBody {
         }
     }
 
+    /// The body when it was read ahead: its chunks and how it ended (the
+    /// body is then taken).
+    pub fn take_buffered(&mut self) -> Option<(Vec<Bytes>, Option<BodyError>)> {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Buffered(frames, ended) => Some((frames.into(), ended)),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
     /// Feed the whole body into `tx` (a daemon process reads it from
     /// there); stops when the receiver is dropped.
     pub async fn forward(self, tx: mpsc::Sender<Result<Bytes, BodyError>>) {

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use wsgid_python::{BodyError, ResponseEvent};
 
 use super::frames::Frames;
-use super::{RequestLog, Target};
+use super::{Body, RequestLog, Target};
 use crate::protocol::{self, RequestHead};
 
 /// A request body sent so far is kept, up to this size, to be sent again
@@ -40,27 +40,48 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    pub fn new(
-        head: &RequestHead,
-        body: Option<mpsc::Receiver<Result<Bytes, BodyError>>>,
-    ) -> Outgoing {
+    pub fn new(head: &RequestHead, body: Body) -> Outgoing {
         let mut first = BytesMut::new();
         head.encode(&mut first);
         let head_len = first.len();
-        let empty = body.is_none();
-        if empty {
-            protocol::put_frame(&mut first, protocol::BODY_END, b"");
-        }
-        Outgoing {
-            first: first.freeze(),
+        let mut out = Outgoing {
+            first: Bytes::new(),
             head_len,
-            empty,
-            body,
+            empty: matches!(body, Body::Empty),
+            body: None,
             replay: Vec::new(),
             replay_bytes: 0,
             overflowed: false,
             ended: None,
+        };
+        match body {
+            Body::Empty => protocol::put_frame(&mut first, protocol::BODY_END, b""),
+            Body::Stream(rx) => out.body = Some(rx),
+            Body::Buffered(chunks, error) => {
+                // Kept whole whatever its size (it is in memory already):
+                // sent after the head, and again after a `J`.
+                let mut frames = BytesMut::new();
+                for chunk in chunks {
+                    let mut at = 0;
+                    while at < chunk.len() {
+                        let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
+                        at += piece.len();
+                        protocol::put_header(&mut frames, protocol::BODY, piece.len());
+                        out.replay.push(frames.split().freeze());
+                        out.replay_bytes += piece.len();
+                        out.replay.push(piece);
+                    }
+                }
+                match &error {
+                    None => protocol::put_frame(&mut frames, protocol::BODY_END, b""),
+                    Some(e) => protocol::encode_body_error(&mut frames, e),
+                }
+                out.replay.push(frames.freeze());
+                out.ended = Some(error.is_none());
+            }
         }
+        out.first = first.freeze();
+        out
     }
 
     fn keep(&mut self, frame: Bytes) {
@@ -256,24 +277,32 @@ const BATCH_MAX: usize = 16;
 /// Write the head frame then the body (the frames kept from an earlier
 /// attempt first); false when a write failed.
 async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -> bool {
-    let mut n = 0;
-    while n < out.first.len() {
-        match wr.write(&out.first[n..]).await {
-            Ok(0) | Err(_) => return false,
-            Ok(k) => n += k,
-        }
-        if n >= out.head_len {
-            progress.head_sent.store(true, Ordering::Relaxed);
+    // What is at hand goes in one vectored write: the head (with `E` when
+    // there is no body), then the body frames read ahead or kept from an
+    // earlier attempt.
+    {
+        let mut slices: Vec<std::io::IoSlice<'_>> = std::iter::once(&out.first)
+            .chain(out.replay.iter())
+            .map(|b| std::io::IoSlice::new(b))
+            .collect();
+        let mut bufs = &mut slices[..];
+        let mut written = 0;
+        while !bufs.is_empty() {
+            match wr.write_vectored(bufs).await {
+                Ok(0) | Err(_) => return false,
+                Ok(k) => {
+                    written += k;
+                    std::io::IoSlice::advance_slices(&mut bufs, k);
+                }
+            }
+            if written >= out.head_len {
+                progress.head_sent.store(true, Ordering::Relaxed);
+            }
         }
     }
     if out.empty {
         progress.complete.store(true, Ordering::Relaxed);
         return true;
-    }
-    for frame in &out.replay {
-        if wr.write_all(frame).await.is_err() {
-            return false;
-        }
     }
     if let Some(complete) = out.ended {
         progress.complete.store(complete, Ordering::Relaxed);
@@ -376,7 +405,7 @@ mod tests {
 
     fn outgoing() -> Outgoing {
         let head = protocol::test_head([("PATH_INFO", "/")].into_iter().collect());
-        Outgoing::new(&head, None)
+        Outgoing::new(&head, Body::Empty)
     }
 
     #[tokio::test]
@@ -464,7 +493,7 @@ mod tests {
         }
         drop(btx);
         let head = protocol::test_head([("PATH_INFO", "/")].into_iter().collect());
-        let mut out = Outgoing::new(&head, Some(brx));
+        let mut out = Outgoing::new(&head, Body::Stream(brx));
         let progress = Progress::default();
         let reader = tokio::spawn(async move { body_frames(&mut daemon).await });
         let (_rd, mut wr) = front.split();
@@ -493,7 +522,7 @@ mod tests {
         let (mut front, mut daemon) = UnixStream::pair().expect("pair");
         let (btx, brx) = mpsc::channel(4);
         let head = protocol::test_head([("PATH_INFO", "/")].into_iter().collect());
-        let mut out = Outgoing::new(&head, Some(brx));
+        let mut out = Outgoing::new(&head, Body::Stream(brx));
         let progress = Progress::default();
         let feeder = tokio::spawn(async move {
             for c in ["one", "two"] {
@@ -517,5 +546,35 @@ mod tests {
         assert_eq!(kinds.len(), 3);
         assert_ne!(kinds[2], protocol::BODY_END);
         assert_eq!(out.ended, Some(false));
+    }
+
+    #[tokio::test]
+    async fn a_read_ahead_body_goes_with_the_head_and_again_after_a_rejection() {
+        let head = protocol::test_head([("PATH_INFO", "/")].into_iter().collect());
+        let chunks = vec![
+            Bytes::from_static(b"head-"),
+            Bytes::from_static(b"and-body"),
+        ];
+        let mut out = Outgoing::new(&head, Body::Buffered(chunks, None));
+        for _attempt in 0..2 {
+            let (mut front, mut daemon) = UnixStream::pair().expect("pair");
+            let progress = Progress::default();
+            let (_rd, mut wr) = front.split();
+            assert!(send(&mut wr, &mut out, &progress).await);
+            assert!(progress.head_sent.load(Ordering::Relaxed));
+            assert!(progress.complete.load(Ordering::Relaxed));
+            drop(front);
+            let frames = body_frames(&mut daemon).await;
+            let got: Vec<(u8, &[u8])> = frames.iter().map(|(k, p)| (*k, &p[..])).collect();
+            assert_eq!(
+                got,
+                [
+                    (protocol::BODY, &b"head-"[..]),
+                    (protocol::BODY, b"and-body"),
+                    (protocol::BODY_END, b"")
+                ]
+            );
+        }
+        assert!(!out.overflowed);
     }
 }
