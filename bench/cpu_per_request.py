@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from groups import group_cpu  # noqa: E402  (the process group's CPU, as groups.py and auth.py count it)
+from groups import process_cpu  # noqa: E402  (the process group's CPU, as groups.py and auth.py count it)
 
 ENVIRON_HEADERS = [
     "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
@@ -99,6 +99,8 @@ def main():
     ap.add_argument("--port", type=int, default=18999)
     ap.add_argument("--settle", type=float, default=1.5,
                     help="seconds to wait after the first answer (workers starting)")
+    ap.add_argument("--per-process", action="store_true",
+                    help="also print each process's user and system CPU per request")
     ap.add_argument("cmd", nargs=argparse.REMAINDER, help="-- server command")
     a = ap.parse_args()
     server = start_pinned(server_command(ap, a))
@@ -108,16 +110,26 @@ def main():
         time.sleep(a.settle)
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
             extra = load_args(a.path, lua)
-            before = group_cpu(server.pid)
+            before = process_cpu(server.pid)
             out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", f"-c{a.conns}",
                                   f"-d{a.seconds}s", *extra, f"http://127.0.0.1:{a.port}{a.path}"],
                                  capture_output=True, text=True).stdout
-            after = group_cpu(server.pid)
+            after = process_cpu(server.pid)
         n = re.search(r"(\d+) requests in", out)
         rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
         requests = int(n.group(1)) if n else 0
+        per = 1e6 / max(requests, 1)
+        total = 0.0
+        for pid, (cmdline, user, system) in sorted(after.items()):
+            _, user0, system0 = before.get(pid, (cmdline, 0.0, 0.0))
+            du, ds = (user - user0) * per, (system - system0) * per
+            total += du + ds
+            if a.per_process:
+                # Divided by all requests: a process that served half of
+                # them shows half its cost per request it served.
+                print(f"  {pid:>7} {cmdline[:48]:48} user {du:6.1f} system {ds:6.1f} us/request")
         print(f"{a.path}: {requests} requests, {float(rps.group(1)) if rps else 0:.0f} req/s, "
-              f"server CPU {(after - before) * 1e6 / max(requests, 1):.1f} us/request")
+              f"server CPU {total:.1f} us/request")
     finally:
         stop(server)
 

@@ -78,8 +78,10 @@ def render(workdir: Path, groups) -> Path:
     return conf
 
 
-def group_cpu(pgid: int) -> float:
-    total = 0
+def process_cpu(pgid: int) -> dict:
+    """Each process of the group: pid -> (command line, user s, system s)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -87,10 +89,15 @@ def group_cpu(pgid: int) -> float:
             if os.getpgid(int(pid)) != pgid:
                 continue
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found[int(pid)] = (cmdline.strip(), int(fields[11]) / tick, int(fields[12]) / tick)
         except (OSError, ValueError, IndexError):
             pass
-    return total / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def group_cpu(pgid: int) -> float:
+    return sum(user + system for _, user, system in process_cpu(pgid).values())
 
 
 def run_one(wsgid: str, conf: Path, lua: Path, seconds: int):
