@@ -12,7 +12,8 @@
 //! (peak PSS 34 MiB, against 29 with this scheme).
 //!
 //! Body buffers come from a small per-process stack and go back to it
-//! when their connection has consumed them.  Fresh allocations for each
+//! when their connection has consumed them (at most 16 buffers of up to
+//! 128 KiB stay there; larger ones, for large uploads, are freed).  Fresh allocations for each
 //! body cost 7% more CPU per 64 KiB POST (profile: the kernel's copy and
 //! the application's copy both went to cold memory, and mimalloc gets
 //! blocks freed by Python threads back only later); the most recently
@@ -32,13 +33,16 @@ pub(super) const BODY_READ_MAX: usize = 256 * 1024;
 /// Body buffers are allocated in multiples of this, so that one fits the
 /// next body of about the same size.
 const BODY_BUFFER_STEP: usize = 16 * 1024;
-/// Body buffers kept for reuse by this process, at most.
-const POOL_MAX: usize = 32;
+/// Body buffers kept for reuse by this process, at most, and the largest
+/// kept: at most 2 MiB stay with a worker after a burst of uploads.
+const POOL_MAX: usize = 16;
+const POOLED_SIZE_MAX: usize = 128 * 1024;
 /// Pooled buffers looked at (newest first) before allocating.
 const POOL_SCAN: usize = 4;
 
-/// Body buffers given back, newest last.
-pub(super) struct BodyPool(Mutex<Vec<BytesMut>>);
+/// Body buffers given back, newest last, with the size each was made with
+/// (a shared `BytesMut` only knows the room left after its data).
+pub(super) struct BodyPool(Mutex<Vec<(BytesMut, usize)>>);
 
 /// This process's pool (each worker process serves its own connections).
 pub(super) static BODY_POOL: BodyPool = BodyPool::new();
@@ -48,29 +52,34 @@ impl BodyPool {
         BodyPool(Mutex::new(Vec::new()))
     }
 
-    /// A body buffer with room for at least `want` bytes.
-    pub(super) fn take(&self, want: usize) -> BytesMut {
+    /// A body buffer with room for at least `want` bytes, and its size
+    /// (to give back with it).
+    pub(super) fn take(&self, want: usize) -> (BytesMut, usize) {
         {
             let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
             let len = pool.len();
             for i in (len.saturating_sub(POOL_SCAN)..len).rev() {
-                if pool[i].try_reclaim(want) {
+                if pool[i].0.try_reclaim(want) {
                     return pool.swap_remove(i);
                 }
             }
         }
-        BytesMut::with_capacity(want.next_multiple_of(BODY_BUFFER_STEP))
+        let size = want.next_multiple_of(BODY_BUFFER_STEP);
+        (BytesMut::with_capacity(size), size)
     }
 
     /// A body buffer the connection is done with (the application may
     /// still hold chunks of it).
-    pub(super) fn give_back(&self, buf: BytesMut) {
+    pub(super) fn give_back(&self, buf: BytesMut, size: usize) {
+        if size > POOLED_SIZE_MAX {
+            return;
+        }
         let mut pool = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if pool.len() >= POOL_MAX {
             // The oldest goes: the newest are the ones in cache.
             pool.remove(0);
         }
-        pool.push(buf);
+        pool.push((buf, size));
     }
 }
 
@@ -81,22 +90,35 @@ mod tests {
     #[test]
     fn a_buffer_is_reused_only_once_its_chunks_are_dropped() {
         let pool = BodyPool::new();
-        let mut buf = pool.take(40 * 1024);
-        assert_eq!(buf.capacity(), 48 * 1024);
+        let (mut buf, size) = pool.take(40 * 1024);
+        assert_eq!((buf.capacity(), size), (48 * 1024, 48 * 1024));
         buf.extend_from_slice(&[7u8; 40 * 1024]);
         let chunk = buf.split_to(40 * 1024).freeze();
         let home = chunk.as_ptr() as usize..chunk.as_ptr() as usize + 48 * 1024;
-        pool.give_back(buf);
+        pool.give_back(buf, size);
         // Still shared with `chunk`: not handed out again.
-        let other = pool.take(40 * 1024);
+        let (other, _) = pool.take(40 * 1024);
         assert!(!home.contains(&(other.as_ptr() as usize)));
         drop(other);
         drop(chunk);
-        let again = pool.take(40 * 1024);
+        let (again, size) = pool.take(40 * 1024);
         assert!(
             home.contains(&(again.as_ptr() as usize)),
             "the freed buffer"
         );
         assert!(again.capacity() >= 40 * 1024);
+        assert_eq!(size, 48 * 1024);
+    }
+
+    #[test]
+    fn large_buffers_are_not_kept() {
+        let pool = BodyPool::new();
+        let (buf, size) = pool.take(BODY_READ_MAX);
+        assert!(size > POOLED_SIZE_MAX);
+        pool.give_back(buf, size);
+        let (small, size) = pool.take(READ_CHUNK);
+        pool.give_back(small, size);
+        let kept = pool.0.lock().expect("pool").len();
+        assert_eq!(kept, 1);
     }
 }

@@ -48,8 +48,9 @@ pub(super) struct ReadState {
     pub(super) buf: BytesMut,
     /// The connection's own head buffer while `buf` is a body buffer.
     spare: BytesMut,
-    /// `buf` is a body buffer (from `BODY_POOL`, to go back there).
-    body_buffer: bool,
+    /// `buf` is a body buffer of this size (from `BODY_POOL`, to go back
+    /// there); 0: it is the head buffer.
+    body_buffer: usize,
     /// The client closed its sending side.
     pub(super) eof: bool,
     /// The body of the current request: how much of it is still to come.
@@ -80,7 +81,7 @@ impl ReadState {
         ReadState {
             buf,
             spare: BytesMut::new(),
-            body_buffer: false,
+            body_buffer: 0,
             eof: false,
             framing,
             seq: 0,
@@ -103,14 +104,14 @@ impl ReadState {
                 } else if self.buf.is_empty() {
                     // Everything read was handed out: a body buffer, the
                     // head buffer set aside for the next head.
-                    let body = BODY_POOL.take(want);
+                    let (body, size) = BODY_POOL.take(want);
                     let old = std::mem::replace(&mut self.buf, body);
-                    if self.body_buffer {
-                        BODY_POOL.give_back(old);
+                    if self.body_buffer != 0 {
+                        BODY_POOL.give_back(old, self.body_buffer);
                     } else {
                         self.spare = old;
                     }
-                    self.body_buffer = true;
+                    self.body_buffer = size;
                 } else {
                     self.buf.reserve(want);
                 }
@@ -121,10 +122,10 @@ impl ReadState {
                 self.chunked_read
             }
             Framing::Done | Framing::Broken => {
-                if self.body_buffer && self.buf.is_empty() {
+                if self.body_buffer != 0 && self.buf.is_empty() {
                     let body = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
-                    BODY_POOL.give_back(body);
-                    self.body_buffer = false;
+                    BODY_POOL.give_back(body, self.body_buffer);
+                    self.body_buffer = 0;
                 }
                 self.buf.reserve(READ_CHUNK);
                 READ_CHUNK
