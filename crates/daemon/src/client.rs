@@ -25,7 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use wsgid_log::{ErrorLog, Level, Peer};
-use wsgid_python::{BodyError, ResponseEvent};
+use wsgid_python::{BodyError, EventSender, ResponseEvent};
 
 pub use pool::Pool;
 use relay::{Outcome, Outgoing};
@@ -96,7 +96,7 @@ pub async fn forward(
     target: Arc<Target>,
     head: RequestHead,
     body: Body,
-    events: mpsc::Sender<ResponseEvent>,
+    events: EventSender,
     rlog: RequestLog,
 ) {
     // Its turn first (see `Pool`): waiting for it counts towards

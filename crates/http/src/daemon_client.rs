@@ -102,7 +102,7 @@ pub fn spawn(
     queue: usize,
 ) -> EventReceiver {
     use wsgid_daemon::client::Body;
-    let (tx, rx) = mpsc::channel(queue);
+    let (tx, rx) = wsgid_python::event_channel(queue);
     let body = if body.known_empty() {
         Body::Empty
     } else if let Some((chunks, ended)) = body.take_buffered() {
@@ -114,5 +114,5 @@ pub fn spawn(
         Body::Stream(brx)
     };
     tokio::spawn(wsgid_daemon::client::forward(target, head, body, tx, rlog));
-    EventReceiver::from_stream(rx)
+    rx
 }

@@ -117,6 +117,21 @@ impl EventSender {
     }
 }
 
+impl EventSender {
+    /// Send from async code, waiting for room in a streamed response.
+    /// Gives the event back when the receiver is gone.
+    pub async fn send(&self, event: ResponseEvent) -> Result<(), ResponseEvent> {
+        let stream = match &*self.lock() {
+            State::Streaming(tx) => Some(tx.clone()),
+            _ => None,
+        };
+        match stream {
+            Some(tx) => tx.send(event).await.map_err(|e| e.0),
+            None => self.try_send(event).map_err(TrySendError::into_inner),
+        }
+    }
+}
+
 impl std::fmt::Debug for EventReceiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventReceiver")

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::net::unix::WriteHalf;
 use tokio::sync::mpsc;
-use wsgid_python::{BodyError, ResponseEvent};
+use wsgid_python::{BodyError, EventSender, ResponseEvent};
 
 use super::frames::Frames;
 use super::{Body, RequestLog, Target};
@@ -127,7 +127,7 @@ pub(super) async fn exchange(
     stream: &mut UnixStream,
     out: &mut Outgoing,
     target: &Target,
-    events: &mpsc::Sender<ResponseEvent>,
+    events: &EventSender,
     rlog: &RequestLog,
 ) -> Outcome {
     let (rd, mut wr) = stream.split();
@@ -414,7 +414,7 @@ mod tests {
         socket2::SockRef::from(&daemon)
             .shutdown(std::net::Shutdown::Read)
             .expect("shutdown");
-        let (tx, _rx) = mpsc::channel(4);
+        let (tx, _rx) = wsgid_python::event_channel(4);
         let outcome = exchange(&mut front, &mut outgoing(), &target(), &tx, &rlog()).await;
         assert!(matches!(outcome, Outcome::NotDelivered));
     }
@@ -428,7 +428,7 @@ mod tests {
             drop(rd);
             first
         });
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = wsgid_python::event_channel(4);
         let outcome = exchange(&mut front, &mut outgoing(), &target(), &tx, &rlog()).await;
         assert_eq!(reader.await.expect("task"), protocol::REQUEST);
         assert!(matches!(outcome, Outcome::Done { keep: false }));
@@ -458,7 +458,7 @@ mod tests {
             daemon.write_all(&out).await.expect("write");
             daemon
         });
-        let (tx, mut rx) = mpsc::channel(4);
+        let (tx, mut rx) = wsgid_python::event_channel(4);
         let outcome = exchange(&mut front, &mut outgoing(), &target(), &tx, &rlog()).await;
         assert!(matches!(outcome, Outcome::Done { keep: true }));
         assert!(matches!(rx.recv().await, Some(ResponseEvent::Complete(..))));
