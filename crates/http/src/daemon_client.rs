@@ -8,11 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
 use wsgid_config::ServerConfig;
 use wsgid_config::model::DaemonProcess;
-use wsgid_python::{BodyError, EventReceiver, ResponseEvent};
+use wsgid_python::{EventReceiver, ResponseEvent};
 
 /// `WSGISocketPrefix`, or mod_wsgi's default `DefaultRuntimeDir/wsgi`.
 pub fn socket_prefix(cfg: &ServerConfig) -> PathBuf {
@@ -97,22 +95,12 @@ pub fn failed(status: u16) -> EventReceiver {
 pub fn spawn(
     target: Arc<wsgid_daemon::client::Target>,
     head: wsgid_daemon::protocol::RequestHead,
-    mut body: crate::request_body::IncomingBody,
+    body: crate::request_body::IncomingBody,
     rlog: wsgid_daemon::client::RequestLog,
     queue: usize,
 ) -> EventReceiver {
-    use wsgid_daemon::client::Body;
     let (tx, rx) = wsgid_python::event_channel(queue);
-    let body = if body.known_empty() {
-        Body::Empty
-    } else if let Some((chunks, ended)) = body.take_buffered() {
-        // Read ahead: it goes with the head, in one write.
-        Body::Buffered(chunks, ended)
-    } else {
-        let (btx, brx) = mpsc::channel::<Result<Bytes, BodyError>>(4);
-        tokio::spawn(body.forward(btx));
-        Body::Stream(brx)
-    };
+    let body = body.into_daemon_body();
     tokio::spawn(wsgid_daemon::client::forward(target, head, body, tx, rlog));
     rx
 }

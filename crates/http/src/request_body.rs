@@ -105,54 +105,22 @@ impl IncomingBody {
 }
 
 impl IncomingBody {
-    /// Whether the body is known to be empty without reading (no need to
-    /// pump it anywhere).
-    pub fn known_empty(&self) -> bool {
-        match &self.state {
-            State::Done => true,
-            State::Idle(body, _) => body.is_end(),
-            State::Buffered(frames, ended) => frames.is_empty() && ended.is_none(),
-            State::Pumping(_) => false,
-        }
-    }
-
-    /// The body when it was read ahead: its chunks and how it ended (the
-    /// body is then taken).
-    pub fn take_buffered(&mut self) -> Option<(Vec<Bytes>, Option<BodyError>)> {
-        match std::mem::replace(&mut self.state, State::Done) {
-            State::Buffered(frames, ended) => Some((frames.into(), ended)),
-            other => {
-                self.state = other;
-                None
-            }
-        }
-    }
-
-    /// Feed the whole body into `tx` (a daemon process reads it from
-    /// there); stops when the receiver is dropped.
-    pub async fn forward(self, tx: mpsc::Sender<Result<Bytes, BodyError>>) {
+    /// The body as a daemon process gets it: nothing, whole (read ahead:
+    /// it goes with the request head in one write), or frames pumped from
+    /// the connection as they arrive.
+    pub fn into_daemon_body(self) -> wsgid_daemon::client::Body {
+        use wsgid_daemon::client::Body;
         match self.state {
-            State::Done => {}
-            State::Idle(body, _) => pump(body, tx, self.limit, self.timeout).await,
-            State::Buffered(frames, ended) => {
-                // Read ahead: queued all at once, so the relay sends them in
-                // one vectored write, and the daemon finds them together.
-                for f in frames {
-                    if tx.send(Ok(f)).await.is_err() {
-                        return;
-                    }
-                }
-                if let Some(e) = ended {
-                    let _ = tx.send(Err(e)).await;
-                }
+            State::Done => Body::Empty,
+            State::Idle(body, _) if body.is_end() => Body::Empty,
+            State::Idle(body, handle) => {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                handle.spawn(pump(body, tx, self.limit, self.timeout));
+                Body::Stream(rx)
             }
-            State::Pumping(mut rx) => {
-                while let Some(item) = rx.recv().await {
-                    if tx.send(item).await.is_err() {
-                        return;
-                    }
-                }
-            }
+            State::Buffered(frames, None) if frames.is_empty() => Body::Empty,
+            State::Buffered(frames, ended) => Body::Buffered(frames.into(), ended),
+            State::Pumping(rx) => Body::Stream(rx),
         }
     }
 }

@@ -60,23 +60,12 @@ impl Outgoing {
             Body::Buffered(chunks, error) => {
                 // Kept whole whatever its size (it is in memory already):
                 // sent after the head, and again after a `J`.
-                let mut frames = BytesMut::new();
-                for chunk in chunks {
-                    let mut at = 0;
-                    while at < chunk.len() {
-                        let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
-                        at += piece.len();
-                        protocol::put_header(&mut frames, protocol::BODY, piece.len());
-                        out.replay.push(frames.split().freeze());
-                        out.replay_bytes += piece.len();
-                        out.replay.push(piece);
-                    }
+                let mut buf = BytesMut::new();
+                for chunk in &chunks {
+                    push_chunk(&mut buf, chunk, &mut out.replay);
                 }
-                match &error {
-                    None => protocol::put_frame(&mut frames, protocol::BODY_END, b""),
-                    Some(e) => protocol::encode_body_error(&mut frames, e),
-                }
-                out.replay.push(frames.freeze());
+                push_end(&mut buf, error.as_ref(), &mut out.replay);
+                out.replay_bytes = out.replay.iter().map(Bytes::len).sum();
                 out.ended = Some(error.is_none());
             }
         }
@@ -254,19 +243,46 @@ pub(super) async fn exchange(
     Outcome::Done { keep }
 }
 
-/// `bufs` with vectored writes until all are out.
+/// `bufs` with vectored writes until all are out; `written` counts the
+/// bytes the kernel took, also when a later write fails.
 async fn write_all_vectored(
     wr: &mut WriteHalf<'_>,
     bufs: &mut [std::io::IoSlice<'_>],
+    written: &mut usize,
 ) -> std::io::Result<()> {
     let mut bufs = bufs;
     while !bufs.is_empty() {
         match wr.write_vectored(bufs).await? {
             0 => return Err(std::io::ErrorKind::WriteZero.into()),
-            n => std::io::IoSlice::advance_slices(&mut bufs, n),
+            n => {
+                *written += n;
+                std::io::IoSlice::advance_slices(&mut bufs, n);
+            }
         }
     }
     Ok(())
+}
+
+/// `chunk` as `B` frames (at most `MAX_CHUNK` each): a header from `buf`,
+/// then the chunk's bytes themselves, without copying them.
+fn push_chunk(buf: &mut BytesMut, chunk: &Bytes, frames: &mut Vec<Bytes>) {
+    let mut at = 0;
+    while at < chunk.len() {
+        let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
+        at += piece.len();
+        protocol::put_header(buf, protocol::BODY, piece.len());
+        frames.push(buf.split().freeze());
+        frames.push(piece);
+    }
+}
+
+/// The body's last frame: `E`, or `X` with the read error.
+fn push_end(buf: &mut BytesMut, error: Option<&BodyError>, frames: &mut Vec<Bytes>) {
+    match error {
+        None => protocol::put_frame(buf, protocol::BODY_END, b""),
+        Some(e) => protocol::encode_body_error(buf, e),
+    }
+    frames.push(buf.split().freeze());
 }
 
 /// Body items taken from the channel for one write: the chunks already
@@ -285,19 +301,15 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
             .chain(out.replay.iter())
             .map(|b| std::io::IoSlice::new(b))
             .collect();
-        let mut bufs = &mut slices[..];
         let mut written = 0;
-        while !bufs.is_empty() {
-            match wr.write_vectored(bufs).await {
-                Ok(0) | Err(_) => return false,
-                Ok(k) => {
-                    written += k;
-                    std::io::IoSlice::advance_slices(&mut bufs, k);
-                }
-            }
-            if written >= out.head_len {
-                progress.head_sent.store(true, Ordering::Relaxed);
-            }
+        let ok = write_all_vectored(wr, &mut slices, &mut written)
+            .await
+            .is_ok();
+        if written >= out.head_len {
+            progress.head_sent.store(true, Ordering::Relaxed);
+        }
+        if !ok {
+            return false;
         }
     }
     if out.empty {
@@ -321,25 +333,14 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
         let mut ended = None;
         for taken in 0.. {
             match item {
-                Some(Ok(chunk)) => {
-                    let mut at = 0;
-                    while at < chunk.len() {
-                        let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
-                        at += piece.len();
-                        protocol::put_header(&mut buf, protocol::BODY, piece.len());
-                        frames.push(buf.split().freeze());
-                        frames.push(piece);
-                    }
-                }
+                Some(Ok(chunk)) => push_chunk(&mut buf, &chunk, &mut frames),
                 Some(Err(e)) => {
-                    protocol::encode_body_error(&mut buf, &e);
-                    frames.push(buf.split().freeze());
+                    push_end(&mut buf, Some(&e), &mut frames);
                     ended = Some(false);
                     break;
                 }
                 None => {
-                    protocol::put_frame(&mut buf, protocol::BODY_END, b"");
-                    frames.push(buf.split().freeze());
+                    push_end(&mut buf, None, &mut frames);
                     ended = Some(true);
                     break;
                 }
@@ -361,7 +362,7 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
         out.ended = ended;
         let mut bufs: Vec<std::io::IoSlice<'_>> =
             frames.iter().map(|f| std::io::IoSlice::new(f)).collect();
-        let ok = write_all_vectored(wr, &mut bufs).await.is_ok();
+        let ok = write_all_vectored(wr, &mut bufs, &mut 0).await.is_ok();
         drop(bufs);
         frames.clear();
         match ended {
