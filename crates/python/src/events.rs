@@ -105,29 +105,28 @@ impl EventSender {
     /// Send, waiting for room (this blocks the thread: call it with the GIL
     /// released).  Gives the event back when the receiver is gone.
     pub fn blocking_send(&self, event: ResponseEvent) -> Result<(), ResponseEvent> {
-        let stream = match &*self.lock() {
-            State::Streaming(tx) => Some(tx.clone()),
-            // Only a stream can be full: anything else goes (or fails) at once.
-            _ => None,
-        };
-        match stream {
+        match self.stream() {
             Some(tx) => tx.blocking_send(event).map_err(|e| e.0),
             None => self.try_send(event).map_err(TrySendError::into_inner),
         }
     }
-}
 
-impl EventSender {
     /// Send from async code, waiting for room in a streamed response.
     /// Gives the event back when the receiver is gone.
     pub async fn send(&self, event: ResponseEvent) -> Result<(), ResponseEvent> {
-        let stream = match &*self.lock() {
-            State::Streaming(tx) => Some(tx.clone()),
-            _ => None,
-        };
-        match stream {
+        match self.stream() {
             Some(tx) => tx.send(event).await.map_err(|e| e.0),
             None => self.try_send(event).map_err(TrySendError::into_inner),
+        }
+    }
+
+    /// The stream of a streamed response, the only way that can be full
+    /// (anything else goes, or fails, at once); cloned so that no lock is
+    /// held while waiting for room.
+    fn stream(&self) -> Option<mpsc::Sender<ResponseEvent>> {
+        match &*self.lock() {
+            State::Streaming(tx) => Some(tx.clone()),
+            _ => None,
         }
     }
 }

@@ -89,8 +89,8 @@ impl ReadState {
         }
     }
 
-    /// Make room for the next read; returns how much to ask for.
-    fn make_room(&mut self) -> usize {
+    /// Make room in `buf` for the next read.
+    fn make_room(&mut self) {
         match self.framing {
             Framing::Length(rest) => {
                 let want = usize::try_from(rest)
@@ -115,12 +115,8 @@ impl ReadState {
                 } else {
                     self.buf.reserve(want);
                 }
-                want
             }
-            Framing::Chunked(_) => {
-                self.buf.reserve(self.chunked_read);
-                self.chunked_read
-            }
+            Framing::Chunked(_) => self.buf.reserve(self.chunked_read),
             Framing::Done | Framing::Broken => {
                 if self.body_buffer != 0 && self.buf.is_empty() {
                     let body = std::mem::replace(&mut self.buf, std::mem::take(&mut self.spare));
@@ -128,7 +124,6 @@ impl ReadState {
                     self.body_buffer = 0;
                 }
                 self.buf.reserve(READ_CHUNK);
-                READ_CHUNK
             }
         }
     }
