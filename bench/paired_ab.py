@@ -11,7 +11,8 @@ the median of paired ratios can.
 
 The two configs must differ only in their Listen port (and run/socket
 directories for daemon mode).  Prints each server's min and median CPU per
-request and the median of the B/A ratios (below 1: B is cheaper).
+request and the median of the B/A ratios (below 1: B is cheaper), then
+the same for requests per second (above 1: B serves more).
 """
 import argparse
 import os
@@ -55,6 +56,7 @@ def main():
                 sys.exit(f"server {name} did not answer on port {port}")
         time.sleep(1.5)
         cost = {"A": [], "B": []}
+        served = {"A": [], "B": []}
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
             extra = load_args(a.path, lua)
             for name in ("A", "B"):  # warm-up
@@ -65,12 +67,18 @@ def main():
                     before = group_cpu(proc.pid)
                     n = window(port, a.path, a.seconds, a.conns, extra)
                     cost[name].append((group_cpu(proc.pid) - before) * 1e6 / max(n, 1))
+                    served[name].append(n / a.seconds)
         for name in ("A", "B"):
             v = cost[name]
             print(f"{name}: min {min(v):.1f}  median {statistics.median(v):.1f} us/request")
         ratios = sorted(b / x for x, b in zip(cost["A"], cost["B"]))
         print(f"B/A paired ratio: median {statistics.median(ratios):.3f}  "
               f"[{', '.join(f'{x:.2f}' for x in ratios)}]")
+        rps = sorted(b / max(x, 1) for x, b in zip(served["A"], served["B"]))
+        print(f"B/A req/s ratio: median {statistics.median(rps):.3f}  "
+              f"[{', '.join(f'{x:.2f}' for x in rps)}]  "
+              f"(A median {statistics.median(served['A']):.0f}, "
+              f"B median {statistics.median(served['B']):.0f} req/s)")
     finally:
         for proc, _ in servers.values():
             stop(proc)

@@ -119,13 +119,10 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
         listener
             .set_nonblocking(true)
             .map_err(|e| AppError::io("daemon socket", e))?;
-        let listener = tokio::net::UnixListener::from_std(listener)
-            .map_err(|e| AppError::io("daemon socket", e))?;
         let stop = stop_signal(name, stop_log)?;
-        Ok::<_, AppError>(
-            wsgid_daemon::server::serve(listener, host, Arc::new(all_logs), serve_log, opts, stop)
-                .await,
-        )
+        wsgid_daemon::server::serve(listener, host, Arc::new(all_logs), serve_log, opts, stop)
+            .await
+            .map_err(|e| AppError::io("daemon socket", e))
     })?;
     if stopped == wsgid_daemon::server::Stopped::RequestTimeout {
         // Requests are stuck in Python: do not wait for them.

@@ -4,9 +4,10 @@
 //! then, for a request whose process group is a `WSGIDaemonProcess`
 //! group, sends it over the group's UNIX socket ([`client::forward`])
 //! instead of to its own Python host, on a connection it keeps for the
-//! next request.  In the daemon process, [`server::serve`] turns each
-//! request on a connection back into a `WsgiRequest` for that process's
-//! `PythonHost` and streams the `ResponseEvent`s back.
+//! next request.  In the daemon process, [`server::serve`] lends the
+//! process's Python request threads to the group's socket: each reads a
+//! request from a connection, runs it as a `WsgiRequest` and writes its
+//! `ResponseEvent`s back as frames itself.
 //! The wire format is documented in [`protocol`].
 #![forbid(unsafe_code)]
 

@@ -1,32 +1,42 @@
-//! The daemon process's side: accept connections on the group's socket
-//! (`connection`: requests one after another on each, `exchange`: one
-//! request as a [`wsgid_python::WsgiRequest`] for this process's Python
-//! host, its response events written back as frames); and the process's
-//! life-cycle timers (`maximum-requests`, `inactivity-timeout`,
-//! `request-timeout`, `restart-interval`, `queue-timeout`), with
-//! mod_wsgi's log lines.
+//! The daemon process's side.  Its Python request threads serve the
+//! group's socket themselves (`poller`: the wait they share over the
+//! listening socket and the idle kept connections; `thread`: one
+//! thread's loop; `conn`: a connection's frames; `exchange`: one request,
+//! its body read and its response written by the thread that runs it).
+//! This module's async loop keeps the process's life-cycle timers
+//! (`maximum-requests`, `inactivity-timeout`, `request-timeout`,
+//! `restart-interval`, `startup-timeout`, `deadlock-timeout`), with
+//! mod_wsgi's log lines, sends back requests that wait too long for a
+//! thread, and drains the process when it stops.
 //!
-//! Request threads and load balancing.  A request runs only with one of
-//! the `threads` permits.  A new connection is accepted only while a
-//! thread is free (it is reserved for the connection's first request), so
-//! a busy process leaves new connections in the group's socket for
+//! Load balancing.  Only a free request thread accepts a new connection,
+//! so a busy process leaves new connections in the group's socket for
 //! another process of the group, as mod_wsgi's daemon threads each accept
-//! when idle; the accept loop gives its reserved thread back as soon as a
-//! request on a kept connection has to wait for one.
+//! when idle.  A request on a kept connection that finds every thread
+//! busy for `THREAD_WAIT` is sent back (`J`, busy) to go through the
+//! group's socket to whichever process has a thread free first.
 
-mod connection;
+mod conn;
 mod exchange;
+mod poller;
 mod state;
+mod thread;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::OwnedSemaphorePermit;
 use wsgid_log::{ErrorLog, Level, Peer};
-use wsgid_python::PythonHost;
+use wsgid_python::{PythonHost, ThreadTask};
 
+use crate::protocol;
+use poller::Poller;
 use state::State;
+
+/// How long a request on a kept connection waits for one of this
+/// process's threads before it is sent back (`J`, busy).
+const THREAD_WAIT: Duration = Duration::from_millis(50);
+/// How often waiting requests are looked for while every thread is busy.
+const BUSY_CHECK: Duration = Duration::from_millis(20);
 
 /// How long a process that abandons its requests (`request-timeout`,
 /// `deadlock-timeout`) gives its idle connections to close.
@@ -73,40 +83,55 @@ pub enum Stopped {
     RequestTimeout,
 }
 
-/// What every connection of the process needs.
+/// What every request thread of the process needs.
 struct Ctx {
-    python: Arc<PythonHost>,
     logs: Arc<Vec<ErrorLog>>,
     log: ErrorLog,
     opts: Options,
     state: Arc<State>,
+    poller: Poller,
 }
 
 /// Serve until `stop` resolves or a life-cycle timer ends the process.
-/// `logs[i]` is host `i`'s error log (0: the main server); `log` is the
-/// group's own.
+/// `listener` (non-blocking) is the group's socket; `logs[i]` is host
+/// `i`'s error log (0: the main server); `log` is the group's own.
 pub async fn serve(
-    listener: UnixListener,
+    listener: std::os::unix::net::UnixListener,
     python: Arc<PythonHost>,
     logs: Arc<Vec<ErrorLog>>,
     log: ErrorLog,
     opts: Options,
     stop: impl std::future::Future<Output = ()>,
-) -> Stopped {
-    let state = Arc::new(State::new(opts.threads, opts.maximum_requests));
+) -> std::io::Result<Stopped> {
+    let state = Arc::new(State::new(opts.maximum_requests));
+    let poller = Poller::new(
+        listener,
+        Arc::clone(&state),
+        opts.send_buffer_size,
+        opts.receive_buffer_size,
+    )?;
     let ctx = Arc::new(Ctx {
-        python: Arc::clone(&python),
         logs,
         log: log.clone(),
         opts: opts.clone(),
         state: Arc::clone(&state),
+        poller,
     });
+    let task: ThreadTask = {
+        let ctx = Arc::clone(&ctx);
+        Arc::new(move |t| thread::run(&ctx, t))
+    };
+    python
+        .take_over_threads(&task)
+        .map_err(std::io::Error::other)?;
     let started = Instant::now();
     let pid = std::process::id();
     let info = |msg: String| log.log("wsgi", Level::Info, Peer::None, &msg);
     let heartbeat =
         (!opts.deadlock_timeout.is_zero()).then(|| python.gil_heartbeat(Duration::from_secs(1)));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut busy_check = tokio::time::interval(BUSY_CHECK);
+    busy_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tokio::pin!(stop);
     let reason = loop {
         tokio::select! {
@@ -174,28 +199,25 @@ pub async fn serve(
                     break Stopped::Recycle;
                 }
             }
-            (thread, accepted) = accept(&listener, &state) => {
-                let Ok(stream) = accepted else {
-                    drop(thread);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let sock = socket2::SockRef::from(&stream);
-                if opts.send_buffer_size != 0 {
-                    let _ = sock.set_send_buffer_size(opts.send_buffer_size as usize);
+            _ = busy_check.tick() => {
+                // Requests on kept connections that waited too long for a
+                // thread go back, to the group's first free thread.
+                let waited = ctx.poller.take_waiting(THREAD_WAIT);
+                for conn in waited {
+                    conn.reject(protocol::REJECTED_BUSY);
                 }
-                if opts.receive_buffer_size != 0 {
-                    let _ = sock.set_recv_buffer_size(opts.receive_buffer_size as usize);
-                }
-                tokio::spawn(connection::connection(Arc::clone(&ctx), stream, thread));
             }
         }
     };
     // Stop accepting (queued connections stay in the shared socket for the
     // group's other or next process) and close idle connections; let
-    // in-flight requests finish.
-    drop(listener);
+    // in-flight requests finish (their threads close their connections
+    // afterwards); free threads leave.
     state.drain();
+    let idle = ctx.poller.drain();
+    ctx.poller.stop();
+    let _ = tokio::task::spawn_blocking(move || idle.into_iter().for_each(conn::Conn::close_idle))
+        .await;
     if reason == Stopped::RequestTimeout {
         // Requests are stuck in Python and are abandoned; idle connections
         // still close cleanly (a request queued in one is answered `J`).
@@ -208,7 +230,7 @@ pub async fn serve(
                 break;
             }
         }
-        return reason;
+        return Ok(reason);
     }
     let grace = match reason {
         Stopped::Recycle => opts.graceful_timeout,
@@ -230,27 +252,5 @@ pub async fn serve(
             break;
         }
     }
-    reason
-}
-
-/// The next connection, with the request thread reserved for it (`None`
-/// only if the semaphore was closed).  The thread is held while waiting,
-/// and given back when a request on a kept connection needs one and no
-/// connection is waiting.
-async fn accept(
-    listener: &UnixListener,
-    state: &State,
-) -> (Option<OwnedSemaphorePermit>, std::io::Result<UnixStream>) {
-    loop {
-        let thread = state.free_thread().await;
-        // A connection already waiting is taken first: it got the thread
-        // in its turn (the semaphore is fair), and giving the thread back
-        // whenever kept connections are busy would leave new connections
-        // waiting as long as the process is saturated.
-        tokio::select! {
-            biased;
-            accepted = listener.accept() => return (thread, accepted.map(|(s, _)| s)),
-            () = state.contention.notified() => drop(thread),
-        }
-    }
+    Ok(reason)
 }

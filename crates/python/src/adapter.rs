@@ -26,10 +26,12 @@ use crate::{ResponseEvent, ResponseHead};
 /// Chunks at least this big are handed to the front end without a copy.
 pub(crate) const ZERO_COPY_MIN: usize = 16 * 1024;
 
-/// Send one event to the front end; when the channel is full, wait with the
-/// GIL released.  False if the front end has dropped the receiver.
+/// Send one event to the front end; when the channel is full (or a sink
+/// could not write all of it at once), wait with the GIL released.  False
+/// if the front end has dropped the receiver.
 pub(crate) fn send_event(py: Python<'_>, events: &EventSender, event: ResponseEvent) -> bool {
     match events.try_send(event) {
+        Ok(()) if events.unflushed() => py.detach(|| events.flush()),
         Ok(()) => true,
         Err(TrySendError::Full(event)) => py.detach(|| events.blocking_send(event).is_ok()),
         Err(TrySendError::Closed(_)) => false,

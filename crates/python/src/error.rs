@@ -21,4 +21,7 @@ pub enum PythonError {
     /// The runtime thread ended before reporting whether start-up worked.
     #[error("the Python runtime thread exited during start-up")]
     RuntimeThreadLost,
+    /// Work was offered to a host that is shutting down.
+    #[error("the Python host is shutting down")]
+    ShuttingDown,
 }

@@ -12,10 +12,14 @@
 //! adapter (an application may keep `write` past the call), hence the
 //! mutex; it is only held to pick the way an event travels, never while
 //! waiting for room.
+//!
+//! A daemon process's request thread writes its response to the front end
+//! itself: its sender is an [`EventSink`], which delivers each event where
+//! it goes on the thread that runs the application (no task to wake).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use tokio::sync::{mpsc, oneshot};
@@ -39,12 +43,49 @@ enum State {
     Closed,
 }
 
+/// Where a response's events go when the thread that produces them also
+/// delivers them (see [`EventSender::sink`]).
+pub trait EventSink: Send + Sync {
+    /// Deliver without waiting (the GIL is held): `Full` gives the event
+    /// back when delivering it would wait, `Closed` when the response can
+    /// take no more.
+    fn try_deliver(&self, event: ResponseEvent) -> Result<(), TrySendError<ResponseEvent>>;
+
+    /// Deliver, waiting as long as it takes (called with the GIL
+    /// released).  Gives the event back when the response can take no
+    /// more.
+    fn deliver(&self, event: ResponseEvent) -> Result<(), ResponseEvent>;
+
+    /// Whether output that `try_deliver` took is still waiting for room
+    /// (then [`EventSink::flush`] is called with the GIL released, so
+    /// that it does not wait for the application's next event).
+    fn unflushed(&self) -> bool {
+        false
+    }
+
+    /// Write what is waiting, as long as it takes; false when the
+    /// response can take no more.
+    fn flush(&self) -> bool {
+        true
+    }
+}
+
 /// The sending half; clones send into the same response.
 #[derive(Clone)]
 pub struct EventSender {
-    state: Arc<Mutex<State>>,
-    /// Room of the stream, for a streamed response.
-    capacity: usize,
+    way: Way,
+}
+
+#[derive(Clone)]
+enum Way {
+    /// To a receiver (an async task), in a oneshot-first channel.
+    Channel {
+        state: Arc<Mutex<State>>,
+        /// Room of the stream, for a streamed response.
+        capacity: usize,
+    },
+    /// Delivered by the sending thread itself.
+    Sink(Arc<dyn EventSink>),
 }
 
 /// The receiving half, held by the front end.
@@ -58,8 +99,10 @@ pub struct EventReceiver {
 pub fn channel(capacity: usize) -> (EventSender, EventReceiver) {
     let (tx, rx) = oneshot::channel();
     let sender = EventSender {
-        state: Arc::new(Mutex::new(State::Fresh(tx))),
-        capacity: capacity.max(1),
+        way: Way::Channel {
+            state: Arc::new(Mutex::new(State::Fresh(tx))),
+            capacity: capacity.max(1),
+        },
     };
     let receiver = EventReceiver {
         first: Some(rx),
@@ -69,22 +112,29 @@ pub fn channel(capacity: usize) -> (EventSender, EventReceiver) {
 }
 
 impl EventSender {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Every update of the state is a single assignment: a panic while
-        // the lock is held cannot leave it half-done.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A sender whose events `sink` delivers on the sending thread.
+    pub fn sink(sink: Arc<dyn EventSink>) -> EventSender {
+        EventSender {
+            way: Way::Sink(sink),
+        }
     }
 
     /// Send without waiting: `Full` when a streamed response has no room,
     /// `Closed` when the receiver is gone.
     pub fn try_send(&self, event: ResponseEvent) -> Result<(), TrySendError<ResponseEvent>> {
-        let mut state = self.lock();
+        let (state, capacity) = match &self.way {
+            Way::Channel { state, capacity } => (state, *capacity),
+            Way::Sink(sink) => return sink.try_deliver(event),
+        };
+        // Every update of the state is a single assignment: a panic while
+        // the lock is held cannot leave it half-done.
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         match std::mem::replace(&mut *state, State::Closed) {
             State::Fresh(tx) => {
                 let rest = if event.is_final() {
                     None
                 } else {
-                    let (stream_tx, stream_rx) = mpsc::channel(self.capacity);
+                    let (stream_tx, stream_rx) = mpsc::channel(capacity);
                     *state = State::Streaming(stream_tx);
                     Some(stream_rx)
                 };
@@ -102,9 +152,27 @@ impl EventSender {
         }
     }
 
+    /// Whether a sink holds output that [`EventSender::flush`] must write
+    /// (with the GIL released).
+    pub fn unflushed(&self) -> bool {
+        matches!(&self.way, Way::Sink(sink) if sink.unflushed())
+    }
+
+    /// Write a sink's waiting output (this blocks the thread: call it
+    /// with the GIL released); false when the response can take no more.
+    pub fn flush(&self) -> bool {
+        match &self.way {
+            Way::Sink(sink) => sink.flush(),
+            Way::Channel { .. } => true,
+        }
+    }
+
     /// Send, waiting for room (this blocks the thread: call it with the GIL
     /// released).  Gives the event back when the receiver is gone.
     pub fn blocking_send(&self, event: ResponseEvent) -> Result<(), ResponseEvent> {
+        if let Way::Sink(sink) = &self.way {
+            return sink.deliver(event);
+        }
         match self.stream() {
             Some(tx) => tx.blocking_send(event).map_err(|e| e.0),
             None => self.try_send(event).map_err(TrySendError::into_inner),
@@ -112,7 +180,8 @@ impl EventSender {
     }
 
     /// Send from async code, waiting for room in a streamed response.
-    /// Gives the event back when the receiver is gone.
+    /// Gives the event back when the receiver is gone.  (Not for a sink,
+    /// whose delivery blocks the thread: that is `blocking_send`.)
     pub async fn send(&self, event: ResponseEvent) -> Result<(), ResponseEvent> {
         match self.stream() {
             Some(tx) => tx.send(event).await.map_err(|e| e.0),
@@ -124,7 +193,10 @@ impl EventSender {
     /// (anything else goes, or fails, at once); cloned so that no lock is
     /// held while waiting for room.
     fn stream(&self) -> Option<mpsc::Sender<ResponseEvent>> {
-        match &*self.lock() {
+        let Way::Channel { state, .. } = &self.way else {
+            return None;
+        };
+        match &*state.lock().unwrap_or_else(PoisonError::into_inner) {
             State::Streaming(tx) => Some(tx.clone()),
             _ => None,
         }

@@ -39,8 +39,8 @@ mod script;
 
 pub use cgi_env::CgiEnv;
 pub use error::PythonError;
-pub use events::{EventReceiver, EventSender, channel as event_channel};
-pub use host::PythonHost;
+pub use events::{EventReceiver, EventSender, EventSink, TrySendError, channel as event_channel};
+pub use host::{PythonHost, RequestThread, ThreadTask};
 
 // ===== public contract (shared with wsgid-http) =====
 

@@ -1,53 +1,96 @@
-//! One request on a daemon connection: the checks made before running it
-//! (`queue-timeout`, `startup-timeout`, the `Process` reload mechanism),
-//! the request body read from `B` frames while the application runs, and
-//! the response events written back as frames.
+//! One request on a daemon connection, run by the request thread that
+//! read it: the checks made before running it (`queue-timeout`,
+//! `startup-timeout`, the `Process` reload mechanism), the request body
+//! read from `B` frames as `wsgi.input` asks for it, and the response
+//! events written back as frames by the same thread.
+//!
+//! While the application runs, its `wsgi.input` ([`SocketBody`]) and its
+//! response sender ([`FrameSink`]) share the connection through one
+//! [`Exchange`]; afterwards the request thread takes the connection back
+//! (an application that kept `write` past the request finds it closed).
 
-use std::io::IoSlice;
-use std::mem::MaybeUninit;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
-use tokio::io::{AsyncRead, AsyncWriteExt, Interest};
-use tokio::net::UnixStream;
-use tokio::net::unix::WriteHalf;
-use tokio::sync::mpsc;
 use wsgid_log::{ErrorLog, Level, Peer};
-use wsgid_python::{BodyError, ReloadMechanism, RequestBody, ResponseEvent, WsgiRequest};
+use wsgid_python::{
+    BodyError, EventSender, EventSink, ReloadMechanism, RequestBody, ResponseEvent, TrySendError,
+    WsgiRequest,
+};
 
+use super::conn::{Conn, Next};
 use super::{Ctx, Options, State};
-use crate::protocol::{self, FrameReader, RequestHead};
+use crate::protocol::{self, RequestHead};
 
-/// Response events buffered between a Python thread and the socket writer.
-const EVENT_QUEUE: usize = 8;
-/// Request body frames buffered ahead of `wsgi.input`.
-const BODY_QUEUE: usize = 4;
-/// Writes are gathered up to this size before a `write`.
-const WRITE_BATCH: usize = 256 * 1024;
 /// After the response, how long the rest of a request body (which the
 /// application did not read) may take to arrive before the connection is
 /// given up rather than kept.
 const BODY_REST_WAIT: Duration = Duration::from_secs(5);
 
-/// Run one request whose head was read; true when the connection is clean
-/// for the next one (a complete response was written and the whole body,
-/// through its `E` frame, was read).
-pub(super) async fn exchange<R>(
-    ctx: &Ctx,
-    rd: &mut FrameReader<R>,
-    wr: &mut WriteHalf<'_>,
-    head: RequestHead,
-    out: &mut BytesMut,
-) -> bool
-where
-    R: AsyncRead + Unpin,
-{
+/// Where the request body stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyState {
+    Reading,
+    /// Read through its `E` frame.
+    Done,
+    /// Failed (an `X` frame, or the connection broke).
+    Failed,
+}
+
+/// The connection while its request runs.
+struct Live {
+    conn: Conn,
+    /// Frames encoded and not yet written.
+    out: BytesMut,
+    body: BodyState,
+    sent_head: bool,
+    /// The final event was encoded; `clean`: it completed the response.
+    finished: bool,
+    clean: bool,
+    /// A write failed: the front end is gone.
+    broken: bool,
+}
+
+/// What the request's `wsgi.input` and response sender share.
+pub(super) struct Exchange {
+    live: Mutex<Option<Live>>,
+    ctx: Arc<Ctx>,
+}
+
+/// A request ready to run, and what the request thread needs afterwards.
+pub(super) struct Prepared {
+    pub request: WsgiRequest,
+    pub exchange: Arc<Exchange>,
+    pub id: u64,
+    pub activity: bool,
+}
+
+/// Take the request whose head was read (`head`) on `conn`: the checks
+/// that may refuse it (`None`: it was answered — `J` or `F` — and the
+/// connection closed), then the request for the Python host.
+pub(super) fn prepare(ctx: &Arc<Ctx>, conn: Conn, head: RequestHead) -> Option<Prepared> {
     let (opts, state, log) = (&ctx.opts, &*ctx.state, &ctx.log);
-    out.clear();
+    if state.is_draining() {
+        conn.reject(protocol::REJECTED_CLOSING);
+        return None;
+    }
+    let Some(id) = state.take() else {
+        // Draining, or past `maximum-requests`: not started.
+        conn.reject(protocol::REJECTED_CLOSING);
+        return None;
+    };
+    state.started(id);
+    let activity = !head.ignore_activity;
+    let refuse = |frame: (u8, &[u8])| {
+        let mut out = BytesMut::with_capacity(8);
+        protocol::put_frame(&mut out, frame.0, frame.1);
+        let _ = conn.write_all(&out);
+        state.end(id, activity);
+    };
     if !opts.queue_timeout.is_zero()
         && SystemTime::now()
             .duration_since(head.queued_at)
@@ -64,9 +107,8 @@ where
             ),
         );
         // The body may still be on its way: the connection is not kept.
-        protocol::put_frame(out, protocol::FAILED, &504u16.to_le_bytes());
-        let _ = wr.write_all(out).await;
-        return false;
+        refuse((protocol::FAILED, &504u16.to_le_bytes()));
+        return None;
     }
     if !opts.startup_timeout.is_zero()
         && !state.started_ok.load(Ordering::Relaxed)
@@ -87,24 +129,28 @@ where
     }
     if script_changed(state, &head) {
         state.restart.notify_one();
-        protocol::put_frame(out, protocol::REJECTED, &[protocol::REJECTED_RESTARTING]);
-        let _ = wr.write_all(out).await;
-        return false;
+        refuse((protocol::REJECTED, &[protocol::REJECTED_RESTARTING]));
+        return None;
     }
-    // A request without a body sent its end-of-body frame with the head.
-    let no_body = matches!(rd.buffered_kind(), Some(protocol::BODY_END));
-    if no_body {
-        let _ = rd.buffered();
-    }
-    let (btx, brx) = mpsc::channel(BODY_QUEUE);
-    let (etx, mut erx) = wsgid_python::event_channel(EVENT_QUEUE);
     let error_log = ctx
         .logs
         .get(head.host as usize)
         .or(ctx.logs.first())
         .cloned()
         .unwrap_or_else(|| log.clone());
-    let req = WsgiRequest {
+    let exchange = Arc::new(Exchange {
+        live: Mutex::new(Some(Live {
+            conn,
+            out: BytesMut::new(),
+            body: BodyState::Reading,
+            sent_head: false,
+            finished: false,
+            clean: false,
+            broken: false,
+        })),
+        ctx: Arc::clone(ctx),
+    });
+    let request = WsgiRequest {
         script: head.script.into(),
         callable: head.callable,
         application_group: head.application_group,
@@ -117,140 +163,215 @@ where
         } else {
             "http"
         },
-        body: Box::new(ChannelBody(brx)),
+        body: Box::new(SocketBody(Arc::clone(&exchange))),
         client: head.client.parse::<SocketAddr>().ok(),
         error_log,
-        events: etx,
+        events: EventSender::sink(Arc::clone(&exchange) as Arc<dyn EventSink>),
     };
-    if ctx.python.submit(req).is_err() {
-        protocol::put_frame(out, protocol::FAILED, &503u16.to_le_bytes());
-        let _ = wr.write_all(out).await;
-        return false;
+    Some(Prepared {
+        request,
+        exchange,
+        id,
+        activity,
+    })
+}
+
+impl Exchange {
+    fn lock(&self) -> MutexGuard<'_, Option<Live>> {
+        // Every update under the lock leaves `Live` consistent (a panic
+        // mid-way at worst loses the connection, which is then closed).
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    // The body is read while the response is written (the application
-    // may answer before reading all of it).
-    let reader = read_body(rd, (!no_body).then_some(btx));
-    tokio::pin!(reader);
-    let mut body_done = no_body.then_some(true);
-    let mut sent_head = false;
-    let mut finished = false;
-    let mut clean = false;
-    while !finished {
-        let first = tokio::select! {
-            biased;
-            ev = erx.recv() => ev,
-            done = &mut reader, if body_done.is_none() => {
-                body_done = Some(done);
-                continue;
+
+    /// After the application returned: complete what it left unfinished,
+    /// write what is pending, read the rest of the body.  The connection
+    /// when it is clean for the next request.
+    pub fn finish(&self) -> Option<Conn> {
+        let mut live = self.lock().take()?;
+        if !live.finished && !live.broken {
+            // The Python side returned without a final event.
+            if live.sent_head {
+                protocol::put_frame(&mut live.out, protocol::ABORT, b"");
+            } else {
+                protocol::put_frame(&mut live.out, protocol::FAILED, &500u16.to_le_bytes());
             }
-        };
-        let Some(first) = first else { break };
-        let mut next = Some(first);
-        // Gather what is already queued into one write.
-        while let Some(ev) = next.take() {
-            match ev {
-                ResponseEvent::Complete(h, body) => {
-                    protocol::encode_complete(out, &h, &body);
-                    sent_head = true;
-                    application_loaded(state, opts, log);
-                    finished = true;
-                    clean = true;
-                }
-                ResponseEvent::Head(h) => {
-                    protocol::encode_head(out, &h);
-                    sent_head = true;
-                    application_loaded(state, opts, log);
-                }
-                ResponseEvent::Chunk(b) => {
-                    for piece in b.chunks(protocol::MAX_CHUNK) {
-                        protocol::put_frame(out, protocol::DATA, piece);
+            let _ = live.conn.write_all(&live.out);
+            return None;
+        }
+        if live.broken || live.conn.write_all(&live.out).is_err() || !live.clean {
+            return None;
+        }
+        match live.body {
+            BodyState::Done => Some(live.conn),
+            BodyState::Failed => None,
+            // The rest of a body the application did not read: the front
+            // end either sends it through `E` (then the connection is
+            // kept) or, having stopped sending it, closes the connection.
+            BodyState::Reading => {
+                let deadline = Instant::now() + BODY_REST_WAIT;
+                loop {
+                    match live.conn.next_frame(Some(deadline)) {
+                        Ok(Some((protocol::BODY, _))) => {}
+                        Ok(Some((protocol::BODY_END, _))) => return Some(live.conn),
+                        _ => return None,
                     }
                 }
-                ResponseEvent::File { file, offset, len } => {
-                    // The open file goes to the front end, which sends it
-                    // itself (`sendfile`): no copy through this socket.
-                    protocol::encode_file(out, offset, len);
-                    if send_with_fd(wr, out, file.as_fd()).await.is_err() {
-                        return false;
-                    }
-                    out.clear();
-                }
-                ResponseEvent::End => {
-                    protocol::put_frame(out, protocol::END, b"");
-                    finished = true;
-                    clean = true;
-                }
-                ResponseEvent::Abort => {
-                    protocol::put_frame(out, protocol::ABORT, b"");
-                    finished = true;
-                }
-                ResponseEvent::Failed(status) => {
-                    protocol::put_frame(out, protocol::FAILED, &status.to_le_bytes());
-                    finished = true;
-                }
-            }
-            if !finished && out.len() < WRITE_BATCH {
-                next = erx.try_recv();
             }
         }
-        if wr.write_all(out).await.is_err() {
-            return false;
-        }
-        out.clear();
-    }
-    if !finished {
-        // The Python side went away without a final event.
-        if sent_head {
-            protocol::put_frame(out, protocol::ABORT, b"");
-        } else {
-            protocol::put_frame(out, protocol::FAILED, &500u16.to_le_bytes());
-        }
-        let _ = wr.write_all(out).await;
-        return false;
-    }
-    if !clean {
-        return false;
-    }
-    match body_done {
-        Some(done) => done,
-        // The rest of a body the application did not read: the front end
-        // either sends it through `E` (then the connection is kept) or,
-        // having stopped sending it, closes the connection.
-        None => tokio::time::timeout(BODY_REST_WAIT, reader)
-            .await
-            .unwrap_or(false),
     }
 }
 
-/// Forward `B` frames to `wsgi.input` until `E` (true) or a failure
-/// (false).  `body` None: the request has no body.  Once the application
-/// no longer reads (the request is over), the rest is read and dropped.
-async fn read_body<R: AsyncRead + Unpin>(
-    rd: &mut FrameReader<R>,
-    body: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
-) -> bool {
-    let Some(tx) = body else { return true };
-    let mut tx = Some(tx);
-    loop {
-        let (item, last) = match rd.next().await {
-            Ok(Some((protocol::BODY, b))) => (Ok(b), None),
-            Ok(Some((protocol::BODY_END, _))) => return true,
-            Ok(Some((protocol::BODY_ERROR, b))) => {
-                (Err(protocol::decode_body_error(b)), Some(false))
+impl Live {
+    /// Encode `event` (not a file) into `out`, noting what it means for
+    /// the exchange.
+    fn encode(&mut self, event: &ResponseEvent, ctx: &Ctx) {
+        match event {
+            ResponseEvent::Complete(h, body) => {
+                protocol::encode_complete(&mut self.out, h, body);
+                self.sent_head = true;
+                application_loaded(&ctx.state, &ctx.opts, &ctx.log);
+                (self.finished, self.clean) = (true, true);
             }
-            _ => (
+            ResponseEvent::Head(h) => {
+                protocol::encode_head(&mut self.out, h);
+                self.sent_head = true;
+                application_loaded(&ctx.state, &ctx.opts, &ctx.log);
+            }
+            ResponseEvent::Chunk(b) => {
+                for piece in b.chunks(protocol::MAX_CHUNK) {
+                    protocol::put_frame(&mut self.out, protocol::DATA, piece);
+                }
+            }
+            ResponseEvent::End => {
+                protocol::put_frame(&mut self.out, protocol::END, b"");
+                (self.finished, self.clean) = (true, true);
+            }
+            ResponseEvent::Abort => {
+                protocol::put_frame(&mut self.out, protocol::ABORT, b"");
+                self.finished = true;
+            }
+            ResponseEvent::Failed(status) => {
+                protocol::put_frame(&mut self.out, protocol::FAILED, &status.to_le_bytes());
+                self.finished = true;
+            }
+            ResponseEvent::File { .. } => {}
+        }
+    }
+
+    /// Write what goes of `out` without waiting.
+    fn flush_some(&mut self) -> std::io::Result<()> {
+        let n = self.conn.try_write(&self.out)?;
+        let _ = self.out.split_to(n);
+        Ok(())
+    }
+}
+
+impl EventSink for Exchange {
+    fn try_deliver(&self, event: ResponseEvent) -> Result<(), TrySendError<ResponseEvent>> {
+        let mut guard = self.lock();
+        let Some(live) = guard.as_mut().filter(|l| !l.finished && !l.broken) else {
+            return Err(TrySendError::Closed(event));
+        };
+        // Earlier output still waiting for room, or a file (sent with its
+        // descriptor, which waits): this one has to wait too.
+        if !live.out.is_empty() || matches!(event, ResponseEvent::File { .. }) {
+            return Err(TrySendError::Full(event));
+        }
+        live.encode(&event, &self.ctx);
+        if live.flush_some().is_err() {
+            live.broken = true;
+            return Err(TrySendError::Closed(event));
+        }
+        Ok(())
+    }
+
+    fn deliver(&self, event: ResponseEvent) -> Result<(), ResponseEvent> {
+        let mut guard = self.lock();
+        let Some(live) = guard.as_mut().filter(|l| !l.finished && !l.broken) else {
+            return Err(event);
+        };
+        if let ResponseEvent::File { file, offset, len } = &event {
+            // The open file goes to the front end, which sends it itself
+            // (`sendfile`): no copy through this socket.
+            let written = live.conn.write_all(&live.out).and_then(|()| {
+                live.out.clear();
+                protocol::encode_file(&mut live.out, *offset, *len);
+                live.conn.write_with_fd(&live.out, file.as_fd())
+            });
+            live.out.clear();
+            if written.is_err() {
+                live.broken = true;
+                return Err(event);
+            }
+            return Ok(());
+        }
+        live.encode(&event, &self.ctx);
+        if live.conn.write_all(&live.out).is_err() {
+            live.broken = true;
+            return Err(event);
+        }
+        live.out.clear();
+        Ok(())
+    }
+
+    fn unflushed(&self) -> bool {
+        self.lock().as_ref().is_some_and(|l| !l.out.is_empty())
+    }
+
+    fn flush(&self) -> bool {
+        let mut guard = self.lock();
+        let Some(live) = guard.as_mut().filter(|l| !l.broken) else {
+            return false;
+        };
+        if live.conn.write_all(&live.out).is_err() {
+            live.broken = true;
+            return false;
+        }
+        live.out.clear();
+        true
+    }
+}
+
+/// `wsgi.input` of a daemon request: `B` frames read from the connection
+/// as the application asks for them.
+struct SocketBody(Arc<Exchange>);
+
+impl SocketBody {
+    /// The next chunk; `wait`: whether to wait for it (else `None` when
+    /// it is not at hand).
+    fn chunk(&self, wait: bool) -> Option<Result<Option<Bytes>, BodyError>> {
+        let mut guard = self.0.lock();
+        let Some(live) = guard.as_mut() else {
+            return Some(Ok(None));
+        };
+        if live.body != BodyState::Reading {
+            return Some(Ok(None));
+        }
+        let next = live.conn.next(wait.then_some(None));
+        let (result, state) = match next {
+            Ok(Next::WouldBlock) => return None,
+            Ok(Next::Frame(protocol::BODY, b)) => return Some(Ok(Some(b))),
+            Ok(Next::Frame(protocol::BODY_END, _)) => (Ok(None), BodyState::Done),
+            Ok(Next::Frame(protocol::BODY_ERROR, b)) => {
+                (Err(protocol::decode_body_error(b)), BodyState::Failed)
+            }
+            Ok(_) | Err(_) => (
                 Err(BodyError::Io("connection to the front end lost".into())),
-                Some(false),
+                BodyState::Failed,
             ),
         };
-        if let Some(t) = &tx
-            && t.send(item).await.is_err()
-        {
-            tx = None;
-        }
-        if let Some(result) = last {
-            return result;
-        }
+        live.body = state;
+        Some(result)
+    }
+}
+
+impl RequestBody for SocketBody {
+    fn ready_chunk(&mut self) -> Option<Result<Option<Bytes>, BodyError>> {
+        self.chunk(false)
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        self.chunk(true).unwrap_or(Ok(None))
     }
 }
 
@@ -296,58 +417,4 @@ fn script_changed(state: &State, head: &RequestHead) -> bool {
             false
         }
     }
-}
-
-/// `wsgi.input` of a daemon request: body frames forwarded by the
-/// connection's reader.
-struct ChannelBody(mpsc::Receiver<Result<Bytes, BodyError>>);
-
-impl RequestBody for ChannelBody {
-    fn ready_chunk(&mut self) -> Option<Result<Option<Bytes>, BodyError>> {
-        match self.0.try_recv() {
-            Ok(item) => Some(item.map(Some)),
-            Err(mpsc::error::TryRecvError::Empty) => None,
-            Err(mpsc::error::TryRecvError::Disconnected) => Some(Ok(None)),
-        }
-    }
-
-    fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
-        match self.0.blocking_recv() {
-            None => Ok(None),
-            Some(Ok(b)) => Ok(Some(b)),
-            Some(Err(e)) => Err(e),
-        }
-    }
-}
-
-/// Write `frame` with `fd` attached to its first byte (`SCM_RIGHTS`).
-async fn send_with_fd(
-    wr: &mut WriteHalf<'_>,
-    frame: &[u8],
-    fd: BorrowedFd<'_>,
-) -> std::io::Result<()> {
-    let sent = {
-        let stream: &UnixStream = wr.as_ref();
-        loop {
-            stream.writable().await?;
-            let attempt = stream.try_io(Interest::WRITABLE, || {
-                let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
-                let mut control = SendAncillaryBuffer::new(&mut space);
-                let fds = [fd];
-                control.push(SendAncillaryMessage::ScmRights(&fds));
-                Ok(rustix::net::sendmsg(
-                    stream,
-                    &[IoSlice::new(frame)],
-                    &mut control,
-                    SendFlags::NOSIGNAL,
-                )?)
-            });
-            match attempt {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                other => break other?,
-            }
-        }
-    };
-    // The descriptor went with the first byte; the rest is plain data.
-    wr.write_all(&frame[sent..]).await
 }

@@ -1,13 +1,14 @@
 //! What a daemon process's connections share: the requests in flight (for
 //! `request-timeout`, `inactivity-timeout` and draining), the request
-//! count (`maximum-requests`), the request threads and the draining flag.
+//! count (`maximum-requests`), the open connections and the draining
+//! flag.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::Notify;
 
 pub(super) struct State {
     /// Scripts seen, by (application group, path), with the modification
@@ -33,19 +34,14 @@ pub(super) struct State {
     maximum: u32,
     /// The request that reached `maximum-requests` was taken.
     pub maximum_reached: Notify,
-    /// One permit per request thread: a request runs only with one.
-    slots: Arc<Semaphore>,
-    /// A request had to wait for a thread (the accept loop then gives back
-    /// the permit it holds while waiting for a new connection).
-    pub contention: Notify,
     /// Open connections to front ends.
     connections: AtomicUsize,
-    /// Set once the process stops taking requests: idle connections close.
-    draining: watch::Sender<bool>,
+    /// Set once the process stops taking requests.
+    draining: AtomicBool,
 }
 
 impl State {
-    pub fn new(threads: usize, maximum: u32) -> State {
+    pub fn new(maximum: u32) -> State {
         State {
             loaded: Mutex::new(HashMap::new()),
             restart: Notify::new(),
@@ -58,10 +54,8 @@ impl State {
             taken: AtomicU32::new(0),
             maximum,
             maximum_reached: Notify::new(),
-            slots: Arc::new(Semaphore::new(threads.max(1))),
-            contention: Notify::new(),
             connections: AtomicUsize::new(0),
-            draining: watch::channel(false).0,
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -129,26 +123,6 @@ impl State {
             .map_or(Duration::ZERO, |t| t.elapsed())
     }
 
-    /// A request thread for a request read from a kept connection: at once
-    /// if one is free, else one freed within `wait` (the accept loop is
-    /// told, so that it does not keep a thread for a connection that has
-    /// not arrived); `None` if none was.
-    pub async fn thread(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
-        if let Ok(p) = Arc::clone(&self.slots).try_acquire_owned() {
-            return Some(p);
-        }
-        self.contention.notify_one();
-        tokio::time::timeout(wait, Arc::clone(&self.slots).acquire_owned())
-            .await
-            .ok()?
-            .ok()
-    }
-
-    /// A free request thread, for the accept loop.
-    pub async fn free_thread(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.slots).acquire_owned().await.ok()
-    }
-
     pub fn connection_opened(&self) {
         self.connections.fetch_add(1, Ordering::AcqRel);
     }
@@ -162,16 +136,12 @@ impl State {
         self.connections.load(Ordering::Acquire)
     }
 
-    /// Stop taking requests: idle connections close (see `connection`).
+    /// Stop taking requests.
     pub fn drain(&self) {
-        self.draining.send_replace(true);
+        self.draining.store(true, Ordering::Release);
     }
 
     pub fn is_draining(&self) -> bool {
-        *self.draining.borrow()
-    }
-
-    pub fn draining(&self) -> watch::Receiver<bool> {
-        self.draining.subscribe()
+        self.draining.load(Ordering::Acquire)
     }
 }

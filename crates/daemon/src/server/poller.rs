@@ -1,0 +1,337 @@
+//! The request threads' shared wait: one epoll set over the group's
+//! listening socket and the idle kept connections.  Of the free request
+//! threads, one (the leader) waits in it, the others (followers) wait
+//! for its turn; the readiness of a socket wakes the leader, which hands
+//! the turn on and owns that socket (every source is armed
+//! `EPOLLONESHOT`) until it parks the connection again: leader/followers.
+//!
+//! Why: with a separate I/O thread, each request went from it to a Python
+//! thread and its response back, and the request body came through a
+//! channel chunk by chunk.  Here the thread that runs a request reads it
+//! and writes its response, and a large body chunk is read straight into
+//! the buffer `wsgi.input` hands out.  It keeps mod_wsgi's balancing:
+//! only a free thread takes a new connection, so a busy process leaves
+//! new connections in the group's socket for another process of the
+//! group.  (Measured on one core, `wrk -c50` hello through two daemon
+//! processes of 8 threads: thread switches per request 0.79 with the I/O
+//! thread, 1.96 with every free thread waiting in epoll — each woken by a
+//! request of its own — and 0.6 with the leader alone waiting; CPU per
+//! request within noise of the I/O-thread design, `bench/paired_ab.py`.)
+//!
+//! Idle connections live in `parked`, by token; whoever removes one from
+//! there owns it (a request thread woken for it, or the serving loop that
+//! closes them all when the process drains, or sends back a request that
+//! waited too long for a thread).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec};
+
+use super::conn::Conn;
+use super::state::State;
+
+const LISTENER: u64 = 0;
+const WAKE: u64 = 1;
+const FIRST_CONN: u64 = 2;
+
+/// What woke a waiting thread.
+pub(super) enum Wake {
+    /// A connection with something to read: the thread owns it now.
+    Conn(Conn),
+    /// A new connection to accept.
+    Listener,
+    /// Nothing came within the wait.
+    Timeout,
+    /// The process is stopping.
+    Stop,
+}
+
+/// Who waits in `epoll_wait`: one thread at a time, the leader; the
+/// other free threads (followers) wait for their turn.  Why: every thread
+/// waiting in `epoll_wait` is woken by a request of its own, one thread
+/// switch per request; a single waiter that comes back to find requests
+/// already queued takes them without sleeping (measured on one core:
+/// 1.96 switches per request with every free thread waiting in epoll,
+/// 0.6 with one).
+struct Leader {
+    taken: bool,
+    /// Followers waiting on the condition variable.
+    waiting: usize,
+}
+
+/// The leader's turn; handing it on wakes one follower, if any waits.
+struct Lead<'a>(&'a Poller);
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut leader = self.0.leader.lock().unwrap_or_else(PoisonError::into_inner);
+        leader.taken = false;
+        if leader.waiting > 0 {
+            self.0.followers.notify_one();
+        }
+    }
+}
+
+struct Parked {
+    conns: HashMap<u64, Conn>,
+    next: u64,
+    /// No more parking, no more accepting.
+    draining: bool,
+}
+
+pub(super) struct Poller {
+    epoll: OwnedFd,
+    /// An eventfd, never read: once written, it wakes every waiter.
+    wake: OwnedFd,
+    listener: UnixListener,
+    parked: Mutex<Parked>,
+    stop: AtomicBool,
+    leader: Mutex<Leader>,
+    /// Signalled when the leader steps down and a follower waits.
+    followers: Condvar,
+    /// Threads waiting (free).
+    waiting: AtomicUsize,
+    state: Arc<State>,
+    send_buffer_size: u32,
+    receive_buffer_size: u32,
+}
+
+impl Poller {
+    /// `listener` must be non-blocking.
+    pub fn new(
+        listener: UnixListener,
+        state: Arc<State>,
+        send_buffer_size: u32,
+        receive_buffer_size: u32,
+    ) -> io::Result<Poller> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let wake = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        epoll::add(
+            &epoll,
+            &listener,
+            EventData::new_u64(LISTENER),
+            EventFlags::IN | EventFlags::ONESHOT,
+        )?;
+        epoll::add(&epoll, &wake, EventData::new_u64(WAKE), EventFlags::IN)?;
+        Ok(Poller {
+            epoll,
+            wake,
+            listener,
+            parked: Mutex::new(Parked {
+                conns: HashMap::new(),
+                next: FIRST_CONN,
+                draining: false,
+            }),
+            stop: AtomicBool::new(false),
+            leader: Mutex::new(Leader {
+                taken: false,
+                waiting: 0,
+            }),
+            followers: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+            state,
+            send_buffer_size,
+            receive_buffer_size,
+        })
+    }
+
+    fn parked(&self) -> MutexGuard<'_, Parked> {
+        // Each update under the lock is complete in itself.
+        self.parked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wait (up to `timeout`) for something to do.
+    pub fn wait(&self, timeout: Duration) -> Wake {
+        let deadline = Instant::now() + timeout;
+        let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        });
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return Wake::Stop;
+            }
+            let mut events = [epoll::Event {
+                flags: EventFlags::empty(),
+                data: EventData::new_u64(0),
+            }];
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+            let got = match self.lead(deadline) {
+                Some(_leader) => epoll::wait(&self.epoll, &mut events, Some(&timeout)),
+                None => Ok(0),
+            };
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            let token = match got {
+                Ok(0) | Err(rustix::io::Errno::INTR) => return Wake::Timeout,
+                Ok(_) => events[0].data.u64(),
+                // The epoll descriptor itself failing is not recoverable
+                // by waiting again at once.
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    return Wake::Timeout;
+                }
+            };
+            match token {
+                WAKE => return Wake::Stop,
+                LISTENER => return Wake::Listener,
+                token => {
+                    if let Some(mut conn) = self.parked().conns.remove(&token) {
+                        conn.waiting_since = None;
+                        return Wake::Conn(conn);
+                    }
+                    // Taken by the serving loop meanwhile.
+                }
+            }
+        }
+    }
+
+    /// Become the leader (the thread that waits in `epoll_wait`), waiting
+    /// until `deadline` for the turn.
+    fn lead(&self, deadline: Instant) -> Option<Lead<'_>> {
+        let mut leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
+        while leader.taken {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            leader.waiting += 1;
+            let (l, _) = self
+                .followers
+                .wait_timeout(leader, left)
+                .unwrap_or_else(PoisonError::into_inner);
+            leader = l;
+            leader.waiting -= 1;
+        }
+        leader.taken = true;
+        Some(Lead(self))
+    }
+
+    /// Accept one new connection (after a `Wake::Listener`), and arm the
+    /// listener again for the next one.
+    pub fn accept(&self) -> Option<Conn> {
+        if self.parked().draining {
+            return None;
+        }
+        let accepted = self.listener.accept();
+        // Armed again whatever happened: another connection may be queued.
+        let _ = epoll::modify(
+            &self.epoll,
+            &self.listener,
+            EventData::new_u64(LISTENER),
+            EventFlags::IN | EventFlags::ONESHOT,
+        );
+        let (stream, _) = accepted.ok()?;
+        if stream.set_nonblocking(true).is_err() {
+            return None;
+        }
+        let sock = socket2::SockRef::from(&stream);
+        if self.send_buffer_size != 0 {
+            let _ = sock.set_send_buffer_size(self.send_buffer_size as usize);
+        }
+        if self.receive_buffer_size != 0 {
+            let _ = sock.set_recv_buffer_size(self.receive_buffer_size as usize);
+        }
+        Some(Conn::new(stream, Arc::clone(&self.state)))
+    }
+
+    /// Park an idle connection until its next request; given back when
+    /// the process is draining (the caller closes it).
+    pub fn park(&self, mut conn: Conn) -> Result<(), Conn> {
+        let mut parked = self.parked();
+        if parked.draining {
+            return Err(conn);
+        }
+        conn.shrink();
+        let token = parked.next;
+        parked.next += 1;
+        let flags = EventFlags::IN | EventFlags::ONESHOT;
+        let armed = if conn.registered {
+            epoll::modify(&self.epoll, conn.stream(), EventData::new_u64(token), flags)
+        } else {
+            epoll::add(&self.epoll, conn.stream(), EventData::new_u64(token), flags)
+        };
+        if armed.is_err() {
+            return Err(conn);
+        }
+        conn.registered = true;
+        // Under the lock: a thread woken for the token waits for it.
+        parked.conns.insert(token, conn);
+        Ok(())
+    }
+
+    /// Stop taking connections and parking them; the idle connections,
+    /// for the caller to close.
+    pub fn drain(&self) -> Vec<Conn> {
+        let mut parked = self.parked();
+        parked.draining = true;
+        let _ = epoll::delete(&self.epoll, &self.listener);
+        let conns: Vec<Conn> = parked.conns.drain().map(|(_, c)| c).collect();
+        for c in &conns {
+            let _ = epoll::delete(&self.epoll, c.stream());
+        }
+        conns
+    }
+
+    /// Wake every waiting thread for good: the process is stopping.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+        let _leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
+        self.followers.notify_all();
+    }
+
+    /// Idle connections whose request has waited `wait` or longer while
+    /// every request thread was busy, taken out (the caller sends the
+    /// request back: `J`, busy).  Cheap when a thread is free.
+    pub fn take_waiting(&self, wait: Duration) -> Vec<Conn> {
+        if self.waiting.load(Ordering::Acquire) > 0 {
+            return Vec::new();
+        }
+        let mut parked = self.parked();
+        if parked.conns.is_empty() {
+            return Vec::new();
+        }
+        let tokens: Vec<u64> = parked.conns.keys().copied().collect();
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd<'_>> = tokens
+                .iter()
+                .filter_map(|t| parked.conns.get(t))
+                .map(|c| PollFd::new(c.stream(), PollFlags::IN))
+                .collect();
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if rustix::event::poll(&mut fds, Some(&zero)).is_err() {
+                return Vec::new();
+            }
+            fds.iter().map(|f| !f.revents().is_empty()).collect()
+        };
+        let now = Instant::now();
+        let mut taken = Vec::new();
+        for (token, ready) in tokens.into_iter().zip(ready) {
+            let Some(conn) = parked.conns.get_mut(&token) else {
+                continue;
+            };
+            if !ready {
+                conn.waiting_since = None;
+                continue;
+            }
+            let since = *conn.waiting_since.get_or_insert(now);
+            if now.duration_since(since) >= wait
+                && let Some(conn) = parked.conns.remove(&token)
+            {
+                let _ = epoll::delete(&self.epoll, conn.stream());
+                taken.push(conn);
+            }
+        }
+        taken
+    }
+}

@@ -1,0 +1,105 @@
+//! What a daemon process's request thread does (see `poller`): wait for a
+//! connection with a request (or a new connection), read the request,
+//! run it, write the response, and park the connection for its next
+//! request — all on this thread, with the GIL released except while the
+//! application runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wsgid_python::RequestThread;
+
+use super::Ctx;
+use super::conn::{Conn, Next};
+use super::exchange::{self, Prepared};
+use super::poller::Wake;
+use crate::protocol::{self, RequestHead};
+
+/// How long an idle thread waits before checking whether the interpreter
+/// it is parked in was replaced (the `Interpreter` reload mechanism).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// How long the rest of a request head may take once its first bytes came.
+const HEAD_WAIT: Duration = Duration::from_secs(5);
+
+/// Serve requests on this thread until the process stops.
+pub(super) fn run(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>) {
+    loop {
+        let prepared = thread.detached(|| next_request(ctx));
+        match prepared {
+            Some(Ok(p)) => serve(ctx, thread, p),
+            Some(Err(())) => thread.idle(),
+            None => return,
+        }
+    }
+}
+
+/// Wait for the next request this thread is to run (`Err`: nothing came
+/// within `IDLE_CHECK`; `None`: the process is stopping).
+fn next_request(ctx: &Arc<Ctx>) -> Option<Result<Prepared, ()>> {
+    loop {
+        let conn = match ctx.poller.wait(IDLE_CHECK) {
+            Wake::Stop => return None,
+            Wake::Timeout => return Some(Err(())),
+            Wake::Listener => match ctx.poller.accept() {
+                Some(conn) => conn,
+                None => continue,
+            },
+            Wake::Conn(conn) => conn,
+        };
+        if let Some(prepared) = read_request(ctx, conn) {
+            return Some(Ok(prepared));
+        }
+    }
+}
+
+/// Read the request waiting on `conn`; `None` when there is none to run
+/// (the connection was parked again, answered or closed).
+fn read_request(ctx: &Arc<Ctx>, mut conn: Conn) -> Option<Prepared> {
+    let mut deadline = None;
+    let head = loop {
+        match conn.next(deadline.map(Some)) {
+            Ok(Next::Frame(protocol::REQUEST, payload)) => match RequestHead::decode(payload) {
+                Ok(h) => break h,
+                Err(_) => return None,
+            },
+            // Spurious wake-up, or a new connection whose request is not
+            // there yet.
+            Ok(Next::WouldBlock) if conn.is_empty() => {
+                park(ctx, conn);
+                return None;
+            }
+            // Part of a head: the rest follows at once.
+            Ok(Next::WouldBlock) => deadline = Some(Instant::now() + HEAD_WAIT),
+            // EOF (the front end let the connection go), a broken or
+            // out-of-turn frame: the connection ends.
+            _ => return None,
+        }
+    };
+    exchange::prepare(ctx, conn, head)
+}
+
+/// Run a request and put its connection back.
+fn serve(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>, p: Prepared) {
+    let Prepared {
+        request,
+        exchange,
+        id,
+        activity,
+    } = p;
+    thread.run(request);
+    thread.detached(|| {
+        let kept = exchange.finish();
+        ctx.state.end(id, activity);
+        if let Some(conn) = kept {
+            park(ctx, conn);
+        }
+    });
+}
+
+/// Keep `conn` for its next request, or close it as `protocol` says if
+/// the process is draining.
+fn park(ctx: &Ctx, conn: Conn) {
+    if let Err(conn) = ctx.poller.park(conn) {
+        conn.close_idle();
+    }
+}
