@@ -35,8 +35,11 @@ use state::State;
 /// How long a request on a kept connection waits for one of this
 /// process's threads before it is sent back (`J`, busy).
 const THREAD_WAIT: Duration = Duration::from_millis(50);
-/// How often waiting requests are looked for while every thread is busy.
+/// How often requests waiting for a thread are looked for while requests
+/// run, and while none does (then no thread can be busy; the slower
+/// check only spares an idle process the wake-ups).
 const BUSY_CHECK: Duration = Duration::from_millis(20);
+const IDLE_BUSY_CHECK: Duration = Duration::from_millis(250);
 
 /// How long a process that abandons its requests (`request-timeout`,
 /// `deadlock-timeout`) gives its idle connections to close.
@@ -130,8 +133,8 @@ pub async fn serve(
     let heartbeat =
         (!opts.deadlock_timeout.is_zero()).then(|| python.gil_heartbeat(Duration::from_secs(1)));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut busy_check = tokio::time::interval(BUSY_CHECK);
-    busy_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let busy_check = tokio::time::sleep(BUSY_CHECK);
+    tokio::pin!(busy_check);
     tokio::pin!(stop);
     let reason = loop {
         tokio::select! {
@@ -199,13 +202,15 @@ pub async fn serve(
                     break Stopped::Recycle;
                 }
             }
-            _ = busy_check.tick() => {
+            () = &mut busy_check => {
                 // Requests on kept connections that waited too long for a
                 // thread go back, to the group's first free thread.
                 let waited = ctx.poller.take_waiting(THREAD_WAIT);
                 for conn in waited {
                     conn.reject(protocol::REJECTED_BUSY);
                 }
+                let next = if state.active() > 0 { BUSY_CHECK } else { IDLE_BUSY_CHECK };
+                busy_check.as_mut().reset(tokio::time::Instant::now() + next);
             }
         }
     };
