@@ -372,6 +372,44 @@ def application(environ, start_response):
 }
 
 #[test]
+fn large_and_small_response_pieces_arrive_whole_and_in_order() {
+    // Pieces below and above the size the daemon writes by reference
+    // (16 KiB) and above the largest frame (1 MiB), each a different byte.
+    let app = r#"
+SIZES = [5, 16384, 70000, 1, (1 << 20) + 1234, 3]
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/one":
+        body = bytes(range(256)) * 4097
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return (bytes([65 + i]) * n for i, n in enumerate(SIZES))
+"#;
+    let s = server(
+        "WSGIDaemonProcess d threads=2\n\
+         WSGIScriptAlias /pieces @DIR@/pieces.wsgi process-group=d\n",
+    )
+    .file("pieces.wsgi", app)
+    .start();
+    for _ in 0..2 {
+        let r = s.get("/pieces/one");
+        assert_eq!(r.status, 200, "{}", r.describe());
+        let want: Vec<u8> = (0..4097).flat_map(|_| 0..=255u8).collect();
+        assert!(r.body == want, "{} bytes", r.body.len());
+        let r = s.get("/pieces/many");
+        assert_eq!(r.status, 200, "{}", r.describe());
+        let sizes = [5usize, 16384, 70000, 1, (1 << 20) + 1234, 3];
+        let want: Vec<u8> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| std::iter::repeat_n(b'A' + i as u8, *n))
+            .collect();
+        assert!(r.body == want, "{} bytes", r.body.len());
+    }
+}
+
+#[test]
 fn inactivity_timeout_restarts_an_idle_process() {
     let s = server(
         "WSGIDaemonProcess idle threads=1 inactivity-timeout=1\n\

@@ -310,9 +310,14 @@ pub fn encode_head(out: &mut BytesMut, h: &ResponseHead) {
 
 /// A `C` frame: head and whole body.
 pub fn encode_complete(out: &mut BytesMut, h: &ResponseHead, body: &[u8]) {
-    put_header(out, COMPLETE, head_len(h) + body.len());
-    put_head(out, h);
+    encode_complete_head(out, h, body.len());
     out.put_slice(body);
+}
+
+/// A `C` frame up to its body, which follows (`body_len` bytes).
+pub fn encode_complete_head(out: &mut BytesMut, h: &ResponseHead, body_len: usize) {
+    put_header(out, COMPLETE, head_len(h) + body_len);
+    put_head(out, h);
 }
 
 /// Decode an `H` payload (or the head part of a `C` payload; the rest of

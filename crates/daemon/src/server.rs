@@ -18,6 +18,7 @@
 
 mod conn;
 mod exchange;
+mod output;
 mod poller;
 mod state;
 mod thread;

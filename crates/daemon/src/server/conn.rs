@@ -270,6 +270,24 @@ impl Conn {
         }
     }
 
+    /// Write what goes of `slices` without waiting; the number of bytes
+    /// taken.
+    pub fn try_write_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            match rustix::net::sendmsg(
+                &self.stream,
+                slices,
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::NOSIGNAL,
+            ) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::AGAIN) => return Ok(0),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Write all of `data`, waiting for room as needed.
     pub fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {

@@ -23,6 +23,7 @@ use wsgid_python::{
 };
 
 use super::conn::{Conn, Next};
+use super::output::Output;
 use super::{Ctx, Options, State};
 use crate::protocol::{self, RequestHead};
 
@@ -45,7 +46,7 @@ enum BodyState {
 struct Live {
     conn: Conn,
     /// Frames encoded and not yet written.
-    out: BytesMut,
+    out: Output,
     body: BodyState,
     sent_head: bool,
     /// The final event was encoded; `clean`: it completed the response.
@@ -141,7 +142,7 @@ pub(super) fn prepare(ctx: &Arc<Ctx>, conn: Conn, head: RequestHead) -> Option<P
     let exchange = Arc::new(Exchange {
         live: Mutex::new(Some(Live {
             conn,
-            out: BytesMut::new(),
+            out: Output::default(),
             body: BodyState::Reading,
             sent_head: false,
             finished: false,
@@ -191,14 +192,14 @@ impl Exchange {
         if !live.finished && !live.broken {
             // The Python side returned without a final event.
             if live.sent_head {
-                protocol::put_frame(&mut live.out, protocol::ABORT, b"");
+                protocol::put_frame(live.out.buf(), protocol::ABORT, b"");
             } else {
-                protocol::put_frame(&mut live.out, protocol::FAILED, &500u16.to_le_bytes());
+                protocol::put_frame(live.out.buf(), protocol::FAILED, &500u16.to_le_bytes());
             }
-            let _ = live.conn.write_all(&live.out);
+            let _ = live.out.flush(&live.conn);
             return None;
         }
-        if live.broken || live.conn.write_all(&live.out).is_err() || !live.clean {
+        if live.broken || live.out.flush(&live.conn).is_err() || !live.clean {
             return None;
         }
         match live.body {
@@ -227,31 +228,36 @@ impl Live {
     fn encode(&mut self, event: &ResponseEvent, ctx: &Ctx) {
         match event {
             ResponseEvent::Complete(h, body) => {
-                protocol::encode_complete(&mut self.out, h, body);
+                protocol::encode_complete_head(self.out.buf(), h, body.len());
+                self.out.payload(body.clone());
                 self.sent_head = true;
                 application_loaded(&ctx.state, &ctx.opts, &ctx.log);
                 (self.finished, self.clean) = (true, true);
             }
             ResponseEvent::Head(h) => {
-                protocol::encode_head(&mut self.out, h);
+                protocol::encode_head(self.out.buf(), h);
                 self.sent_head = true;
                 application_loaded(&ctx.state, &ctx.opts, &ctx.log);
             }
             ResponseEvent::Chunk(b) => {
-                for piece in b.chunks(protocol::MAX_CHUNK) {
-                    protocol::put_frame(&mut self.out, protocol::DATA, piece);
+                let mut at = 0;
+                while at < b.len() {
+                    let piece = b.slice(at..(at + protocol::MAX_CHUNK).min(b.len()));
+                    at += piece.len();
+                    protocol::put_header(self.out.buf(), protocol::DATA, piece.len());
+                    self.out.payload(piece);
                 }
             }
             ResponseEvent::End => {
-                protocol::put_frame(&mut self.out, protocol::END, b"");
+                protocol::put_frame(self.out.buf(), protocol::END, b"");
                 (self.finished, self.clean) = (true, true);
             }
             ResponseEvent::Abort => {
-                protocol::put_frame(&mut self.out, protocol::ABORT, b"");
+                protocol::put_frame(self.out.buf(), protocol::ABORT, b"");
                 self.finished = true;
             }
             ResponseEvent::Failed(status) => {
-                protocol::put_frame(&mut self.out, protocol::FAILED, &status.to_le_bytes());
+                protocol::put_frame(self.out.buf(), protocol::FAILED, &status.to_le_bytes());
                 self.finished = true;
             }
             ResponseEvent::File { .. } => {}
@@ -260,9 +266,7 @@ impl Live {
 
     /// Write what goes of `out` without waiting.
     fn flush_some(&mut self) -> std::io::Result<()> {
-        let n = self.conn.try_write(&self.out)?;
-        let _ = self.out.split_to(n);
-        Ok(())
+        self.out.try_flush(&self.conn)
     }
 }
 
@@ -293,12 +297,11 @@ impl EventSink for Exchange {
         if let ResponseEvent::File { file, offset, len } = &event {
             // The open file goes to the front end, which sends it itself
             // (`sendfile`): no copy through this socket.
-            let written = live.conn.write_all(&live.out).and_then(|()| {
-                live.out.clear();
-                protocol::encode_file(&mut live.out, *offset, *len);
-                live.conn.write_with_fd(&live.out, file.as_fd())
+            let written = live.out.flush(&live.conn).and_then(|()| {
+                let mut frame = BytesMut::with_capacity(21);
+                protocol::encode_file(&mut frame, *offset, *len);
+                live.conn.write_with_fd(&frame, file.as_fd())
             });
-            live.out.clear();
             if written.is_err() {
                 live.broken = true;
                 return Err(event);
@@ -306,11 +309,10 @@ impl EventSink for Exchange {
             return Ok(());
         }
         live.encode(&event, &self.ctx);
-        if live.conn.write_all(&live.out).is_err() {
+        if live.out.flush(&live.conn).is_err() {
             live.broken = true;
             return Err(event);
         }
-        live.out.clear();
         Ok(())
     }
 
@@ -323,11 +325,10 @@ impl EventSink for Exchange {
         let Some(live) = guard.as_mut().filter(|l| !l.broken) else {
             return false;
         };
-        if live.conn.write_all(&live.out).is_err() {
+        if live.out.flush(&live.conn).is_err() {
             live.broken = true;
             return false;
         }
-        live.out.clear();
         true
     }
 }
