@@ -4,8 +4,11 @@
 //! request — all on this thread, with the GIL released except while the
 //! application runs.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use wsgid_log::{Level, Peer};
 
 use wsgid_python::RequestThread;
 
@@ -13,6 +16,7 @@ use super::Ctx;
 use super::conn::{Conn, Next};
 use super::exchange::{self, Prepared};
 use super::poller::Wake;
+use super::state::State;
 use crate::protocol::{self, RequestHead};
 
 /// How long an idle thread waits before checking whether the interpreter
@@ -21,14 +25,29 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// How long the rest of a request head may take once its first bytes came.
 const HEAD_WAIT: Duration = Duration::from_secs(5);
 
-/// Serve requests on this thread until the process stops.
+/// Serve requests on this thread until the process stops.  A panic (a
+/// bug of ours: the application's own failures are answered inside
+/// `RequestThread::run`) loses the connection it happened on, not the
+/// thread.
 pub(super) fn run(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>) {
     loop {
-        let prepared = thread.detached(|| next_request(ctx));
-        match prepared {
-            Some(Ok(p)) => serve(ctx, thread, p),
-            Some(Err(())) => thread.idle(),
-            None => return,
+        let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            match thread.detached(|| next_request(ctx)) {
+                Some(Ok(p)) => serve(ctx, thread, p),
+                Some(Err(())) => thread.idle(),
+                None => return false,
+            }
+            true
+        }));
+        match step {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(_) => ctx.log.log(
+                "wsgi",
+                Level::Crit,
+                Peer::None,
+                "wsgid: panic in a daemon request thread; its connection was closed",
+            ),
         }
     }
 }
@@ -86,14 +105,34 @@ fn serve(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>, p: Prepared) {
         id,
         activity,
     } = p;
+    // The request ends for the life-cycle timers even if what follows
+    // panics.
+    let taken = Taken {
+        state: &ctx.state,
+        id,
+        activity,
+    };
     thread.run(request);
     thread.detached(|| {
         let kept = exchange.finish();
-        ctx.state.end(id, activity);
+        drop(taken);
         if let Some(conn) = kept {
             park(ctx, conn);
         }
     });
+}
+
+/// A request taken (`State::take`) and not yet ended.
+struct Taken<'a> {
+    state: &'a State,
+    id: u64,
+    activity: bool,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.state.end(self.id, self.activity);
+    }
 }
 
 /// Keep `conn` for its next request, or close it as `protocol` says if
