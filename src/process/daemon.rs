@@ -98,7 +98,6 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
     let _ = nix::sys::signal::kill(nix::unistd::getppid(), nix::sys::signal::Signal::SIGUSR2);
     let opts = wsgid_daemon::server::Options {
         name: group.name.clone(),
-        threads: group.threads.max(1) as usize,
         maximum_requests: group.maximum_requests,
         inactivity_timeout: secs(group.inactivity_timeout),
         request_timeout: secs(group.request_timeout),

@@ -50,11 +50,6 @@ const ABANDON_CLOSE_WAIT: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone)]
 pub struct Options {
     pub name: String,
-    /// Request threads: at most this many requests run at a time; a new
-    /// connection is accepted only while one is free (the rest wait in the
-    /// group's socket, where another process of the group may take them,
-    /// as mod_wsgi's daemon threads each accept one connection).
-    pub threads: usize,
     pub maximum_requests: u32,
     pub inactivity_timeout: Duration,
     pub request_timeout: Duration,

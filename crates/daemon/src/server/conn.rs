@@ -67,9 +67,8 @@ pub(super) struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// A large payload being read: its frame kind, length and the bytes so
-    /// far.
-    large: Option<(u8, usize, Vec<u8>)>,
+    /// A large `B` payload being read: its length and the bytes so far.
+    large: Option<(usize, Vec<u8>)>,
     /// Since when a request has been waiting on this idle connection while
     /// every request thread was busy (see `Poller::take_waiting`).
     pub waiting_since: Option<Instant>,
@@ -109,23 +108,28 @@ impl Conn {
         self.start == self.end && self.large.is_none()
     }
 
-    /// The kind and length of the next frame, if its header is buffered.
-    fn header(&self) -> Option<(u8, usize)> {
-        let b = self.buf.get(self.start..self.end)?;
-        (b.len() >= 5).then(|| (b[0], u32::from_le_bytes([b[1], b[2], b[3], b[4]]) as usize))
-    }
-
-    /// The next frame if it is wholly buffered.
-    fn buffered(&mut self) -> io::Result<Option<(u8, Bytes)>> {
-        let Some((kind, len)) = self.header() else {
+    /// The kind and length of the next frame, if its header is buffered
+    /// (an error for a length past `MAX_FRAME`).
+    fn header(&self) -> io::Result<Option<(u8, usize)>> {
+        let b = &self.buf[self.start..self.end];
+        if b.len() < 5 {
             return Ok(None);
-        };
+        }
+        let len = u32::from_le_bytes([b[1], b[2], b[3], b[4]]) as usize;
         if len > MAX_FRAME {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "frame too large",
             ));
         }
+        Ok(Some((b[0], len)))
+    }
+
+    /// The next frame if it is wholly buffered.
+    fn buffered(&mut self) -> io::Result<Option<(u8, Bytes)>> {
+        let Some((kind, len)) = self.header()? else {
+            return Ok(None);
+        };
         if self.end - self.start < 5 + len {
             return Ok(None);
         }
@@ -144,7 +148,7 @@ impl Conn {
         loop {
             if self.large.is_some() {
                 match self.read_large()? {
-                    Some(frame) => return Ok(Next::Frame(frame.0, frame.1)),
+                    Some(payload) => return Ok(Next::Frame(protocol::BODY, payload)),
                     None => match wait {
                         None => return Ok(Next::WouldBlock),
                         Some(deadline) => wait_for(self.stream.as_fd(), PollFlags::IN, deadline)?,
@@ -155,8 +159,7 @@ impl Conn {
             if let Some((kind, payload)) = self.buffered()? {
                 return Ok(Next::Frame(kind, payload));
             }
-            if let Some((kind, len)) = self.header()
-                && kind == protocol::BODY
+            if let Some((protocol::BODY, len)) = self.header()?
                 && len >= DIRECT
             {
                 // Room for the end-of-body frame that usually follows, so
@@ -164,7 +167,7 @@ impl Conn {
                 let mut v = Vec::with_capacity(len + 5);
                 v.extend_from_slice(&self.buf[self.start + 5..self.end]);
                 (self.start, self.end) = (0, 0);
-                self.large = Some((kind, len, v));
+                self.large = Some((len, v));
                 continue;
             }
             match self.fill()? {
@@ -187,13 +190,14 @@ impl Conn {
         }
     }
 
-    /// Go on reading a large payload: the frame once it is whole, `None`
+    /// Go on reading a large payload: the payload once it is whole, `None`
     /// when the rest would have to be waited for.
-    fn read_large(&mut self) -> io::Result<Option<(u8, Bytes)>> {
-        let Some((kind, len, v)) = &mut self.large else {
+    fn read_large(&mut self) -> io::Result<Option<Bytes>> {
+        let Some((len, v)) = &mut self.large else {
             return Ok(None);
         };
-        while v.len() < *len {
+        let len = *len;
+        while v.len() < len {
             match rustix::net::recv(
                 &self.stream,
                 rustix::buffer::spare_capacity(v),
@@ -206,10 +210,6 @@ impl Conn {
                 Err(e) => return Err(e.into()),
             }
         }
-        let (kind, len) = (*kind, *len);
-        let Some((_, _, mut v)) = self.large.take() else {
-            return Ok(None);
-        };
         // What came after the payload (the next frame's start) goes back
         // to the frame buffer, which is empty now.
         let extra = v.len() - len;
@@ -221,19 +221,13 @@ impl Conn {
             (self.start, self.end) = (0, extra);
             v.truncate(len);
         }
-        Ok(Some((kind, Bytes::from(v))))
+        Ok(self.large.take().map(|(_, v)| Bytes::from(v)))
     }
 
     /// One `recv` into the frame buffer, without waiting.
     fn fill(&mut self) -> io::Result<Fill> {
         let pending = self.end - self.start;
-        let need = match self.header() {
-            Some((_, len)) if len > MAX_FRAME => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "frame too large",
-                ));
-            }
+        let need = match self.header()? {
             Some((_, len)) => 5 + len + FOLLOWING_FRAMES,
             None => 4096,
         };
@@ -258,18 +252,6 @@ impl Conn {
         }
     }
 
-    /// Write what goes without waiting; the number of bytes taken.
-    pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
-        loop {
-            match rustix::net::send(&self.stream, data, SendFlags::NOSIGNAL) {
-                Ok(n) => return Ok(n),
-                Err(rustix::io::Errno::AGAIN) => return Ok(0),
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
     /// Write what goes of `slices` without waiting; the number of bytes
     /// taken.
     pub fn try_write_vectored(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -291,7 +273,7 @@ impl Conn {
     /// Write all of `data`, waiting for room as needed.
     pub fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let n = self.try_write(data)?;
+            let n = self.try_write_vectored(&[IoSlice::new(data)])?;
             if n == 0 {
                 wait_for(self.stream.as_fd(), PollFlags::OUT, None)?;
             }

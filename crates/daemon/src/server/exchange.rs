@@ -191,11 +191,12 @@ impl Exchange {
         let mut live = self.lock().take()?;
         if !live.finished && !live.broken {
             // The Python side returned without a final event.
-            if live.sent_head {
-                protocol::put_frame(live.out.buf(), protocol::ABORT, b"");
+            let last = if live.sent_head {
+                ResponseEvent::Abort
             } else {
-                protocol::put_frame(live.out.buf(), protocol::FAILED, &500u16.to_le_bytes());
-            }
+                ResponseEvent::Failed(500)
+            };
+            live.encode(&last, &self.ctx);
             let _ = live.out.flush(&live.conn);
             return None;
         }
@@ -263,11 +264,6 @@ impl Live {
             ResponseEvent::File { .. } => {}
         }
     }
-
-    /// Write what goes of `out` without waiting.
-    fn flush_some(&mut self) -> std::io::Result<()> {
-        self.out.try_flush(&self.conn)
-    }
 }
 
 impl EventSink for Exchange {
@@ -282,7 +278,7 @@ impl EventSink for Exchange {
             return Err(TrySendError::Full(event));
         }
         live.encode(&event, &self.ctx);
-        if live.flush_some().is_err() {
+        if live.out.try_flush(&live.conn).is_err() {
             live.broken = true;
             return Err(TrySendError::Closed(event));
         }

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,7 @@ pub(super) enum Wake {
 struct Leader {
     taken: bool,
     /// Followers waiting on the condition variable.
-    waiting: usize,
+    following: usize,
 }
 
 /// The leader's turn; handing it on wakes one follower, if any waits.
@@ -73,7 +73,7 @@ impl Drop for Lead<'_> {
     fn drop(&mut self) {
         let mut leader = self.0.leader.lock().unwrap_or_else(PoisonError::into_inner);
         leader.taken = false;
-        if leader.waiting > 0 {
+        if leader.following > 0 {
             self.0.followers.notify_one();
         }
     }
@@ -96,8 +96,6 @@ pub(super) struct Poller {
     leader: Mutex<Leader>,
     /// Signalled when the leader steps down and a follower waits.
     followers: Condvar,
-    /// Threads waiting (free).
-    waiting: AtomicUsize,
     state: Arc<State>,
     send_buffer_size: u32,
     receive_buffer_size: u32,
@@ -132,10 +130,9 @@ impl Poller {
             stop: AtomicBool::new(false),
             leader: Mutex::new(Leader {
                 taken: false,
-                waiting: 0,
+                following: 0,
             }),
             followers: Condvar::new(),
-            waiting: AtomicUsize::new(0),
             state,
             send_buffer_size,
             receive_buffer_size,
@@ -162,12 +159,10 @@ impl Poller {
                 flags: EventFlags::empty(),
                 data: EventData::new_u64(0),
             }];
-            self.waiting.fetch_add(1, Ordering::AcqRel);
             let got = match self.lead(deadline) {
                 Some(_leader) => epoll::wait(&self.epoll, &mut events, Some(&timeout)),
                 None => Ok(0),
             };
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
             let token = match got {
                 Ok(0) | Err(rustix::io::Errno::INTR) => return Wake::Timeout,
                 Ok(_) => events[0].data.u64(),
@@ -201,13 +196,13 @@ impl Poller {
             if left.is_zero() || self.stop.load(Ordering::Acquire) {
                 return None;
             }
-            leader.waiting += 1;
+            leader.following += 1;
             let (l, _) = self
                 .followers
                 .wait_timeout(leader, left)
                 .unwrap_or_else(PoisonError::into_inner);
             leader = l;
-            leader.waiting -= 1;
+            leader.following -= 1;
         }
         leader.taken = true;
         Some(Lead(self))
@@ -291,7 +286,12 @@ impl Poller {
     /// every request thread was busy, taken out (the caller sends the
     /// request back: `J`, busy).  Cheap when a thread is free.
     pub fn take_waiting(&self, wait: Duration) -> Vec<Conn> {
-        if self.waiting.load(Ordering::Acquire) > 0 {
+        // A free thread is the leader or a follower.
+        let free = {
+            let leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
+            leader.taken || leader.following > 0
+        };
+        if free {
             return Vec::new();
         }
         let mut parked = self.parked();
