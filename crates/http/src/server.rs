@@ -230,14 +230,27 @@ impl FrontEnd {
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let body = IncomingBody::read_ahead(
-            body,
-            content_length,
-            expects_continue,
-            handler::limit_request_body(r),
-            self.cfg.timeout,
-        )
-        .await;
+        let limit = handler::limit_request_body(r);
+        // An empty group is this process's Python (embedded mode).
+        let body = if settings.process_group.is_empty() {
+            IncomingBody::for_embedded(
+                body,
+                content_length,
+                expects_continue,
+                limit,
+                self.cfg.timeout,
+            )
+            .await
+        } else {
+            IncomingBody::read_ahead(
+                body,
+                content_length,
+                expects_continue,
+                limit,
+                self.cfg.timeout,
+            )
+            .await
+        };
         let error_override = settings.error_override;
         match handler::submit(self, r, settings, body) {
             Ok(rx) => response::from_events(site, r, error_override, rx).await,

@@ -95,6 +95,9 @@ impl Input {
         py: Python<'py>,
         limit: Option<usize>,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        if let Some(read) = self.read_direct(py, limit) {
+            return read;
+        }
         let mut parts: Vec<Bytes> = Vec::new();
         let mut total = 0;
         while limit.is_none_or(|l| total < l) {
@@ -107,6 +110,52 @@ impl Input {
             parts.push(part);
         }
         ffi::bytes_from_parts(py, &parts)
+    }
+
+    /// `read` from a source that writes straight into the new `bytes`
+    /// object (see [`RequestBody::direct_rest`]): its size is known before
+    /// reading, so the object is made first and filled in place, with the
+    /// GIL released only to wait for the client.  None: the source cannot,
+    /// or the buffered rest of a chunk answers the read alone.
+    fn read_direct<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: Option<usize>,
+    ) -> Option<PyResult<Bound<'py, PyBytes>>> {
+        let body = match self.body.get_mut() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let rest = usize::try_from(body.direct_rest()?).ok()?;
+        let total = self.buffer.len().checked_add(rest)?;
+        let want = limit.map_or(total, |l| l.min(total));
+        if self.eof || want <= self.buffer.len() {
+            return None;
+        }
+        let (buffer, eof, failed) = (&mut self.buffer, &mut self.eof, &mut self.failed);
+        Some(ffi::bytes_filled(py, want, |dst| {
+            dst.put(&buffer[..]);
+            *buffer = Bytes::new();
+            while dst.room() > 0 {
+                let step = match body.try_read_into(dst) {
+                    Ok(Some(0)) => {
+                        *eof = true;
+                        return Ok(());
+                    }
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => py.detach(|| body.wait_readable()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = step {
+                    *failed = true;
+                    return Err(PyIOError::new_err(format!(
+                        "Apache/mod_wsgi request data read error: {}.",
+                        describe(&e)
+                    )));
+                }
+            }
+            Ok(())
+        }))
     }
 
     /// One line including its `\n`, at most `limit` bytes.

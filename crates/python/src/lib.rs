@@ -40,6 +40,7 @@ mod script;
 pub use cgi_env::CgiEnv;
 pub use error::PythonError;
 pub use events::{EventReceiver, EventSender, EventSink, TrySendError, channel as event_channel};
+pub use ffi::Filling;
 pub use host::{PythonHost, RequestThread, ThreadTask};
 
 // ===== public contract (shared with wsgid-http) =====
@@ -113,6 +114,25 @@ pub trait RequestBody: Send {
     /// another request thread take the GIL (a thread switch).
     fn ready_chunk(&mut self) -> Option<Result<Option<Bytes>, BodyError>> {
         None
+    }
+
+    /// Bytes of the body still to come, when this source can copy them
+    /// straight into the caller's memory with [`RequestBody::try_read_into`]
+    /// (None: it delivers chunks only).
+    fn direct_rest(&self) -> Option<u64> {
+        None
+    }
+
+    /// Write body bytes into `dst` (which has room) without waiting;
+    /// called with the GIL held.  `Some(n)`: `n` bytes written, `Some(0)`:
+    /// the body is over, `None`: nothing at hand, see `wait_readable`.
+    fn try_read_into(&mut self, _dst: &mut Filling<'_>) -> Result<Option<usize>, BodyError> {
+        Ok(Some(0))
+    }
+
+    /// Block until `try_read_into` can go on (the GIL released).
+    fn wait_readable(&mut self) -> Result<(), BodyError> {
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use tokio::time::Instant;
 
-use super::io::{Filled, ReadState, Shared};
+use super::io::{BodyDst, Direct, Filled, ReadState, Shared};
 
 /// A chunk-size line or trailer line longer than this is refused.
 const MAX_CHUNK_LINE: usize = 8 * 1024;
@@ -239,6 +239,49 @@ impl BodyIn {
             self.source = None;
         }
         res
+    }
+}
+
+/// Direct reads: a `Content-Length` body read by a Python thread straight
+/// from the socket into the application's memory (one copy, the kernel's,
+/// instead of a copy into a read buffer and another out of it).  Not for
+/// a request that waits for `100 Continue` (that needs the async writer).
+impl BodyIn {
+    /// Bytes of the body not read yet.
+    pub fn rest(&self) -> u64 {
+        self.source
+            .as_ref()
+            .map_or(0, |(shared, seq)| shared.body_rest(*seq))
+    }
+
+    /// Fill the start of `dst` with body bytes at hand, without waiting.
+    pub fn try_read_into(&mut self, dst: &mut BodyDst<'_, '_>) -> io::Result<Direct> {
+        let Some((shared, seq)) = &self.source else {
+            return Ok(Direct::End);
+        };
+        let res = shared.try_read_body(*seq, dst);
+        if matches!(res, Ok(Direct::End)) {
+            self.source = None;
+        }
+        res
+    }
+
+    /// Block the calling (non-runtime) thread until the socket is
+    /// readable, at most `Timeout`.
+    pub fn wait_readable(&self) -> io::Result<()> {
+        match &self.source {
+            Some((shared, _)) => shared.wait_readable_blocking(),
+            None => Ok(()),
+        }
+    }
+
+    /// Wait, on the runtime, until `enough` bytes of the body have arrived
+    /// (see [`Shared::wait_body_bytes`]); at most `Timeout`.
+    pub async fn wait_arrived(&self, enough: u64) {
+        if let Some((shared, seq)) = &self.source {
+            let deadline = Instant::now() + shared.timeout;
+            shared.wait_body_bytes(*seq, enough, deadline).await;
+        }
     }
 }
 

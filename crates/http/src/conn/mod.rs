@@ -36,6 +36,7 @@ use tokio::time::Instant;
 pub use body_in::BodyIn;
 use body_in::Framing;
 use io::Shared;
+pub use io::{BodyDst, Direct};
 pub(crate) use read_head::stopped;
 use read_head::{HeadRead, Waits};
 use write::ReqFacts;

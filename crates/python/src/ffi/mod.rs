@@ -4,10 +4,14 @@
 //!
 //! It does not decide anything: callers choose what to initialise, which
 //! module to execute and which descriptor to duplicate.  Sub-interpreters
-//! and per-thread thread states are in `subinterp.rs`.
+//! and per-thread thread states are in `subinterp.rs`; `bytes` objects
+//! filled in place (request bodies) in `filling.rs`.
 
+mod filling;
 mod subinterp;
 
+pub use filling::Filling;
+pub(crate) use filling::bytes_filled;
 pub(crate) use subinterp::{SubInterpreter, ThreadSwitch};
 
 use std::ffi::{CStr, CString, c_char};
