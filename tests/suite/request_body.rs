@@ -314,3 +314,15 @@ fn a_body_cut_short_fails_the_read() {
     // The server is still there.
     assert_eq!(s.post("/in/read", b"ok").var("read"), "ok");
 }
+
+/// A read larger than what is made up front (4 MiB) collects the body's
+/// chunks as they arrive instead: still whole.
+#[test]
+fn a_read_of_a_very_large_body_is_whole() {
+    let s = input_site("");
+    let body = pattern(5 * 1024 * 1024 + 3, 5);
+    let r = s.post("/in/echo", &body);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body.len(), body.len());
+    assert!(r.body == body, "echoed body differs");
+}

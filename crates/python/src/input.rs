@@ -19,6 +19,12 @@ use pyo3::types::{PyBytes, PyList};
 use crate::ffi;
 use crate::{BodyError, RequestBody};
 
+/// Largest `read` answered by a `bytes` object made before the data is
+/// there (see `read_direct`): a client's `Content-Length` alone must not
+/// make the server allocate gigabytes.  Larger reads collect the chunks
+/// as they arrive, then copy them.
+const DIRECT_READ_MAX: usize = 4 << 20;
+
 /// The `wsgi.input` object of one request.
 #[pyclass(module = "mod_wsgi", name = "Input")]
 pub(crate) struct Input {
@@ -129,7 +135,7 @@ impl Input {
         let rest = usize::try_from(body.direct_rest()?).ok()?;
         let total = self.buffer.len().checked_add(rest)?;
         let want = limit.map_or(total, |l| l.min(total));
-        if self.eof || want <= self.buffer.len() {
+        if self.eof || want <= self.buffer.len() || want > DIRECT_READ_MAX {
             return None;
         }
         let (buffer, eof, failed) = (&mut self.buffer, &mut self.eof, &mut self.failed);
