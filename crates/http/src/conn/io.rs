@@ -314,12 +314,20 @@ impl Shared {
                 0
             } else {
                 loop {
-                    match dst.recv(self.stream(), want) {
-                        Err(rustix::io::Errno::INTR) => continue,
-                        Err(rustix::io::Errno::AGAIN) => return Ok(Direct::WouldBlock),
+                    let read = match dst {
+                        BodyDst::Bytes(f) if want as u64 == rest => {
+                            self.recv_body_end(f, want, &mut st)
+                        }
+                        _ => dst.recv(self.stream(), want).map_err(io::Error::from),
+                    };
+                    match read {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            return Ok(Direct::WouldBlock);
+                        }
                         Err(e) => {
                             st.framing = Framing::Broken;
-                            return Err(e.into());
+                            return Err(e);
                         }
                         Ok(n) => break n,
                     }
@@ -343,6 +351,48 @@ impl Shared {
             Framing::Length(left)
         };
         Ok(Direct::Data(n))
+    }
+
+    /// The read that completes a body, into a `bytes` object: it also asks
+    /// for up to `SPILL` bytes more (the next request's head, kept in the
+    /// buffer), so that a short read shows the socket drained, and it runs
+    /// inside `try_io`, which then clears tokio's readiness (only if no new
+    /// event came since it looked).  Else tokio would still take the socket
+    /// for readable and the next head read would be a `recv` failing with
+    /// `EAGAIN`: one system call more per request.  Returns the body bytes
+    /// read (at most `want`).
+    fn recv_body_end(
+        &self,
+        f: &mut wsgid_python::Filling<'_>,
+        want: usize,
+        st: &mut ReadState,
+    ) -> io::Result<usize> {
+        const SPILL: usize = 1024;
+        let mut spill = [0u8; SPILL];
+        let mut read = None;
+        let _ = self.stream().try_io(tokio::io::Interest::READABLE, || {
+            let r = f.recv_spilling(self.stream(), want, &mut spill);
+            let drained = match &r {
+                Ok(n) => *n < want + SPILL,
+                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            };
+            read = Some(r);
+            if drained {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                Ok(())
+            }
+        });
+        // Not called when tokio holds the socket for not readable (an
+        // event not handled yet): read anyway, readiness is clear already.
+        let n = match read {
+            Some(r) => r?,
+            None => f.recv_spilling(self.stream(), want, &mut spill)?,
+        };
+        if n > want {
+            st.buf.extend_from_slice(&spill[..n - want]);
+        }
+        Ok(n.min(want))
     }
 
     /// Wait (blocking the calling thread, which is not a runtime thread)

@@ -4,9 +4,9 @@
 //! the body is not copied once more out of a read buffer.
 //!
 //! Soundness rests on [`Filling`] alone: it counts the bytes written to
-//! the start of the object, and its fields are private, so only its two
-//! writers can advance the count: `put` (a copy) and `recv` (rustix reports
-//! how many bytes the kernel initialised).  [`bytes_filled`] trusts that
+//! the start of the object, and its fields are private, so only its
+//! writers can advance the count: `put` (a copy), `recv` (rustix reports
+//! how many bytes the kernel initialised) and `recv_spilling` (`readv`).  [`bytes_filled`] trusts that
 //! count and nothing the caller says.
 
 use std::mem::MaybeUninit;
@@ -50,6 +50,43 @@ impl Filling<'_> {
         let ((init, _), _) = rustix::net::recv(fd, &mut self.buf[self.filled..end], flags)?;
         let n = init.len();
         self.filled += n;
+        Ok(n)
+    }
+}
+
+impl Filling<'_> {
+    /// One `readv(2)` from a non-blocking socket: at most `max` bytes into
+    /// the room, and what else is there, up to `spill.len()` bytes, into
+    /// `spill`.  Returns the total read; the bytes past `max` are at the
+    /// start of `spill`.  A total short of `max + spill.len()` tells the
+    /// caller the socket is drained, which a read of exactly `max` cannot.
+    pub fn recv_spilling<Fd: AsFd>(
+        &mut self,
+        fd: Fd,
+        max: usize,
+        spill: &mut [u8],
+    ) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let max = max.min(self.room());
+        let tail = &mut self.buf[self.filled..self.filled + max];
+        let iov = [
+            libc::iovec {
+                iov_base: tail.as_mut_ptr().cast(),
+                iov_len: tail.len(),
+            },
+            libc::iovec {
+                iov_base: spill.as_mut_ptr().cast(),
+                iov_len: spill.len(),
+            },
+        ];
+        // SAFETY: the two iovecs describe `tail` and `spill`, memory this
+        // function holds exclusive borrows of, with their exact lengths;
+        // readv writes at most that much, front to back, and returns the
+        // number of bytes written (or -1 with errno set).
+        let n = unsafe { libc::readv(fd.as_fd().as_raw_fd(), iov.as_ptr(), 2) };
+        let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+        // The kernel wrote the first `min(n, max)` bytes of `tail`.
+        self.filled += n.min(max);
         Ok(n)
     }
 }
