@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use tokio::time::Instant;
 
-use super::io::{BodyDst, Direct, Filled, ReadState, Shared};
+use super::direct::{BodyDst, Direct};
+use super::io::{Filled, ReadState, Shared};
 
 /// A chunk-size line or trailer line longer than this is refused.
 const MAX_CHUNK_LINE: usize = 8 * 1024;

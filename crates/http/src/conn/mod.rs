@@ -21,6 +21,7 @@
 
 mod body_in;
 mod buffers;
+mod direct;
 mod io;
 mod read_head;
 mod refuse;
@@ -35,8 +36,8 @@ use tokio::time::Instant;
 
 pub use body_in::BodyIn;
 use body_in::Framing;
+pub use direct::{BodyDst, Direct};
 use io::Shared;
-pub use io::{BodyDst, Direct};
 pub(crate) use read_head::stopped;
 use read_head::{HeadRead, Waits};
 use write::ReqFacts;
