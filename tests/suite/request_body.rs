@@ -263,11 +263,9 @@ fn pipelined_bodies_stay_apart() {
     }
 }
 
-/// A client that stops sending its body: the read fails with Apache's
-/// timeout message once `Timeout` passes, and the application answers.
-#[test]
-fn a_stalled_body_read_times_out() {
-    let s = input_site("Timeout 1\n");
+/// A connection that sent a 50,000-byte POST to /in/until-error and only
+/// `sent` bytes of its body.
+fn part_of_a_body(s: &TestServer, sent: usize) -> crate::support::Conn {
     let mut c = s.connect();
     c.send(post_head(
         s.port(),
@@ -275,7 +273,16 @@ fn a_stalled_body_read_times_out() {
         50_000,
         "Connection: close\r\n",
     ));
-    c.send(pattern(40_000, 3));
+    c.send(pattern(sent, 3));
+    c
+}
+
+/// A client that stops sending its body: the read fails with Apache's
+/// timeout message once `Timeout` passes, and the application answers.
+#[test]
+fn a_stalled_body_read_times_out() {
+    let s = input_site("Timeout 1\n");
+    let mut c = part_of_a_body(&s, 40_000);
     c.set_timeout(Duration::from_secs(10));
     let r = c.read_response(false);
     assert_eq!(r.status, 200, "{}", r.describe());
@@ -293,14 +300,7 @@ fn a_stalled_body_read_times_out() {
 #[test]
 fn a_body_cut_short_fails_the_read() {
     let s = input_site("");
-    let mut c = s.connect();
-    c.send(post_head(
-        s.port(),
-        "/in/until-error",
-        50_000,
-        "Connection: close\r\n",
-    ));
-    c.send(pattern(10_000, 4));
+    let mut c = part_of_a_body(&s, 10_000);
     c.shutdown_write();
     let r = c.read_response(false);
     assert_eq!(r.status, 200, "{}", r.describe());

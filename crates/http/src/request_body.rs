@@ -93,10 +93,28 @@ impl IncomingBody {
 }
 
 impl IncomingBody {
+    /// The body of a request for this process's Python (`embedded`: see
+    /// [`IncomingBody::for_embedded`]) or for a daemon process group (see
+    /// [`IncomingBody::read_ahead`]).
+    pub async fn prepare(
+        body: BodyIn,
+        content_length: Option<u64>,
+        expects_continue: bool,
+        limit: u64,
+        timeout: Duration,
+        embedded: bool,
+    ) -> IncomingBody {
+        if embedded {
+            Self::for_embedded(body, content_length, expects_continue, limit, timeout).await
+        } else {
+            Self::read_ahead(body, content_length, expects_continue, limit, timeout).await
+        }
+    }
+
     /// The body for a request with `content_length` bytes: read now when it
     /// is small and the client is not waiting for `100 Continue`, else left
     /// to be pumped when the application reads.
-    pub async fn read_ahead(
+    async fn read_ahead(
         mut body: BodyIn,
         content_length: Option<u64>,
         expects_continue: bool,
@@ -137,7 +155,7 @@ impl IncomingBody {
     /// until the body, or its first [`ARRIVED_ENOUGH`] bytes, has arrived,
     /// so that a Python thread is not held by a slow client's first bytes
     /// and mostly finds the body there.
-    pub async fn for_embedded(
+    async fn for_embedded(
         body: BodyIn,
         content_length: Option<u64>,
         expects_continue: bool,

@@ -230,27 +230,16 @@ impl FrontEnd {
             .headers
             .get(http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let limit = handler::limit_request_body(r);
-        // An empty group is this process's Python (embedded mode).
-        let body = if settings.process_group.is_empty() {
-            IncomingBody::for_embedded(
-                body,
-                content_length,
-                expects_continue,
-                limit,
-                self.cfg.timeout,
-            )
-            .await
-        } else {
-            IncomingBody::read_ahead(
-                body,
-                content_length,
-                expects_continue,
-                limit,
-                self.cfg.timeout,
-            )
-            .await
-        };
+        let body = IncomingBody::prepare(
+            body,
+            content_length,
+            expects_continue,
+            handler::limit_request_body(r),
+            self.cfg.timeout,
+            // An empty group is this process's Python (embedded mode).
+            settings.process_group.is_empty(),
+        )
+        .await;
         let error_override = settings.error_override;
         match handler::submit(self, r, settings, body) {
             Ok(rx) => response::from_events(site, r, error_override, rx).await,
