@@ -18,6 +18,13 @@
 //! request of its own — and 0.6 with the leader alone waiting; CPU per
 //! request within noise of the I/O-thread design, `bench/paired_ab.py`.)
 //!
+//! A thread that comes back for work first takes what is ready without
+//! waiting (`epoll_wait` with a zero timeout, beside the leader's wait),
+//! and joins the followers only when nothing is: under load a thread goes
+//! from one request to the next without handing the turn on.  (Same
+//! measure: thread switches per request 1.5 -> 0.77, futex calls 2.6 ->
+//! 0.57, CPU per request 23.5 -> 22.8 µs.)
+//!
 //! Idle connections live in `parked`, by token; whoever removes one from
 //! there owns it (a request thread woken for it, or the serving loop that
 //! closes them all when the process drains, or sends back a request that
@@ -40,6 +47,10 @@ use super::state::State;
 const LISTENER: u64 = 0;
 const WAKE: u64 = 1;
 const FIRST_CONN: u64 = 2;
+const ZERO: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 /// What woke a waiting thread.
 pub(super) enum Wake {
@@ -144,7 +155,8 @@ impl Poller {
         self.parked.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wait (up to `timeout`) for something to do.
+    /// Wait (up to `timeout`) for something to do: what is ready now, or
+    /// else the leader's turn and what comes.
     pub fn wait(&self, timeout: Duration) -> Wake {
         let deadline = Instant::now() + timeout;
         let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
@@ -159,9 +171,12 @@ impl Poller {
                 flags: EventFlags::empty(),
                 data: EventData::new_u64(0),
             }];
-            let got = match self.lead(deadline) {
-                Some(_leader) => epoll::wait(&self.epoll, &mut events, Some(&timeout)),
-                None => Ok(0),
+            let got = match epoll::wait(&self.epoll, &mut events, Some(&ZERO)) {
+                Ok(1) => Ok(1),
+                _ => match self.lead(deadline) {
+                    Some(_leader) => epoll::wait(&self.epoll, &mut events, Some(&timeout)),
+                    None => Ok(0),
+                },
             };
             let token = match got {
                 Ok(0) | Err(rustix::io::Errno::INTR) => return Wake::Timeout,
@@ -305,11 +320,7 @@ impl Poller {
                 .filter_map(|t| parked.conns.get(t))
                 .map(|c| PollFd::new(c.stream(), PollFlags::IN))
                 .collect();
-            let zero = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            if rustix::event::poll(&mut fds, Some(&zero)).is_err() {
+            if rustix::event::poll(&mut fds, Some(&ZERO)).is_err() {
                 return Vec::new();
             }
             fds.iter().map(|f| !f.revents().is_empty()).collect()
