@@ -346,3 +346,72 @@ impl Poller {
         taken
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{Poller, Wake};
+    use crate::server::conn::Conn;
+    use crate::server::state::State;
+
+    fn poller(name: &str) -> Poller {
+        let addr = SocketAddr::from_abstract_name(format!(
+            "wsgid-poller-test-{name}-{}",
+            std::process::id()
+        ))
+        .expect("abstract address");
+        let listener = UnixListener::bind_addr(&addr).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        Poller::new(listener, Arc::new(State::new(0)), 0, 0).expect("poller")
+    }
+
+    /// A parked connection of `p`, and the front end's end of it.
+    fn parked(p: &Poller) -> UnixStream {
+        let (front, daemon) = UnixStream::pair().expect("pair");
+        daemon.set_nonblocking(true).expect("nonblocking");
+        assert!(p.park(Conn::new(daemon, Arc::clone(&p.state))).is_ok());
+        front
+    }
+
+    #[test]
+    fn a_thread_back_for_work_takes_what_is_ready_without_the_leaders_turn() {
+        let p = poller("ready");
+        let mut front = parked(&p);
+        // Another thread has the turn (it waits in epoll).
+        let _leader = p
+            .lead(Instant::now() + Duration::from_secs(60))
+            .expect("turn");
+        front.write_all(b"x").expect("write");
+        let started = Instant::now();
+        let woke = p.wait(Duration::from_secs(5));
+        assert!(
+            matches!(woke, Wake::Conn(_)),
+            "the ready connection is taken"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "without waiting for the turn"
+        );
+    }
+
+    #[test]
+    fn with_nothing_ready_a_thread_waits_for_the_leaders_turn() {
+        let p = poller("idle");
+        let _front = parked(&p);
+        let _leader = p
+            .lead(Instant::now() + Duration::from_secs(60))
+            .expect("turn");
+        let started = Instant::now();
+        let woke = p.wait(Duration::from_millis(300));
+        assert!(matches!(woke, Wake::Timeout));
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "it waited as a follower"
+        );
+    }
+}
