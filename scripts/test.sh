@@ -69,6 +69,19 @@ if [ -f "$ORACLE/harness.py" ]; then
     # Outputs go to a temporary folder: ../shared is read-only for us.
     python3 "$ORACLE/harness.py" compare --out "${TMPDIR:-/tmp}/wsgid-oracle-out" \
         --subject 'target/release/wsgid -f {conf}' $CASES
+    # Case 07 runs daemon processes as nobody and www-data, which must read
+    # the embedded Python's standard library: pyenv's lives under /root
+    # (mode 0700), so the case runs against the static build of Debian's
+    # python3.11 (as mod_wsgi's own is).  It also compares argv[0] of a
+    # process without display-name: Apache's is '/usr/sbin/apache2', the
+    # name it was started as; wsgid keeps the name it was started as, so
+    # it is started under that name here (exec -a) and the comparison
+    # checks that wsgid leaves argv[0] alone unless display-name is set.
+    if [ -z "${ORACLE_CASES:-}" ]; then
+        echo "== conformance oracle: case 07 against the static Debian-Python build"
+        python3 "$ORACLE/harness.py" compare --out "${TMPDIR:-/tmp}/wsgid-oracle-out" \
+            --subject "bash -c \"exec -a /usr/sbin/apache2 $PWD/target/static/release/wsgid -f {conf}\"" 07
+    fi
 else
     echo "== conformance oracle not found at $ORACLE (set ORACLE_DIR); skipped" >&2
     exit 1

@@ -132,7 +132,63 @@ fn set_up_main(py: Python<'_>, cfg: &PythonConfig, log: &ErrorLog) -> PyResult<I
     py.get_type::<crate::input::Input>();
     py.get_type::<LogStream>();
     py.get_type::<crate::file_wrapper::FileWrapper>();
+    warn_if_stdlib_unreadable(py, log);
     set_up_interpreter(py, cfg, log, "")
+}
+
+/// A daemon process that runs as another user (`user=`) may be unable to
+/// read the Python it embeds: a pyenv build under `/root` (mode 0700) is
+/// the usual case.  Start-up still works (the modules it needs are frozen
+/// into libpython), but Python then falls back to another installation's
+/// standard library, or none, and later imports fail with a bare
+/// `No module named ...`.  Say why, once, at start.  A shared libpython's
+/// standard library is `pythonX.Y` beside it; a static build is skipped.
+fn warn_if_stdlib_unreadable(py: Python<'_>, log: &ErrorLog) {
+    let Some(library) = ffi::library_path() else {
+        return;
+    };
+    if is_this_executable(&library) {
+        return;
+    }
+    let Some(libdir) = library.parent() else {
+        return;
+    };
+    let Some(major_minor) = version_major_minor(&ffi::version_string()) else {
+        return;
+    };
+    let expected = libdir.join(format!("python{major_minor}"));
+    let Err(e) = std::fs::read_dir(&expected) else {
+        return;
+    };
+    if e.kind() != io::ErrorKind::PermissionDenied {
+        return;
+    }
+    let found: String = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("_stdlib_dir"))
+        .and_then(|d| d.extract())
+        .unwrap_or_else(|_| "none".to_owned());
+    let pid = std::process::id();
+    log.log(
+        MODULE,
+        Level::Error,
+        Peer::None,
+        &format!(
+            "mod_wsgi (pid={pid}): {}The standard library of the Python wsgid embeds, \
+             '{}', cannot be read by this process's user; Python is using '{found}' instead, \
+             and imports from the standard library may fail. Install Python where that user \
+             can read it, or change the user.",
+            errno_prefix(&e),
+            expected.display(),
+        ),
+    );
+}
+
+/// "3.11" from `Py_GetVersion()`'s "3.11.7 (main, ...)".
+fn version_major_minor(version: &str) -> Option<String> {
+    let number = version.split_whitespace().next()?;
+    let mut parts = number.split('.');
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
 }
 
 /// What mod_wsgi's `newInterpreterObject` does to every interpreter it
@@ -271,5 +327,24 @@ fn is_this_executable(path: &std::path::Path) -> bool {
     match (std::fs::canonicalize(path), std::env::current_exe()) {
         (Ok(lib), Ok(exe)) => lib == exe,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_major_minor;
+
+    #[test]
+    fn major_minor_from_py_get_version() {
+        assert_eq!(
+            version_major_minor("3.11.7 (main, May  9 2026, 07:35:25) [GCC 12.2.0]").as_deref(),
+            Some("3.11")
+        );
+        assert_eq!(
+            version_major_minor("3.13.0rc1 (main)").as_deref(),
+            Some("3.13")
+        );
+        assert_eq!(version_major_minor(""), None);
+        assert_eq!(version_major_minor("3"), None);
     }
 }
