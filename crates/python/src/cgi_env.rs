@@ -146,6 +146,13 @@ impl CgiEnv {
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
+    /// The `j`th pair, in order.
+    pub fn entry(&self, j: usize) -> Option<(&str, &str)> {
+        self.spans
+            .get(j)
+            .map(|s| (&self.buf[s.key()], &self.buf[s.value()]))
+    }
+
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         self.spans
             .iter()

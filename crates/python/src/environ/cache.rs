@@ -111,6 +111,68 @@ impl Recent {
     fn value(&self, i: usize) -> &[u8] {
         &self.values[self.value_at[i].clone()]
     }
+
+    /// A new value for entry `i`: added at the end of `values` (the old
+    /// bytes stay until `compact_values`), so that the unchanged values,
+    /// most of them, are neither compared twice nor copied.
+    fn set_value(&mut self, i: usize, value: &[u8]) {
+        let start = self.values.len();
+        self.values.extend_from_slice(value);
+        self.value_at[i] = start..self.values.len();
+    }
+
+    /// Drop the replaced values' bytes once they outweigh the live ones.
+    fn compact_values(&mut self) {
+        let live: usize = self.value_at.iter().map(ExactSizeIterator::len).sum();
+        if self.values.len() <= 2 * live + 4096 {
+            return;
+        }
+        let mut values = Vec::with_capacity(live);
+        for at in &mut self.value_at {
+            let start = values.len();
+            values.extend_from_slice(&self.values[at.clone()]);
+            *at = start..values.len();
+        }
+        self.values = values;
+    }
+}
+
+/// Byte equality without a call into libc's `memcmp`: the names and
+/// values compared here (some forty a request) are mostly under 32 bytes,
+/// for which the call and its dispatch cost more than the comparison
+/// (measured: `memcmp` was 2.9% of the CPU of an embedded hello request).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let half = |s: &[u8], at: usize| -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_ne_bytes(w)
+    };
+    match n {
+        0..4 => a == b,
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=64 => {
+            let mut at = 0;
+            while at + 8 <= n {
+                if word(a, at) != word(b, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            // The last (overlapping) word covers the tail.
+            word(a, n - 8) == word(b, n - 8)
+        }
+        _ => a == b,
+    }
 }
 
 /// The previous request's environ, for the next one to copy.
@@ -132,6 +194,9 @@ pub(crate) struct KeyCache {
     /// The buffers of the next `Recent`, kept to save their allocation.
     spare_values: Vec<u8>,
     spare_at: Vec<Range<usize>>,
+    /// `copy_of_template`'s changed entries (index in `recent`, index in
+    /// the request's `CgiEnv`), kept to save its allocation.
+    changed: Vec<(usize, usize)>,
     template: Option<Template>,
     /// The request `remember` last saw had the names of the one before it
     /// (so the next one likely will too: worth a template).
@@ -168,67 +233,64 @@ impl KeyCache {
         {
             return Ok(None);
         }
+        // First compare only, so that a request that does not fit leaves
+        // everything as it was.
         let recent = &self.recent;
-        let mut values = std::mem::take(&mut self.spare_values);
-        let mut value_at = std::mem::take(&mut self.spare_at);
-        values.clear();
-        value_at.clear();
-        let mut changed = Vec::new();
-        let mut same_names = true;
-        for (name, value) in cgi.iter().filter(|(name, _)| !skipped(name)) {
-            let i = value_at.len();
-            if i >= recent.slots.len() || recent.name(i) != name.as_bytes() {
-                same_names = false;
-                break;
+        let changed = &mut self.changed;
+        changed.clear();
+        let mut i = 0;
+        for (j, (name, value)) in cgi.iter().enumerate() {
+            if skipped(name) {
+                continue;
             }
-            if recent.value(i) != value.as_bytes() {
+            if i >= recent.slots.len() || !same_bytes(recent.name(i), name.as_bytes()) {
+                return Ok(None);
+            }
+            if !same_bytes(recent.value(i), value.as_bytes()) {
                 if overridden(name) {
-                    same_names = false;
-                    break;
+                    return Ok(None);
                 }
-                changed.push((i, value));
+                changed.push((i, j));
             }
-            let start = values.len();
-            values.extend_from_slice(value.as_bytes());
-            value_at.push(start..values.len());
+            i += 1;
         }
-        if !same_names || value_at.len() != recent.slots.len() {
-            self.spare_values = values;
-            self.spare_at = value_at;
+        if i != recent.slots.len() {
             return Ok(None);
         }
         let template = t.dict.bind(py).clone();
-        let env = match self.set_changed(py, &template, &changed) {
-            Ok(env) => env,
+        match self.set_changed(py, &template, cgi) {
+            Ok(env) => Ok(Some(env)),
             Err(e) => {
                 // Half-updated: start again with the next request.
                 self.template = None;
                 self.recent = Recent::default();
-                return Err(e);
+                Err(e)
             }
-        };
-        self.spare_values = std::mem::replace(&mut self.recent.values, values);
-        self.spare_at = std::mem::replace(&mut self.recent.value_at, value_at);
-        Ok(Some(env))
+        }
     }
 
-    /// A copy of `template` with the `changed` entries (index in `recent`,
-    /// new value) set; the template and `recent` get the new values too, as
-    /// the next request is compared with them.
+    /// A copy of `template` with the `changed` entries set; the template
+    /// and `recent` get the new values too, as the next request is
+    /// compared with them.
     fn set_changed<'py>(
         &mut self,
         py: Python<'py>,
         template: &Bound<'py, PyDict>,
-        changed: &[(usize, &str)],
+        cgi: &CgiEnv,
     ) -> PyResult<Bound<'py, PyDict>> {
         let env = template.copy()?;
-        for &(i, value) in changed {
+        for &(i, j) in &self.changed {
+            let Some((_, value)) = cgi.entry(j) else {
+                continue;
+            };
+            self.recent.set_value(i, value.as_bytes());
             let slot = &mut self.recent.slots[i];
             let value = PyString::new(py, value);
             env.set_item(slot.key.bind(py), &value)?;
             template.set_item(slot.key.bind(py), &value)?;
             slot.value = value.unbind();
         }
+        self.recent.compact_values();
         Ok(env)
     }
 
@@ -255,13 +317,13 @@ impl KeyCache {
         let mut out = Vec::with_capacity(cgi.len());
         for (name, value) in cgi.iter().filter(|(name, _)| !skipped(name)) {
             let i = out.len();
-            let same_name = i < old.slots.len() && old.name(i) == name.as_bytes();
+            let same_name = i < old.slots.len() && same_bytes(old.name(i), name.as_bytes());
             all_same_names &= same_name;
             let key = match same_name {
                 true => old.slots[i].key.bind(py).clone(),
                 false => self.intern(py, name),
             };
-            let value_obj = match same_name && old.value(i) == value.as_bytes() {
+            let value_obj = match same_name && same_bytes(old.value(i), value.as_bytes()) {
                 true => old.slots[i].value.bind(py).clone(),
                 false => PyString::new(py, value),
             };
@@ -314,5 +376,29 @@ impl KeyCache {
             url_scheme: extra.url_scheme.to_owned(),
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_bytes;
+
+    #[test]
+    fn same_bytes_agrees_with_slice_equality() {
+        let text: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=80 {
+            let a = &text[..n];
+            assert!(same_bytes(a, a), "{n}");
+            assert!(!same_bytes(a, &text[..n + 1]), "{n}");
+            // One byte different anywhere (first, middle, last).
+            for at in [0, n / 2, n.saturating_sub(1)] {
+                if n == 0 {
+                    continue;
+                }
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} at {at}");
+            }
+        }
     }
 }

@@ -115,3 +115,23 @@ fn copied_environs_equal_built_ones() {
         }
     }
 }
+
+/// Long values that change with every request: the cache keeps replaced
+/// values' bytes until they outweigh the live ones, then compacts; every
+/// environ must still be the request's own.
+#[test]
+fn long_changing_values_stay_right_across_compactions() {
+    let path = script("environ_cache_long", DUMP);
+    for n in 0..40 {
+        let cookie = format!("{n}-{}", "c".repeat(3000 + n));
+        let agent = format!("agent {}", n % 3);
+        let pairs = vec![
+            ("HTTP_HOST", "example.org"),
+            ("HTTP_COOKIE", cookie.as_str()),
+            ("HTTP_USER_AGENT", agent.as_str()),
+            ("REQUEST_METHOD", "GET"),
+            ("mod_wsgi.application_group", "g"),
+        ];
+        assert_eq!(dump(&path, &pairs, "g"), expected(&pairs, "g"), "{n}");
+    }
+}
