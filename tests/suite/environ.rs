@@ -68,6 +68,33 @@ fn cgi_variables_match_apache() {
     }
 }
 
+/// PATH_TRANSLATED is remembered per site by PATH_INFO (translate.rs,
+/// `TranslatedMemo`): requests that repeat one, alternate with others,
+/// or go through an Alias must each get their own.
+#[test]
+fn path_translated_is_each_requests_own() {
+    let s = server(
+        "DocumentRoot @DIR@/htdocs\nAlias /x/static @DIR@/static\nWSGIScriptAlias /app @DIR@/env.wsgi\n",
+    )
+    .file("htdocs/index.html", "<p>index</p>\n")
+    .file("static/a.txt", "a\n")
+    .file("env.wsgi", apps::ENVIRON)
+    .start();
+    let dir = s.dir().display().to_string();
+    for _ in 0..3 {
+        for (path, want) in [
+            ("/app/x/y", format!("{dir}/htdocs/x/y")),
+            ("/app/other", format!("{dir}/htdocs/other")),
+            ("/app/x/static/a.txt", format!("{dir}/static/a.txt")),
+            ("/app/x/y", format!("{dir}/htdocs/x/y")),
+        ] {
+            let r = s.get(path);
+            assert_eq!(r.status, 200, "{}", r.describe());
+            assert_eq!(r.kv().get("PATH_TRANSLATED"), Some(&want), "{path}");
+        }
+    }
+}
+
 #[test]
 fn environ_has_exactly_the_keys_apache_gives() {
     // The key set of oracle case 01, `GET /app/x/y?q=1` (values differ per run).

@@ -225,7 +225,7 @@ fn merged_headers(r: &Request) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
 pub struct EnvInputs<'a> {
     pub settings: &'a WsgiSettings,
     /// PATH_TRANSLATED, computed by a sub-request lookup of PATH_INFO.
-    pub path_translated: Option<String>,
+    pub path_translated: Option<std::sync::Arc<str>>,
     pub request_id: String,
     pub server_software: &'a str,
 }

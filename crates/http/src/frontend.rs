@@ -78,6 +78,8 @@ pub struct Site {
     pub dir_order: Vec<usize>,
     /// Section merges already computed for this site.
     pub merges: crate::phases::walk::MergeMemo,
+    /// PATH_TRANSLATED values already computed for this site.
+    pub translated: crate::phases::translate::TranslatedMemo,
     /// `AccessFileName`s, and whether any section (or the host) sets
     /// `AllowOverride`/`AllowOverrideList` (else no `.htaccess` is looked
     /// for).
@@ -299,6 +301,7 @@ impl FrontEnd {
             sites.push(Site {
                 dir_order: crate::phases::walk::directory_order(&sections),
                 merges: Default::default(),
+                translated: Default::default(),
                 access_file_names: Arc::new(cfg.access_file_name.clone()),
                 overrides_anywhere,
                 server_root: cfg.server_root.clone(),

@@ -27,6 +27,7 @@ pub mod translate;
 pub mod walk;
 
 use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
 
 use wsgid_config::model::OptionFlags;
 use wsgid_log::{Level, Peer};
@@ -279,13 +280,25 @@ pub fn construct_url(site: &Site, r: &Request, path: &str) -> String {
 /// DocumentRoot), per-directory mod_rewrite, and mod_dir's index file for a
 /// directory with a trailing slash.  Without the last two in play the
 /// translate step alone gives the same answer with no file-system access.
-pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<String> {
+pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<Arc<str>> {
     if r.path_info.is_empty() {
         return None;
     }
     let site = fe.site(r.host);
+    let by_translate_only = r.path_info.last() != Some(&b'/') && !site.dir_rewrites;
+    if by_translate_only && !rewrite::engaged(site) {
+        // Then the answer depends on PATH_INFO and the site alone.
+        if let Some(known) = site.translated.get(&r.path_info) {
+            return known;
+        }
+        let mut sub = r.sub_request(r.path_info.clone());
+        translate::translate(site, &mut sub);
+        let translated = joined_name(&sub);
+        site.translated.insert(&r.path_info, translated.clone());
+        return translated;
+    }
     let mut sub = r.sub_request(r.path_info.clone());
-    if r.path_info.last() != Some(&b'/') && !site.dir_rewrites {
+    if by_translate_only {
         if rewrite::translate(site, &mut sub).is_ok() && sub.filename.is_none() {
             translate::translate(site, &mut sub);
         }
@@ -295,11 +308,16 @@ pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<String> {
         // behaviour.
         let _ = lookup(fe, site, &mut sub, 0);
     }
+    joined_name(&sub)
+}
+
+/// A sub-request's file name and path info joined back together.
+fn joined_name(sub: &Request) -> Option<Arc<str>> {
     sub.filename.is_some().then(|| {
         let name = sub.filename_latin1();
         let mut s = String::with_capacity(name.len() + sub.path_info.len());
         s.push_str(&name);
         crate::uri::push_latin1(&mut s, &sub.path_info);
-        s
+        Arc::from(s)
     })
 }

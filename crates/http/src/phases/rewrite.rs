@@ -34,11 +34,17 @@ struct Applied {
 /// translate_name: `Err(status)` for `[F]`/`[G]`; else `r.filename` is set
 /// when a rule rewrote to a file path (the other translators then skip),
 /// or `r.uri` changed for `[PT]` (they then map the new URI).
-pub fn translate(site: &Site, r: &mut Request) -> Result<(), u16> {
+/// Whether server-level rules can change a URI's translation here.
+pub fn engaged(site: &Site) -> bool {
     let rw = &site.host.rewrite;
-    if rw.engine != Some(true) || rw.rules.is_empty() {
+    rw.engine == Some(true) && !rw.rules.is_empty()
+}
+
+pub fn translate(site: &Site, r: &mut Request) -> Result<(), u16> {
+    if !engaged(site) {
         return Ok(());
     }
+    let rw = &site.host.rewrite;
     let input = latin1(&r.uri);
     let done = apply(site, r, &rw.rules, input)?;
     let Some(new) = done.changed else {

@@ -24,6 +24,7 @@ fn site(conf: &str) -> Site {
         dir_rewrites: true,
         dir_order: crate::phases::walk::directory_order(&cfg.main.sections),
         merges: Default::default(),
+        translated: Default::default(),
         access_file_names: Arc::new(vec![".htaccess".to_owned()]),
         overrides_anywhere: false,
         server_root: "/tmp".into(),

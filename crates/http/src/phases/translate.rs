@@ -8,9 +8,11 @@
 //! It never touches the file system; the walk phase does.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use wsgid_config::model::{AliasKind, UrlMatcher};
 
@@ -106,4 +108,28 @@ fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
         return true;
     }
     false
+}
+
+/// PATH_TRANSLATED values already computed for this site, by PATH_INFO:
+/// when no server-level mod_rewrite rule is in play, translating a URI
+/// depends on it and the site's aliases only, and nearly every request
+/// to a script mounted at `/` asks for the same few.  Bounded like the
+/// merge memo: past `MAX_TRANSLATED` names, new ones are not kept.
+#[derive(Debug, Default)]
+pub struct TranslatedMemo(Mutex<HashMap<Vec<u8>, Option<Arc<str>>>>);
+
+const MAX_TRANSLATED: usize = 1024;
+
+impl TranslatedMemo {
+    pub fn get(&self, path_info: &[u8]) -> Option<Option<Arc<str>>> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(path_info).cloned()
+    }
+
+    pub fn insert(&self, path_info: &[u8], translated: Option<Arc<str>>) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() < MAX_TRANSLATED {
+            map.insert(path_info.to_vec(), translated);
+        }
+    }
 }
