@@ -95,6 +95,33 @@ fn path_translated_is_each_requests_own() {
     }
 }
 
+/// `wsgi.url_scheme` is https when HTTPS is on: from SetEnv, or from a
+/// trusted proxy header (WSGITrustedProxyHeaders); a client's own header
+/// named `HTTPS` does not count (it becomes HTTP_HTTPS).
+#[test]
+fn url_scheme_follows_https_from_setenv_or_a_trusted_proxy_header() {
+    let s = server(
+        "WSGIScriptAlias /app @DIR@/env.wsgi\nWSGIScriptAlias /on @DIR@/env.wsgi\n\
+         <Location /on>\nSetEnv HTTPS on\n</Location>\n\
+         <Location /app>\nWSGITrustedProxyHeaders X-Forwarded-Proto\n</Location>\n",
+    )
+    .file("env.wsgi", apps::ENVIRON)
+    .start();
+    let scheme = |path: &str, headers: &[&str]| {
+        let r = s.get_with(path, headers);
+        assert_eq!(r.status, 200, "{}", r.describe());
+        r.kv().get("wsgi.url_scheme").cloned()
+    };
+    assert_eq!(scheme("/on/x", &[]).as_deref(), Some("https"));
+    assert_eq!(scheme("/on/x", &["HTTPS: off"]).as_deref(), Some("https"));
+    assert_eq!(scheme("/app/x", &[]).as_deref(), Some("http"));
+    assert_eq!(scheme("/app/x", &["HTTPS: on"]).as_deref(), Some("http"));
+    assert_eq!(
+        scheme("/app/x", &["X-Forwarded-Proto: https"]).as_deref(),
+        Some("https")
+    );
+}
+
 #[test]
 fn environ_has_exactly_the_keys_apache_gives() {
     // The key set of oracle case 01, `GET /app/x/y?q=1` (values differ per run).

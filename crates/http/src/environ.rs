@@ -320,10 +320,15 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(base, "mod_wsgi.script_name", &script_name);
     e.put(base, "mod_wsgi.path_info", &path_info);
     crate::proxy::apply_trusted_headers(&mut e, &r.per_dir.wsgi);
-    let scheme = if e
-        .get("HTTPS")
-        .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("on"))
-    {
+    // HTTPS comes from SetEnv/PassEnv (the first `base` entries) or from
+    // a trusted proxy header: no need to search the request's own entries
+    // (a header becomes HTTP_*) otherwise.
+    let https = if r.per_dir.wsgi.trusted_proxy_headers.is_some() {
+        e.get("HTTPS")
+    } else {
+        e.0.get_within(base, "HTTPS")
+    };
+    let scheme = if https.is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("on")) {
         "https"
     } else {
         "http"

@@ -143,7 +143,15 @@ impl CgiEnv {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.get_within(self.spans.len(), key)
+    }
+
+    /// `get` among the first `within` entries only.
+    pub fn get_within(&self, within: usize, key: &str) -> Option<&str> {
+        self.spans[..within.min(self.spans.len())]
+            .iter()
+            .find(|s| &self.buf[s.key()] == key)
+            .map(|s| &self.buf[s.value()])
     }
 
     /// The `j`th pair, in order.
