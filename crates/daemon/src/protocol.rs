@@ -284,19 +284,18 @@ impl RequestHead {
 
 fn head_len(h: &ResponseHead) -> usize {
     2 + 4
-        + h.reason.len()
+        + h.reason().len()
         + 4
-        + h.headers
-            .iter()
+        + h.headers()
             .map(|(k, v)| 8 + k.len() + v.len())
             .sum::<usize>()
 }
 
 fn put_head(out: &mut BytesMut, h: &ResponseHead) {
     out.put_u16_le(h.status);
-    put_str(out, &h.reason);
-    out.put_u32_le(u32::try_from(h.headers.len()).unwrap_or(u32::MAX));
-    for (k, v) in &h.headers {
+    put_str(out, h.reason());
+    out.put_u32_le(u32::try_from(h.header_count()).unwrap_or(u32::MAX));
+    for (k, v) in h.headers() {
         put_str(out, k);
         put_str(out, v);
     }
@@ -324,19 +323,22 @@ pub fn encode_complete_head(out: &mut BytesMut, h: &ResponseHead, body_len: usiz
 /// `b` is then the body).
 pub fn decode_head(b: &mut Bytes) -> Result<ResponseHead, Malformed> {
     let status = get_u16(b)?;
-    let reason = get_str(b)?;
+    let reason = get_bytes(b)?;
+    let reason = std::str::from_utf8(&reason).map_err(|_| Malformed)?;
     let n = get_u32(b)? as usize;
-    let mut headers = Vec::with_capacity(n.min(1024));
+    // A guess at the text's size (it grows if needed): the rest of a `C`
+    // payload is mostly body.
+    let room = n.min(1024);
+    let mut head = ResponseHead::with_capacity(status, reason, room, 48 * room);
     for _ in 0..n {
-        let k = get_str(b)?;
-        let v = get_str(b)?;
-        headers.push((k, v));
+        let k = get_bytes(b)?;
+        let v = get_bytes(b)?;
+        head.push(
+            std::str::from_utf8(&k).map_err(|_| Malformed)?,
+            std::str::from_utf8(&v).map_err(|_| Malformed)?,
+        );
     }
-    Ok(ResponseHead {
-        status,
-        reason,
-        headers,
-    })
+    Ok(head)
 }
 
 /// A `G` frame (its descriptor is sent alongside, see `server`).
@@ -585,11 +587,8 @@ mod tests {
 
     #[tokio::test]
     async fn complete_frame_round_trips() {
-        let head = ResponseHead {
-            status: 200,
-            reason: "OK".into(),
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-        };
+        let mut head = ResponseHead::new(200, "OK");
+        head.push("Content-Type", "text/plain");
         let mut out = BytesMut::new();
         encode_complete(&mut out, &head, b"hello");
         put_frame(&mut out, END, b"");
@@ -597,7 +596,7 @@ mod tests {
         let (kind, mut p) = read_frame(&mut r).await.expect("io").expect("frame");
         assert_eq!(kind, COMPLETE);
         let h = decode_head(&mut p).expect("head");
-        assert_eq!((h.status, h.headers.len()), (200, 1));
+        assert_eq!(h, head);
         assert_eq!(&p[..], b"hello");
         let (kind, _) = read_frame(&mut r).await.expect("io").expect("frame");
         assert_eq!(kind, END);

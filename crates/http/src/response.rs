@@ -270,28 +270,28 @@ pub fn add_server_header(site: &Site, headers: &mut http::HeaderMap) {
 
 /// The application's status line and headers as a response head.
 /// `None` when `http` cannot represent them (then the caller answers 500).
-/// The headers are moved into the map, not copied.
+/// The header values become slices of the head's one buffer, not copies.
 fn head_parts(site: &Site, head: ResponseHead) -> Option<http::response::Parts> {
     let status = StatusCode::from_u16(head.status).ok()?;
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = status;
-    if default_reason(status) != head.reason
-        && !head.reason.bytes().any(|b| b == b'\r' || b == b'\n')
-    {
-        parts
-            .extensions
-            .insert(ReasonPhrase(Bytes::from(head.reason.into_bytes())));
+    let own_reason = default_reason(status) != head.reason()
+        && !head.reason().bytes().any(|b| b == b'\r' || b == b'\n');
+    parts.headers.reserve(head.header_count() + 1);
+    let head = head.into_shared();
+    if own_reason {
+        parts.extensions.insert(ReasonPhrase(head.reason.clone()));
     }
-    parts.headers.reserve(head.headers.len() + 1);
-    for (name, value) in head.headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+    for (name, value) in head.headers() {
+        let name = HeaderName::from_bytes(name).ok()?;
         // Header values are latin-1 text in WSGI: one byte per character
         // (the same bytes as the UTF-8 when all are ASCII, the usual case,
-        // whose string becomes the value without a copy).
+        // whose slice becomes the value without a copy).
         let value = if value.is_ascii() {
-            HeaderValue::from_maybe_shared(Bytes::from(value.into_bytes())).ok()?
+            HeaderValue::from_maybe_shared(value).ok()?
         } else {
-            let bytes: Vec<u8> = value
+            let text = std::str::from_utf8(&value).ok()?;
+            let bytes: Vec<u8> = text
                 .chars()
                 .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
                 .collect();
@@ -304,10 +304,8 @@ fn head_parts(site: &Site, head: ResponseHead) -> Option<http::response::Parts> 
 }
 
 fn app_content_length(head: &ResponseHead) -> Option<u64> {
-    head.headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
+    head.header("content-length")
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn bodyless(status: u16) -> bool {

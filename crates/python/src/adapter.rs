@@ -45,10 +45,10 @@ pub(crate) struct Adapter {
     log: ErrorLog,
     peer: Peer,
     /// Status of the latest successful `start_response`.
-    status: Option<(u16, String)>,
-    /// Headers given to `start_response` and not yet sent (mod_wsgi's
-    /// `self->headers`: non-NULL until the first output).
-    pending: Option<Vec<(String, String)>>,
+    status: Option<u16>,
+    /// Status line and headers given to `start_response` and not yet sent
+    /// (mod_wsgi's `self->headers`: non-NULL until the first output).
+    pending: Option<ResponseHead>,
     /// The head went to the front end (or is held as the head of the
     /// response the caller is assembling).
     head_sent: bool,
@@ -110,14 +110,14 @@ impl Adapter {
     /// started" without `start_response`, ValueError for a bad
     /// Content-Length.  Returns `None` when the head was already taken.
     pub(crate) fn take_head(&mut self) -> PyResult<Option<ResponseHead>> {
-        let Some((status, reason)) = &self.status else {
+        if self.status.is_none() {
             return Err(PyRuntimeError::new_err("response has not been started"));
-        };
-        let Some(headers) = &self.pending else {
+        }
+        let Some(head) = &self.pending else {
             return Ok(None);
         };
         let mut content_length = None;
-        for (name, value) in headers {
+        for (name, value) in head.headers() {
             if name.eq_ignore_ascii_case("content-length") {
                 content_length = Some(
                     parse_content_length(value)
@@ -125,14 +125,9 @@ impl Adapter {
                 );
             }
         }
-        let head = ResponseHead {
-            status: *status,
-            reason: reason.clone(),
-            headers: self.pending.take().unwrap_or_default(),
-        };
         self.content_length = content_length;
         self.head_sent = true;
-        Ok(Some(head))
+        Ok(self.pending.take())
     }
 
     /// Account for `len` produced bytes and return how many may be sent
@@ -260,10 +255,9 @@ impl Adapter {
                 }
                 None => {}
             }
-            let status = convert_status(status)?;
-            let headers = convert_headers(headers)?;
-            this.status = Some(status);
-            this.pending = Some(headers);
+            let head = convert_head(status, headers)?;
+            this.status = Some(head.status);
+            this.pending = Some(head);
             this.write_name.clone_ref(slf.py())
         };
         slf.getattr(write_name.bind(slf.py()))
@@ -284,8 +278,9 @@ impl Adapter {
     }
 }
 
-/// `wsgi_convert_string_to_bytes`: a str whose characters all fit latin-1.
-fn to_latin1(value: &Bound<'_, PyAny>) -> PyResult<String> {
+/// `wsgi_convert_string_to_bytes`: a str whose characters all fit latin-1
+/// (borrowed from the str object when it is ASCII, the usual case).
+fn to_latin1<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
     let s = value.cast::<PyString>().map_err(|_| {
         let ty = value
             .get_type()
@@ -295,15 +290,15 @@ fn to_latin1(value: &Bound<'_, PyAny>) -> PyResult<String> {
         PyTypeError::new_err(format!("expected unicode object, value of type {ty} found"))
     })?;
     let text = s.to_cow()?;
-    if text.chars().any(|c| u32::from(c) > 0xff) {
+    if !text.is_ascii() && text.chars().any(|c| u32::from(c) > 0xff) {
         return Err(PyValueError::new_err(
             "unicode object contains non latin-1 characters",
         ));
     }
     // C strings end at the first NUL: mod_wsgi never sees what follows.
     Ok(match text.find('\0') {
-        Some(n) => text[..n].to_owned(),
-        None => text.into_owned(),
+        Some(n) => std::borrow::Cow::Owned(text[..n].to_owned()),
+        None => text,
     })
 }
 
@@ -311,13 +306,9 @@ fn is_cntrl(c: char) -> bool {
     (c as u32) < 0x20 || c == '\x7f'
 }
 
-/// Status line: "NNN reason" (`wsgi_validate_status_line`).
-fn convert_status(value: &Bound<'_, PyAny>) -> PyResult<(u16, String)> {
-    let line = to_latin1(value)?;
-    validate_status(&line).map_err(PyValueError::new_err)
-}
-
-fn validate_status(line: &str) -> Result<(u16, String), &'static str> {
+/// Status line: "NNN reason" (`wsgi_validate_status_line`); the code and
+/// the reason phrase.
+fn validate_status(line: &str) -> Result<(u16, &str), &'static str> {
     let b = line.as_bytes();
     let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
     if !(digit(0) && digit(1) && digit(2)) || digit(3) {
@@ -332,12 +323,15 @@ fn validate_status(line: &str) -> Result<(u16, String), &'static str> {
     let code = line[..3]
         .parse::<u16>()
         .map_err(|_| "status code is not a 3 digit integer")?;
-    Ok((code, line[4..].to_owned()))
+    Ok((code, &line[4..]))
 }
 
-/// Headers: a list of (str, str) tuples (`wsgi_convert_headers_to_bytes`).
-fn convert_headers(list: &Bound<'_, PyList>) -> PyResult<Vec<(String, String)>> {
-    let mut out = Vec::with_capacity(list.len());
+/// The status line and a list of (str, str) tuples as a head
+/// (`wsgi_convert_status_line_to_bytes`, `wsgi_convert_headers_to_bytes`).
+fn convert_head(status: &Bound<'_, PyAny>, list: &Bound<'_, PyList>) -> PyResult<ResponseHead> {
+    let line = to_latin1(status)?;
+    let (code, reason) = validate_status(&line).map_err(PyValueError::new_err)?;
+    let mut head = ResponseHead::with_capacity(code, reason, list.len(), 32 * list.len());
     for item in list.iter() {
         let tuple = item.cast::<PyTuple>().map_err(|_| {
             let ty = item
@@ -355,13 +349,15 @@ fn convert_headers(list: &Bound<'_, PyList>) -> PyResult<Vec<(String, String)>> 
                 tuple.len()
             )));
         }
-        let name = to_latin1(&tuple.get_item(0)?)?;
+        let name_obj = tuple.get_item(0)?;
+        let name = to_latin1(&name_obj)?;
         validate_header_name(&name).map_err(PyValueError::new_err)?;
-        let value = to_latin1(&tuple.get_item(1)?)?;
+        let value_obj = tuple.get_item(1)?;
+        let value = to_latin1(&value_obj)?;
         validate_header_value(&value).map_err(PyValueError::new_err)?;
-        out.push((name, value));
+        head.push(&name, &value);
     }
-    Ok(out)
+    Ok(head)
 }
 
 fn validate_header_name(name: &str) -> Result<(), &'static str> {
@@ -419,12 +415,12 @@ mod tests {
 
     #[test]
     fn status_lines_follow_wsgi_validate() {
-        assert_eq!(validate_status("200 OK"), Ok((200, "OK".into())));
+        assert_eq!(validate_status("200 OK"), Ok((200, "OK")));
         assert_eq!(
             validate_status("299 Something Custom"),
-            Ok((299, "Something Custom".into()))
+            Ok((299, "Something Custom"))
         );
-        assert_eq!(validate_status("200 "), Ok((200, String::new())));
+        assert_eq!(validate_status("200 "), Ok((200, "")));
         assert_eq!(
             validate_status("200"),
             Err("no space following status code")

@@ -272,11 +272,7 @@ mod tests {
     use bytes::Bytes;
 
     fn head() -> ResponseHead {
-        ResponseHead {
-            status: 200,
-            reason: "OK".into(),
-            headers: Vec::new(),
-        }
+        ResponseHead::new(200, "OK")
     }
 
     #[test]

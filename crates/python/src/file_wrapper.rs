@@ -150,8 +150,7 @@ pub(crate) fn try_send_native(
     let len = match adapter.content_length() {
         Some(cl) => cl,
         None => {
-            head.headers
-                .push(("Content-Length".to_owned(), available.to_string()));
+            head.push("Content-Length", &available.to_string());
             available
         }
     };

@@ -33,6 +33,7 @@ mod interp;
 mod log_stream;
 mod module;
 mod response;
+mod response_head;
 mod restrict;
 mod runtime;
 mod script;
@@ -42,6 +43,7 @@ pub use error::PythonError;
 pub use events::{EventReceiver, EventSender, EventSink, TrySendError, channel as event_channel};
 pub use ffi::Filling;
 pub use host::{PythonHost, RequestThread, ThreadTask};
+pub use response_head::{ResponseHead, SharedHead};
 
 // ===== public contract (shared with wsgid-http) =====
 
@@ -277,20 +279,6 @@ impl std::fmt::Debug for WsgiRequest {
             .field("application_group", &self.application_group)
             .finish_non_exhaustive()
     }
-}
-
-/// The response status line and headers, validated as mod_wsgi validates them.
-#[derive(Clone, Debug)]
-pub struct ResponseHead {
-    /// Any three digits (`000`-`999`), as mod_wsgi accepts.
-    pub status: u16,
-    /// Reason phrase exactly as the application gave it (may be empty).
-    pub reason: String,
-    /// In the application's order, repeats kept.  Every `char` is at most
-    /// U+00FF (checked): write each as one byte (latin-1).  No CR/LF in
-    /// values, no controls or spaces in names.  Nothing is added, except
-    /// `Content-Length` on the `File` path (as mod_wsgi does).
-    pub headers: Vec<(String, String)>,
 }
 
 /// What the Python side sends to the front end, in order:

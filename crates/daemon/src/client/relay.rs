@@ -449,11 +449,7 @@ mod tests {
                 rd.next().await.expect("io").expect("frame").0,
                 protocol::BODY_END
             );
-            let head = wsgid_python::ResponseHead {
-                status: 200,
-                reason: "OK".into(),
-                headers: Vec::new(),
-            };
+            let head = wsgid_python::ResponseHead::new(200, "OK");
             let mut out = BytesMut::new();
             protocol::encode_complete(&mut out, &head, b"hi");
             daemon.write_all(&out).await.expect("write");

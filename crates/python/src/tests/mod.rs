@@ -198,10 +198,7 @@ pub(crate) fn streamed(events: &[ResponseEvent]) -> (&ResponseHead, Vec<u8>, &Re
 }
 
 pub(crate) fn header<'h>(head: &'h ResponseHead, name: &str) -> Option<&'h str> {
-    head.headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    head.header(name)
 }
 
 /// Error-log lines containing `needle` (waits briefly: other threads log).
