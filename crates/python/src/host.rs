@@ -373,7 +373,12 @@ fn request_thread(rx: &Receiver<Job>, groups: Arc<Groups>, index: usize, log: &E
         // Waiting releases the GIL from whichever interpreter the last
         // request ran in (the worker stays there between requests).
         loop {
-            let job = match py.detach(|| rx.recv_timeout(IDLE_CHECK)) {
+            // A job already queued is taken without `recv_timeout`'s
+            // clock read (under load, most of them).
+            let job = match py.detach(|| match rx.try_recv() {
+                Ok(job) => Ok(job),
+                Err(_) => rx.recv_timeout(IDLE_CHECK),
+            }) {
                 Ok(job) => job,
                 Err(RecvTimeoutError::Timeout) => {
                     // An idle thread must not keep a replaced interpreter

@@ -158,7 +158,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         u32::from_ne_bytes(w)
     };
     match n {
-        0..4 => a == b,
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
         4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
         8..=64 => {
             let mut at = 0;
@@ -227,9 +227,9 @@ impl KeyCache {
         let Some(t) = &self.template else {
             return Ok(None);
         };
-        if t.application_group != extra.application_group
-            || t.callable != extra.callable
-            || t.url_scheme != extra.url_scheme
+        if !same_bytes(t.application_group.as_bytes(), extra.application_group.as_bytes())
+            || !same_bytes(t.callable.as_bytes(), extra.callable.as_bytes())
+            || !same_bytes(t.url_scheme.as_bytes(), extra.url_scheme.as_bytes())
         {
             return Ok(None);
         }
