@@ -10,8 +10,8 @@ use std::fmt;
 use std::ops::Range;
 
 /// Offsets of one entry in [`CgiEnv::buf`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Span {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
     key_start: u32,
     key_end: u32,
     value_start: u32,
@@ -19,10 +19,10 @@ struct Span {
 }
 
 impl Span {
-    fn key(&self) -> Range<usize> {
+    pub(crate) fn key(&self) -> Range<usize> {
         self.key_start as usize..self.key_end as usize
     }
-    fn value(&self) -> Range<usize> {
+    pub(crate) fn value(&self) -> Range<usize> {
         self.value_start as usize..self.value_end as usize
     }
 }
@@ -152,6 +152,13 @@ impl CgiEnv {
             .iter()
             .find(|s| &self.buf[s.key()] == key)
             .map(|s| &self.buf[s.value()])
+    }
+
+    /// The buffer and the entries' offsets in it, for comparing one
+    /// request's environ with the previous one's as a whole
+    /// (`environ/layout.rs`).
+    pub(crate) fn layout(&self) -> (&[u8], &[Span]) {
+        (self.buf.as_bytes(), &self.spans)
     }
 
     /// The `j`th pair, in order.

@@ -239,10 +239,13 @@ pub fn submit(
         return Err(SubmitError::NoPython);
     }
     let site = fe.site(r.host);
+    // Fixed width (until a counter passes 2^32): successive requests then
+    // build environ tables of one layout, which the Python side compares
+    // as a whole (python/src/environ/layout.rs).
     let mut request_id = String::with_capacity(33);
     let _ = write!(
         request_id,
-        "{:x}-{:x}",
+        "{:08x}-{:08x}",
         r.conn.id,
         fe.next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)

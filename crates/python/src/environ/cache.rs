@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::PythonSide;
+use super::layout::Layout;
 use crate::CgiEnv;
 
 /// Interned names kept per thread; more distinct names than this (odd
@@ -43,7 +44,7 @@ pub(super) fn skipped(name: &str) -> bool {
 
 /// Whether `build` sets `name` after the front end's pairs (so that a new
 /// value for it there cannot just be set in a copy).
-fn overridden(name: &str) -> bool {
+pub(super) fn overridden(name: &str) -> bool {
     name.starts_with("wsgi.")
         || matches!(
             name,
@@ -142,7 +143,7 @@ impl Recent {
 /// for which the call and its dispatch cost more than the comparison
 /// (measured: `memcmp` was 2.9% of the CPU of an embedded hello request).
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -197,6 +198,9 @@ pub(crate) struct KeyCache {
     /// `copy_of_template`'s changed entries (index in `recent`, index in
     /// the request's `CgiEnv`), kept to save its allocation.
     changed: Vec<(usize, usize)>,
+    /// The last request's table as it came, while `recent` matches it
+    /// (made by the first copy after a `remember`).
+    layout: Option<Layout>,
     template: Option<Template>,
     /// The request `remember` last saw had the names of the one before it
     /// (so the next one likely will too: worth a template).
@@ -227,43 +231,59 @@ impl KeyCache {
         let Some(t) = &self.template else {
             return Ok(None);
         };
-        if !same_bytes(t.application_group.as_bytes(), extra.application_group.as_bytes())
-            || !same_bytes(t.callable.as_bytes(), extra.callable.as_bytes())
+        if !same_bytes(
+            t.application_group.as_bytes(),
+            extra.application_group.as_bytes(),
+        ) || !same_bytes(t.callable.as_bytes(), extra.callable.as_bytes())
             || !same_bytes(t.url_scheme.as_bytes(), extra.url_scheme.as_bytes())
         {
             return Ok(None);
         }
         // First compare only, so that a request that does not fit leaves
-        // everything as it was.
-        let recent = &self.recent;
-        let changed = &mut self.changed;
-        changed.clear();
-        let mut i = 0;
-        for (j, (name, value)) in cgi.iter().enumerate() {
-            if skipped(name) {
-                continue;
-            }
-            if i >= recent.slots.len() || !same_bytes(recent.name(i), name.as_bytes()) {
-                return Ok(None);
-            }
-            if !same_bytes(recent.value(i), value.as_bytes()) {
-                if overridden(name) {
+        // everything as it was.  The usual request has the previous one's
+        // layout: compared as a whole (`layout.rs`); others entry by entry.
+        let by_layout = match &mut self.layout {
+            Some(layout) => layout.changed(cgi, &mut self.changed),
+            None => false,
+        };
+        if !by_layout {
+            let recent = &self.recent;
+            let changed = &mut self.changed;
+            changed.clear();
+            let mut i = 0;
+            for (j, (name, value)) in cgi.iter().enumerate() {
+                if skipped(name) {
+                    continue;
+                }
+                if i >= recent.slots.len() || !same_bytes(recent.name(i), name.as_bytes()) {
                     return Ok(None);
                 }
-                changed.push((i, j));
+                if !same_bytes(recent.value(i), value.as_bytes()) {
+                    if overridden(name) {
+                        return Ok(None);
+                    }
+                    changed.push((i, j));
+                }
+                i += 1;
             }
-            i += 1;
-        }
-        if i != recent.slots.len() {
-            return Ok(None);
+            if i != recent.slots.len() {
+                return Ok(None);
+            }
         }
         let template = t.dict.bind(py).clone();
         match self.set_changed(py, &template, cgi) {
-            Ok(env) => Ok(Some(env)),
+            Ok(env) => {
+                match &mut self.layout {
+                    Some(layout) if by_layout => layout.commit(cgi),
+                    _ => self.layout = Layout::new(cgi),
+                }
+                Ok(Some(env))
+            }
             Err(e) => {
                 // Half-updated: start again with the next request.
                 self.template = None;
                 self.recent = Recent::default();
+                self.layout = None;
                 Err(e)
             }
         }
@@ -303,6 +323,7 @@ impl KeyCache {
         cgi: &CgiEnv,
     ) -> Vec<(Bound<'py, PyString>, Bound<'py, PyString>)> {
         self.template = None;
+        self.layout = None;
         let old = std::mem::take(&mut self.recent);
         let mut new = Recent {
             names: Vec::with_capacity(old.names.len()),

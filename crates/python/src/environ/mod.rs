@@ -8,6 +8,7 @@
 //! a copy of that one's environ with the changed values set.
 
 mod cache;
+mod layout;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString};
