@@ -182,11 +182,21 @@ impl Shared {
     }
 
     /// Wait (blocking the calling thread, which is not a runtime thread)
-    /// until the socket is readable, at most `Timeout`.
+    /// until the socket is readable, at most `Timeout` in all (a signal
+    /// that interrupts the wait does not start it again).
     pub(super) fn wait_readable_blocking(&self) -> io::Result<()> {
-        let timeout = rustix::event::Timespec::try_from(self.timeout)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let now = std::time::Instant::now();
+        // A Timeout past what `Instant` can hold waits a century instead.
+        let deadline = now
+            .checked_add(self.timeout)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400));
         loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let timeout = rustix::event::Timespec::try_from(left)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
             let mut fds = [rustix::event::PollFd::new(
                 self.stream(),
                 rustix::event::PollFlags::IN,
