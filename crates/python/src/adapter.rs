@@ -41,7 +41,9 @@ pub(crate) fn send_event(py: Python<'_>, events: &EventSender, event: ResponseEv
 /// `start_response`/`write` state of one request.
 #[pyclass(module = "mod_wsgi", name = "Adapter")]
 pub(crate) struct Adapter {
-    events: EventSender,
+    /// `None` once the request is over (`release`): the front end sees the
+    /// response end when the last sender is gone.
+    events: Option<EventSender>,
     log: ErrorLog,
     peer: Peer,
     /// Status of the latest successful `start_response`.
@@ -72,7 +74,7 @@ impl Adapter {
     ) -> Adapter {
         Adapter {
             write_name,
-            events,
+            events: Some(events),
             log,
             peer,
             status: None,
@@ -103,6 +105,28 @@ impl Adapter {
 
     pub(crate) fn expire(&mut self) {
         self.expired = true;
+    }
+
+    /// The request is over and nothing else holds this object: let the
+    /// response's sender go, keep the object for the next request
+    /// (`request_objects.rs`).
+    pub(crate) fn release(&mut self) {
+        self.expired = true;
+        self.events = None;
+    }
+
+    /// The state of a new adapter, for the next request.
+    pub(crate) fn renew(&mut self, events: EventSender, log: ErrorLog, peer: Peer) {
+        self.events = Some(events);
+        self.log = log;
+        self.peer = peer;
+        self.status = None;
+        self.pending = None;
+        self.head_sent = false;
+        self.content_length = None;
+        self.output_length = 0;
+        self.client_gone = false;
+        self.expired = false;
     }
 
     /// Turn the pending status and headers into the response head (mod_wsgi
@@ -153,7 +177,10 @@ impl Adapter {
         if self.client_gone {
             return false;
         }
-        let ok = send_event(py, &self.events, event);
+        let ok = match &self.events {
+            Some(events) => send_event(py, events, event),
+            None => false,
+        };
         if !ok {
             self.client_gone = true;
         }

@@ -6,6 +6,7 @@
 //! front end has already mapped the URL, checked the file exists and built
 //! the CGI variables.
 
+use crate::request_objects::RequestObjects;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -15,13 +16,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyModule, PyString};
 use wsgid_log::Level;
 
-use crate::adapter::{Adapter, send_event};
+use crate::adapter::send_event;
 use crate::environ::{self, PythonSide};
 use crate::ffi::ThreadSwitch;
 use crate::groups::{Group, Groups, ThreadCache};
-use crate::input::Input;
 use crate::interp::Interpreter;
-use crate::log_stream::{LogSink, LogStream, MODULE, RequestLogScope};
+use crate::log_stream::{MODULE, RequestLogScope};
 use crate::response::{self, ErrorTarget};
 use crate::script::{self, ScriptSource};
 use crate::{ReloadMechanism, ResponseEvent, WsgiRequest};
@@ -251,19 +251,16 @@ fn serve(
         }
     };
 
-    let sink = LogSink::shared(error_log.clone(), peer);
     let objects = (|| -> PyResult<_> {
-        let adapter = Bound::new(
+        let objects = RequestObjects::new(
             py,
-            Adapter::new(
-                events.clone(),
-                error_log.clone(),
-                peer,
-                interp.keys.write.clone_ref(py),
-            ),
+            cache.spare.take(),
+            &events,
+            &error_log,
+            peer,
+            &interp.keys.write,
+            body,
         )?;
-        let input = Bound::new(py, Input::new(body))?;
-        let errors_obj = Bound::new(py, LogStream::for_request(Arc::clone(&sink)))?;
         let script_start = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
@@ -271,18 +268,18 @@ fn serve(
             url_scheme,
             application_group: &application_group,
             callable: &callable,
-            input: input.as_any(),
-            errors: errors_obj.as_any(),
+            input: objects.input.as_any(),
+            errors: objects.errors.as_any(),
             script_start,
             total_requests,
             thread_id: thread.thread_id,
             thread_requests: thread.requests,
         };
         let env = environ::build(py, interp, &mut cache.keys, &cgi, &side)?;
-        Ok((adapter, input, errors_obj, env))
+        Ok((objects, env))
     })();
     drop(cache);
-    let (adapter, input, errors_obj, env) = match objects {
+    let (objects, env) = match objects {
         Ok(objects) => objects,
         Err(e) => {
             errors.python_error(py, &e);
@@ -292,19 +289,15 @@ fn serve(
     };
 
     {
-        let _scope = RequestLogScope::enter(&sink);
-        response::run(py, interp, &app, env, &adapter, &events, &errors);
+        let _scope = RequestLogScope::enter(&objects.sink);
+        response::run(py, interp, &app, env, &objects.adapter, &events, &errors);
     }
 
-    // Objects the application kept must not reach a finished request.
-    if let Ok(mut a) = adapter.try_borrow_mut() {
-        a.expire();
+    // Objects the application kept must not reach a finished request;
+    // the others serve the next request on this thread.
+    if let Some(spare) = objects.finish() {
+        group.thread_cache(thread.index).spare = Some(spare);
     }
-    if let Ok(mut i) = input.try_borrow_mut() {
-        i.expire();
-    }
-    drop(errors_obj);
-    LogSink::close_shared(&sink);
     Served::Done
 }
 

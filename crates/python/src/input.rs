@@ -9,7 +9,7 @@
 //!
 //! `Input` is a `#[pyclass]` (process-wide type object; see `adapter.rs`).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 use pyo3::exceptions::{PyIOError, PyRuntimeError};
@@ -38,6 +38,16 @@ pub(crate) struct Input {
     expired: bool,
 }
 
+/// The body of a finished request's kept `wsgi.input`: none.  (A
+/// zero-sized type: boxing it allocates nothing.)
+struct NoBody;
+
+impl RequestBody for NoBody {
+    fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        Ok(None)
+    }
+}
+
 impl Input {
     pub(crate) fn new(body: Box<dyn RequestBody>) -> Input {
         Input {
@@ -51,6 +61,23 @@ impl Input {
 
     pub(crate) fn expire(&mut self) {
         self.expired = true;
+    }
+
+    /// The request is over and nothing else holds this object: let the
+    /// body source go (it is the connection's), keep the object.
+    pub(crate) fn release(&mut self) {
+        self.expired = true;
+        *self.body.get_mut().unwrap_or_else(PoisonError::into_inner) = Box::new(NoBody);
+        self.buffer = Bytes::new();
+    }
+
+    /// The state of a new `wsgi.input`, for the next request.
+    pub(crate) fn renew(&mut self, body: Box<dyn RequestBody>) {
+        *self.body.get_mut().unwrap_or_else(PoisonError::into_inner) = body;
+        self.buffer = Bytes::new();
+        self.eof = false;
+        self.failed = false;
+        self.expired = false;
     }
 
     fn check_live(&self) -> PyResult<()> {

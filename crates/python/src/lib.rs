@@ -32,6 +32,7 @@ mod input;
 mod interp;
 mod log_stream;
 mod module;
+mod request_objects;
 mod response;
 mod response_head;
 mod restrict;

@@ -82,6 +82,15 @@ impl LogSink {
         lock(sink).close();
     }
 
+    /// A closed sink made ready for the next request (`request_objects.rs`).
+    pub(crate) fn renew_shared(sink: &SharedSink, log: ErrorLog, peer: Peer) {
+        let mut s = lock(sink);
+        s.log = log;
+        s.peer = peer;
+        s.partial.clear();
+        s.expired = false;
+    }
+
     /// Flush and refuse further output ("log object has expired").
     pub(crate) fn close(&mut self) {
         if !self.expired {

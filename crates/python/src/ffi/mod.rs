@@ -287,3 +287,12 @@ pub(crate) fn bytes_from_parts<'py>(
     }
     Ok(obj.cast_into::<pyo3::types::PyBytes>()?)
 }
+
+/// The object's reference count (whether anything besides the caller's
+/// reference holds it: `request_objects.rs` reuses only such objects).
+pub(crate) fn refcount(obj: &Bound<'_, PyAny>) -> isize {
+    // SAFETY: `obj` is a live object (a `Bound` holds a strong reference
+    // and proves the thread is attached), so reading its header's count
+    // is valid.
+    unsafe { sys::Py_REFCNT(obj.as_ptr()) }
+}

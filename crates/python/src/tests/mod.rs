@@ -7,6 +7,7 @@
 
 mod environ;
 mod input_errors;
+mod request_objects;
 mod response;
 mod script;
 
