@@ -263,7 +263,14 @@ impl RequestHead {
         if b.remaining() < n.saturating_mul(16) {
             return Err(Malformed);
         }
-        let spans = (0..n).map(|_| std::array::from_fn(|_| b.get_u32_le()));
+        let table = b.split_to(n * 16);
+        let spans = table.chunks_exact(16).map(|row| {
+            std::array::from_fn(|i| {
+                let mut w = [0u8; 4];
+                w.copy_from_slice(&row[4 * i..4 * i + 4]);
+                u32::from_le_bytes(w)
+            })
+        });
         let environ = CgiEnv::from_raw_parts(env_buf, spans).ok_or(Malformed)?;
         Ok(RequestHead {
             host,
