@@ -37,6 +37,8 @@ pub(crate) struct ThreadCache {
     pub keys: KeyCache,
     /// The last script served and its module name.
     pub last_script: Option<(std::path::PathBuf, Py<PyString>)>,
+    /// The last request's callable name and its Python string.
+    pub callable_name: Option<(String, Py<PyString>)>,
     /// The previous request's Python objects, when nothing kept them.
     pub spare: Option<crate::request_objects::Spare>,
 }

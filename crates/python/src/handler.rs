@@ -6,7 +6,6 @@
 //! front end has already mapped the URL, checked the file exists and built
 //! the CGI variables.
 
-use crate::request_objects::RequestObjects;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -22,6 +21,7 @@ use crate::ffi::ThreadSwitch;
 use crate::groups::{Group, Groups, ThreadCache};
 use crate::interp::Interpreter;
 use crate::log_stream::{MODULE, RequestLogScope};
+use crate::request_objects::RequestObjects;
 use crate::response::{self, ErrorTarget};
 use crate::script::{self, ScriptSource};
 use crate::{ReloadMechanism, ResponseEvent, WsgiRequest};
@@ -233,7 +233,7 @@ fn serve(
         send_event(py, &events, ResponseEvent::Failed(500));
         return Served::Done;
     };
-    let app = match lookup(&module, &callable) {
+    let app = match lookup(&module, &callable_key(py, &mut cache, &callable)) {
         Ok(Some(app)) => app,
         Ok(None) => {
             let pid = std::process::id();
@@ -303,9 +303,30 @@ fn serve(
 
 /// The WSGI callable: a global of the script module (mod_wsgi looks in the
 /// module dict, so a module-level `__getattr__` does not count).
-fn lookup<'py>(module: &Bound<'py, PyAny>, callable: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+fn lookup<'py>(
+    module: &Bound<'py, PyAny>,
+    callable: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
     match module.cast::<PyModule>() {
         Ok(m) => m.dict().get_item(callable),
         Err(_) => module.getattr_opt(callable),
     }
+}
+
+/// The callable's name as a Python string, kept from the thread's last
+/// request in this interpreter (a new string per request, hashed for the
+/// module dict lookup, was ~1% of a daemon process's CPU per hello).
+fn callable_key<'py>(
+    py: Python<'py>,
+    cache: &mut ThreadCache,
+    callable: &str,
+) -> Bound<'py, PyString> {
+    if let Some((name, key)) = &cache.callable_name
+        && name == callable
+    {
+        return key.bind(py).clone();
+    }
+    let key = PyString::new(py, callable);
+    cache.callable_name = Some((callable.to_owned(), key.clone().unbind()));
+    key
 }

@@ -406,12 +406,17 @@ fn script_changed(state: &State, head: &RequestHead) -> bool {
     let (Some(mtime), Ok(mut loaded)) = (head.script_mtime, state.loaded.lock()) else {
         return false;
     };
-    let key = (head.application_group.clone(), head.script.clone());
-    match loaded.get(&key) {
-        Some(seen) => *seen != mtime,
-        None => {
-            loaded.insert(key, mtime);
-            false
-        }
+    // By application group, then script: looked up with borrowed keys (no
+    // copies of the two strings per request, as a pair key needed).
+    if let Some(seen) = loaded
+        .get(&head.application_group)
+        .and_then(|scripts| scripts.get(&head.script))
+    {
+        return *seen != mtime;
     }
+    loaded
+        .entry(head.application_group.clone())
+        .or_default()
+        .insert(head.script.clone(), mtime);
+    false
 }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
 pub(super) struct State {
-    /// Scripts seen, by (application group, path), with the modification
+    /// Scripts seen, by application group then path, with the modification
     /// time the front end reported for them.
-    pub loaded: Mutex<HashMap<(String, String), SystemTime>>,
+    pub loaded: Mutex<HashMap<String, HashMap<String, SystemTime>>>,
     /// A request found its script changed under the `Process` reload
     /// mechanism: the process must restart.
     pub restart: Notify,
