@@ -310,7 +310,10 @@ fn put_head(out: &mut BytesMut, h: &ResponseHead) {
 
 /// An `H` frame.
 pub fn encode_head(out: &mut BytesMut, h: &ResponseHead) {
-    put_header(out, HEAD, head_len(h));
+    let len = head_len(h);
+    // One reservation, not a reallocation per string that does not fit.
+    out.reserve(5 + len);
+    put_header(out, HEAD, len);
     put_head(out, h);
 }
 
@@ -322,7 +325,9 @@ pub fn encode_complete(out: &mut BytesMut, h: &ResponseHead, body: &[u8]) {
 
 /// A `C` frame up to its body, which follows (`body_len` bytes).
 pub fn encode_complete_head(out: &mut BytesMut, h: &ResponseHead, body_len: usize) {
-    put_header(out, COMPLETE, head_len(h) + body_len);
+    let len = head_len(h);
+    out.reserve(5 + len);
+    put_header(out, COMPLETE, len + body_len);
     put_head(out, h);
 }
 
