@@ -183,7 +183,11 @@ fn get_bytes(b: &mut Bytes) -> Result<Bytes, Malformed> {
     Ok(b.split_to(n))
 }
 fn get_str(b: &mut Bytes) -> Result<String, Malformed> {
-    String::from_utf8(get_bytes(b)?.to_vec()).map_err(|_| Malformed)
+    Ok(utf8(&get_bytes(b)?)?.to_owned())
+}
+
+fn utf8(b: &[u8]) -> Result<&str, Malformed> {
+    std::str::from_utf8(b).map_err(|_| Malformed)
 }
 
 impl RequestHead {
@@ -336,7 +340,7 @@ pub fn encode_complete_head(out: &mut BytesMut, h: &ResponseHead, body_len: usiz
 pub fn decode_head(b: &mut Bytes) -> Result<ResponseHead, Malformed> {
     let status = get_u16(b)?;
     let reason = get_bytes(b)?;
-    let reason = std::str::from_utf8(&reason).map_err(|_| Malformed)?;
+    let reason = utf8(&reason)?;
     let n = get_u32(b)? as usize;
     // A guess at the text's size (it grows if needed): the rest of a `C`
     // payload is mostly body.
@@ -345,10 +349,7 @@ pub fn decode_head(b: &mut Bytes) -> Result<ResponseHead, Malformed> {
     for _ in 0..n {
         let k = get_bytes(b)?;
         let v = get_bytes(b)?;
-        head.push(
-            std::str::from_utf8(&k).map_err(|_| Malformed)?,
-            std::str::from_utf8(&v).map_err(|_| Malformed)?,
-        );
+        head.push(utf8(&k)?, utf8(&v)?);
     }
     Ok(head)
 }

@@ -122,10 +122,7 @@ impl CgiEnv {
     /// Replace the value of the first entry named `key` among the first
     /// `within` entries; otherwise add the pair at the end.
     pub fn set_within(&mut self, within: usize, key: &str, value: &str) {
-        let found = self.spans[..within.min(self.spans.len())]
-            .iter()
-            .position(|s| &self.buf[s.key()] == key);
-        match found {
+        match self.position_within(within, key) {
             Some(i) => {
                 // The old value's bytes stay in the buffer, unused.
                 if let Some((value_start, value_end)) = self.store(value) {
@@ -154,10 +151,15 @@ impl CgiEnv {
 
     /// `get` among the first `within` entries only.
     pub fn get_within(&self, within: usize, key: &str) -> Option<&str> {
+        self.position_within(within, key)
+            .map(|i| &self.buf[self.spans[i].value()])
+    }
+
+    /// Index of the first entry named `key` among the first `within`.
+    fn position_within(&self, within: usize, key: &str) -> Option<usize> {
         self.spans[..within.min(self.spans.len())]
             .iter()
-            .find(|s| &self.buf[s.key()] == key)
-            .map(|s| &self.buf[s.value()])
+            .position(|s| &self.buf[s.key()] == key)
     }
 
     /// The buffer and the entries' offsets in it, for comparing one

@@ -4,11 +4,12 @@
 //! Successive requests of one client usually build the very same table:
 //! the same names at the same offsets, and values of the same lengths
 //! (a port number, a timestamp and a request id change; their lengths do
-//! not).  Then the two buffers are compared eight bytes at a time, and
-//! only the entries where a difference falls are looked at: some 150 word
-//! comparisons instead of eighty string comparisons, each with its
-//! slicing and bounds checks (that per-entry loop was 3% of the CPU of an
-//! embedded hello request).  Any other request (a different length, a
+//! not).  Then the two buffers are compared 64 bytes at a time (a
+//! differing block eight bytes at a time), and only the entries where a
+//! difference falls are looked at: some twenty block comparisons instead
+//! of eighty string comparisons, each with its slicing and bounds checks
+//! (that per-entry loop was 3% of the CPU of an embedded hello request;
+//! comparing by words alone cost more than it).  Any other request (a different length, a
 //! name that changed) takes `cache.rs`'s entry-by-entry comparison.
 
 use std::ops::Range;
