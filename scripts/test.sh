@@ -78,6 +78,10 @@ if [ -f "$ORACLE/harness.py" ]; then
     # it is started under that name here (exec -a) and the comparison
     # checks that wsgid leaves argv[0] alone unless display-name is set.
     if [ -z "${ORACLE_CASES:-}" ]; then
+        # Our own cases (tests/oracle), recorded from Apache the same way.
+        echo "== conformance oracle: this repository's cases (tests/oracle)"
+        python3 "$ORACLE/harness.py" compare --out "${TMPDIR:-/tmp}/wsgid-oracle-out" \
+            --cases-dir tests/oracle --subject 'target/release/wsgid -f {conf}'
         echo "== conformance oracle: case 07 against the static Debian-Python build"
         python3 "$ORACLE/harness.py" compare --out "${TMPDIR:-/tmp}/wsgid-oracle-out" \
             --subject "bash -c \"exec -a /usr/sbin/apache2 $PWD/target/static/release/wsgid -f {conf}\"" 07

@@ -56,6 +56,10 @@ mod suite {
     /// pipelining.
     mod keepalive_heads;
 
+    /// What ends a connection (statuses Apache drops it after, unmet
+    /// expectations), repeated Content-Length, `OPTIONS *`.
+    mod connection_rules;
+
     /// Name-based virtual hosts.
     mod vhosts;
 

@@ -171,6 +171,21 @@ pub enum HeadError {
     BadRequest(&'static str),
     /// 404 for `%2F`/`%00` in the path (logged at info as AH00026).
     NotFound(PathError),
+    /// 417: an `Expect` other than `100-continue` (logged at info as AH00570).
+    ExpectationFailed,
+}
+
+/// The request's `Expect` field as Apache sees it: repeated fields merged
+/// with ", ", `None` when absent or empty.
+pub fn expectation(headers: &http::HeaderMap) -> Option<String> {
+    let mut merged = String::new();
+    for value in headers.get_all(http::header::EXPECT) {
+        if !merged.is_empty() {
+            merged.push_str(", ");
+        }
+        merged.push_str(&uri::latin1(value.as_bytes()));
+    }
+    (!merged.is_empty()).then_some(merged)
 }
 
 /// The merged configuration of a request before its walk: one shared empty
@@ -271,6 +286,13 @@ impl Request {
                 _ => error = Some(HeadError::BadRequest("Client sent malformed Host header")),
             },
             _ => error = Some(HeadError::BadRequest("Too many Host headers")),
+        }
+        // ap_check_request_header, after the Host checks: the only
+        // expectation Apache meets is 100-continue.
+        if error.is_none()
+            && expectation(&headers).is_some_and(|e| !e.eq_ignore_ascii_case("100-continue"))
+        {
+            error = Some(HeadError::ExpectationFailed);
         }
 
         let (path, args) = match raw {

@@ -222,6 +222,7 @@ pub fn page_context(site: &Site, r: &Request) -> PageContext {
     let mut ctx = PageContext::new(r.method.as_str(), crate::uri::latin1(&r.uri));
     ctx.server_admin = site.host.server_admin.clone().unwrap_or_default();
     ctx.signature = signature_line(site, r);
+    ctx.expect = crate::request::expectation(&r.headers);
     ctx
 }
 

@@ -150,6 +150,9 @@ impl FrontEnd {
             return resp;
         }
         let mut parts = parts;
+        // A head refused by `ap_check_request_header` (417 here; its 400s
+        // close anyway) ends the connection, as `ap_read_request` does.
+        let mut closes = false;
         let (mut r, outcome) = match Request::take_head(&mut parts, conn.clone()) {
             Ok(mut r) => {
                 r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
@@ -158,6 +161,7 @@ impl FrontEnd {
             }
             Err((mut r, e)) => {
                 r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
+                closes = matches!(e, HeadError::ExpectationFailed);
                 let outcome = self.head_error(&r, e);
                 (*r, outcome)
             }
@@ -168,6 +172,7 @@ impl FrontEnd {
             Outcome::Static => serve_static(site, &r, &parts.method),
             Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
             Outcome::Error(code) => error_page(site, &r, code, None),
+            Outcome::ServerOptions => server_options(site),
         };
         // `EnableSendfile` (per directory; Off by default, as in Apache 2.4):
         // static files and `wsgi.file_wrapper` files go out with sendfile(2).
@@ -178,7 +183,7 @@ impl FrontEnd {
             resp.headers_mut().append(name.clone(), value.clone());
         }
         let max = self.cfg.max_keep_alive_requests;
-        if max != 0 && nth >= max {
+        if closes || max != 0 && nth >= max {
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
@@ -216,6 +221,18 @@ impl FrontEnd {
                 Outcome::Error(404)
             }
             HeadError::NotFound(_) => Outcome::Error(404),
+            HeadError::ExpectationFailed => {
+                site.error_log.log(
+                    "core",
+                    Level::Info,
+                    peer,
+                    &format!(
+                        "AH00570: client sent an unrecognized expectation value of Expect: {}",
+                        crate::request::expectation(&r.headers).unwrap_or_default()
+                    ),
+                );
+                Outcome::Error(417)
+            }
         }
     }
 
@@ -359,5 +376,14 @@ fn method_answer(site: &Site, r: &Request) -> Response<OutBody> {
     }
     let mut resp = error_page(site, r, 405, None);
     resp.headers_mut().insert(ALLOW, allow);
+    resp
+}
+
+/// `OPTIONS *`: the server's "pong", 200 with an empty body and no `Allow`.
+fn server_options(site: &Site) -> Response<OutBody> {
+    let mut resp = Response::new(OutBody::exact(ResponseBody::empty()));
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(0u64));
+    response::add_server_header(site, resp.headers_mut());
     resp
 }

@@ -369,20 +369,22 @@ fn finish(mut parts: http::request::Parts) -> Head {
             Framing::Done
         }
     } else {
-        let mut lengths = h.get_all(CONTENT_LENGTH).iter().map(|v| {
+        let mut lengths = h.get_all(CONTENT_LENGTH).iter();
+        let length = |v: &HeaderValue| {
             std::str::from_utf8(v.as_bytes())
                 .ok()
                 .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|s| s.parse::<u64>().ok())
-        });
-        match lengths.next() {
-            None => Framing::Done,
-            Some(first) if first.is_some() && lengths.all(|n| n == first) => {
-                Framing::Length(first.unwrap_or(0))
-            }
+        };
+        match (lengths.next(), lengths.next()) {
+            (None, _) => Framing::Done,
+            (Some(only), None) if let Some(n) = length(only) => Framing::Length(n),
             // Where the body ends is unknown: Apache's core answers 400
-            // (logging nothing at info) and closes.
-            Some(_) => {
+            // (logging nothing at info) and closes.  That includes the same
+            // length twice: Apache merges repeated headers ("5, 5"), which
+            // is no number, so no intermediary can read the body's end
+            // differently from the server.
+            _ => {
                 refused = Some(refusal(&parts));
                 keep_alive = false;
                 Framing::Done
@@ -457,6 +459,12 @@ mod tests {
             false,
         );
         assert!(h.refused.is_some());
+        let h = head(
+            "POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n",
+            false,
+        );
+        assert_eq!(h.refused.map(|r| r.status), Some(400));
+        assert!(!h.keep_alive);
         let h = head(
             "POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
             false,

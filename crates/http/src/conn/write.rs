@@ -96,6 +96,13 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Statuses after which Apache ends the connection whatever the client
+/// asked (`ap_status_drops_connection`): the request may not have been read
+/// to its end, or the server is in trouble.
+fn drops_connection(code: u16) -> bool {
+    matches!(code, 400 | 408 | 411 | 413 | 414 | 500 | 501 | 503)
+}
+
 fn has_token(headers: &HeaderMap, token: &[u8]) -> bool {
     headers.get_all(header::CONNECTION).iter().any(|v| {
         v.as_bytes()
@@ -130,7 +137,7 @@ fn encode_head(
     }
     out.extend_from_slice(b"\r\n");
 
-    if has_token(h, b"close") {
+    if has_token(h, b"close") || drops_connection(code) {
         *keep = false;
     }
     let app_length = h.get(header::CONTENT_LENGTH).and_then(|v| {
@@ -474,5 +481,24 @@ mod tests {
             },
         );
         assert!(text.contains("Connection: keep-alive\r\n") && keep);
+    }
+
+    #[test]
+    fn statuses_that_drop_the_connection() {
+        for (code, drops) in [
+            (400, true),
+            (413, true),
+            (500, true),
+            (503, true),
+            (404, false),
+            (417, false),
+            (502, false),
+        ] {
+            let mut resp = Response::new(OutBody::exact(ResponseBody::empty()));
+            *resp.status_mut() = http::StatusCode::from_u16(code).expect("status");
+            let (text, _, keep) = head_of(&resp, GET11);
+            assert_eq!(keep, !drops, "{code}");
+            assert_eq!(text.contains("Connection: close\r\n"), drops, "{code}");
+        }
     }
 }

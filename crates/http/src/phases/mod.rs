@@ -47,6 +47,9 @@ pub enum Outcome {
     Redirect(u16, String),
     /// Answer Apache's error page for this status (already logged).
     Error(u16),
+    /// `OPTIONS *`: a 200 without body or `Allow` (mod_http's
+    /// `http_send_options`, which ends the request at map-to-storage).
+    ServerOptions,
 }
 
 /// The options Apache 2.4 starts from (`Options FollowSymlinks`).
@@ -89,6 +92,9 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
 /// translate, map to storage, header_parser and the fixups that wsgid runs
 /// before the access checks.
 fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
+    if r.uri == b"*" && r.method == http::Method::OPTIONS && depth == 0 {
+        return Err(Outcome::ServerOptions);
+    }
     if r.uri.first() != Some(&b'/') {
         site.error_log.log(
             "core",
