@@ -155,6 +155,39 @@ fn validators_and_conditional_get() {
         &["If-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT"],
     );
     assert_eq!(r.status, 200, "{}", r.describe());
+    // Dates are read as apr_date_parse_http reads them: the weekday is not
+    // checked (1 Jan 1990 was a Monday), the RFC 850 and asctime layouts
+    // count.
+    for past in [
+        "Fri, 01 Jan 1990 00:00:00 GMT",
+        "Monday, 01-Jan-90 00:00:00 GMT",
+        "Mon Jan  1 00:00:00 1990",
+    ] {
+        let r = s.get_with(
+            "/static/notes.txt",
+            &[&format!("If-Unmodified-Since: {past}")],
+        );
+        assert_eq!(
+            (r.status, r.body.len()),
+            (412, 0),
+            "{past}: {}",
+            r.describe()
+        );
+    }
+    // Last-Modified under another weekday's name is still that date.
+    let other_day = if last_modified.starts_with("Mon") {
+        "Tue"
+    } else {
+        "Mon"
+    };
+    let r = s.get_with(
+        "/static/notes.txt",
+        &[&format!(
+            "If-Modified-Since: {other_day}{}",
+            &last_modified[3..]
+        )],
+    );
+    assert_eq!(r.status, 304, "{}", r.describe());
 }
 
 #[test]

@@ -17,6 +17,8 @@
 
 #[path = "response/conditional.rs"]
 mod conditional;
+#[path = "response/http_date.rs"]
+mod http_date;
 #[path = "response/ranges.rs"]
 mod ranges;
 

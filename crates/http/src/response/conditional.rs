@@ -7,7 +7,7 @@
 //! counts as the epoch, as `apr_date_parse_http` failing does.
 
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 
@@ -66,12 +66,7 @@ fn clamp_to_epoch(t: SystemTime) -> SystemTime {
 
 /// Seconds since the epoch of an HTTP date, 0 when it does not parse.
 fn date_sec(value: &str) -> i64 {
-    httpdate::parse_http_date(value)
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d: Duration| {
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-        })
+    super::http_date::seconds(value).unwrap_or(0)
 }
 
 /// A request header as Apache's merged `headers_in` table holds it: all
