@@ -300,6 +300,7 @@ impl Conditions<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
