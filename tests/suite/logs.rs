@@ -17,6 +17,21 @@ def application(environ, start_response):
     elif p == "/stderr":
         print("wsgid test via sys.stderr", file=sys.stderr)
         sys.stderr.flush()
+    elif p == "/stream":
+        # What code that inspects the stream sees, as under mod_wsgi 4.9
+        # (whose Log is wrapped in an io.TextIOWrapper).
+        import io
+        e = environ["wsgi.errors"]
+        try:
+            e.fileno()
+            fileno = "none"
+        except OSError as x:
+            fileno = str(x)
+        body = ("textio=%s\nstderr_textio=%s\nwritable=%s\nfileno=%s\n" % (
+            isinstance(e, io.TextIOBase), isinstance(sys.stderr, io.TextIOBase),
+            e.writable(), fileno)).encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
     elif p == "/multi":
         environ["wsgi.errors"].write("wsgid first line\nwsgid second line\n")
         environ["wsgi.errors"].flush()
@@ -100,6 +115,30 @@ fn wsgi_errors_lines_have_apache_format() {
     assert_ne!(l.tid, 0);
     assert_eq!(l.client, Some(format!("127.0.0.1:{}", r.var("port"))));
     assert_eq!(l.message, "wsgid test via wsgi.errors");
+}
+
+#[test]
+fn wsgi_errors_is_a_text_stream_without_a_file_descriptor() {
+    // In the main interpreter and in a sub-interpreter.
+    let s = server(
+        "WSGIScriptAlias /app @DIR@/app.wsgi\n\
+         WSGIApplicationGroup %{GLOBAL}\n\
+         WSGIScriptAlias /sub @DIR@/app.wsgi application-group=sub\n",
+    )
+    .file("app.wsgi", APP)
+    .start();
+    for path in ["/app/stream", "/sub/stream"] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.var("textio"), "True", "{path}");
+        assert_eq!(r.var("stderr_textio"), "True", "{path}");
+        assert_eq!(r.var("writable"), "True", "{path}");
+        assert_eq!(
+            r.var("fileno"),
+            "Apache/mod_wsgi log object is not associated with a file descriptor.",
+            "{path}"
+        );
+    }
 }
 
 #[test]

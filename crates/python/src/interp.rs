@@ -21,6 +21,7 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use wsgid_log::Peer;
 
 use crate::file_wrapper::FileWrapper;
+use crate::log_stream::LogStream;
 
 /// `mod_wsgi.version` and `mod_wsgi.version` in the environ.
 pub(crate) const MOD_WSGI_VERSION: (u32, u32, u32) = (4, 9, 4);
@@ -135,6 +136,14 @@ impl Interpreter {
             .call_method0("allocate_lock")?
             .unbind();
         let tuple3 = |v: (u32, u32, u32)| PyTuple::new(py, [v.0, v.1, v.2]).map(Bound::unbind);
+        // mod_wsgi 4 hands out its Log wrapped in an io.TextIOWrapper, so
+        // `wsgi.errors` (and a restricted sys.stdout) is an io.TextIOBase to
+        // code that checks; wsgid's Log is registered as one (an ABC's
+        // virtual subclass, per interpreter) rather than wrapped anew for
+        // every request.
+        py.import("io")?
+            .getattr("TextIOBase")?
+            .call_method1("register", (py.get_type::<LogStream>(),))?;
         let peer_kind = if cfg.process_group.is_empty() {
             PeerKind::Client
         } else {

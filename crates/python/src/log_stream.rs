@@ -138,9 +138,8 @@ enum Target {
 
 /// The file-like log object (`mod_wsgi.Log`).
 ///
-/// A `#[pyclass]`: its type object is process-wide (pyo3), which is fine for
-/// the main interpreter; sub-interpreter support will need a per-interpreter
-/// heap type instead (see the crate report).
+/// A `#[pyclass]`: its type object is process-wide (pyo3), shared by every
+/// interpreter as mod_wsgi's static types are (see the README).
 #[pyclass(module = "mod_wsgi", name = "Log")]
 pub(crate) struct LogStream {
     target: Target,
@@ -250,9 +249,11 @@ impl LogStream {
         false
     }
 
-    fn fileno(&self, py: Python<'_>) -> PyResult<i32> {
-        let unsupported = py.import("io")?.getattr("UnsupportedOperation")?;
-        Err(PyErr::from_value(unsupported.call1(("fileno",))?))
+    /// mod_wsgi 4.9's answer, word for word.
+    fn fileno(&self) -> PyResult<i32> {
+        Err(pyo3::exceptions::PyOSError::new_err(
+            "Apache/mod_wsgi log object is not associated with a file descriptor.",
+        ))
     }
 
     #[getter]
