@@ -145,3 +145,53 @@ fn options_star_is_an_empty_200_and_other_methods_on_star_are_400() {
     ));
     assert_eq!(r.status, 400, "{}", r.describe());
 }
+
+/// Host refusals are 400s that Apache logs at debug only (a client's
+/// mistake is no server error): AH00569 for HTTP/1.1 without a host name
+/// (an empty field included), AH00550 for a malformed one, repeated fields
+/// merged first.
+#[test]
+fn host_refusals_are_debug_lines() {
+    let s = server(
+        "LogLevel debug\n\
+         WSGIScriptAlias /app @DIR@/status.wsgi\n",
+    )
+    .file("status.wsgi", STATUS_APP)
+    .start();
+    for (head, line) in [
+        (
+            "GET /app/200 HTTP/1.1\r\nHost:\r\n\r\n",
+            "AH00569",
+        ),
+        (
+            "GET /app/200 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "AH00550: Client sent malformed Host header: a, b",
+        ),
+        (
+            "GET /app/200 HTTP/1.1\r\nHost: a b\r\n\r\n",
+            "AH00550: Client sent malformed Host header: a b",
+        ),
+    ] {
+        let r = s.request(head);
+        assert_eq!(r.status, 400, "{head:?}: {}", r.describe());
+        assert_eq!(r.header("Connection"), Some("close"));
+        assert!(
+            s.wait_for_log(&[line], Duration::from_secs(5)).is_some(),
+            "{head:?}: {}",
+            s.error_log()
+        );
+    }
+    assert!(
+        s.wait_for_log(
+            &["[core:debug]", "AH00569: client sent HTTP/1.1 request without hostname (see RFC2616 section 14.23): /app/200"],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    assert!(!s.error_log().contains("[core:error]"), "{}", s.error_log());
+    // HTTP/1.0 needs no host name, an empty field included.
+    let r = s.request("GET /app/200 HTTP/1.0\r\nHost:\r\n\r\n");
+    assert_eq!(r.status, 200, "{}", r.describe());
+}

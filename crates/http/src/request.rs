@@ -165,10 +165,15 @@ pub struct RawTarget(pub bytes::Bytes);
 pub struct ProtocolSent(pub String);
 
 /// Why a request head could not be turned into a [`Request`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadError {
-    /// 400: bad target, bad Host, HTTP/1.1 without Host.
-    BadRequest(&'static str),
+    /// 400: HTTP/1.1 without a host name (AH00569, logged at debug).
+    NoHostname,
+    /// 400: a Host value (repeated ones merged with ", ") that is no host
+    /// name (AH00550, logged at debug).
+    MalformedHost(String),
+    /// 400: a path that normalises above the root (AH10244).
+    InvalidPath,
     /// 404 for `%2F`/`%00` in the path (logged at info as AH00026).
     NotFound(PathError),
     /// 417: an `Expect` other than `100-continue` (logged at info as AH00570).
@@ -272,20 +277,25 @@ impl Request {
         let host_values: Vec<&http::HeaderValue> =
             headers.get_all(http::header::HOST).iter().collect();
         match host_values.as_slice() {
-            [] if version == Version::HTTP_11 => {
-                error = Some(HeadError::BadRequest(
-                    "client sent HTTP/1.1 request without hostname",
-                ))
-            }
             [] => {}
+            // An empty field is no host name either.
+            [one] if one.is_empty() => {}
             [one] => match one.to_str().ok().map(vhost::parse_host) {
                 Some(Ok((h, p))) => {
                     hostname = (!h.is_empty()).then_some(h);
                     host_port = p;
                 }
-                _ => error = Some(HeadError::BadRequest("Client sent malformed Host header")),
+                _ => error = Some(HeadError::MalformedHost(uri::latin1(one.as_bytes()))),
             },
-            _ => error = Some(HeadError::BadRequest("Too many Host headers")),
+            // Apache merges repeated fields, and "a, b" is no host name.
+            several => {
+                let merged: Vec<String> =
+                    several.iter().map(|v| uri::latin1(v.as_bytes())).collect();
+                error = Some(HeadError::MalformedHost(merged.join(", ")));
+            }
+        }
+        if error.is_none() && hostname.is_none() && version == Version::HTTP_11 {
+            error = Some(HeadError::NoHostname);
         }
         // ap_check_request_header, after the Host checks: the only
         // expectation Apache meets is 100-continue.
@@ -352,13 +362,13 @@ impl Request {
     fn decode_path(path: &[u8], error: &mut Option<HeadError>) -> Vec<u8> {
         match uri::normalize(path) {
             None => {
-                error.get_or_insert(HeadError::BadRequest("invalid URI path"));
+                error.get_or_insert(HeadError::InvalidPath);
                 path.to_vec()
             }
             Some(normal) => match uri::unescape_path(&normal) {
                 Ok(decoded) => decoded,
                 Err(PathError::BadRequest) => {
-                    error.get_or_insert(HeadError::BadRequest("invalid URI path"));
+                    error.get_or_insert(HeadError::InvalidPath);
                     normal
                 }
                 Err(e) => {
@@ -554,7 +564,7 @@ mod tests {
         let e = Request::from_head(&head("/app", None, Version::HTTP_11), conn())
             .err()
             .map(|e| e.1);
-        assert!(matches!(e, Some(HeadError::BadRequest(_))));
+        assert_eq!(e, Some(HeadError::NoHostname));
         let r = Request::from_head(&head("/app", None, Version::HTTP_10), conn())
             .expect("1.0 without Host");
         assert_eq!(r.hostname, None);

@@ -200,12 +200,35 @@ impl FrontEnd {
         let site = self.site(r.host);
         let peer = Peer::Client(r.conn.peer);
         match e {
-            HeadError::BadRequest(why) => {
-                let line = match why {
-                    "invalid URI path" => format!("AH10244: invalid URI path ({})", r.unparsed_uri),
-                    other => format!("{other}: {}", latin1(&r.uri)),
-                };
-                site.error_log.log("core", Level::Error, peer, &line);
+            // ap_check_request_header's refusals are debug lines in Apache.
+            HeadError::NoHostname => {
+                site.error_log.log(
+                    "core",
+                    Level::Debug,
+                    peer,
+                    &format!(
+                        "AH00569: client sent HTTP/1.1 request without hostname (see RFC2616 section 14.23): {}",
+                        latin1(&r.uri)
+                    ),
+                );
+                Outcome::Error(400)
+            }
+            HeadError::MalformedHost(host) => {
+                site.error_log.log(
+                    "core",
+                    Level::Debug,
+                    peer,
+                    &format!("AH00550: Client sent malformed Host header: {host}"),
+                );
+                Outcome::Error(400)
+            }
+            HeadError::InvalidPath => {
+                site.error_log.log(
+                    "core",
+                    Level::Error,
+                    peer,
+                    &format!("AH10244: invalid URI path ({})", r.unparsed_uri),
+                );
                 Outcome::Error(400)
             }
             HeadError::NotFound(PathError::EncodedSlash) => {
