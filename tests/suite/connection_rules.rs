@@ -159,10 +159,7 @@ fn host_refusals_are_debug_lines() {
     .file("status.wsgi", STATUS_APP)
     .start();
     for (head, line) in [
-        (
-            "GET /app/200 HTTP/1.1\r\nHost:\r\n\r\n",
-            "AH00569",
-        ),
+        ("GET /app/200 HTTP/1.1\r\nHost:\r\n\r\n", "AH00569"),
         (
             "GET /app/200 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "AH00550: Client sent malformed Host header: a, b",
