@@ -231,7 +231,9 @@ impl FrontEnd {
                 );
                 Outcome::Error(400)
             }
-            HeadError::NotFound(PathError::EncodedSlash) => {
+            // Apache says "%2f" for a %00 too: ap_unescape_url refuses both
+            // the same way.
+            HeadError::NotFound(PathError::EncodedSlash | PathError::NulByte) => {
                 site.error_log.log(
                     "core",
                     Level::Info,

@@ -12,8 +12,9 @@
 pub enum PathError {
     /// Bad %-escape or a `..` above the root: 400 (AH10244).
     BadRequest,
-    /// `%2F` (AllowEncodedSlashes Off) or `%00`: 404 (AH00026 for slashes).
+    /// `%2F` (AllowEncodedSlashes Off): 404 (AH00026).
     EncodedSlash,
+    /// `%00`: 404 (AH00026 too, worded for `%2f`).
     NulByte,
 }
 

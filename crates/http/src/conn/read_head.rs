@@ -329,11 +329,23 @@ fn has_token(headers: &HeaderMap, name: HeaderName, token: &[u8]) -> bool {
     })
 }
 
-/// A 400 for a head whose body framing cannot be trusted.
-fn refusal(parts: &http::request::Parts) -> Rejection {
-    let mut r = Rejection::new(400, Level::Debug, String::new());
+/// A 400 for a head whose body framing cannot be trusted, logged at debug
+/// as Apache logs it (`AH10242` for the length, `AH02539` for the coding).
+fn refusal(parts: &http::request::Parts, log: String) -> Rejection {
+    let mut r = Rejection::new(400, Level::Debug, log);
     r.header_only = parts.method == Method::HEAD;
     r
+}
+
+/// A request field as Apache's `headers_in` holds it: repeated ones joined
+/// with ", ".
+fn merged(h: &HeaderMap, name: HeaderName) -> String {
+    let values: Vec<String> = h
+        .get_all(name)
+        .iter()
+        .map(|v| crate::uri::latin1(v.as_bytes()))
+        .collect();
+    values.join(", ")
 }
 
 /// Body framing and connection options of a parsed head.
@@ -364,7 +376,12 @@ fn finish(mut parts: http::request::Parts) -> Head {
             Framing::Chunked(Chunk::Size)
         } else {
             // Apache 2.4.71 answers 400 and logs nothing at LogLevel info.
-            refused = Some(refusal(&parts));
+            let log = format!(
+                "AH02539: client sent unknown Transfer-Encoding ({}): {}",
+                merged(h, TRANSFER_ENCODING),
+                parts.uri.path()
+            );
+            refused = Some(refusal(&parts, log));
             keep_alive = false;
             Framing::Done
         }
@@ -385,7 +402,12 @@ fn finish(mut parts: http::request::Parts) -> Head {
             // is no number, so no intermediary can read the body's end
             // differently from the server.
             _ => {
-                refused = Some(refusal(&parts));
+                let log = format!(
+                    "AH10242: client sent invalid Content-Length ({}): {}",
+                    merged(h, CONTENT_LENGTH),
+                    parts.uri.path()
+                );
+                refused = Some(refusal(&parts, log));
                 keep_alive = false;
                 Framing::Done
             }
