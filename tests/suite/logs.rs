@@ -260,3 +260,64 @@ fn access_log_common_format() {
         "%b is '-' when no body was sent"
     );
 }
+
+/// mod_logio's `%I` and `%O` count the bytes on the wire (head, body, chunk
+/// framing; a body the application left unread is drained and counted),
+/// and `%X` says what became of the connection, as Apache 2.4 logs them.
+#[test]
+fn access_log_counts_wire_bytes_and_connection_status() {
+    let s = server(
+        "LogFormat \"%m %U %I %O %X %B\" wire\n\
+         CustomLog @DIR@/wire.log wire\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi\n",
+    )
+    .file("app.wsgi", APP)
+    .start();
+    let line_for = |path: &str| {
+        s.wait_for_log_in("wire.log", &[&format!(" {path} ")], Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no line for {path}: {:?}", s.read_file("wire.log")))
+    };
+    // Keep-alive GET, then a POST whose body the application never reads,
+    // then HTTP/1.0 without keep-alive.
+    let get = format!(
+        "GET /app/a HTTP/1.1\r\nHost: localhost:{}\r\n\r\n",
+        s.port()
+    );
+    let post = format!(
+        "POST /app/b HTTP/1.1\r\nHost: localhost:{}\r\nContent-Length: 10\r\n\r\n0123456789",
+        s.port()
+    );
+    let old = "GET /app/c HTTP/1.0\r\n\r\n";
+    let mut c = s.connect();
+    let raw_len = |c: &mut crate::support::Conn, req: &str| {
+        c.send(req);
+        let r = c.read_response(false);
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert!(!r.chunked, "{}", r.describe());
+        // The response as it came: status line, header lines, blank line, body.
+        let head: usize = r
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 4)
+            .sum::<usize>()
+            + format!("{} {} {}\r\n\r\n", r.version, r.status, r.reason).len();
+        (head + r.body.len(), r.body.len())
+    };
+    let (a_out, a_body) = raw_len(&mut c, &get);
+    let (b_out, b_body) = raw_len(&mut c, &post);
+    let mut c = s.connect();
+    let (c_out, c_body) = raw_len(&mut c, old);
+    for (path, req, out, body, status) in [
+        ("/app/a", &get, a_out, a_body, "+"),
+        ("/app/b", &post, b_out, b_body, "+"),
+        ("/app/c", &old.to_owned(), c_out, c_body, "-"),
+    ] {
+        let line = line_for(path);
+        let expected = format!(
+            "{} {path} {} {out} {status} {body}",
+            &req[..req.find(' ').unwrap_or(0)],
+            req.len()
+        );
+        assert_eq!(line, expected, "{req:?}");
+    }
+}

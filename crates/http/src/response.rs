@@ -90,6 +90,18 @@ impl OutBody {
         self.log = Some(Box::new(record));
     }
 
+    /// The access-log record, for the connection writer to complete with
+    /// what only it knows (bytes on the wire, whether the connection stays)
+    /// and write once the request's body is drained.
+    pub fn take_log(&mut self) -> Option<Box<AccessRecord>> {
+        self.log.take()
+    }
+
+    /// Body bytes sent so far (`%B`).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// Hand file ranges to the writer (`EnableSendfile On`).
     pub fn set_sendfile(&mut self, on: bool) {
         self.sendfile = on;
@@ -144,7 +156,7 @@ impl OutBody {
 
     fn finish_log(&mut self) {
         if let Some(record) = self.log.take() {
-            record.write(self.sent);
+            record.write(self.sent, None);
         }
     }
 }

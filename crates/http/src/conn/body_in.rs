@@ -63,6 +63,7 @@ fn bad(what: &'static str) -> io::Error {
 /// One line (without its CRLF or LF) at the start of `buf`, consumed.
 fn take_line(st: &mut ReadState) -> Option<Bytes> {
     let lf = st.buf.iter().position(|&b| b == b'\n')?;
+    st.consumed += lf as u64 + 1;
     let mut line = st.buf.split_to(lf + 1);
     line.truncate(lf);
     if line.last() == Some(&b'\r') {
@@ -106,6 +107,7 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
                 if rest == n as u64 {
                     st.framing = Framing::Done;
                 }
+                st.consumed += n as u64;
                 return Ok(Step::Data(st.buf.split_to(n).freeze()));
             }
             Framing::Chunked(Chunk::Data(rest)) => {
@@ -120,6 +122,7 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
                 } else {
                     Chunk::Data(rest - n as u64)
                 });
+                st.consumed += n as u64;
                 return Ok(Step::Data(st.buf.split_to(n).freeze()));
             }
             Framing::Chunked(state) => {

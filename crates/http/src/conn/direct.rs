@@ -130,6 +130,7 @@ impl Shared {
             st.framing = Framing::Broken;
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
+        st.consumed += n as u64;
         let left = rest - n as u64;
         st.framing = if left == 0 {
             Framing::Done

@@ -63,6 +63,9 @@ pub(super) struct ReadState {
     /// it, between `READ_CHUNK` and `BODY_READ_MAX` (hyper's adaptive read
     /// strategy).
     chunked_read: usize,
+    /// Bytes taken from the connection for requests so far (heads, bodies
+    /// with their chunk framing): `%I` is a request's share of it.
+    pub(super) consumed: u64,
 }
 
 /// [`ReadState::chunked_read`] after a read of `n` bytes into `room`.
@@ -86,6 +89,7 @@ impl ReadState {
             framing,
             seq: 0,
             chunked_read: READ_CHUNK,
+            consumed: 0,
         }
     }
 

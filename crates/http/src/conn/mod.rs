@@ -61,6 +61,8 @@ pub(crate) async fn serve(
     let mut out = Vec::with_capacity(1024);
     let mut nth: u32 = 0;
     loop {
+        // `%I`: what this request takes from the connection.
+        let consumed_before = shared.state().consumed;
         let head = match fe.read_head(&shared, nth == 0, accepted, &mut waits).await {
             HeadRead::Head(head) => head,
             HeadRead::Close => break,
@@ -99,7 +101,14 @@ pub(crate) async fn serve(
         if *stop.borrow() || waiting && shared.state().framing != Framing::Done {
             facts.keep_alive = false;
         }
-        if !write::write_response(&shared, &mut out, resp, facts).await {
+        let (kept, pending) = write::write_response(&shared, &mut out, resp, facts).await;
+        let log = |pending: Option<write::Pending>| {
+            if let Some(pending) = pending {
+                pending.write(shared.state().consumed - consumed_before);
+            }
+        };
+        if !kept {
+            log(pending);
             break;
         }
         // The handler is done with the body: its reader (a pump task may
@@ -109,7 +118,11 @@ pub(crate) async fn serve(
             st.seq += 1;
             st.seq
         };
-        if !body_in::drain(&shared, seq).await || *stop.borrow() {
+        // The access-log line comes after the drain, as Apache writes it
+        // after discarding the body (`%I` includes what was drained).
+        let drained = body_in::drain(&shared, seq).await;
+        log(pending);
+        if !drained || *stop.borrow() {
             break;
         }
     }

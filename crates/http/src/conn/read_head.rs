@@ -161,7 +161,11 @@ impl FrontEnd {
             };
             match scan {
                 Scan::Complete(head) => {
-                    let raw = shared.state().buf.split_to(head.len).freeze();
+                    let raw = {
+                        let mut st = shared.state();
+                        st.consumed += head.len as u64;
+                        st.buf.split_to(head.len).freeze()
+                    };
                     let raw = if head.folded {
                         Bytes::from(unfold(&raw))
                     } else {

@@ -18,7 +18,7 @@ use crate::body::ResponseBody;
 use crate::error_pages::{self, ERROR_CONTENT_TYPE};
 use crate::frontend::{FrontEnd, Site};
 use crate::head_scan::{Limits, Rejection};
-use crate::phases::log::AccessRecord;
+use crate::phases::log::{AccessRecord, Wire};
 use crate::request::{ConnInfo, Request};
 use crate::response::{OutBody, error_page_noted, page_context};
 
@@ -93,9 +93,18 @@ impl FrontEnd {
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body.as_bytes());
+        // What was read of the refused head (`%I`).
+        let read = shared.state().buf.len() as u64;
         let sent = shared.write_all(&out).await.is_ok();
         if let Some(record) = AccessRecord::new(site, &r, &resp) {
-            record.write(if sent { body.len() as u64 } else { 0 });
+            record.write(
+                if sent { body.len() as u64 } else { 0 },
+                Some(Wire {
+                    bytes_in: read,
+                    bytes_out: if sent { out.len() as u64 } else { 0 },
+                    kept: sent.then_some(false),
+                }),
+            );
         }
         linger(shared).await;
     }
@@ -113,7 +122,7 @@ impl FrontEnd {
         let mut resp = Response::new(OutBody::exact(ResponseBody::empty()));
         *resp.status_mut() = StatusCode::REQUEST_TIMEOUT;
         if let Some(record) = AccessRecord::new(site, &r, &resp) {
-            record.write(0);
+            record.write(0, None);
         }
     }
 

@@ -21,6 +21,7 @@ use http_body::Body as _;
 
 use super::io::Shared;
 use crate::body::{Chunk, FileRange};
+use crate::phases::log::{AccessRecord, Wire};
 use crate::response::{OutBody, ReasonPhrase, default_reason};
 
 /// A data block up to this size is copied into the output buffer.
@@ -258,6 +259,7 @@ async fn send_range(
     body: &mut OutBody,
     encoder: &mut Encoder,
     range: FileRange,
+    framing: &mut u64,
 ) -> bool {
     let FileRange { file, offset, len } = range;
     // The bytes this range may put on the wire, and whether sending fewer
@@ -278,7 +280,9 @@ async fn send_range(
         return !(matches!(*encoder, Encoder::Length(_)) && len.is_some_and(|l| l > 0));
     }
     if *encoder == Encoder::Chunked {
+        let before = out.len();
         let _ = write!(out, "{want:x}\r\n");
+        *framing += (out.len() - before) as u64 + 2;
     }
     if !flush(shared, out).await {
         return false;
@@ -307,14 +311,60 @@ async fn send_range(
     }
 }
 
-/// Write `resp`; true when the connection may carry another request.
+/// A response's access-log record with what its writer learned, written
+/// by the connection once the request's body is drained (`%I` counts it).
+pub(super) struct Pending {
+    record: Box<AccessRecord>,
+    sent: u64,
+    bytes_out: u64,
+    kept: Option<bool>,
+}
+
+impl Pending {
+    pub(super) fn write(self, bytes_in: u64) {
+        self.record.write(
+            self.sent,
+            Some(Wire {
+                bytes_in,
+                bytes_out: self.bytes_out,
+                kept: self.kept,
+            }),
+        );
+    }
+}
+
+/// Write `resp`; true when the connection may carry another request, and
+/// the access-log record to write (if the site keeps one).
 pub(super) async fn write_response(
     shared: &Shared,
     out: &mut Vec<u8>,
     resp: Response<OutBody>,
     req: ReqFacts,
-) -> bool {
+) -> (bool, Option<Pending>) {
     let (parts, mut body) = resp.into_parts();
+    let record = body.take_log();
+    // The head's and the chunk framing's bytes.
+    let mut framing = 0;
+    let kept = write_parts(shared, out, &parts, &mut body, req, &mut framing).await;
+    let pending = record.map(|record| Pending {
+        record,
+        sent: body.sent(),
+        bytes_out: framing + body.sent(),
+        kept,
+    });
+    (kept == Some(true), pending)
+}
+
+/// [`write_response`]'s work: `Some(keep)` once the response is out, None
+/// when it could not be written whole.
+async fn write_parts(
+    shared: &Shared,
+    out: &mut Vec<u8>,
+    parts: &http::response::Parts,
+    body: &mut OutBody,
+    req: ReqFacts,
+    framing: &mut u64,
+) -> Option<bool> {
     out.clear();
     let mut keep = req.keep_alive;
     let mut encoder = if req.version == Version::HTTP_09 {
@@ -322,13 +372,12 @@ pub(super) async fn write_response(
         keep = false;
         Encoder::Close
     } else {
-        encode_head(out, &parts, &body, req, &mut keep)
+        encode_head(out, parts, body, req, &mut keep)
     };
+    *framing += out.len() as u64;
     if encoder == Encoder::None || encoder == Encoder::Length(0) {
-        // The body is not sent (hyper does not poll it either); dropping
-        // it writes the access-log line.
-        drop(body);
-        return flush(shared, out).await && keep;
+        // The body is not sent (hyper does not poll it either).
+        return flush(shared, out).await.then_some(keep);
     }
     loop {
         // Look at the body without waiting: what is ready goes out with
@@ -338,7 +387,7 @@ pub(super) async fn write_response(
             Poll::Ready(chunk) => chunk,
             Poll::Pending => {
                 if !flush(shared, out).await {
-                    return false;
+                    return None;
                 }
                 std::future::poll_fn(|cx| body.poll_chunk(cx)).await
             }
@@ -349,11 +398,11 @@ pub(super) async fn write_response(
                 // The body failed: what was produced goes out, then the
                 // connection closes so that the client sees it truncated.
                 let _ = flush(shared, out).await;
-                return false;
+                return None;
             }
             Some(Ok(Chunk::File(range))) => {
-                if !send_range(shared, out, &mut body, &mut encoder, range).await {
-                    return false;
+                if !send_range(shared, out, body, &mut encoder, range, framing).await {
+                    return None;
                 }
                 continue;
             }
@@ -373,29 +422,32 @@ pub(super) async fn write_response(
                 if n < whole {
                     // More than announced: the extra is not sent, and the
                     // connection cannot be trusted to be in step.
-                    let _ = flush(shared, out).await;
-                    return false;
+                    return flush(shared, out).await.then_some(false);
                 }
                 ok
             }
             Encoder::Chunked => {
+                let before = out.len();
                 let _ = write!(out, "{:x}\r\n", data.len());
+                *framing += (out.len() - before) as u64 + 2;
                 put(shared, out, &data, b"\r\n").await
             }
             Encoder::Close | Encoder::None => put(shared, out, &data, b"").await,
         };
         if !ok {
-            return false;
+            return None;
         }
     }
     match encoder {
-        Encoder::Chunked => out.extend_from_slice(b"0\r\n\r\n"),
+        Encoder::Chunked => {
+            out.extend_from_slice(b"0\r\n\r\n");
+            *framing += 5;
+        }
         // The body ended before its announced length.
         Encoder::Length(rest) if rest > 0 => keep = false,
         _ => {}
     }
-    drop(body);
-    flush(shared, out).await && keep
+    flush(shared, out).await.then_some(keep)
 }
 
 #[cfg(test)]

@@ -18,6 +18,20 @@ use crate::response::OutBody;
 use crate::uri::latin1;
 
 /// Everything needed to write the access-log lines of one request later.
+/// What the connection writer adds to a record (mod_logio's `%I` and `%O`,
+/// and `%X`).
+#[derive(Clone, Copy, Debug)]
+pub struct Wire {
+    /// The request's bytes read from the connection: head, body and its
+    /// chunk framing, including a body drained after the response.
+    pub bytes_in: u64,
+    /// The response's bytes written: head, body and chunk framing.
+    pub bytes_out: u64,
+    /// Whether the connection stays open after it (None: the response
+    /// could not be written whole).
+    pub kept: Option<bool>,
+}
+
 pub struct AccessRecord {
     sinks: Arc<Vec<AccessSink>>,
     remote: SocketAddr,
@@ -83,8 +97,9 @@ impl AccessRecord {
         })
     }
 
-    /// Write the lines, `sent` body bytes having gone out.
-    pub fn write(self, sent: u64) {
+    /// Write the lines, `sent` body bytes having gone out; `wire`: what the
+    /// connection writer knows, when it wrote the response.
+    pub fn write(self, sent: u64, wire: Option<Wire>) {
         let duration = SystemTime::now()
             .duration_since(self.start)
             .unwrap_or_default();
@@ -99,8 +114,8 @@ impl AccessRecord {
             status_original: self.status,
             status_final: self.status,
             bytes_sent: sent,
-            bytes_in: 0,
-            bytes_out: sent,
+            bytes_in: wire.map_or(0, |w| w.bytes_in),
+            bytes_out: wire.map_or(sent, |w| w.bytes_out),
             request_headers: &self.request_headers,
             response_headers: &self.response_headers,
             env: &self.env,
@@ -116,10 +131,10 @@ impl AccessRecord {
             filename: self.filename.as_deref(),
             handler: self.handler.as_deref(),
             keepalive_requests: 0,
-            conn_status: if self.keep_alive {
-                ConnStatus::KeepAlive
-            } else {
-                ConnStatus::Close
+            conn_status: match wire.map_or(Some(self.keep_alive), |w| w.kept) {
+                Some(true) => ConnStatus::KeepAlive,
+                Some(false) => ConnStatus::Close,
+                None => ConnStatus::Aborted,
             },
         };
         for sink in self.sinks.iter() {
