@@ -192,3 +192,76 @@ fn host_refusals_are_debug_lines() {
     let r = s.request("GET /app/200 HTTP/1.0\r\nHost:\r\n\r\n");
     assert_eq!(r.status, 200, "{}", r.describe());
 }
+
+/// TRACE is the core's, not the application's: the head echoed back as
+/// message/http (`TraceEnable On`, the default), a 413 with a body, a 405
+/// under `TraceEnable Off`, the body echoed too under `Extended`; a
+/// virtual host may set its own.
+#[test]
+fn trace_is_answered_by_the_core() {
+    let s = server(
+        "<VirtualHost *:@PORT@>\n\
+             ServerName localhost\n\
+             WSGIScriptAlias /app @DIR@/status.wsgi\n\
+         </VirtualHost>\n\
+         <VirtualHost *:@PORT@>\n\
+             ServerName extended.test\n\
+             TraceEnable extended\n\
+             WSGIScriptAlias /app @DIR@/status.wsgi\n\
+         </VirtualHost>\n",
+    )
+    .file("status.wsgi", STATUS_APP)
+    .start();
+    let head = format!(
+        "TRACE /app/200?q=1 HTTP/1.1\r\nHost: localhost:{}\r\nX-Forwarded-For: a\r\nX-Forwarded-For: b\r\n\r\n",
+        s.port()
+    );
+    let r = s.request(&head);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("Content-Type"), Some("message/http"));
+    assert_eq!(
+        r.text(),
+        format!(
+            "TRACE /app/200?q=1 HTTP/1.1\r\nHost: localhost:{}\r\nX-Forwarded-For: a, b\r\n\r\n",
+            s.port()
+        )
+    );
+    let with_body = |host: &str| {
+        format!("TRACE /app/200 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 3\r\n\r\nabc")
+    };
+    let r = s.request(with_body("localhost"));
+    assert_eq!(r.status, 413, "{}", r.describe());
+    assert!(
+        s.wait_for_log(
+            &[
+                "[http:info]",
+                "AH01595: TRACE with body is not allowed for /app/200"
+            ],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+    // The virtual host's `TraceEnable extended` echoes the body.
+    let r = s.request(with_body("extended.test"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(
+        r.text(),
+        "TRACE /app/200 HTTP/1.1\r\nHost: extended.test\r\nContent-Length: 3\r\n\r\nabc"
+    );
+
+    let off = server(
+        "TraceEnable off\n\
+         WSGIScriptAlias /app @DIR@/status.wsgi\n",
+    )
+    .file("status.wsgi", STATUS_APP)
+    .start();
+    let r = off.request(format!(
+        "TRACE /app/200 HTTP/1.1\r\nHost: localhost:{}\r\n\r\n",
+        off.port()
+    ));
+    assert_eq!(r.status, 405, "{}", r.describe());
+    assert_eq!(r.header("Allow"), Some(""));
+    assert_eq!(r.title().as_deref(), Some("405 Method Not Allowed"));
+}

@@ -38,6 +38,7 @@ pub struct HostMeta {
     pub keep_alive: bool,
     pub keep_alive_timeout: bool,
     pub max_keep_alive_requests: bool,
+    pub trace_enable: bool,
     pub logs: Vec<RawLog>,
     /// `LogFormat fmt nickname`.
     pub formats: BTreeMap<String, String>,
@@ -115,6 +116,7 @@ pub fn empty_host(span: Option<Span>) -> Host {
         keep_alive: true,
         keep_alive_timeout: Duration::from_secs(5),
         max_keep_alive_requests: 100,
+        trace_enable: TraceEnable::On,
         set_env_if: Vec::new(),
         rewrite: Rewrite::default(),
     }

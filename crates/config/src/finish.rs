@@ -136,6 +136,9 @@ fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLo
     if !meta.max_keep_alive_requests {
         host.max_keep_alive_requests = main.max_keep_alive_requests;
     }
+    if !meta.trace_enable {
+        host.trace_enable = main.trace_enable;
+    }
     host.custom_logs = if own_logs.is_empty() {
         main.custom_logs.clone()
     } else {

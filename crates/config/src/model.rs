@@ -115,6 +115,18 @@ pub struct Mpm {
     pub explicit: bool,
 }
 
+/// `TraceEnable On|Off|Extended`: how the core answers `TRACE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TraceEnable {
+    /// Echo the request head; a request with a body is a 413.
+    #[default]
+    On,
+    /// 405.
+    Off,
+    /// Echo the head and a body of up to 64 KiB.
+    Extended,
+}
+
 /// `ServerSignature On|Off|EMail`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerSignature {
@@ -187,6 +199,8 @@ pub struct Host {
     pub keep_alive: bool,
     pub keep_alive_timeout: Duration,
     pub max_keep_alive_requests: u32,
+    /// `TraceEnable` (per server, a virtual host inherits the main one's).
+    pub trace_enable: TraceEnable,
     /// `SetEnvIf` & co. written outside sections (mod_setenvif's server
     /// config, run in post_read_request): a virtual host gets the main
     /// server's first, then its own.

@@ -275,6 +275,18 @@ fn signature_line(site: &Site, r: &Request) -> Option<String> {
     }
 }
 
+/// A header name as Apache writes it (`Content-Length`): the `http` crate
+/// keeps names in lower case.
+pub(crate) fn canonical_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
+
 pub fn add_server_header(site: &Site, headers: &mut http::HeaderMap) {
     if let Some(v) = &site.server_header {
         headers.entry(SERVER).or_insert_with(|| v.clone());

@@ -173,6 +173,7 @@ impl FrontEnd {
             Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
             Outcome::Error(code) => error_page(site, &r, code, None),
             Outcome::ServerOptions => server_options(site),
+            Outcome::Trace => phases::trace::answer(site, &r, body).await,
         };
         // `EnableSendfile` (per directory; Off by default, as in Apache 2.4):
         // static files and `wsgi.file_wrapper` files go out with sendfile(2).

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use super::{core_flag, number, timeout};
 use crate::builder::Builder;
-use crate::model::{CanonicalName, Listen, ServerSignature, ServerTokens};
+use crate::model::{CanonicalName, Listen, ServerSignature, ServerTokens, TraceEnable};
 use crate::registry::{Action::*, Arity::*, *};
 
 const NET: &str = "network tuning of Apache's own listener; wsgid's front end uses its defaults";
@@ -66,7 +66,7 @@ pub const ROWS: &[Row] = &[
     row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Planned("AddDefaultCharset")),
     row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Planned("AcceptPathInfo")),
     row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Planned("FileETag")),
-    row("TraceEnable", Take1, RSRC_CONF, GLOBAL_ONLY, "'on' (default), 'off' or 'extended' to trace request body content", Planned("TraceEnable")),
+    row("TraceEnable", Take1, RSRC_CONF, 0, "'on' (default), 'off' or 'extended' to trace request body content", Set(trace_enable)),
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
     row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Planned("AllowEncodedSlashes")),
     row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
@@ -218,6 +218,22 @@ fn keep_alive(b: &mut Builder, a: &Args) -> Result<(), String> {
     }
     b.host().keep_alive = on;
     b.meta().keep_alive = true;
+    Ok(())
+}
+
+fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let t = if v.eq_ignore_ascii_case("on") {
+        TraceEnable::On
+    } else if v.eq_ignore_ascii_case("off") {
+        TraceEnable::Off
+    } else if v.eq_ignore_ascii_case("extended") {
+        TraceEnable::Extended
+    } else {
+        return Err("TraceEnable must be one of 'on', 'off', or 'extended'".to_owned());
+    };
+    b.host().trace_enable = t;
+    b.meta().trace_enable = true;
     Ok(())
 }
 

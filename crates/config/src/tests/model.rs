@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ok;
+use super::{err, ok};
 use crate::merge::effective_options;
 use crate::model::*;
 
@@ -449,4 +449,29 @@ fn ignored_directives_are_listed_with_reasons() {
     assert!(crate::why_ignored("mutex").is_some());
     assert_eq!(crate::why_ignored("ServerName"), None);
     assert_eq!(c.loaded_modules, vec!["wsgi_module"]);
+}
+
+#[test]
+fn trace_enable_is_per_server_and_checked() {
+    let c = ok("TraceEnable off\n\
+         <VirtualHost *:80>\n\
+         ServerName a\n\
+         TraceEnable Extended\n\
+         </VirtualHost>\n\
+         <VirtualHost *:80>\n\
+         ServerName b\n\
+         </VirtualHost>\n");
+    assert_eq!(c.main.trace_enable, TraceEnable::Off);
+    assert_eq!(c.virtual_hosts[0].host.trace_enable, TraceEnable::Extended);
+    assert_eq!(
+        c.virtual_hosts[1].host.trace_enable,
+        TraceEnable::Off,
+        "inherited"
+    );
+    assert!(
+        err("TraceEnable maybe\n")
+            .contains("TraceEnable must be one of 'on', 'off', or 'extended'"),
+        "{}",
+        err("TraceEnable maybe\n")
+    );
 }

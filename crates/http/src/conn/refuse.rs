@@ -86,7 +86,7 @@ impl FrontEnd {
         let mut out = Vec::with_capacity(256 + body.len());
         let _ = write!(out, "HTTP/1.1 {} {reason}\r\n", rej.status);
         for (name, value) in resp.headers() {
-            out.extend_from_slice(canonical(name.as_str()).as_bytes());
+            out.extend_from_slice(crate::response::canonical_name(name.as_str()).as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -164,17 +164,6 @@ fn log_refusal(site: &Site, conn: &ConnInfo, rej: &Rejection) {
             "AH00567: request failed: error reading the headers",
         );
     }
-}
-
-/// Header names as Apache writes them (`Content-Length`).
-fn canonical(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c });
-        upper = c == '-';
-    }
-    out
 }
 
 /// Half-close, then read and drop what the client still sends, for at most

@@ -23,6 +23,7 @@ pub mod htaccess;
 pub mod log;
 pub mod rewrite;
 pub mod setenvif;
+pub mod trace;
 pub mod translate;
 pub mod walk;
 
@@ -50,6 +51,8 @@ pub enum Outcome {
     /// `OPTIONS *`: a 200 without body or `Allow` (mod_http's
     /// `http_send_options`, which ends the request at map-to-storage).
     ServerOptions,
+    /// `TRACE`: answered by the core at map-to-storage (`trace.rs`).
+    Trace,
 }
 
 /// The options Apache 2.4 starts from (`Options FollowSymlinks`).
@@ -109,6 +112,9 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
     }
     if r.filename.is_none() {
         translate::translate(site, r);
+    }
+    if r.method == http::Method::TRACE && depth == 0 {
+        return Err(Outcome::Trace);
     }
     if let Err(walk::Denied(path)) = walk::storage(r) {
         site.error_log.log(
