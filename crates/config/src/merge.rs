@@ -89,6 +89,10 @@ impl PerDir {
                 .or_else(|| self.allow_override_list.clone()),
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             server_signature: later.server_signature.or(self.server_signature),
+            add_default_charset: later
+                .add_default_charset
+                .clone()
+                .or_else(|| self.add_default_charset.clone()),
             use_canonical_name: later.use_canonical_name.or(self.use_canonical_name),
             set_env_if: concat(&self.set_env_if, &later.set_env_if),
             rewrite: match (&self.rewrite, &later.rewrite) {

@@ -560,6 +560,9 @@ pub struct PerDir {
     /// to `ServerConfig`).
     pub enable_sendfile: Option<bool>,
     pub server_signature: Option<ServerSignature>,
+    /// `AddDefaultCharset`: `Some(None)` for Off, `Some(Some(name))` for On
+    /// (`iso-8859-1`) or a charset name.
+    pub add_default_charset: Option<Option<String>>,
     /// `UseCanonicalName On|Off|DNS`.
     pub use_canonical_name: Option<CanonicalName>,
     /// `SetEnvIf` & co. in this section (run in header_parser; accumulate).

@@ -275,6 +275,26 @@ fn signature_line(site: &Site, r: &Request) -> Option<String> {
     }
 }
 
+/// `AddDefaultCharset`: a `Content-Type` that names no charset and contains
+/// `text/plain` or `text/html` (anywhere, in any case, as Apache's
+/// `ap_make_content_type` looks for them) gets `; charset=NAME`.
+pub fn add_default_charset(headers: &mut http::HeaderMap, charset: &str) {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return;
+    };
+    let lower = value.as_bytes().to_ascii_lowercase();
+    let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
+    if has(b"charset=") || !(has(b"text/plain") || has(b"text/html")) {
+        return;
+    }
+    let mut with = value.as_bytes().to_vec();
+    with.extend_from_slice(b"; charset=");
+    with.extend_from_slice(charset.as_bytes());
+    if let Ok(v) = HeaderValue::from_bytes(&with) {
+        headers.insert(http::header::CONTENT_TYPE, v);
+    }
+}
+
 /// A header name as Apache writes it (`Content-Length`): the `http` crate
 /// keeps names in lower case.
 pub(crate) fn canonical_name(name: &str) -> String {

@@ -179,6 +179,9 @@ impl FrontEnd {
         // static files and `wsgi.file_wrapper` files go out with sendfile(2).
         resp.body_mut()
             .set_sendfile(r.per_dir.enable_sendfile.unwrap_or(false));
+        if let Some(Some(charset)) = &r.per_dir.add_default_charset {
+            response::add_default_charset(resp.headers_mut(), charset);
+        }
         // err_headers_out (the 401 challenge).
         for (name, value) in &r.err_headers {
             resp.headers_mut().append(name.clone(), value.clone());

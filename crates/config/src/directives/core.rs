@@ -63,7 +63,7 @@ pub const ROWS: &[Row] = &[
     row("ServerPath", Take1, RSRC_CONF, 0, "The pathname the server can be reached at", Planned("ServerPath")),
     row("ErrorDocument", Take2, OR_FILEINFO, 0, "Change responses for HTTP errors", Planned("custom error documents")),
     row("ForceType", Take1, OR_FILEINFO, 0, "a mime type that overrides other configured type", Planned("ForceType")),
-    row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Planned("AddDefaultCharset")),
+    row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Set(add_default_charset)),
     row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Planned("AcceptPathInfo")),
     row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Planned("FileETag")),
     row("TraceEnable", Take1, RSRC_CONF, 0, "'on' (default), 'off' or 'extended' to trace request body content", Set(trace_enable)),
@@ -316,6 +316,18 @@ fn enable_sendfile(b: &mut Builder, a: &Args) -> Result<(), String> {
         b.cfg.enable_sendfile = on;
     }
     b.per_dir().enable_sendfile = Some(on);
+    Ok(())
+}
+
+fn add_default_charset(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    b.per_dir().add_default_charset = Some(if v.eq_ignore_ascii_case("off") {
+        None
+    } else if v.eq_ignore_ascii_case("on") {
+        Some("iso-8859-1".to_owned())
+    } else {
+        Some(v.to_owned())
+    });
     Ok(())
 }
 
