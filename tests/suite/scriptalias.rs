@@ -266,3 +266,48 @@ WSGIScriptAliasMatch ^/two/([a-z]+)/([a-z]+) @DIR@/scripts/$2.wsgi
         assert_eq!(r.status, 404, "GET {path}: {}", r.describe());
     }
 }
+
+/// mod_alias's `Redirect` family answers in translate, before any alias (a
+/// `WSGIScriptAlias` included): the target plus the rest of the path
+/// (escaped), the query string appended, a path target made absolute;
+/// `gone` and other non-3xx statuses without a Location.  Answers recorded
+/// from Apache 2.4.71.
+#[test]
+fn redirects_come_before_script_aliases() {
+    let s = server(
+        "WSGIScriptAlias /app @DIR@/env.wsgi\n\
+         Redirect /app/old http://example.com/new\n\
+         Redirect permanent /perm https://example.com/p/\n\
+         Redirect gone /gone\n\
+         Redirect seeother /so http://example.com/so\n\
+         RedirectMatch ^/rm/(.*)\\.html$ http://example.com/m/$1\n\
+         RedirectTemp /rt /local/path\n\
+         RedirectMatch 410 ^/rmgone\n",
+    )
+    .file("env.wsgi", apps::ENVIRON)
+    .start();
+    let here = format!("http://localhost:{}", s.port());
+    for (path, status, location) in [
+        (
+            "/app/old/a%20b?x=1",
+            302,
+            Some("http://example.com/new/a%20b?x=1".to_owned()),
+        ),
+        ("/app/oldx", 200, None),
+        ("/perm/q", 301, Some("https://example.com/p//q".to_owned())),
+        ("/gone/x", 410, None),
+        ("/so?z", 303, Some("http://example.com/so?z".to_owned())),
+        (
+            "/rm/a%20b.html?q=1",
+            302,
+            Some("http://example.com/m/a%20b?q=1".to_owned()),
+        ),
+        ("/rm/x.txt", 404, None),
+        ("/rt/x", 302, Some(format!("{here}/local/path/x"))),
+        ("/rmgone/y", 410, None),
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, status, "{path}: {}", r.describe());
+        assert_eq!(r.header("Location").map(str::to_owned), location, "{path}");
+    }
+}

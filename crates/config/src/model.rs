@@ -372,6 +372,9 @@ pub enum AliasKind {
     Alias,
     /// `WSGIScriptAlias` / `WSGIScriptAliasMatch`: mapping plus `wsgi-script` handler.
     WsgiScript,
+    /// `Redirect` & co. with this status; the target is the URL (empty for
+    /// a status that takes none, such as `gone`).
+    Redirect(u16),
 }
 
 /// How a URL path is matched.

@@ -1,6 +1,7 @@
 //! URL-to-file mappings: mod_alias's `Alias`/`AliasMatch` and mod_wsgi's
 //! `WSGIScriptAlias`/`WSGIScriptAliasMatch` (with their `name=value`
-//! options), plus the mod_alias directives wsgid does not implement yet.
+//! options), mod_alias's `Redirect` family (server and virtual-host
+//! level), plus the mod_alias directives wsgid does not implement yet.
 
 use super::sections::compile;
 use crate::builder::Builder;
@@ -17,10 +18,10 @@ pub const ROWS: &[Row] = &[
     row("WSGIScriptAliasMatch", Raw, RSRC_CONF, 0, "Map location pattern to target WSGI script file.", Set(script_alias_match)),
     row("ScriptAlias", Take12, RSRC_CONF | ACCESS_CONF, 0, "a fakename and a realname, or a realname in a Location", Planned("CGI scripts")),
     row("ScriptAliasMatch", Take2, RSRC_CONF, 0, "a regular expression and a filename", Planned("CGI scripts")),
-    row("Redirect", Take123, OR_FILEINFO, 0, "an optional status, then document to be redirected and destination URL", Planned("redirects")),
-    row("RedirectMatch", Take23, OR_FILEINFO, 0, "an optional status, then a regular expression and destination URL", Planned("redirects")),
-    row("RedirectTemp", Take2, OR_FILEINFO, 0, "a document to be redirected, then the destination URL", Planned("redirects")),
-    row("RedirectPermanent", Take2, OR_FILEINFO, 0, "a document to be redirected, then the destination URL", Planned("redirects")),
+    row("Redirect", Take123, OR_FILEINFO, 0, "an optional status, then document to be redirected and destination URL", Set(redirect)),
+    row("RedirectMatch", Take23, OR_FILEINFO, 0, "an optional status, then a regular expression and destination URL", Set(redirect_match)),
+    row("RedirectTemp", Take2, OR_FILEINFO, 0, "a document to be redirected, then the destination URL", Set(redirect_temp)),
+    row("RedirectPermanent", Take2, OR_FILEINFO, 0, "a document to be redirected, then the destination URL", Set(redirect_permanent)),
 ];
 
 fn push(
@@ -73,6 +74,102 @@ fn alias_match(b: &mut Builder, a: &Args) -> Result<(), String> {
         ScriptAliasOptions::default(),
     );
     Ok(())
+}
+
+/// mod_alias's `add_redirect_internal`: `[status] path|regex [URL]`, with
+/// `status` one of permanent, temp, seeother, gone or a number.  A 3xx
+/// needs a URL (an absolute one or a path; a relative `Redirect` target is
+/// refused), any other status takes none.
+fn add_redirect(b: &mut Builder, a: &Args, forced: Option<u16>, regex: bool) -> Result<(), String> {
+    if !b.at_host_level() {
+        return Err(format!(
+            "{} inside <Directory>, <Location>, <Files> or .htaccess is not implemented yet in wsgid",
+            a.name
+        ));
+    }
+    let words: Vec<&str> = (0..a.words.len()).map(|i| a.get(i)).collect();
+    let keyword = |w: &str| -> Option<Result<u16, String>> {
+        match w.to_ascii_lowercase().as_str() {
+            "permanent" => Some(Ok(301)),
+            "temp" => Some(Ok(302)),
+            "seeother" => Some(Ok(303)),
+            "gone" => Some(Ok(410)),
+            _ if w.starts_with(|c: char| c.is_ascii_digit()) => Some(
+                w.parse::<u16>()
+                    .ok()
+                    .filter(|s| (100..600).contains(s))
+                    .ok_or_else(|| "Redirect: invalid HTTP response status code".to_owned()),
+            ),
+            _ => None,
+        }
+    };
+    let (status, rest) = match (forced, words.first().and_then(|w| keyword(w))) {
+        (Some(s), _) => (s, &words[..]),
+        (None, Some(s)) => (s?, &words[1..]),
+        (None, None) => (302, &words[..]),
+    };
+    let (path, url) = match rest {
+        [path] => (*path, None),
+        [path, url] => (*path, Some(*url)),
+        _ => {
+            return Err(format!(
+                "{}: a URL path and a target URL, after an optional status",
+                a.name
+            ));
+        }
+    };
+    let url = match (status, url) {
+        (300..=399, None) => return Err("URL to redirect to is missing".to_owned()),
+        (300..=399, Some(u)) => {
+            if !regex && !is_url(u) && !u.starts_with('/') {
+                return Err("Redirect to non-URL".to_owned());
+            }
+            u
+        }
+        (_, Some(_)) => return Err("Redirect URL not valid for this status".to_owned()),
+        (_, None) => "",
+    };
+    let matcher = if regex {
+        UrlMatcher::Regex(
+            compile(path).map_err(|_| "Regular expression could not be compiled.".to_owned())?,
+        )
+    } else {
+        UrlMatcher::Prefix(path.to_owned())
+    };
+    push(
+        b,
+        AliasKind::Redirect(status),
+        matcher,
+        url,
+        ScriptAliasOptions::default(),
+    );
+    Ok(())
+}
+
+/// `ap_is_url`: a scheme (letters, digits, `+-.`) followed by `:`.
+fn is_url(u: &str) -> bool {
+    match u.find(':') {
+        Some(i) if i > 0 => u[..i]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c)),
+        _ => false,
+    }
+}
+
+fn redirect(b: &mut Builder, a: &Args) -> Result<(), String> {
+    add_redirect(b, a, None, false)
+}
+
+fn redirect_match(b: &mut Builder, a: &Args) -> Result<(), String> {
+    add_redirect(b, a, None, true)
+}
+
+fn redirect_temp(b: &mut Builder, a: &Args) -> Result<(), String> {
+    add_redirect(b, a, Some(302), false)
+}
+
+fn redirect_permanent(b: &mut Builder, a: &Args) -> Result<(), String> {
+    add_redirect(b, a, Some(301), false)
 }
 
 fn script_alias(b: &mut Builder, a: &Args) -> Result<(), String> {

@@ -475,3 +475,38 @@ fn trace_enable_is_per_server_and_checked() {
         err("TraceEnable maybe\n")
     );
 }
+
+#[test]
+fn redirect_arguments_are_checked_as_mod_alias_checks_them() {
+    let c = ok(
+        "Redirect /a http://x/\nRedirect permanent /b /c\nRedirect gone /d\nRedirectMatch 307 ^/e(.*) $1\n",
+    );
+    let kinds: Vec<AliasKind> = c.main.aliases.iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            AliasKind::Redirect(302),
+            AliasKind::Redirect(301),
+            AliasKind::Redirect(410),
+            AliasKind::Redirect(307)
+        ]
+    );
+    for (text, message) in [
+        ("Redirect /a relative\n", "Redirect to non-URL"),
+        ("Redirect permanent /a\n", "URL to redirect to is missing"),
+        (
+            "Redirect gone /a http://x/\n",
+            "Redirect URL not valid for this status",
+        ),
+        (
+            "Redirect 999 /a http://x/\n",
+            "Redirect: invalid HTTP response status code",
+        ),
+        (
+            "<Location /x>\nRedirect /a http://x/\n</Location>\n",
+            "Redirect inside <Directory>, <Location>, <Files> or .htaccess is not implemented yet in wsgid",
+        ),
+    ] {
+        assert!(err(text).contains(message), "{text:?}: {}", err(text));
+    }
+}

@@ -111,6 +111,12 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
         return Err(Outcome::Error(status));
     }
     if r.filename.is_none() {
+        if let Some((status, location)) = translate::redirect(site, r) {
+            return Err(match location {
+                Some(url) => Outcome::Redirect(status, url),
+                None => Outcome::Error(status),
+            });
+        }
         translate::translate(site, r);
     }
     if r.method == http::Method::TRACE && depth == 0 {

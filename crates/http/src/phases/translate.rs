@@ -18,7 +18,9 @@ use wsgid_config::model::{AliasKind, UrlMatcher};
 
 use crate::frontend::Site;
 use crate::request::Request;
-use crate::uri::{alias_matches, pregsub};
+use wsgid_log::{Level, Peer};
+
+use crate::uri::{alias_matches, escape_path, latin1, pregsub};
 
 /// The handler name WSGIScriptAlias forces.
 pub const WSGI_HANDLER: &str = "wsgi-script";
@@ -57,6 +59,65 @@ fn concat(a: &[u8], b: &[u8]) -> PathBuf {
     PathBuf::from(OsString::from_vec(bytes))
 }
 
+/// mod_alias's redirects (`translate_alias_redir`, before any alias): the
+/// status and, for a 3xx, the `Location`: the target plus the rest of the
+/// path (escaped), or a `RedirectMatch` target with `$N` filled in (escaped
+/// up to its query), made absolute when it is a path, with the request's
+/// query string appended unless the target has one.
+pub fn redirect(site: &Site, r: &Request) -> Option<(u16, Option<String>)> {
+    for (alias, re) in site.host.aliases.iter().zip(&site.alias_res) {
+        let AliasKind::Redirect(status) = alias.kind else {
+            continue;
+        };
+        let found = match (&alias.matcher, re) {
+            (UrlMatcher::Regex(_), Some(re)) => {
+                let Some(caps) = re.captures(&r.uri) else {
+                    continue;
+                };
+                let url = pregsub(&alias.target, &caps);
+                let split = url.iter().position(|&b| b == b'?' || b == b'#');
+                let (path, tail) = url.split_at(split.unwrap_or(url.len()));
+                let mut found = escape_path(path);
+                found.push_str(&latin1(tail));
+                found
+            }
+            (UrlMatcher::Prefix(fake), _) => {
+                let l = alias_matches(&r.uri, fake.as_bytes());
+                if l == 0 {
+                    continue;
+                }
+                format!("{}{}", alias.target, escape_path(&r.uri[l..]))
+            }
+            (UrlMatcher::Regex(_), None) => continue,
+        };
+        if !(300..400).contains(&status) {
+            return Some((status, None));
+        }
+        let mut url = found;
+        if url.starts_with('/') {
+            let full = super::construct_url(site, r, &url);
+            site.error_log.log(
+                "alias",
+                Level::Debug,
+                Peer::Client(r.conn.peer),
+                &format!(
+                    "AH00673: incomplete redirection target of '{url}' for URI '{}' modified to '{full}'",
+                    latin1(&r.uri)
+                ),
+            );
+            url = full;
+        }
+        if let Some(args) = r.args.as_deref()
+            && !url.contains('?')
+        {
+            url.push('?');
+            url.push_str(args);
+        }
+        return Some((status, Some(url)));
+    }
+    None
+}
+
 /// Try every alias of one module; true when one matched.
 fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
     for (alias, re) in site.host.aliases.iter().zip(&site.alias_res) {
@@ -90,6 +151,8 @@ fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
                 r.filename = Some(concat(&target, &r.uri[consumed..]));
                 r.alias_target_len = Some(target.len());
             }
+            // Redirects are never tried as aliases (see `redirect`).
+            AliasKind::Redirect(_) => continue,
             AliasKind::WsgiScript => {
                 // mod_wsgi keeps the whole URI when the mount point is "/",
                 // so that PATH_INFO is the full path and SCRIPT_NAME empty.
