@@ -266,6 +266,11 @@ pub struct RewriteRule {
     pub qs_append: bool,
     pub qs_discard: bool,
     pub status: Option<u16>,
+    /// `R[=code]`: an external redirect with this status (a code outside
+    /// 300-399 answers that status, the substitution dropped).
+    pub redirect: Option<u16>,
+    /// `NE`: the redirect URL is not escaped.
+    pub no_escape: bool,
 }
 
 /// One `RewriteCond TestString CondPattern [flags]`.

@@ -187,9 +187,9 @@ fn rule(b: &mut Builder, a: &Args) -> Result<(), String> {
             b.rewrite_conds = Some((k, conds));
         }
     }
-    if !b.at_host_level() && r.substitution.is_some() {
+    if !b.at_host_level() && (r.substitution.is_some() || r.redirect.is_some()) {
         return Err(
-            "RewriteRule: per-directory substitutions are not implemented yet in wsgid (only '-')"
+            "RewriteRule: per-directory substitutions and redirects are not implemented yet in wsgid (only '-')"
                 .to_owned(),
         );
     }
@@ -215,6 +215,8 @@ pub fn parse_rule(words: &[String], raw: &str) -> Result<RewriteRule, String> {
         qs_append: false,
         qs_discard: false,
         status: None,
+        redirect: None,
+        no_escape: false,
     };
     let mut nocase = false;
     if let Some(f) = flags {
@@ -231,14 +233,15 @@ pub fn parse_rule(words: &[String], raw: &str) -> Result<RewriteRule, String> {
     r.pattern = compile(pat, nocase)
         .ok_or_else(|| format!("RewriteRule: cannot compile regular expression '{pat}'"))?;
     let lower = sub.to_ascii_lowercase();
-    if lower.contains("://")
+    if r.redirect.is_none()
+        && lower.contains("://")
         && lower
             .split("://")
             .next()
             .is_some_and(|s| s.chars().all(|c| c.is_ascii_alphanumeric()))
     {
         return Err(format!(
-            "RewriteRule: absolute URL substitutions (external redirects) are not implemented yet in wsgid: '{sub}'"
+            "RewriteRule: absolute URL substitutions without [R] (redirect unless the host is this server's) are not implemented yet in wsgid: '{sub}'"
         ));
     }
     if sub != "-" {
@@ -274,11 +277,29 @@ fn rule_flag(r: &mut RewriteRule, nocase: &mut bool, k: &str, v: &str) -> Result
         "qsa" | "qsappend" => r.qs_append = true,
         "qsd" | "qsdiscard" => r.qs_discard = true,
         "f" | "forbidden" => r.status = Some(403),
+        "r" | "redirect" => {
+            r.redirect = Some(match v.to_ascii_lowercase().as_str() {
+                "" | "temp" => 302,
+                "permanent" => 301,
+                "seeother" => 303,
+                code => code
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..600).contains(c))
+                    .ok_or_else(|| {
+                        format!("RewriteRule: invalid HTTP response code '{v}' for flag 'R'")
+                    })?,
+            });
+        }
+        "ne" | "noescape" => r.no_escape = true,
+        // In server context (the only one where wsgid rewrites) END stops
+        // the rules as L does.
+        "end" => r.last = true,
         "g" | "gone" => r.status = Some(410),
-        "r" | "redirect" | "p" | "proxy" | "c" | "chain" | "s" | "skip" | "n" | "next" | "t"
-        | "type" | "h" | "handler" | "co" | "cookie" | "end" | "ns" | "nosubreq" | "ne"
-        | "noescape" | "b" | "bnp" | "backrefnoplus" | "bctls" | "bned" | "dpi" | "discardpath"
-        | "discardpathinfo" | "qsl" | "qslast" | "unsafeallow3f" | "unsafeprefixstat" => {
+        "p" | "proxy" | "c" | "chain" | "s" | "skip" | "n" | "next" | "t" | "type" | "h"
+        | "handler" | "co" | "cookie" | "ns" | "nosubreq" | "b" | "bnp" | "backrefnoplus"
+        | "bctls" | "bned" | "dpi" | "discardpath" | "discardpathinfo" | "qsl" | "qslast"
+        | "unsafeallow3f" | "unsafeprefixstat" => {
             return refuse(k);
         }
         _ => return Err(format!("RewriteRule: unknown flag '{k}'")),
@@ -332,8 +353,12 @@ mod tests {
         assert_eq!(rule_err("a b X]"), "RewriteRule: bad flag delimiters");
         assert_eq!(rule_err("a"), "RewriteRule: bad argument line 'a'");
         assert_eq!(
-            rule_err("a b [R=301]"),
-            "RewriteRule: flag 'R' is not implemented yet in wsgid"
+            rule_err("a b [CO=x:y]"),
+            "RewriteRule: flag 'CO' is not implemented yet in wsgid"
+        );
+        assert_eq!(
+            rule_err("a b [R=999]"),
+            "RewriteRule: invalid HTTP response code '999' for flag 'R'"
         );
         assert_eq!(
             rule_err("( b"),

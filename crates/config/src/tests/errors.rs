@@ -278,7 +278,7 @@ fn not_implemented_and_removed() {
     assert_eq!(msg("RewriteRule a b [X]"), "RewriteRule: unknown flag 'X'");
     assert_eq!(
         msg("<Location />\nRewriteRule a b\n</Location>"),
-        "RewriteRule: per-directory substitutions are not implemented yet in wsgid (only '-')"
+        "RewriteRule: per-directory substitutions and redirects are not implemented yet in wsgid (only '-')"
     );
     assert_eq!(
         msg("<Location />\n<Limit GET>\n</Limit>\n</Location>"),

@@ -55,6 +55,15 @@ pub enum Outcome {
     Trace,
 }
 
+impl From<rewrite::Stop> for Outcome {
+    fn from(stop: rewrite::Stop) -> Outcome {
+        match stop {
+            rewrite::Stop::Status(status) => Outcome::Error(status),
+            rewrite::Stop::Redirect(status, url) => Outcome::Redirect(status, url),
+        }
+    }
+}
+
 /// The options Apache 2.4 starts from (`Options FollowSymlinks`).
 pub fn default_options() -> OptionFlags {
     OptionFlags {
@@ -107,8 +116,8 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
         );
         return Err(Outcome::Error(400));
     }
-    if let Err(status) = rewrite::translate(site, r) {
-        return Err(Outcome::Error(status));
+    if let Err(stop) = rewrite::translate(site, r) {
+        return Err(stop.into());
     }
     if r.filename.is_none() {
         if let Some((status, location)) = translate::redirect(site, r) {
@@ -156,8 +165,8 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
         setenvif::run(&per_dir.set_env_if, r);
     }
     // Fixups: mod_rewrite's (APR_HOOK_FIRST) before mod_env's.
-    if let Err(status) = rewrite::fixup(site, r) {
-        return Err(Outcome::Error(status));
+    if let Err(stop) = rewrite::fixup(site, r) {
+        return Err(stop.into());
     }
     fixup_env(r);
 

@@ -1,7 +1,8 @@
 //! mod_rewrite's rule engine for the subset wsgid implements: server-level
 //! rules in translate_name (before mod_alias and mod_wsgi), per-directory
 //! rules (`-` substitutions only) in the fixups.  Conditions, back-references
-//! `$N`/`%N`, `%{VAR}`, and the `E`, `L`, `PT`, `QSA`, `QSD`, `F`, `G` flags.
+//! `$N`/`%N`, `%{VAR}`, and the `E`, `L`, `END`, `PT`, `QSA`, `QSD`, `F`,
+//! `G`, `R` and `NE` flags.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -13,13 +14,21 @@ use wsgid_config::model::{
 
 use crate::frontend::Site;
 use crate::request::Request;
-use crate::uri::latin1;
+use crate::uri::{escape_path, latin1};
 
 /// The back-references of one rule application.
 #[derive(Default)]
 struct Refs {
     rule: Vec<String>,
     cond: Vec<String>,
+}
+
+/// Why rewriting ended the request: a status (`[F]`, `[G]`, `[R=4xx]`),
+/// or an external redirect (`[R]`) with its status and `Location`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    Status(u16),
+    Redirect(u16, String),
 }
 
 /// What a rule list did.
@@ -40,7 +49,7 @@ pub fn engaged(site: &Site) -> bool {
     rw.engine == Some(true) && !rw.rules.is_empty()
 }
 
-pub fn translate(site: &Site, r: &mut Request) -> Result<(), u16> {
+pub fn translate(site: &Site, r: &mut Request) -> Result<(), Stop> {
     if !engaged(site) {
         return Ok(());
     }
@@ -71,7 +80,7 @@ pub fn translate(site: &Site, r: &mut Request) -> Result<(), u16> {
 /// The fixup hook: per-directory rules (only `-` substitutions are
 /// accepted by the configuration), matched against the file name with the
 /// `<Directory>` prefix stripped.
-pub fn fixup(site: &Site, r: &mut Request) -> Result<(), u16> {
+pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
     let per_dir = std::sync::Arc::clone(&r.per_dir);
     let Some(rw) = &per_dir.rewrite else {
         return Ok(());
@@ -101,7 +110,7 @@ fn apply(
     r: &mut Request,
     rules: &[RewriteRule],
     mut input: String,
-) -> Result<Applied, u16> {
+) -> Result<Applied, Stop> {
     let mut out = Applied::default();
     for rule in rules {
         let rule_caps = match rule.pattern.captures(&input) {
@@ -128,10 +137,16 @@ fn apply(
         }
         if let Some(status) = rule.status {
             out.status = Some(status);
-            return Err(status);
+            return Err(Stop::Status(status));
+        }
+        if let Some(code) = rule.redirect {
+            return Err(redirect(site, r, rule, code, &refs, &input));
         }
         if let Some(sub) = &rule.substitution {
             let new = expand(sub, site, r, &refs);
+            if unsafe_3f(site, r, &new) {
+                return Err(Stop::Status(403));
+            }
             let (path, query) = match new.split_once('?') {
                 Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
                 None => (new, None),
@@ -155,6 +170,95 @@ fn apply(
         }
     }
     Ok(out)
+}
+
+/// mod_rewrite 2.4.60's guard (CVE-2024-38474, no `UnsafeAllow3F` here): a
+/// substitution with a `?` for a request whose URI has an encoded one
+/// (`%3f`) could turn a decoded `?` into a query string; it is a 403, with
+/// AH10508 in the error log.
+fn unsafe_3f(site: &Site, r: &Request, new: &str) -> bool {
+    let encoded = r
+        .unparsed_uri
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%3f"));
+    if !(encoded && new.contains('?')) {
+        return false;
+    }
+    site.error_log.log(
+        "rewrite",
+        wsgid_log::Level::Error,
+        wsgid_log::Peer::Client(r.conn.peer),
+        "AH10508: Unsafe URL with %3f URL rewritten without UnsafeAllow3F",
+    );
+    true
+}
+
+/// `[R]`: the substitution (the current URI for `-`) as an absolute URL,
+/// `http://name[:port]` put in front of a path; its path escaped unless
+/// `[NE]`; the query string (the substitution's, with `QSA`/`QSD` as for a
+/// rewrite) appended, escaped when the rule changed it and `[NE]` is not
+/// set.  A status outside 300-399 drops the substitution.
+fn redirect(
+    site: &Site,
+    r: &mut Request,
+    rule: &RewriteRule,
+    code: u16,
+    refs: &Refs,
+    input: &str,
+) -> Stop {
+    if !(300..400).contains(&code) {
+        return Stop::Status(code);
+    }
+    let new = match &rule.substitution {
+        Some(sub) => expand(sub, site, r, refs),
+        None => input.to_owned(),
+    };
+    if unsafe_3f(site, r, &new) {
+        return Stop::Status(403);
+    }
+    let original_args = r.args.clone();
+    let (path, query) = match new.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (new, None),
+    };
+    if rule.qs_discard {
+        r.args = None;
+    }
+    if let Some(q) = query {
+        r.args = match (&r.args, rule.qs_append) {
+            (Some(old), true) if !q.is_empty() => Some(format!("{q}&{old}")),
+            (Some(old), true) => Some(old.clone()),
+            _ => (!q.is_empty()).then_some(q),
+        };
+    }
+    // `scheme://authority` stays as written; what follows is the path.
+    let (origin, path) = match path.find("://") {
+        Some(i) if path[..i].bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            let rest = &path[i + 3..];
+            let end = rest.find('/').map_or(path.len(), |j| i + 3 + j);
+            (path[..end].to_owned(), path[end..].to_owned())
+        }
+        _ => {
+            let slash = if path.starts_with('/') { "" } else { "/" };
+            (super::construct_url(site, r, ""), format!("{slash}{path}"))
+        }
+    };
+    let mut url = origin;
+    if rule.no_escape {
+        url.push_str(&path);
+    } else {
+        url.push_str(&escape_path(&from_latin1(&path)));
+    }
+    if let Some(args) = &r.args {
+        url.push('?');
+        if rule.no_escape || r.args == original_args {
+            url.push_str(args);
+        } else {
+            url.push_str(&escape_path(args.as_bytes()));
+        }
+    }
+    Stop::Redirect(code, url)
 }
 
 /// The conditions of a rule with `[OR]` chaining; the last matching regex

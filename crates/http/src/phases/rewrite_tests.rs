@@ -66,8 +66,14 @@ fn engine_off_does_nothing() {
 #[test]
 fn status_flags_and_negation() {
     let s = site("RewriteEngine On\nRewriteRule ^/secret - [F]\nRewriteRule !^/keep - [G]\n");
-    assert_eq!(translate(&s, &mut request("/secret", &[])), Err(403));
-    assert_eq!(translate(&s, &mut request("/other", &[])), Err(410));
+    assert_eq!(
+        translate(&s, &mut request("/secret", &[])),
+        Err(Stop::Status(403))
+    );
+    assert_eq!(
+        translate(&s, &mut request("/other", &[])),
+        Err(Stop::Status(410))
+    );
     assert_eq!(translate(&s, &mut request("/keep", &[])), Ok(()));
 }
 
