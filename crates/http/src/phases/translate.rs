@@ -1,8 +1,9 @@
 //! The translate-name phase: URL path → file name.
 //!
-//! Runs the hooks in Apache's order: mod_alias (`Alias`, `AliasMatch`),
-//! then mod_wsgi's `wsgi_hook_intercept` (`WSGIScriptAlias`,
-//! `WSGIScriptAliasMatch`, which also force the `wsgi-script` handler),
+//! Runs the hooks in Apache's order: mod_alias (its redirects first, see
+//! [`redirect`], then `Alias`, `AliasMatch`), then mod_wsgi's
+//! `wsgi_hook_intercept` (`WSGIScriptAlias`, `WSGIScriptAliasMatch`, which
+//! also force the `wsgi-script` handler),
 //! then the core's `DocumentRoot` mapping.  Within each module the
 //! directives are tried in configuration order, a virtual host's own first.
 //! It never touches the file system; the walk phase does.
@@ -15,11 +16,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use wsgid_config::model::{AliasKind, UrlMatcher};
+use wsgid_log::{Level, Peer};
 
 use crate::frontend::Site;
 use crate::request::Request;
-use wsgid_log::{Level, Peer};
-
 use crate::uri::{alias_matches, escape_path, latin1, pregsub};
 
 /// The handler name WSGIScriptAlias forces.
