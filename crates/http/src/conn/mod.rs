@@ -101,7 +101,8 @@ pub(crate) async fn serve(
         if *stop.borrow() || waiting && shared.state().framing != Framing::Done {
             facts.keep_alive = false;
         }
-        let (kept, pending) = write::write_response(&shared, &mut out, resp, facts).await;
+        let (kept, pending) =
+            write::write_response(&shared, &mut out, resp, facts, consumed_before).await;
         let log = |pending: Option<write::Pending>| {
             if let Some(pending) = pending {
                 pending.write(shared.state().consumed - consumed_before);

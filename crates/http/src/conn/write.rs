@@ -312,24 +312,39 @@ async fn send_range(
 }
 
 /// A response's access-log record with what its writer learned, written
-/// by the connection once the request's body is drained (`%I` counts it).
+/// by the connection once the request's body is drained (`%I` counts it);
+/// if the connection's task ends before that (shutdown), when dropped, with
+/// the bytes read up to the response.
 pub(super) struct Pending {
-    record: Box<AccessRecord>,
+    record: Option<Box<AccessRecord>>,
     sent: u64,
     bytes_out: u64,
     kept: Option<bool>,
+    read_by_response: u64,
 }
 
 impl Pending {
-    pub(super) fn write(self, bytes_in: u64) {
-        self.record.write(
-            self.sent,
-            Some(Wire {
-                bytes_in,
-                bytes_out: self.bytes_out,
-                kept: self.kept,
-            }),
-        );
+    pub(super) fn write(mut self, bytes_in: u64) {
+        self.finish(bytes_in);
+    }
+
+    fn finish(&mut self, bytes_in: u64) {
+        if let Some(record) = self.record.take() {
+            record.write(
+                self.sent,
+                Some(Wire {
+                    bytes_in,
+                    bytes_out: self.bytes_out,
+                    kept: self.kept,
+                }),
+            );
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.finish(self.read_by_response);
     }
 }
 
@@ -340,6 +355,7 @@ pub(super) async fn write_response(
     out: &mut Vec<u8>,
     resp: Response<OutBody>,
     req: ReqFacts,
+    consumed_before: u64,
 ) -> (bool, Option<Pending>) {
     let (parts, mut body) = resp.into_parts();
     let record = body.take_log();
@@ -347,10 +363,11 @@ pub(super) async fn write_response(
     let mut framing = 0;
     let kept = write_parts(shared, out, &parts, &mut body, req, &mut framing).await;
     let pending = record.map(|record| Pending {
-        record,
+        record: Some(record),
         sent: body.sent(),
         bytes_out: framing + body.sent(),
         kept,
+        read_by_response: shared.state().consumed - consumed_before,
     });
     (kept == Some(true), pending)
 }
