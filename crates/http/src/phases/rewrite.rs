@@ -147,20 +147,7 @@ fn apply(
             if unsafe_3f(site, r, &new) {
                 return Err(Stop::Status(403));
             }
-            let (path, query) = match new.split_once('?') {
-                Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-                None => (new, None),
-            };
-            if rule.qs_discard {
-                r.args = None;
-            }
-            if let Some(q) = query {
-                r.args = match (&r.args, rule.qs_append) {
-                    (Some(old), true) if !q.is_empty() => Some(format!("{q}&{old}")),
-                    (Some(old), true) => Some(old.clone()),
-                    _ => (!q.is_empty()).then_some(q),
-                };
-            }
+            let path = split_query(r, rule, new);
             input.clone_from(&path);
             out.changed = Some(path);
             out.pass_through |= rule.pass_through;
@@ -170,6 +157,27 @@ fn apply(
         }
     }
     Ok(out)
+}
+
+/// `splitout_queryargs`: a substitution's `?query` becomes the request's
+/// query string (`QSD` drops the old one first, `QSA` keeps it after the
+/// new one); returns the substitution without it.
+fn split_query(r: &mut Request, rule: &RewriteRule, new: String) -> String {
+    let (path, query) = match new.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (new, None),
+    };
+    if rule.qs_discard {
+        r.args = None;
+    }
+    if let Some(q) = query {
+        r.args = match (&r.args, rule.qs_append) {
+            (Some(old), true) if !q.is_empty() => Some(format!("{q}&{old}")),
+            (Some(old), true) => Some(old.clone()),
+            _ => (!q.is_empty()).then_some(q),
+        };
+    }
+    path
 }
 
 /// mod_rewrite 2.4.60's guard (CVE-2024-38474, no `UnsafeAllow3F` here): a
@@ -218,20 +226,7 @@ fn redirect(
         return Stop::Status(403);
     }
     let original_args = r.args.clone();
-    let (path, query) = match new.split_once('?') {
-        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-        None => (new, None),
-    };
-    if rule.qs_discard {
-        r.args = None;
-    }
-    if let Some(q) = query {
-        r.args = match (&r.args, rule.qs_append) {
-            (Some(old), true) if !q.is_empty() => Some(format!("{q}&{old}")),
-            (Some(old), true) => Some(old.clone()),
-            _ => (!q.is_empty()).then_some(q),
-        };
-    }
+    let path = split_query(r, rule, new);
     // `scheme://authority` stays as written; what follows is the path.
     let (origin, path) = match path.find("://") {
         Some(i) if path[..i].bytes().all(|b| b.is_ascii_alphanumeric()) => {
