@@ -60,6 +60,9 @@ mod suite {
     /// expectations), repeated Content-Length, `OPTIONS *`.
     mod connection_rules;
 
+    /// mod_headers: `Header` (onsuccess, always) and `RequestHeader`.
+    mod headers;
+
     /// Name-based virtual hosts.
     mod vhosts;
 

@@ -16,7 +16,7 @@ impl PerDir {
     ///   `UnsetEnv` in `later` drop what is inherited, as mod_mime/mod_env do;
     /// * `Require`: the later section's rules replace the inherited ones
     ///   (Apache's default `AuthMerging Off`);
-    /// * `SetEnvIf`: accumulate; mod_rewrite: see [`Rewrite::merge`] (a
+    /// * `SetEnvIf`, `Header`, `RequestHeader`: accumulate; mod_rewrite: see [`Rewrite::merge`] (a
     ///   section without mod_rewrite directives changes nothing).
     pub fn merge(&self, later: &PerDir) -> PerDir {
         let removed = |ext: &String| later.remove_handlers.iter().any(|r| r == ext);
@@ -95,6 +95,9 @@ impl PerDir {
                 .or_else(|| self.add_default_charset.clone()),
             use_canonical_name: later.use_canonical_name.or(self.use_canonical_name),
             set_env_if: concat(&self.set_env_if, &later.set_env_if),
+            request_headers: concat(&self.request_headers, &later.request_headers),
+            headers_onsuccess: concat(&self.headers_onsuccess, &later.headers_onsuccess),
+            headers_always: concat(&self.headers_always, &later.headers_always),
             rewrite: match (&self.rewrite, &later.rewrite) {
                 (_, None) => self.rewrite.clone(),
                 (None, Some(l)) => Some(l.clone()),

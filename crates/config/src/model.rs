@@ -577,6 +577,12 @@ pub struct PerDir {
     pub set_env_if: Vec<SetEnvIf>,
     /// mod_rewrite in this section (None: no mod_rewrite directive here).
     pub rewrite: Option<Rewrite>,
+    /// mod_headers: `RequestHeader` lines (run in the fixups), `Header`
+    /// lines for `r->headers_out` (onsuccess) and `r->err_headers_out`
+    /// (always); each list accumulates across sections, outer first.
+    pub request_headers: Vec<crate::header_rules::HeaderRule>,
+    pub headers_onsuccess: Vec<crate::header_rules::HeaderRule>,
+    pub headers_always: Vec<crate::header_rules::HeaderRule>,
 }
 
 /// `UseCanonicalName On|Off|DNS`.

@@ -204,15 +204,23 @@ fn http_env_name<'k>(name: &str, key: &'k mut String) -> Option<&'k str> {
 }
 
 /// Request headers as Apache's `headers_in` table holds them: one entry per
-/// name in first-seen order, repeated values joined with `", "`.
+/// name in first-seen order, repeated values joined with `", "`.  Once
+/// `RequestHeader` rules made the map that table itself, a name's several
+/// entries are lines a rule added: the environ gets the last one, as
+/// `ap_add_common_vars` copying each entry in turn does.
 fn merged_headers(r: &Request) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
     // The map's iterator gives a name's later values right after its first
     // (no lookup per name).
     let mut all = r.headers.iter().peekable();
+    let table = r.headers_in_table;
     std::iter::from_fn(move || {
         let (name, first) = all.next()?;
         let mut joined = latin1_cow(first.as_bytes());
         while let Some((_, v)) = all.next_if(|(next, _)| *next == name) {
+            if table {
+                joined = latin1_cow(v.as_bytes());
+                continue;
+            }
             let joined = joined.to_mut();
             joined.push_str(", ");
             joined.push_str(&latin1_cow(v.as_bytes()));

@@ -142,6 +142,10 @@ pub struct Request {
     /// Headers for the error page (`r->err_headers_out`): the
     /// `WWW-Authenticate` challenge of a 401.
     pub err_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// `RequestHeader` rules ran: `headers` then holds Apache's
+    /// `headers_in` table itself (repeated lines already joined by the
+    /// read, one value per line the rules added), not the lines as sent.
+    pub headers_in_table: bool,
 }
 
 /// A file-system walk's input and result (see `phases::walk::storage`).
@@ -350,6 +354,7 @@ impl Request {
             user: None,
             auth_type: None,
             err_headers: Vec::new(),
+            headers_in_table: false,
         };
         match error {
             Some(e) => Err((Box::new(r), e)),
@@ -417,6 +422,7 @@ impl Request {
             user: self.user.clone(),
             auth_type: self.auth_type.clone(),
             err_headers: Vec::new(),
+            headers_in_table: false,
         }
     }
 

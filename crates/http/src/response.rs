@@ -252,8 +252,14 @@ pub fn error_page_noted(
     let resp = error_pages::error_response(status, &ctx);
     let (mut parts, body) = resp.into_parts();
     add_server_header(site, &mut parts.headers);
+    parts.extensions.insert(ServerGenerated);
     Response::from_parts(parts, OutBody::exact(body))
 }
+
+/// Marks a response the server made itself (an error page, a redirect),
+/// as opposed to a handler's: mod_headers' `onsuccess` rules skip it.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerGenerated;
 
 fn signature_line(site: &Site, r: &Request) -> Option<String> {
     use wsgid_config::model::ServerSignature;

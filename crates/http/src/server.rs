@@ -182,10 +182,19 @@ impl FrontEnd {
         if let Some(Some(charset)) = &r.per_dir.add_default_charset {
             response::add_default_charset(resp.headers_mut(), charset);
         }
-        // err_headers_out (the 401 challenge).
-        for (name, value) in &r.err_headers {
-            resp.headers_mut().append(name.clone(), value.clone());
-        }
+        // mod_headers' `Header` rules, with err_headers_out (the 401
+        // challenge).
+        let generated = resp
+            .extensions()
+            .get::<response::ServerGenerated>()
+            .is_some();
+        phases::headers::output(
+            &site.host.per_dir,
+            &r,
+            resp.headers_mut(),
+            &r.err_headers,
+            generated,
+        );
         let max = self.cfg.max_keep_alive_requests;
         if closes || max != 0 && nth >= max {
             resp.headers_mut()

@@ -1,6 +1,5 @@
 //! mod_mime (`TypesConfig`, `AddType`, `AddHandler`, `RemoveHandler`),
-//! mod_env (`SetEnv`, `UnsetEnv`, `PassEnv`), and the rows of mod_headers,
-//! which wsgid does not implement yet.
+//! mod_env (`SetEnv`, `UnsetEnv`, `PassEnv`).
 
 use crate::builder::Builder;
 use crate::registry::{Action::*, Arity::*, *};
@@ -20,8 +19,6 @@ pub const ROWS: &[Row] = &[
     row("SetEnv", Take12, OR_FILEINFO, 0, "an environment variable name and optional value to pass to CGI.", Set(set_env)),
     row("UnsetEnv", Iterate, OR_FILEINFO, 0, "a list of variables to remove from the CGI environment.", Set(unset_env)),
     row("PassEnv", Iterate, OR_FILEINFO, 0, "a list of environment variables to pass to CGI.", Set(pass_env)),
-    row("Header", Raw, OR_FILEINFO, 0, "an optional condition, an action, header and value followed by optional env clause", Planned("mod_headers")),
-    row("RequestHeader", Raw, OR_FILEINFO, 0, "an action, header and value followed by optional env clause", Planned("mod_headers")),
 ];
 
 fn types_config(b: &mut Builder, a: &Args) -> Result<(), String> {

@@ -9,6 +9,7 @@ pub mod alias;
 pub mod auth;
 pub mod core;
 pub mod daemon;
+pub mod headers;
 pub mod log;
 pub mod mime_env;
 pub mod mpm;
@@ -26,6 +27,7 @@ pub const ALL: &[&[Row]] = &[
     log::ROWS,
     mime_env::ROWS,
     setenvif::ROWS,
+    headers::ROWS,
     rewrite::ROWS,
     auth::ROWS,
     wsgi::ROWS,

@@ -19,6 +19,7 @@ pub mod access;
 pub mod auth;
 pub mod digest;
 pub mod handler;
+pub mod headers;
 pub mod htaccess;
 pub mod log;
 pub mod rewrite;
@@ -169,6 +170,11 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
         return Err(stop.into());
     }
     fixup_env(r);
+    // mod_headers' fixup runs last (APR_HOOK_LAST); a sub-request's edits
+    // would only touch its own copy of the headers.
+    if !r.is_sub {
+        headers::fixup_request(r);
+    }
 
     Ok(())
 }
