@@ -188,3 +188,16 @@ fn bad_header_lines_are_refused_with_mod_headers_messages() {
         );
     }
 }
+
+#[test]
+fn htaccess_files_add_header_rules_under_allowoverride_fileinfo() {
+    let s = server(
+        "Alias /files/ @DIR@/files/\n<Directory @DIR@/files>\n    Require all granted\n    AllowOverride FileInfo\n</Directory>\n",
+    )
+    .file("files/f.txt", "0123456789")
+    .file("files/.htaccess", "Header set X-From-Htaccess yes\nRequestHeader set X-Ignored 1\n")
+    .start();
+    let r = s.get("/files/f.txt");
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("X-From-Htaccess"), Some("yes"), "{}", r.describe());
+}
