@@ -63,6 +63,9 @@ mod suite {
     /// mod_headers: `Header` (onsuccess, always) and `RequestHeader`.
     mod headers;
 
+    /// `ErrorDocument`: internal redirects, messages, URLs, `default`.
+    mod error_documents;
+
     /// Name-based virtual hosts.
     mod vhosts;
 

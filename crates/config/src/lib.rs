@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod error_documents;
 pub mod header_rules;
 pub mod htaccess;
 pub mod lexer;

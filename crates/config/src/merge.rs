@@ -98,6 +98,7 @@ impl PerDir {
             request_headers: concat(&self.request_headers, &later.request_headers),
             headers_onsuccess: concat(&self.headers_onsuccess, &later.headers_onsuccess),
             headers_always: concat(&self.headers_always, &later.headers_always),
+            error_documents: concat(&self.error_documents, &later.error_documents),
             rewrite: match (&self.rewrite, &later.rewrite) {
                 (_, None) => self.rewrite.clone(),
                 (None, Some(l)) => Some(l.clone()),

@@ -583,6 +583,9 @@ pub struct PerDir {
     pub request_headers: Vec<crate::header_rules::HeaderRule>,
     pub headers_onsuccess: Vec<crate::header_rules::HeaderRule>,
     pub headers_always: Vec<crate::header_rules::HeaderRule>,
+    /// `ErrorDocument status document`, in order (the last for a status
+    /// wins; see `error_documents::document_for`).
+    pub error_documents: Vec<(u16, crate::error_documents::ErrorDocument)>,
 }
 
 /// `UseCanonicalName On|Off|DNS`.

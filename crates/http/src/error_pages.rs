@@ -53,6 +53,9 @@ pub struct PageContext {
     pub error_notes: Option<String>,
     /// The request's `Expect` header, quoted by the 417 page.
     pub expect: Option<String>,
+    /// The status the `ErrorDocument` of this error met in turn (the page
+    /// says so, and no document is tried again).
+    pub recursive: Option<u16>,
 }
 
 impl PageContext {
@@ -354,7 +357,13 @@ pub fn error_body(status: u16, ctx: &PageContext) -> (&'static str, String) {
         Some(reason) => (status, reason),
         None => (500, "Internal Server Error"),
     };
-    let text = canned_text(status, ctx);
+    let mut text = canned_text(status, ctx);
+    if let Some(again) = ctx.recursive {
+        let again_reason = reason_phrase(again).unwrap_or("Internal Server Error");
+        text.push_str(&format!(
+            "<p>Additionally, a {again} {again_reason}\nerror was encountered while trying to use an ErrorDocument to handle the request.</p>\n"
+        ));
+    }
     let signature = ctx
         .signature
         .as_deref()

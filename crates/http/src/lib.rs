@@ -20,6 +20,7 @@ pub mod static_files;
 pub mod conn;
 pub mod daemon_client;
 pub mod environ;
+pub mod error_document;
 pub mod frontend;
 pub mod head_scan;
 pub mod htpasswd;

@@ -426,6 +426,46 @@ impl Request {
         }
     }
 
+    /// The request `ap_die` makes for an `ErrorDocument` path (its
+    /// `ap_internal_redirect`): a GET (a HEAD stays one) of `uri`, with the
+    /// same headers, the environment renamed `REDIRECT_*`
+    /// with `REDIRECT_STATUS`, `REDIRECT_URL`, `REDIRECT_QUERY_STRING` and
+    /// `REDIRECT_REQUEST_METHOD`, and the 401 challenge kept.
+    pub fn error_redirect(&self, uri: Vec<u8>, args: Option<String>, status: u16) -> Request {
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (format!("REDIRECT_{k}"), v.clone()))
+            .collect();
+        env.push((
+            "REDIRECT_REQUEST_METHOD".into(),
+            self.method.as_str().into(),
+        ));
+        env.push(("REDIRECT_STATUS".into(), status.to_string()));
+        env.push(("REDIRECT_URL".into(), uri::latin1(&self.uri)));
+        if let Some(q) = &self.args {
+            env.push(("REDIRECT_QUERY_STRING".into(), q.clone()));
+        }
+        let mut r = self.sub_request(uri);
+        r.method = if self.method == Method::HEAD {
+            Method::HEAD
+        } else {
+            Method::GET
+        };
+        r.args = args;
+        // The headers as they are, Content-Length included (the
+        // application sees CONTENT_LENGTH, with nothing left to read).
+        r.headers = self.headers.clone();
+        r.headers_in_table = self.headers_in_table;
+        r.env = env;
+        r.is_sub = false;
+        r.user = None;
+        r.auth_type = None;
+        r.walk_memo = None;
+        r.err_headers = self.err_headers.clone();
+        r
+    }
+
     /// `apr_table_set(r->subprocess_env, key, value)`.
     pub fn set_env(&mut self, key: &str, value: String) {
         match self.env.iter_mut().find(|(k, _)| k == key) {

@@ -256,6 +256,13 @@ pub fn error_page_noted(
     Response::from_parts(parts, OutBody::exact(body))
 }
 
+/// Marks the page that replaced a daemon's error response
+/// (`WSGIErrorOverride`): mod_wsgi had copied the request's CGI variables
+/// into Apache's `subprocess_env` by then, so an `ErrorDocument` redirect
+/// passes them on as `REDIRECT_*`.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorOverridden;
+
 /// Marks a response the server made itself (an error page, a redirect),
 /// as opposed to a handler's: mod_headers' `onsuccess` rules skip it.
 #[derive(Clone, Copy, Debug)]
@@ -396,7 +403,9 @@ pub async fn from_events(
             if error_override && head.status >= 400 =>
         {
             // WSGIErrorOverride: Apache's page replaces the application's.
-            return error_page(site, r, head.status, None);
+            let mut page = error_page(site, r, head.status, None);
+            page.extensions_mut().insert(ErrorOverridden);
+            return page;
         }
         Some(ResponseEvent::Complete(head, bytes)) => {
             let app_len = app_content_length(&head);

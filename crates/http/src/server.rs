@@ -20,6 +20,7 @@ use wsgid_log::{Level, Peer};
 
 use crate::body::ResponseBody;
 use crate::conn::{BodyIn, stopped};
+use crate::error_document;
 use crate::frontend::{FrontEnd, HttpError, Site};
 use crate::head_scan::{self, Rejection};
 use crate::phases::handler::{self, SubmitError};
@@ -29,6 +30,7 @@ use crate::request_body::IncomingBody;
 use crate::response::{self, OutBody, error_page};
 use crate::static_files::{self, StaticError};
 use crate::uri::{PathError, latin1};
+use wsgid_config::error_documents::ErrorDocument;
 
 /// How long in-flight requests may run after shutdown was asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -167,20 +169,26 @@ impl FrontEnd {
             }
         };
         let site = self.site(r.host);
-        let mut resp = match outcome {
-            Outcome::Wsgi => self.run_wsgi(site, &r, body).await,
-            Outcome::Static => serve_static(site, &r, &parts.method),
-            Outcome::Redirect(code, location) => error_page(site, &r, code, Some(location)),
-            Outcome::Error(code) => error_page(site, &r, code, None),
-            Outcome::ServerOptions => server_options(site),
-            Outcome::Trace => phases::trace::answer(site, &r, body).await,
-        };
+        let mut resp = self.respond(site, &r, outcome, body, &parts.method).await;
         // `EnableSendfile` (per directory; Off by default, as in Apache 2.4):
         // static files and `wsgi.file_wrapper` files go out with sendfile(2).
         resp.body_mut()
             .set_sendfile(r.per_dir.enable_sendfile.unwrap_or(false));
         if let Some(Some(charset)) = &r.per_dir.add_default_charset {
             response::add_default_charset(resp.headers_mut(), charset);
+        }
+        // ErrorDocument (a redirected request's response carries its own
+        // per-directory settings).
+        if resp
+            .extensions()
+            .get::<response::ServerGenerated>()
+            .is_some()
+            && let Some(doc) = error_document::lookup(site, &r, resp.status().as_u16())
+        {
+            resp = match doc {
+                ErrorDocument::Local(path) => self.error_redirect(site, &r, resp, path).await,
+                doc => error_document::answer(site, &r, resp, doc),
+            };
         }
         // mod_headers' `Header` rules, with err_headers_out (the 401
         // challenge).
@@ -206,6 +214,97 @@ impl FrontEnd {
             resp.body_mut().set_log(record);
         }
         resp
+    }
+
+    /// The response for what the phases decided.
+    async fn respond(
+        &self,
+        site: &Site,
+        r: &Request,
+        outcome: Outcome,
+        body: BodyIn,
+        method: &Method,
+    ) -> Response<OutBody> {
+        match outcome {
+            Outcome::Wsgi => self.run_wsgi(site, r, body).await,
+            Outcome::Static => serve_static(site, r, method),
+            Outcome::Redirect(code, location) => error_page(site, r, code, Some(location)),
+            Outcome::Error(code) => error_page(site, r, code, None),
+            Outcome::ServerOptions => server_options(site),
+            Outcome::Trace => phases::trace::answer(site, r, body).await,
+        }
+    }
+
+    /// `ErrorDocument /path`: the request is redirected internally to the
+    /// path (`ap_die`'s `ap_internal_redirect`).  A handler's answer there
+    /// is the response (a static file keeps the error's status, an
+    /// application sets its own); any error there gives the first error's
+    /// own page, which says so.
+    async fn error_redirect(
+        &self,
+        site: &Site,
+        r: &Request,
+        page: Response<OutBody>,
+        path: &str,
+    ) -> Response<OutBody> {
+        let status = page.status().as_u16();
+        let (uri, args) = match path.split_once('?') {
+            Some((u, q)) => (u, Some(q.to_owned())),
+            None => (path, None),
+        };
+        let mut again = r.error_redirect(uri.as_bytes().to_vec(), args, status);
+        if page
+            .extensions()
+            .get::<response::ErrorOverridden>()
+            .is_some()
+        {
+            self.pass_cgi_variables(site, r, &mut again);
+        }
+        let outcome = Box::pin(phases::process(self, &mut again)).await;
+        let method = again.method.clone();
+        // The static file handler sends the status it is given (the
+        // error's); an application sets its own.
+        let keeps_status = matches!(outcome, Outcome::Static);
+        let mut resp =
+            Box::pin(self.respond(site, &again, outcome, BodyIn::empty(), &method)).await;
+        let failed = resp
+            .extensions()
+            .get::<response::ServerGenerated>()
+            .map(|_| resp.status().as_u16());
+        match failed {
+            Some(code) => error_document::recursive_page(site, r, status, code),
+            None => {
+                if keeps_status && resp.status() == StatusCode::OK {
+                    *resp.status_mut() = page.status();
+                }
+                // The redirected request's own per-directory settings.
+                resp.body_mut()
+                    .set_sendfile(again.per_dir.enable_sendfile.unwrap_or(false));
+                if let Some(Some(charset)) = &again.per_dir.add_default_charset {
+                    response::add_default_charset(resp.headers_mut(), charset);
+                }
+                resp
+            }
+        }
+    }
+
+    /// The original request's CGI variables as `REDIRECT_*` (after a
+    /// daemon's error was overridden; see `response::ErrorOverridden`).
+    fn pass_cgi_variables(&self, site: &Site, r: &Request, again: &mut Request) {
+        let settings = crate::environ::wsgi_settings(site, r);
+        let inputs = crate::environ::EnvInputs {
+            settings: &settings,
+            path_translated: phases::path_translated(self, r),
+            request_id: String::new(),
+            server_software: &site.server_banner,
+        };
+        let (cgi, _) = crate::environ::build(site, r, &inputs);
+        for (k, v) in cgi.iter() {
+            let name = format!("REDIRECT_{k}");
+            if !again.env.iter().any(|(n, _)| *n == name) {
+                again.env.push((name, v.to_owned()));
+            }
+        }
     }
 
     /// Log a request head refused before the phases, and give its status.
@@ -295,7 +394,10 @@ impl FrontEnd {
             settings.process_group.is_empty(),
         )
         .await;
-        let error_override = settings.error_override;
+        // mod_wsgi honours WSGIErrorOverride for responses from a daemon
+        // process only (`wsgi_execute_remote`); in embedded mode the
+        // application's error page goes out as it is.
+        let error_override = settings.error_override && !settings.process_group.is_empty();
         match handler::submit(self, r, settings, body) {
             Ok(rx) => response::from_events(site, r, error_override, rx).await,
             Err(SubmitError::NoPython) => {

@@ -61,7 +61,7 @@ pub const ROWS: &[Row] = &[
     row("NameVirtualHost", Take1, RSRC_CONF, 0, "A numeric IP address:port, or the name of a host", Ignored("obsolete since Apache 2.3.11: name-based hosting is automatic")),
     // Known, not implemented yet.
     row("ServerPath", Take1, RSRC_CONF, 0, "The pathname the server can be reached at", Planned("ServerPath")),
-    row("ErrorDocument", Take2, OR_FILEINFO, 0, "Change responses for HTTP errors", Planned("custom error documents")),
+    row("ErrorDocument", Take2, OR_FILEINFO, 0, "Change responses for HTTP errors", Set(error_document)),
     row("ForceType", Take1, OR_FILEINFO, 0, "a mime type that overrides other configured type", Planned("ForceType")),
     row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Set(add_default_charset)),
     row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Planned("AcceptPathInfo")),
@@ -368,6 +368,56 @@ fn access_file_name(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.cfg.access_file_name = names;
     Ok(())
 }
+
+/// `set_error_document`: a status Apache knows, then `default`, a full
+/// URL (a redirect), a local path (an internal redirect) or a message.
+fn error_document(b: &mut Builder, a: &Args) -> Result<(), String> {
+    use crate::error_documents::ErrorDocument;
+    let code = a.get(0);
+    let status = code
+        .parse::<u16>()
+        .ok()
+        .filter(|s| KNOWN_STATUSES.contains(s))
+        .ok_or_else(|| format!("Unsupported HTTP response code {code}"))?;
+    let msg = a.get(1);
+    let is_url = msg.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+    });
+    let doc = if msg.eq_ignore_ascii_case("default") {
+        ErrorDocument::Default
+    } else if is_url {
+        if status == 401 {
+            let span = b.current_span.clone();
+            b.warn(
+                format!(
+                    "AH00113: {}:{} cannot use a full URL in a 401 ErrorDocument directive --- ignoring!",
+                    span.file.display(),
+                    span.line
+                ),
+                &span,
+            );
+            return Ok(());
+        }
+        ErrorDocument::Remote(msg.to_owned())
+    } else if msg.starts_with('/') {
+        ErrorDocument::Local(msg.to_owned())
+    } else {
+        ErrorDocument::Text(msg.to_owned())
+    };
+    b.per_dir().error_documents.push((status, doc));
+    Ok(())
+}
+
+/// The statuses of Apache's table (`ap_index_of_response` knows them).
+const KNOWN_STATUSES: &[u16] = &[
+    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304,
+    305, 306, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414,
+    415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504,
+    505, 506, 507, 508, 510, 511,
+];
 
 #[cfg(test)]
 mod tests {
