@@ -68,9 +68,10 @@ fn push_date(out: &mut Vec<u8>) {
 }
 
 /// The wire name of a header: Apache's spelling for the common ones (the
-/// map keeps names in lower case).
-fn wire_name(name: &HeaderName) -> &str {
-    match name.as_str() {
+/// map keeps names in lower case); `None` for any other, which
+/// [`push_other_header`] writes in the usual spelling.
+fn wire_name(name: &HeaderName) -> Option<&'static str> {
+    Some(match name.as_str() {
         "content-type" => "Content-Type",
         "content-length" => "Content-Length",
         "server" => "Server",
@@ -86,8 +87,23 @@ fn wire_name(name: &HeaderName) -> &str {
         "cache-control" => "Cache-Control",
         "vary" => "Vary",
         "www-authenticate" => "WWW-Authenticate",
-        other => other,
+        _ => return None,
+    })
+}
+
+/// A header whose name has no fixed spelling: each word capitalised
+/// (`x-request-id` as `X-Request-Id`), the way applications and Apache's
+/// own modules write them (`http` does not keep the case they were given
+/// in).
+fn push_other_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    let mut upper = true;
+    for b in name.bytes() {
+        out.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
     }
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
@@ -192,7 +208,10 @@ fn encode_head(
             header::DATE => wrote_date = true,
             _ => {}
         }
-        push_header(out, wire_name(name), value.as_bytes());
+        match wire_name(name) {
+            Some(wire) => push_header(out, wire, value.as_bytes()),
+            None => push_other_header(out, name.as_str(), value.as_bytes()),
+        }
     }
     if app_length.is_none() && !app_chunked {
         match encoder {
@@ -472,6 +491,17 @@ mod tests {
     use super::*;
     use crate::body::ResponseBody;
     use http::HeaderValue;
+
+    #[test]
+    fn other_header_names_go_out_capitalised() {
+        let mut out = Vec::new();
+        push_other_header(&mut out, "x-request-id", b"7");
+        push_other_header(&mut out, "strict-transport-security", b"max-age=1");
+        assert_eq!(
+            out,
+            b"X-Request-Id: 7\r\nStrict-Transport-Security: max-age=1\r\n"
+        );
+    }
 
     fn head_of(resp: &Response<OutBody>, req: ReqFacts) -> (String, Encoder, bool) {
         let mut out = Vec::new();
