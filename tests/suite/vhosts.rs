@@ -196,3 +196,55 @@ fn vhost_error_log_receives_its_own_lines() {
         "two's line went to the main log"
     );
 }
+
+/// `AllowEncodedSlashes` is per server (oracle case `34-encoded-slashes`
+/// in the repository): Off refuses `%2F` (404, AH00026), On decodes it,
+/// NoDecode keeps it as sent; `%00` is refused whatever the setting.
+#[test]
+fn allow_encoded_slashes_is_each_virtual_hosts_own() {
+    const ENV_APP: &str = r#"
+def application(environ, start_response):
+    body = "%s|%s" % (environ["SCRIPT_NAME"], environ["PATH_INFO"])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode()]
+"#;
+    let s = server(
+        "WSGIScriptAlias /app @DIR@/env.wsgi\n\
+         <VirtualHost *:@PORT@>\n    ServerName on.example\n    AllowEncodedSlashes On\n    WSGIScriptAlias /app @DIR@/env.wsgi\n</VirtualHost>\n\
+         <VirtualHost *:@PORT@>\n    ServerName nodecode.example\n    AllowEncodedSlashes NoDecode\n    WSGIScriptAlias /app @DIR@/env.wsgi\n</VirtualHost>\n\
+         <VirtualHost *:@PORT@>\n    ServerName off.example\n    WSGIScriptAlias /app @DIR@/env.wsgi\n</VirtualHost>\n",
+    )
+    .file("env.wsgi", ENV_APP)
+    .start();
+    let get =
+        |host: &str, path: &str| s.get_with(path, &[&format!("Host: {host}"), "Connection: close"]);
+    let on = get("on.example", "/app/a%2Fb%41");
+    assert_eq!(
+        (on.status, on.text().as_str()),
+        (200, "/app|/a/bA"),
+        "{}",
+        on.describe()
+    );
+    let keep = get("nodecode.example", "/app/a%2fb%41");
+    assert_eq!(
+        (keep.status, keep.text().as_str()),
+        (200, "/app|/a%2fbA"),
+        "{}",
+        keep.describe()
+    );
+    let off = get("off.example", "/app/a%2Fb");
+    assert_eq!(off.status, 404, "{}", off.describe());
+    for host in ["on.example", "nodecode.example"] {
+        let nul = get(host, "/app/x%00y");
+        assert_eq!(nul.status, 404, "{host}: {}", nul.describe());
+    }
+    assert!(
+        s.wait_for_log(
+            &["AH00026: found %2f (encoded '/') in URI path (/app/a%2Fb), returning 404"],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+}

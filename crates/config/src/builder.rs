@@ -39,6 +39,7 @@ pub struct HostMeta {
     pub keep_alive_timeout: bool,
     pub max_keep_alive_requests: bool,
     pub trace_enable: bool,
+    pub encoded_slashes: bool,
     pub logs: Vec<RawLog>,
     /// `LogFormat fmt nickname`.
     pub formats: BTreeMap<String, String>,
@@ -117,6 +118,7 @@ pub fn empty_host(span: Option<Span>) -> Host {
         keep_alive_timeout: Duration::from_secs(5),
         max_keep_alive_requests: 100,
         trace_enable: TraceEnable::On,
+        encoded_slashes: EncodedSlashes::Off,
         set_env_if: Vec::new(),
         rewrite: Rewrite::default(),
     }

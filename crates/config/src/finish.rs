@@ -139,6 +139,9 @@ fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLo
     if !meta.trace_enable {
         host.trace_enable = main.trace_enable;
     }
+    if !meta.encoded_slashes {
+        host.encoded_slashes = main.encoded_slashes;
+    }
     host.custom_logs = if own_logs.is_empty() {
         main.custom_logs.clone()
     } else {

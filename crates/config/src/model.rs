@@ -115,6 +115,18 @@ pub struct Mpm {
     pub explicit: bool,
 }
 
+/// `AllowEncodedSlashes On|Off|NoDecode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncodedSlashes {
+    /// A `%2F` in the path is a 404 (AH00026).
+    #[default]
+    Off,
+    /// `%2F` is decoded to `/` like any other escape.
+    On,
+    /// `%2F` is accepted and left encoded in the path.
+    NoDecode,
+}
+
 /// `TraceEnable On|Off|Extended`: how the core answers `TRACE`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TraceEnable {
@@ -201,6 +213,8 @@ pub struct Host {
     pub max_keep_alive_requests: u32,
     /// `TraceEnable` (per server, a virtual host inherits the main one's).
     pub trace_enable: TraceEnable,
+    /// `AllowEncodedSlashes` (per server, inherited the same way).
+    pub encoded_slashes: EncodedSlashes,
     /// `SetEnvIf` & co. written outside sections (mod_setenvif's server
     /// config, run in post_read_request): a virtual host gets the main
     /// server's first, then its own.

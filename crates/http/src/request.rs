@@ -362,6 +362,23 @@ impl Request {
         }
     }
 
+    /// The request's path as `AllowEncodedSlashes On` (`decode`) or
+    /// `NoDecode` of its virtual host takes it; `None` when it is refused
+    /// all the same (`%00`, a bad escape).
+    pub fn path_allowing_slashes(parts: &http::request::Parts, decode: bool) -> Option<Vec<u8>> {
+        let raw = parts
+            .extensions
+            .get::<RawTarget>()
+            .filter(|r| r.0.starts_with(b"/"))
+            .map(|r| &r.0[..]);
+        let path = match raw {
+            Some(raw) => raw.split(|&b| b == b'?').next().unwrap_or(raw),
+            None => parts.uri.path().as_bytes(),
+        };
+        let normal = uri::normalize(path)?;
+        uri::unescape_path_keep_slashes(&normal, decode).ok()
+    }
+
     /// The path normalised and %-decoded, with the error that refuses it
     /// (`ap_normalize_path`, then `ap_unescape_url`).
     fn decode_path(path: &[u8], error: &mut Option<HeadError>) -> Vec<u8> {

@@ -31,6 +31,7 @@ use crate::response::{self, OutBody, error_page};
 use crate::static_files::{self, StaticError};
 use crate::uri::{PathError, latin1};
 use wsgid_config::error_documents::ErrorDocument;
+use wsgid_config::model::EncodedSlashes;
 
 /// How long in-flight requests may run after shutdown was asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -163,9 +164,26 @@ impl FrontEnd {
             }
             Err((mut r, e)) => {
                 r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
-                closes = matches!(e, HeadError::ExpectationFailed);
-                let outcome = self.head_error(&r, e);
-                (*r, outcome)
+                // `AllowEncodedSlashes` is the virtual host's: known now.
+                let slashes = self.site(r.host).host.encoded_slashes;
+                let allowed = match (&e, slashes) {
+                    (HeadError::NotFound(PathError::EncodedSlash), EncodedSlashes::On) => {
+                        Request::path_allowing_slashes(&parts, true)
+                    }
+                    (HeadError::NotFound(PathError::EncodedSlash), EncodedSlashes::NoDecode) => {
+                        Request::path_allowing_slashes(&parts, false)
+                    }
+                    _ => None,
+                };
+                if let Some(uri) = allowed {
+                    r.uri = uri;
+                    let outcome = phases::process(self, &mut r).await;
+                    (*r, outcome)
+                } else {
+                    closes = matches!(e, HeadError::ExpectationFailed);
+                    let outcome = self.head_error(&r, e);
+                    (*r, outcome)
+                }
             }
         };
         let site = self.site(r.host);

@@ -149,6 +149,38 @@ pub fn unescape_path(path: &[u8]) -> Result<Vec<u8>, PathError> {
     }
 }
 
+/// `ap_unescape_url_keep2f`: [`unescape_path`] for `AllowEncodedSlashes
+/// On` (`decode`: `%2F` becomes `/`) or `NoDecode` (`%2F` stays as sent).
+/// `%00` is still refused.
+pub fn unescape_path_keep_slashes(path: &[u8], decode: bool) -> Result<Vec<u8>, PathError> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        if path[i] == b'%' {
+            let (Some(h), Some(l)) = (
+                path.get(i + 1).and_then(|&h| hex(h)),
+                path.get(i + 2).and_then(|&l| hex(l)),
+            ) else {
+                return Err(PathError::BadRequest);
+            };
+            let c = h * 16 + l;
+            if c == 0 {
+                return Err(PathError::NulByte);
+            }
+            if c == b'/' && !decode {
+                out.extend_from_slice(&path[i..i + 3]);
+            } else {
+                out.push(c);
+            }
+            i += 3;
+            continue;
+        }
+        out.push(path[i]);
+        i += 1;
+    }
+    Ok(out)
+}
+
 /// Plain %-decoding for query-less strings where errors are tolerated.
 pub fn unescape_lossy(s: &[u8]) -> Vec<u8> {
     percent_encoding::percent_decode(s).collect()
@@ -344,6 +376,18 @@ mod tests {
         );
         assert_eq!(unescape_path(b"/caf%C3%A9").map(|v| v.len()), Ok(6));
         assert_eq!(unescape_path(b"/a%2Fb"), Err(PathError::EncodedSlash));
+        assert_eq!(
+            unescape_path_keep_slashes(b"/a%2Fb%41", true).as_deref(),
+            Ok(&b"/a/bA"[..])
+        );
+        assert_eq!(
+            unescape_path_keep_slashes(b"/a%2fb%41", false).as_deref(),
+            Ok(&b"/a%2fbA"[..])
+        );
+        assert_eq!(
+            unescape_path_keep_slashes(b"/a%00", true),
+            Err(PathError::NulByte)
+        );
         assert_eq!(unescape_path(b"/a%00"), Err(PathError::NulByte));
         assert_eq!(unescape_path(b"/a%2"), Err(PathError::BadRequest));
     }

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use super::{core_flag, number, timeout};
 use crate::builder::Builder;
-use crate::model::{CanonicalName, Listen, ServerSignature, ServerTokens, TraceEnable};
+use crate::model::{
+    CanonicalName, EncodedSlashes, Listen, ServerSignature, ServerTokens, TraceEnable,
+};
 use crate::registry::{Action::*, Arity::*, *};
 
 const NET: &str = "network tuning of Apache's own listener; wsgid's front end uses its defaults";
@@ -68,7 +70,7 @@ pub const ROWS: &[Row] = &[
     row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Planned("FileETag")),
     row("TraceEnable", Take1, RSRC_CONF, 0, "'on' (default), 'off' or 'extended' to trace request body content", Set(trace_enable)),
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
-    row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Planned("AllowEncodedSlashes")),
+    row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Set(allow_encoded_slashes)),
     row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
     row("Protocols", Iterate, RSRC_CONF, 0, "Controls which protocols are allowed", Planned("protocol negotiation (HTTP/2)")),
     row("HttpProtocolOptions", Iterate, RSRC_CONF, 0, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules", Planned("HttpProtocolOptions")),
@@ -234,6 +236,22 @@ fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {
     };
     b.host().trace_enable = t;
     b.meta().trace_enable = true;
+    Ok(())
+}
+
+fn allow_encoded_slashes(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let e = if v.eq_ignore_ascii_case("on") {
+        EncodedSlashes::On
+    } else if v.eq_ignore_ascii_case("off") {
+        EncodedSlashes::Off
+    } else if v.eq_ignore_ascii_case("nodecode") {
+        EncodedSlashes::NoDecode
+    } else {
+        return Err("AllowEncodedSlashes must be On, Off, or NoDecode".to_owned());
+    };
+    b.host().encoded_slashes = e;
+    b.meta().encoded_slashes = true;
     Ok(())
 }
 
