@@ -110,7 +110,7 @@ impl Events {
 
 pub struct MetaCache {
     events: Events,
-    entries: HashMap<PathBuf, Metadata>,
+    entries: HashMap<PathBuf, Metadata, foldhash::fast::RandomState>,
     /// Watch descriptors by the path they were added for.
     by_path: HashMap<PathBuf, WatchDescriptor>,
     watched: HashMap<WatchDescriptor, Watched>,
@@ -138,7 +138,7 @@ impl MetaCache {
         };
         Some(MetaCache {
             events,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             by_path: HashMap::new(),
             watched: HashMap::new(),
         })

@@ -179,7 +179,7 @@ fn try_aliases(site: &Site, r: &mut Request, kind: AliasKind) -> bool {
 /// to a script mounted at `/` asks for the same few.  Bounded like the
 /// merge memo: past `MAX_TRANSLATED` names, new ones are not kept.
 #[derive(Debug, Default)]
-pub struct TranslatedMemo(Mutex<HashMap<Vec<u8>, Option<Arc<str>>>>);
+pub struct TranslatedMemo(Mutex<HashMap<Vec<u8>, Option<Arc<str>>, foldhash::fast::RandomState>>);
 
 const MAX_TRANSLATED: usize = 1024;
 

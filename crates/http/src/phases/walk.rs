@@ -517,7 +517,7 @@ type Applied = Vec<(u32, u32)>;
 
 /// A bounded memo of section merges (see [`merge_sections`]).
 #[derive(Debug, Default)]
-pub struct MergeMemo(Mutex<HashMap<Applied, Arc<PerDir>>>);
+pub struct MergeMemo(Mutex<HashMap<Applied, Arc<PerDir>, foldhash::fast::RandomState>>);
 
 /// More distinct combinations than this are merged per request instead.
 const MAX_MERGES: usize = 512;
