@@ -274,3 +274,83 @@ fn document_root_serves_files_without_an_application() {
         Some(format!("http://localhost:{}/a/", s.port()).as_str())
     );
 }
+
+/// `FileETag` (oracle case `35-file-etag` in the repository): which facts
+/// of the file make the ETag, per section, `+`/`-` relative to what is
+/// inherited, and `None` for no ETag at all (conditions then only see
+/// `*`).
+#[test]
+fn file_etag_chooses_the_etag_components() {
+    use std::os::unix::fs::MetadataExt;
+    let s = static_site(
+        "Alias /all/ @DIR@/static/\nAlias /none/ @DIR@/static/\nAlias /inode/ @DIR@/static/\n\
+         <Location /all>\n    FileETag All\n</Location>\n\
+         <Location /none>\n    FileETag None\n</Location>\n\
+         <Location /inode>\n    FileETag All\n    FileETag -INode -Size\n</Location>\n",
+    );
+    let meta = std::fs::metadata(s.dir().join("static/notes.txt")).expect("stat");
+    let mtime_us = meta.mtime() as u64 * 1_000_000 + meta.mtime_nsec() as u64 / 1000;
+    let strong = |r: &crate::support::http::Response| {
+        r.header("ETag")
+            .map(|t| t.trim_start_matches("W/").to_owned())
+    };
+    let r = s.get("/static/notes.txt");
+    assert_eq!(
+        strong(&r),
+        Some(format!("\"{:x}-{:x}\"", meta.size(), mtime_us)),
+        "{}",
+        r.describe()
+    );
+    let r = s.get("/all/notes.txt");
+    assert_eq!(
+        strong(&r),
+        Some(format!(
+            "\"{:x}-{:x}-{:x}\"",
+            meta.ino(),
+            meta.size(),
+            mtime_us
+        )),
+        "{}",
+        r.describe()
+    );
+    let r = s.get("/inode/notes.txt");
+    assert_eq!(
+        strong(&r),
+        Some(format!("\"{mtime_us:x}\"")),
+        "{}",
+        r.describe()
+    );
+    let r = s.get("/none/notes.txt");
+    assert_eq!(r.header("ETag"), None, "{}", r.describe());
+    assert!(r.header("Last-Modified").is_some(), "{}", r.describe());
+    let any = s.get_with(
+        "/none/notes.txt",
+        &["If-None-Match: *", "Connection: close"],
+    );
+    assert_eq!(any.status, 304, "{}", any.describe());
+    let other = s.get_with(
+        "/none/notes.txt",
+        &["If-Match: \"abc\"", "Connection: close"],
+    );
+    assert_eq!(other.status, 412, "{}", other.describe());
+}
+
+#[test]
+fn file_etag_refuses_what_apache_refuses() {
+    for (line, message) in [
+        (
+            "FileETag Bogus",
+            "Unknown keyword 'Bogus' for FileETag directive",
+        ),
+        (
+            "FileETag +None",
+            "FileETag keyword 'None' cannot be used with '+' or '-'",
+        ),
+        ("FileETag Digest", "not implemented yet in wsgid"),
+    ] {
+        let p = server(&format!("{line}\n")).prepare();
+        let out = p.config_test();
+        assert_eq!(out.code(), Some(1), "{line}: {out:?}");
+        assert!(out.stderr.contains(message), "{line}: {}", out.stderr);
+    }
+}

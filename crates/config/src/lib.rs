@@ -21,6 +21,7 @@
 
 pub mod error;
 pub mod error_documents;
+pub mod file_etag;
 pub mod header_rules;
 pub mod htaccess;
 pub mod lexer;

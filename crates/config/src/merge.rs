@@ -99,6 +99,7 @@ impl PerDir {
             headers_onsuccess: concat(&self.headers_onsuccess, &later.headers_onsuccess),
             headers_always: concat(&self.headers_always, &later.headers_always),
             error_documents: concat(&self.error_documents, &later.error_documents),
+            file_etag: self.file_etag.merge(&later.file_etag),
             rewrite: match (&self.rewrite, &later.rewrite) {
                 (_, None) => self.rewrite.clone(),
                 (None, Some(l)) => Some(l.clone()),

@@ -600,6 +600,8 @@ pub struct PerDir {
     /// `ErrorDocument status document`, in order (the last for a status
     /// wins; see `error_documents::document_for`).
     pub error_documents: Vec<(u16, crate::error_documents::ErrorDocument)>,
+    /// `FileETag` (see `file_etag`).
+    pub file_etag: crate::file_etag::FileEtag,
 }
 
 /// `UseCanonicalName On|Off|DNS`.

@@ -477,6 +477,7 @@ fn serve_static(site: &Site, r: &Request, method: &http::Method) -> Response<Out
         path,
         meta,
         r.content_type.as_deref(),
+        r.per_dir.file_etag.effective(),
         SystemTime::now(),
     ) {
         Ok(resp) => {

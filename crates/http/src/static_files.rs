@@ -5,8 +5,8 @@
 //!   by default; golden 21 confirms it), HEAD sends the same headers only,
 //!   OPTIONS answers with `Allow`, other known methods get 405 and unknown
 //!   ones 501 (both with `Allow`).
-//! * Headers in Apache's order: `Last-Modified`, `ETag` (`FileETag MTime
-//!   Size`), `Accept-Ranges: bytes`, `Content-Length`, `Content-Type`.
+//! * Headers in Apache's order: `Last-Modified`, `ETag` (the components
+//!   `FileETag` chose; `MTime Size` by default), `Accept-Ranges: bytes`, `Content-Length`, `Content-Type`.
 //! * Conditional requests as `ap_meets_conditions()`: 304 (validators only)
 //!   or 412 (an empty body, as Apache sends it for a file; checked against
 //!   httpd 2.4.71).
@@ -107,6 +107,7 @@ pub fn serve(
         path,
         meta,
         content_type,
+        wsgid_config::file_etag::DEFAULT,
         SystemTime::now(),
     ) {
         Ok(resp) => resp,
@@ -173,6 +174,7 @@ pub fn serve_at(
     path: &Path,
     meta: &Metadata,
     content_type: Option<&str>,
+    etag_bits: u8,
     now: SystemTime,
 ) -> Result<Response<ResponseBody>, StaticError> {
     let head = *method == Method::HEAD;
@@ -197,13 +199,21 @@ pub fn serve_at(
         source,
     })?;
     let size = meta.len();
-    let validators = Validators::new(size, meta.modified().unwrap_or(now), now);
+    let validators = Validators::with_etag(
+        etag_bits,
+        std::os::unix::fs::MetadataExt::ino(meta),
+        size,
+        meta.modified().unwrap_or(now),
+        now,
+    );
 
     let mut headers = HeaderMap::with_capacity(6);
     if let Ok(v) = HeaderValue::from_str(&validators.last_modified) {
         headers.insert(LAST_MODIFIED, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&validators.etag) {
+    if !validators.etag.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&validators.etag)
+    {
         headers.insert(ETAG, v);
     }
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));

@@ -67,7 +67,7 @@ pub const ROWS: &[Row] = &[
     row("ForceType", Take1, OR_FILEINFO, 0, "a mime type that overrides other configured type", Planned("ForceType")),
     row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Set(add_default_charset)),
     row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Planned("AcceptPathInfo")),
-    row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Planned("FileETag")),
+    row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Set(file_etag)),
     row("TraceEnable", Take1, RSRC_CONF, 0, "'on' (default), 'off' or 'extended' to trace request body content", Set(trace_enable)),
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
     row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Set(allow_encoded_slashes)),
@@ -237,6 +237,10 @@ fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.host().trace_enable = t;
     b.meta().trace_enable = true;
     Ok(())
+}
+
+fn file_etag(b: &mut Builder, a: &Args) -> Result<(), String> {
+    crate::file_etag::parse(&mut b.per_dir().file_etag, &a.words)
 }
 
 fn allow_encoded_slashes(b: &mut Builder, a: &Args) -> Result<(), String> {

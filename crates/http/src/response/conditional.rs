@@ -1,5 +1,5 @@
 //! Validators and conditional requests for static files, as Apache 2.4's
-//! core does them: the `ETag` (`FileETag MTime Size`), `Last-Modified`, and
+//! core does them: the `ETag` (`FileETag`'s components), `Last-Modified`, and
 //! `ap_meets_conditions()` (`If-Match`, `If-Unmodified-Since`,
 //! `If-None-Match`, `If-Modified-Since`, `If-Range`).
 //!
@@ -10,12 +10,14 @@ use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
+use wsgid_config::file_etag;
 
 /// The validators of one file at one request time.
 #[derive(Clone, Debug)]
 pub(crate) struct Validators {
-    /// `"<size hex>-<mtime µs hex>"`, `W/`-prefixed when the file changed
-    /// less than a second before the request.
+    /// `"<size hex>-<mtime µs hex>"` (the components `FileETag` chose,
+    /// inode first), `W/`-prefixed when the file changed less than a second
+    /// before the request; empty for `FileETag None`.
     pub etag: String,
     /// The `Last-Modified` value (the mtime, never later than the request).
     pub last_modified: String,
@@ -35,18 +37,41 @@ fn usec(t: SystemTime) -> i64 {
 
 impl Validators {
     /// Validators for a file of `size` bytes modified at `mtime`, requested
-    /// at `now`.
+    /// at `now`, with Apache's default ETag (`FileETag MTime Size`).
+    #[cfg(test)]
     pub fn new(size: u64, mtime: SystemTime, now: SystemTime) -> Validators {
+        Validators::with_etag(file_etag::DEFAULT, 0, size, mtime, now)
+    }
+
+    /// [`Validators::new`] with the ETag components `etag_bits`
+    /// (`wsgid_config::file_etag`) and the file's inode.
+    pub fn with_etag(
+        etag_bits: u8,
+        inode: u64,
+        size: u64,
+        mtime: SystemTime,
+        now: SystemTime,
+    ) -> Validators {
         let mtime_us = usec(mtime);
         let now_us = usec(now);
         let weak = now_us.saturating_sub(mtime_us) < 1_000_000;
-        // apr formats the unsigned 64-bit value of the (signed) time.
-        let etag = format!(
-            "{}\"{:x}-{:x}\"",
-            if weak { "W/" } else { "" },
-            size,
-            mtime_us as u64
-        );
+        let etag = if etag_bits & file_etag::NONE != 0 {
+            String::new()
+        } else {
+            // ap_make_etag_ex: inode, size, mtime, in that order; apr
+            // formats the unsigned 64-bit value of the (signed) time.
+            let mut parts = Vec::with_capacity(3);
+            if etag_bits & file_etag::INODE != 0 {
+                parts.push(format!("{inode:x}"));
+            }
+            if etag_bits & file_etag::SIZE != 0 {
+                parts.push(format!("{size:x}"));
+            }
+            if etag_bits & file_etag::MTIME != 0 {
+                parts.push(format!("{:x}", mtime_us as u64));
+            }
+            format!("{}\"{}\"", if weak { "W/" } else { "" }, parts.join("-"))
+        };
         // ap_rationalize_mtime: Last-Modified is never in the future.
         let last_modified_time = if mtime > now { now } else { mtime };
         let last_modified = httpdate::fmt_http_date(clamp_to_epoch(last_modified_time));

@@ -41,6 +41,7 @@ fn get(fx: &Fixture, method: &str, headers: &[(&str, &str)]) -> Response<Respons
         &fx.path,
         &meta,
         Some("text/plain"),
+        wsgid_config::file_etag::DEFAULT,
         now,
     ) {
         Ok(r) => r,
@@ -230,6 +231,7 @@ fn directory_and_unopenable_file() {
         &dir,
         &meta,
         None,
+        wsgid_config::file_etag::DEFAULT,
         SystemTime::now(),
     )
     .expect_err("directory");
@@ -242,6 +244,7 @@ fn directory_and_unopenable_file() {
         &gone,
         &meta,
         None,
+        wsgid_config::file_etag::DEFAULT,
         SystemTime::now(),
     )
     .expect_err("missing");
