@@ -354,3 +354,36 @@ fn file_etag_refuses_what_apache_refuses() {
         assert!(out.stderr.contains(message), "{line}: {}", out.stderr);
     }
 }
+
+/// `AcceptPathInfo` (oracle case `36-accept-path-info` in the repository):
+/// On lets the default handler serve a file with trailing path
+/// information; Off refuses it for a WSGI script too, with mod_wsgi's line.
+#[test]
+fn accept_path_info_decides_for_files_and_scripts() {
+    let s = static_site(
+        "<Location /off-app>\n    AcceptPathInfo Off\n</Location>\n\
+         <Location /on>\n    AcceptPathInfo On\n</Location>\n\
+         Alias /on/ @DIR@/static/\n",
+    );
+    assert_eq!(s.get("/static/notes.txt/extra").status, 404);
+    let on = s.get("/on/notes.txt/extra");
+    assert_eq!(
+        (on.status, on.text().as_str()),
+        (200, "plain notes\n"),
+        "{}",
+        on.describe()
+    );
+    let off = s.get("/off-app/x");
+    assert_eq!(off.status, 404, "{}", off.describe());
+    // The same script elsewhere takes its path information.
+    assert_eq!(s.get("/elsewhere/x").status, 200);
+    assert!(
+        s.wait_for_log(
+            &["AcceptPathInfo off disallows user's path: "],
+            std::time::Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
+}

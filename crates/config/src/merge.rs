@@ -100,6 +100,7 @@ impl PerDir {
             headers_always: concat(&self.headers_always, &later.headers_always),
             error_documents: concat(&self.error_documents, &later.error_documents),
             file_etag: self.file_etag.merge(&later.file_etag),
+            accept_path_info: later.accept_path_info.or(self.accept_path_info),
             rewrite: match (&self.rewrite, &later.rewrite) {
                 (_, None) => self.rewrite.clone(),
                 (None, Some(l)) => Some(l.clone()),

@@ -602,6 +602,20 @@ pub struct PerDir {
     pub error_documents: Vec<(u16, crate::error_documents::ErrorDocument)>,
     /// `FileETag` (see `file_etag`).
     pub file_etag: crate::file_etag::FileEtag,
+    /// `AcceptPathInfo` (None: not set, the handler decides).
+    pub accept_path_info: Option<AcceptPathInfo>,
+}
+
+/// `AcceptPathInfo On|Off|Default`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptPathInfo {
+    /// Requests with trailing path information are accepted.
+    On,
+    /// They are refused (404).
+    Off,
+    /// The handler decides: the default handler refuses them, mod_wsgi
+    /// accepts them.
+    Default,
 }
 
 /// `UseCanonicalName On|Off|DNS`.

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 use super::{core_flag, number, timeout};
 use crate::builder::Builder;
 use crate::model::{
-    CanonicalName, EncodedSlashes, Listen, ServerSignature, ServerTokens, TraceEnable,
+    AcceptPathInfo, CanonicalName, EncodedSlashes, Listen, ServerSignature, ServerTokens,
+    TraceEnable,
 };
 use crate::registry::{Action::*, Arity::*, *};
 
@@ -66,7 +67,7 @@ pub const ROWS: &[Row] = &[
     row("ErrorDocument", Take2, OR_FILEINFO, 0, "Change responses for HTTP errors", Set(error_document)),
     row("ForceType", Take1, OR_FILEINFO, 0, "a mime type that overrides other configured type", Planned("ForceType")),
     row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Set(add_default_charset)),
-    row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Planned("AcceptPathInfo")),
+    row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Set(accept_path_info)),
     row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Set(file_etag)),
     row("TraceEnable", Take1, RSRC_CONF, 0, "'on' (default), 'off' or 'extended' to trace request body content", Set(trace_enable)),
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
@@ -236,6 +237,21 @@ fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {
     };
     b.host().trace_enable = t;
     b.meta().trace_enable = true;
+    Ok(())
+}
+
+fn accept_path_info(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let accept = if v.eq_ignore_ascii_case("on") {
+        AcceptPathInfo::On
+    } else if v.eq_ignore_ascii_case("off") {
+        AcceptPathInfo::Off
+    } else if v.eq_ignore_ascii_case("default") {
+        AcceptPathInfo::Default
+    } else {
+        return Err("AcceptPathInfo must be set to on, off or default".to_owned());
+    };
+    b.per_dir().accept_path_info = Some(accept);
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! * anything else: the core's default handler (static files).
 
 use std::fmt::Write as _;
+use wsgid_config::model::AcceptPathInfo;
 use wsgid_log::{Level, Peer};
 use wsgid_python::{EventReceiver, WsgiRequest};
 
@@ -55,7 +56,15 @@ pub fn select(site: &Site, r: &Request) -> Outcome {
                 script_error(site, r, "Attempt to invoke directory as WSGI application");
                 Outcome::Error(403)
             }
-            FileKind::File | FileKind::Other => Outcome::Wsgi,
+            FileKind::File | FileKind::Other => {
+                if r.per_dir.accept_path_info == Some(AcceptPathInfo::Off)
+                    && !r.path_info.is_empty()
+                {
+                    script_error(site, r, "AcceptPathInfo off disallows user's path");
+                    return Outcome::Error(404);
+                }
+                Outcome::Wsgi
+            }
         };
     }
     let info = |msg: String| {
@@ -86,8 +95,9 @@ pub fn select(site: &Site, r: &Request) -> Outcome {
             ));
             Outcome::Error(404)
         }
-        // AcceptPathInfo defaults to off for the default handler.
-        _ if !r.path_info.is_empty() => {
+        // AcceptPathInfo: the default handler refuses path information
+        // unless it is On.
+        _ if !r.path_info.is_empty() && r.per_dir.accept_path_info != Some(AcceptPathInfo::On) => {
             info(format!(
                 "AH00130: File does not exist: {}",
                 r.filename_with_path_info()
