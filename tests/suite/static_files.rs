@@ -387,3 +387,40 @@ fn accept_path_info_decides_for_files_and_scripts() {
         s.error_log()
     );
 }
+
+/// `AddType` overrides `TypesConfig` (the last known extension of the name
+/// wins) and `RemoveType` leaves an extension without any type, as Apache
+/// 2.4.71 answered (oracle case `37-mime-types` in the repository).
+#[test]
+fn add_type_and_remove_type_change_the_content_type() {
+    let s = static_site(
+        "AddType text/x-foo .foo\nAddType Text/X-MyCss css\n\
+         <Location /static/sub>\n    RemoveType .css .TXT\n</Location>\n",
+    );
+    for (path, ctype) in [
+        ("/static/style.css", Some("text/x-mycss")),
+        ("/static/notes.txt", Some("text/plain")),
+        ("/static/file.zzzunknown", None),
+        ("/static/sub/index.html", Some("text/html")),
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.describe());
+        assert_eq!(r.header("Content-Type"), ctype, "{path}: {}", r.describe());
+    }
+    let s = server(
+        "Alias /f/ @DIR@/f/\n<Directory @DIR@/f>\n    Require all granted\n</Directory>\n\
+         AddType text/x-foo .foo\n<Location /f/sub>\n    RemoveType .css\n</Location>\n",
+    )
+    .file("f/a.foo", "a")
+    .file("f/sub/c.css", "c")
+    .start();
+    assert_eq!(s.get("/f/a.foo").header("Content-Type"), Some("text/x-foo"));
+    let removed = s.get("/f/sub/c.css");
+    assert_eq!(removed.status, 200, "{}", removed.describe());
+    assert_eq!(
+        removed.header("Content-Type"),
+        None,
+        "{}",
+        removed.describe()
+    );
+}

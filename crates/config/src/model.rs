@@ -547,7 +547,8 @@ pub struct PerDir {
     pub set_handler: Option<Option<String>>,
     /// `AddHandler handler .ext ...` as (extension without dot, lower-case; handler).
     pub add_handlers: Vec<(String, String)>,
-    /// `AddType type .ext`.
+    /// `AddType type .ext ...` as (extension without dot, lower-case; type),
+    /// like `add_handlers`.
     pub add_types: Vec<(String, String)>,
     /// `DirectoryIndex a b` (`disabled` gives `Some(vec![])`).
     pub directory_index: Option<Vec<String>>,

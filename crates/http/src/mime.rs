@@ -110,8 +110,8 @@ impl MimeTypes {
             let forced = add_types
                 .iter()
                 .rev()
-                .find(|(_, e)| e.strip_prefix('.').unwrap_or(e).eq_ignore_ascii_case(ext))
-                .map(|(ty, _)| ty.as_str());
+                .find(|(e, _)| e.strip_prefix('.').unwrap_or(e).eq_ignore_ascii_case(ext))
+                .map(|(_, ty)| ty.as_str());
             match forced {
                 Some("") => {}
                 Some(ty) => found = Some((ty, true)),
@@ -192,20 +192,20 @@ mod tests {
     fn add_type_and_remove_type() {
         let t = table();
         assert_eq!(
-            ct(&t, "a.css", &[("Text/X-Mine", ".CSS")]).as_deref(),
+            ct(&t, "a.css", &[(".CSS", "Text/X-Mine")]).as_deref(),
             Some("text/x-mine")
         );
         assert_eq!(
-            ct(&t, "a.foo", &[("text/foo", "foo")]).as_deref(),
+            ct(&t, "a.foo", &[("foo", "text/foo")]).as_deref(),
             Some("text/foo")
         );
         assert_eq!(
-            ct(&t, "a.foo.css", &[("text/foo", "foo")]).as_deref(),
+            ct(&t, "a.foo.css", &[("foo", "text/foo")]).as_deref(),
             Some("text/css")
         );
-        assert_eq!(ct(&t, "a.css", &[("", "css")]), None);
+        assert_eq!(ct(&t, "a.css", &[("css", "")]), None);
         assert_eq!(
-            ct(&t, "a.css", &[("text/a", "css"), ("text/b", "css")]).as_deref(),
+            ct(&t, "a.css", &[("css", "text/a"), ("css", "text/b")]).as_deref(),
             Some("text/b")
         );
     }

@@ -1,4 +1,4 @@
-//! mod_mime (`TypesConfig`, `AddType`, `AddHandler`, `RemoveHandler`),
+//! mod_mime (`TypesConfig`, `AddType`, `RemoveType`, `AddHandler`, `RemoveHandler`),
 //! mod_env (`SetEnv`, `UnsetEnv`, `PassEnv`).
 
 use crate::builder::Builder;
@@ -11,7 +11,7 @@ pub const ROWS: &[Row] = &[
     row("AddType", Iterate2, OR_FILEINFO, 0, "a mime type followed by one or more file extensions", Set(add_type)),
     row("AddHandler", Iterate2, OR_FILEINFO, 0, "a handler name followed by one or more file extensions", Set(add_handler)),
     row("RemoveHandler", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_handler)),
-    row("RemoveType", Iterate, OR_FILEINFO, 0, "one or more file extensions", Planned("RemoveType")),
+    row("RemoveType", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_type)),
     row("AddCharset", Iterate2, OR_FILEINFO, 0, "a charset (e.g., iso-2022-jp), followed by one or more file extensions", Planned("AddCharset")),
     row("AddEncoding", Iterate2, OR_FILEINFO, 0, "an encoding (e.g., gzip), followed by one or more file extensions", Planned("AddEncoding")),
     row("AddLanguage", Iterate2, OR_FILEINFO, 0, "a language (e.g., fr), followed by one or more file extensions", Planned("AddLanguage")),
@@ -36,6 +36,16 @@ fn add_type(b: &mut Builder, a: &Args) -> Result<(), String> {
     let pd = b.per_dir();
     for e in &a.words[1..] {
         pd.add_types.push((ext_key(e), ty.clone()));
+    }
+    Ok(())
+}
+
+/// An empty type: the extension then gives no type at all, not even its
+/// `TypesConfig` one (Apache 2.4.71 sends no Content-Type then).
+fn remove_type(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let pd = b.per_dir();
+    for e in &a.words {
+        pd.add_types.push((ext_key(e), String::new()));
     }
     Ok(())
 }
