@@ -248,3 +248,38 @@ def application(environ, start_response):
         s.error_log()
     );
 }
+
+/// `UseCanonicalName On` (oracle case `38-canonical-name` in the
+/// repository): SERVER_NAME and SERVER_PORT come from the ServerName (its
+/// port, else 80), not from the client's Host.
+#[test]
+fn use_canonical_name_on_reports_the_server_name_and_port() {
+    const ENV_APP: &str = r#"
+def application(environ, start_response):
+    body = "%s:%s" % (environ["SERVER_NAME"], environ["SERVER_PORT"])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode()]
+"#;
+    let s = server(
+        "<VirtualHost *:@PORT@>\n    ServerName canon.example:8123\n    UseCanonicalName On\n    WSGIScriptAlias /env @DIR@/env.wsgi\n</VirtualHost>\n\
+         <VirtualHost *:@PORT@>\n    ServerName noport.example\n    UseCanonicalName On\n    WSGIScriptAlias /env @DIR@/env.wsgi\n</VirtualHost>\n\
+         <VirtualHost *:@PORT@>\n    ServerName plain.example\n    WSGIScriptAlias /env @DIR@/env.wsgi\n</VirtualHost>\n",
+    )
+    .file("env.wsgi", ENV_APP)
+    .start();
+    for (host, expected) in [
+        ("canon.example:9999", "canon.example:8123"),
+        ("noport.example:7777", "noport.example:80"),
+        ("plain.example:7777", "plain.example:7777"),
+    ] {
+        let r = s.get_with("/env", &[&format!("Host: {host}"), "Connection: close"]);
+        assert_eq!(r.text(), expected, "{host}: {}", r.describe());
+    }
+    let dns = server("UseCanonicalName DNS\n").prepare().config_test();
+    assert_eq!(dns.code(), Some(1), "{dns:?}");
+    assert!(
+        dns.stderr.contains("not implemented yet in wsgid"),
+        "{}",
+        dns.stderr
+    );
+}

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::time::UNIX_EPOCH;
 
 use wsgid_config::model::{
-    CallableSpec, GroupSpec, MapHeadToGet, ReloadMechanism, ServerSignature,
+    CallableSpec, CanonicalName, GroupSpec, MapHeadToGet, ReloadMechanism, ServerSignature,
 };
 
 pub use wsgid_python::CgiEnv;
@@ -59,14 +59,29 @@ impl EnvTable {
     }
 }
 
-/// The port Apache reports (`ap_get_server_port`, UseCanonicalName Off):
-/// the `Host` port, else the ServerName port, else the scheme default.
+/// `UseCanonicalName On`: the server's own name and port, not the
+/// client's `Host`.
+fn canonical(r: &Request) -> bool {
+    r.per_dir.use_canonical_name == Some(CanonicalName::On)
+}
+
+/// The port Apache reports (`ap_get_server_port`): with UseCanonicalName
+/// Off (the default) the `Host` port, else the ServerName port, else the
+/// scheme default; with On the ServerName port, else the scheme default
+/// (whatever port the request came to, as in Apache).
 pub fn server_port(site: &Site, r: &Request) -> u16 {
+    if canonical(r) {
+        return site.host.server_port.unwrap_or(80);
+    }
     r.host_port.or(site.host.server_port).unwrap_or(80)
 }
 
-/// `SERVER_NAME` (`ap_get_server_name`, UseCanonicalName Off).
+/// `SERVER_NAME` (`ap_get_server_name`): the `Host` name, or with
+/// UseCanonicalName On the ServerName.
 pub fn server_name<'a>(site: &'a Site, r: &'a Request) -> &'a str {
+    if canonical(r) {
+        return &site.server_hostname;
+    }
     r.hostname.as_deref().unwrap_or(&site.server_hostname)
 }
 

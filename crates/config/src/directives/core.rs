@@ -376,7 +376,10 @@ fn use_canonical_name(b: &mut Builder, a: &Args) -> Result<(), String> {
     } else if v.eq_ignore_ascii_case("off") {
         CanonicalName::Off
     } else if v.eq_ignore_ascii_case("dns") {
-        CanonicalName::Dns
+        return Err(
+            "UseCanonicalName DNS: not implemented yet in wsgid (reverse DNS of the local address)"
+                .to_owned(),
+        );
     } else {
         return Err("parameter must be 'on', 'off', or 'dns'".to_owned());
     };
