@@ -289,8 +289,18 @@ impl Master {
                         running.remove(&slot);
                         let decision = match self.slots[slot] {
                             SlotKind::Worker => {
-                                self.log_exit(pid, code, signal);
-                                history[slot].on_exit(uptime, code)
+                                // A clean exit is not news (Apache logs
+                                // none for a recycled child either).
+                                if code != Some(0) {
+                                    self.log_exit(pid, code, signal);
+                                }
+                                match code {
+                                    // A worker exits 0 only when recycled
+                                    // (MaxConnectionsPerChild): replace it
+                                    // at once.
+                                    Some(0) => Decision::Restart(Duration::ZERO),
+                                    _ => history[slot].on_exit(uptime, code),
+                                }
                             }
                             SlotKind::Daemon { group, .. } => {
                                 self.daemon_exited(group, pid, code, signal, &running);

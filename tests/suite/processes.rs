@@ -147,3 +147,41 @@ fn sigterm_to_master_stops_every_process() {
         assert!(!procs::alive(pid), "process {pid} still alive");
     }
 }
+
+/// `MaxConnectionsPerChild N`: a worker that accepted N connections serves
+/// them, exits, and a new worker takes the next ones (Apache's recycling of
+/// a child, the usual cure for a leaking application in embedded mode).
+#[test]
+fn max_connections_per_child_recycles_the_worker() {
+    let s = server("MaxConnectionsPerChild 3\nWSGIScriptAlias /pid @DIR@/pid.wsgi\n")
+        .file("pid.wsgi", PID_APP)
+        .processes(1)
+        .start();
+    // `get` opens a connection per request (the start-up probe of the
+    // test harness was one more).
+    let mut pids = Vec::new();
+    for _ in 0..7 {
+        let pid = wait_until(Duration::from_secs(20), || {
+            let r = s.get("/pid");
+            (r.status == 200).then(|| r.var("pid").parse::<i32>().expect("pid is a number"))
+        });
+        pids.push(pid.unwrap_or_else(|| panic!("no answer:\n{}", s.diagnostics())));
+    }
+    let distinct: BTreeSet<i32> = pids.iter().copied().collect();
+    assert!(distinct.len() >= 2, "one worker served them all: {pids:?}");
+    for p in &distinct {
+        let served = pids.iter().filter(|q| *q == p).count();
+        assert!(
+            served <= 3,
+            "worker {p} took more than 3 connections: {pids:?}"
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || (!procs::alive(pids[0]))
+            .then_some(()))
+        .is_some(),
+        "the recycled worker {} exited",
+        pids[0]
+    );
+    assert!(!s.error_log().contains("AH00053"), "{}", s.error_log());
+}

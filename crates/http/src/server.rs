@@ -46,7 +46,9 @@ struct Accepted {
 }
 
 impl FrontEnd {
-    /// Serve on already-bound listeners until `shutdown` resolves; then stop
+    /// Serve on already-bound listeners until `shutdown` resolves, or until
+    /// `MaxConnectionsPerChild` connections were accepted (the process is
+    /// then recycled: the master starts another in its place); then stop
     /// accepting and let in-flight requests finish, for at most
     /// [`SHUTDOWN_GRACE`].
     pub async fn serve(
@@ -82,6 +84,7 @@ impl FrontEnd {
 
         let mut conns = JoinSet::new();
         let mut next_conn: u64 = 0;
+        let max_connections = u64::from(self.cfg.mpm.max_connections_per_child);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -90,6 +93,22 @@ impl FrontEnd {
                     Some(a) => {
                         next_conn += 1;
                         conns.spawn(self.clone().connection(a, next_conn, stop_rx.clone()));
+                        if max_connections != 0 && next_conn >= max_connections {
+                            // Like an Apache child at its limit: stop
+                            // accepting, finish the requests in progress,
+                            // exit; kept-alive connections close after
+                            // their current request.
+                            self.error_log().log(
+                                "mpm_event",
+                                Level::Debug,
+                                Peer::None,
+                                &format!(
+                                    "MaxConnectionsPerChild {max_connections} reached: process {} stops accepting and exits",
+                                    std::process::id()
+                                ),
+                            );
+                            break;
+                        }
                     }
                     None => break,
                 },
