@@ -424,3 +424,54 @@ fn add_type_and_remove_type_change_the_content_type() {
         removed.describe()
     );
 }
+
+/// `Options` without `FollowSymLinks` refuses a path through a symbolic
+/// link (403, AH00037), for files and for scripts; `SymLinksIfOwnerMatch`
+/// allows a link owned as its target is.  Checked side by side with Apache
+/// 2.4.71 (the same six answers and log lines).
+#[test]
+fn symbolic_links_need_follow_symlinks() {
+    let p = server(
+        "Alias /sl/ @DIR@/sl/\n<Directory @DIR@/sl>\n    Require all granted\n</Directory>\n\
+         <Directory @DIR@/sl/off>\n    Options None\n</Directory>\n\
+         <Directory @DIR@/sl/own>\n    Options SymLinksIfOwnerMatch\n</Directory>\n\
+         WSGIScriptAlias /slapp @DIR@/sl/scr/link/app.wsgi\n\
+         <Directory @DIR@/sl/scr>\n    Options ExecCGI\n</Directory>\n",
+    )
+    .file("sl/real/f.txt", "real file\n")
+    .file("sl/real/app.wsgi", apps::ENVIRON)
+    .file("sl/on/.keep", "")
+    .file("sl/off/.keep", "")
+    .file("sl/own/.keep", "")
+    .file("sl/scr/.keep", "")
+    .prepare();
+    let sl = p.dir().join("sl");
+    for d in ["on", "off", "own"] {
+        std::os::unix::fs::symlink("../real", sl.join(d).join("link")).expect("symlink");
+        std::os::unix::fs::symlink("../real/f.txt", sl.join(d).join("flink.txt")).expect("symlink");
+    }
+    std::os::unix::fs::symlink("../real", sl.join("scr/link")).expect("symlink");
+    let s = p.start();
+    for (path, status) in [
+        ("/sl/on/link/f.txt", 200),
+        ("/sl/on/flink.txt", 200),
+        ("/sl/off/link/f.txt", 403),
+        ("/sl/off/flink.txt", 403),
+        ("/sl/own/link/f.txt", 200),
+        ("/sl/own/flink.txt", 200),
+        ("/slapp/x", 403),
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, status, "{path}: {}", r.describe());
+    }
+    let line = format!(
+        "AH00037: Symbolic link not allowed or link target not accessible: {}",
+        sl.join("off/link").display()
+    );
+    assert!(
+        s.wait_for_log(&[&line], std::time::Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        s.error_log()
+    );
+}

@@ -85,6 +85,8 @@ pub struct Site {
     /// for).
     pub access_file_names: Arc<Vec<String>>,
     pub overrides_anywhere: bool,
+    /// Some level can leave `FollowSymLinks` out (`phases::symlinks`).
+    pub symlinks_restricted: bool,
     /// `ServerRoot` (relative paths in `.htaccess` files).
     pub server_root: std::path::PathBuf,
 }
@@ -304,6 +306,10 @@ impl FrontEnd {
                 translated: Default::default(),
                 access_file_names: Arc::new(cfg.access_file_name.clone()),
                 overrides_anywhere,
+                symlinks_restricted: crate::phases::symlinks::restricted_anywhere(
+                    &host.per_dir,
+                    &sections,
+                ),
                 server_root: cfg.server_root.clone(),
                 dir_rewrites,
                 error_log,

@@ -24,6 +24,7 @@ pub mod htaccess;
 pub mod log;
 pub mod rewrite;
 pub mod setenvif;
+pub mod symlinks;
 pub mod trace;
 pub mod translate;
 pub mod walk;
@@ -142,6 +143,18 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
                  permissions are missing on a component of the path",
                 latin1(&r.uri),
                 path.display()
+            ),
+        );
+        return Err(Outcome::Error(403));
+    }
+    if let Some(link) = symlinks::refused_link(site, r) {
+        site.error_log.log(
+            "core",
+            Level::Error,
+            Peer::Client(r.conn.peer),
+            &format!(
+                "AH00037: Symbolic link not allowed or link target not accessible: {}",
+                link.display()
             ),
         );
         return Err(Outcome::Error(403));

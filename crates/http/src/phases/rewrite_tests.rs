@@ -27,6 +27,7 @@ fn site(conf: &str) -> Site {
         translated: Default::default(),
         access_file_names: Arc::new(vec![".htaccess".to_owned()]),
         overrides_anywhere: false,
+        symlinks_restricted: false,
         server_root: "/tmp".into(),
     }
 }
