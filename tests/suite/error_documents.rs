@@ -5,7 +5,7 @@
 //! a message is the page, a full URL a 302, `default` Apache's page, and an
 //! error inside the document gives the first error's page saying so.
 
-use crate::support::{TestServer, server};
+use crate::support::{TestServer, assert_refused_lines, server};
 
 const DOC_APP: &str = r#"
 def application(environ, start_response):
@@ -136,16 +136,11 @@ fn wsgi_error_override_is_for_daemon_mode_only() {
 
 #[test]
 fn bad_error_document_lines_are_refused_as_apache_refuses_them() {
-    for (line, message) in [
+    assert_refused_lines(&[
         ("ErrorDocument 600 x", "Unsupported HTTP response code 600"),
         ("ErrorDocument abc /x", "Unsupported HTTP response code abc"),
         ("ErrorDocument 404", "ErrorDocument takes two arguments"),
-    ] {
-        let p = server(&format!("{line}\n")).prepare();
-        let out = p.config_test();
-        assert_eq!(out.code(), Some(1), "{line}: {out:?}");
-        assert!(out.stderr.contains(message), "{line}: {}", out.stderr);
-    }
+    ]);
 }
 
 #[test]

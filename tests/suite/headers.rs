@@ -3,7 +3,7 @@
 //! same configuration (checked side by side; see the repository's oracle
 //! case `32-headers`).
 
-use crate::support::{TestServer, server};
+use crate::support::{TestServer, assert_refused_lines, server};
 
 /// Echoes the HTTP_* variables it sees; answers with the status named by
 /// PATH_INFO and two `X-App` lines and an `X-Multi` of its own.
@@ -161,7 +161,7 @@ fn static_files_get_the_rules_and_apaches_own_pages_only_the_always_ones() {
 
 #[test]
 fn bad_header_lines_are_refused_with_mod_headers_messages() {
-    for (line, message) in [
+    assert_refused_lines(&[
         ("Header set X-A", "Header requires three arguments"),
         ("Header set X-A v foo", "Unknown parameter: foo"),
         (
@@ -175,18 +175,7 @@ fn bad_header_lines_are_refused_with_mod_headers_messages() {
         ("Header set X-A %q", "Unrecognized header format %q"),
         ("Header note X-A n", "not implemented yet in wsgid"),
         ("Header set X-A v early", "not implemented yet in wsgid"),
-    ] {
-        let p = server(&format!("{line}\n")).prepare();
-        let out = p.config_test();
-        assert_eq!(out.code(), Some(1), "{line}: {out:?}");
-        assert!(
-            out.stderr
-                .contains(&format!("Syntax error on line {} of", p.site_line(1)))
-                && out.stderr.contains(message),
-            "{line}: {}",
-            out.stderr
-        );
-    }
+    ]);
 }
 
 #[test]

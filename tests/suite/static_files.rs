@@ -3,7 +3,7 @@
 //! (Last-Modified, ETag, 304), byte ranges (206, 416), directories (301
 //! to the slash form, DirectoryIndex, 404 without an index).
 
-use crate::support::{TestServer, apps, server};
+use crate::support::{TestServer, apps, assert_refused_lines, server};
 
 fn static_site(extra: &str) -> TestServer {
     let site = format!(
@@ -337,7 +337,7 @@ fn file_etag_chooses_the_etag_components() {
 
 #[test]
 fn file_etag_refuses_what_apache_refuses() {
-    for (line, message) in [
+    assert_refused_lines(&[
         (
             "FileETag Bogus",
             "Unknown keyword 'Bogus' for FileETag directive",
@@ -347,12 +347,7 @@ fn file_etag_refuses_what_apache_refuses() {
             "FileETag keyword 'None' cannot be used with '+' or '-'",
         ),
         ("FileETag Digest", "not implemented yet in wsgid"),
-    ] {
-        let p = server(&format!("{line}\n")).prepare();
-        let out = p.config_test();
-        assert_eq!(out.code(), Some(1), "{line}: {out:?}");
-        assert!(out.stderr.contains(message), "{line}: {}", out.stderr);
-    }
+    ]);
 }
 
 /// `AcceptPathInfo` (oracle case `36-accept-path-info` in the repository):

@@ -69,6 +69,23 @@ pub struct ServerBuilder {
 
 /// Start a server for `site` (with the standard prelude); panics with the
 /// server's output if it does not come up.
+/// `wsgid -t` refuses each `(line, message)` configuration line: exit 1
+/// and the message, on an Apache-style "Syntax error on line N" for it.
+pub fn assert_refused_lines(lines: &[(&str, &str)]) {
+    for (line, message) in lines {
+        let p = server(&format!("{line}\n")).prepare();
+        let out = p.config_test();
+        assert_eq!(out.code(), Some(1), "{line}: {out:?}");
+        assert!(
+            out.stderr
+                .contains(&format!("Syntax error on line {} of", p.site_line(1)))
+                && out.stderr.contains(message),
+            "{line}: {}",
+            out.stderr
+        );
+    }
+}
+
 pub fn server(site: &str) -> ServerBuilder {
     ServerBuilder {
         site: site.to_owned(),

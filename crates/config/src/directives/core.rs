@@ -224,33 +224,41 @@ fn keep_alive(b: &mut Builder, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The value among `choices` that `v` names (case-insensitive), else
+/// Apache's message `err`.
+fn one_of<T: Copy>(v: &str, choices: &[(&str, T)], err: &str) -> Result<T, String> {
+    choices
+        .iter()
+        .find(|(name, _)| v.eq_ignore_ascii_case(name))
+        .map(|&(_, t)| t)
+        .ok_or_else(|| err.to_owned())
+}
+
 fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let v = a.get(0);
-    let t = if v.eq_ignore_ascii_case("on") {
-        TraceEnable::On
-    } else if v.eq_ignore_ascii_case("off") {
-        TraceEnable::Off
-    } else if v.eq_ignore_ascii_case("extended") {
-        TraceEnable::Extended
-    } else {
-        return Err("TraceEnable must be one of 'on', 'off', or 'extended'".to_owned());
-    };
+    let t = one_of(
+        a.get(0),
+        &[
+            ("on", TraceEnable::On),
+            ("off", TraceEnable::Off),
+            ("extended", TraceEnable::Extended),
+        ],
+        "TraceEnable must be one of 'on', 'off', or 'extended'",
+    )?;
     b.host().trace_enable = t;
     b.meta().trace_enable = true;
     Ok(())
 }
 
 fn accept_path_info(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let v = a.get(0);
-    let accept = if v.eq_ignore_ascii_case("on") {
-        AcceptPathInfo::On
-    } else if v.eq_ignore_ascii_case("off") {
-        AcceptPathInfo::Off
-    } else if v.eq_ignore_ascii_case("default") {
-        AcceptPathInfo::Default
-    } else {
-        return Err("AcceptPathInfo must be set to on, off or default".to_owned());
-    };
+    let accept = one_of(
+        a.get(0),
+        &[
+            ("on", AcceptPathInfo::On),
+            ("off", AcceptPathInfo::Off),
+            ("default", AcceptPathInfo::Default),
+        ],
+        "AcceptPathInfo must be set to on, off or default",
+    )?;
     b.per_dir().accept_path_info = Some(accept);
     Ok(())
 }
@@ -260,16 +268,15 @@ fn file_etag(b: &mut Builder, a: &Args) -> Result<(), String> {
 }
 
 fn allow_encoded_slashes(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let v = a.get(0);
-    let e = if v.eq_ignore_ascii_case("on") {
-        EncodedSlashes::On
-    } else if v.eq_ignore_ascii_case("off") {
-        EncodedSlashes::Off
-    } else if v.eq_ignore_ascii_case("nodecode") {
-        EncodedSlashes::NoDecode
-    } else {
-        return Err("AllowEncodedSlashes must be On, Off, or NoDecode".to_owned());
-    };
+    let e = one_of(
+        a.get(0),
+        &[
+            ("on", EncodedSlashes::On),
+            ("off", EncodedSlashes::Off),
+            ("nodecode", EncodedSlashes::NoDecode),
+        ],
+        "AllowEncodedSlashes must be On, Off, or NoDecode",
+    )?;
     b.host().encoded_slashes = e;
     b.meta().encoded_slashes = true;
     Ok(())
