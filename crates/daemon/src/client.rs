@@ -171,6 +171,14 @@ pub async fn forward(
                         std::process::id()
                     ));
                     tokio::time::sleep(Duration::from_millis(20)).await;
+                } else {
+                    // Busy or closing: give the group a moment (a process
+                    // that is starting, a thread finishing) before the next
+                    // try, growing to 50 ms; the tries span most of a
+                    // second rather than a few milliseconds (which a loaded
+                    // machine could exhaust while a recycled process starts).
+                    let pause = 5 * u64::from(rejected.min(10));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
             }
             Outcome::Rejected { .. } => {
