@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use wsgid_config::model::{OptionFlags, OptionsSpec, PerDir, Section, SectionKind, SectionPattern};
+use wsgid_config::model::{OptionFlags, OptionsSpec, PerDir, Section, SectionPattern};
 
 use super::default_options;
 use crate::frontend::Site;
@@ -42,18 +42,6 @@ pub fn refused_link(site: &Site, r: &Request) -> Option<PathBuf> {
         return None;
     }
     let path = r.filename.as_ref()?.as_os_str().as_bytes();
-    // Literal <Directory> sections, shorter paths first (a stable sort:
-    // configuration order among equals).
-    let mut sections: Vec<(usize, &str, &PerDir)> = site
-        .sections
-        .iter()
-        .filter(|s| s.kind == SectionKind::Directory)
-        .filter_map(|s| match &s.pattern {
-            SectionPattern::Wildcard(p) => Some((super::walk::depth_of(p), p.as_str(), &s.per_dir)),
-            SectionPattern::Regex(_) => None,
-        })
-        .collect();
-    sections.sort_by_key(|&(depth, _, _)| depth);
     // Each component after the root, checked with its parent's options.
     for (i, &b) in path.iter().enumerate().skip(1).chain([(path.len(), &b'/')]) {
         if b != b'/' {
@@ -72,7 +60,7 @@ pub fn refused_link(site: &Site, r: &Request) -> Option<PathBuf> {
         if !meta.file_type().is_symlink() {
             continue;
         }
-        let opts = options_at(site, &sections, parent);
+        let opts = options_at(site, parent);
         if opts.follow_symlinks {
             continue;
         }
@@ -86,12 +74,17 @@ pub fn refused_link(site: &Site, r: &Request) -> Option<PathBuf> {
     None
 }
 
-/// The options in effect for directory `dir`.
-fn options_at(site: &Site, sections: &[(usize, &str, &PerDir)], dir: &[u8]) -> OptionFlags {
+/// The options in effect for directory `dir`: the virtual host's, then
+/// the literal `<Directory>` sections that apply, in the site's walk order
+/// (shorter paths first; the regex ones, last in that order, are left out).
+fn options_at(site: &Site, dir: &[u8]) -> OptionFlags {
     let mut opts = site.host.per_dir.effective_options(default_options());
-    for (_, pattern, per_dir) in sections {
-        if super::walk::directory_applies(pattern, dir) {
-            opts = per_dir.effective_options(opts);
+    for &i in &site.dir_order {
+        let s = &site.sections[i];
+        if let SectionPattern::Wildcard(pattern) = &s.pattern
+            && super::walk::directory_applies(pattern, dir)
+        {
+            opts = s.per_dir.effective_options(opts);
         }
     }
     opts

@@ -257,11 +257,6 @@ pub(super) fn directory_applies(pattern: &str, dir: &[u8]) -> bool {
     directory_matches(pattern, dir)
 }
 
-/// The depth Apache sorts a `<Directory>` path by.
-pub(super) fn depth_of(pattern: &str) -> usize {
-    depth(pattern.trim_end_matches('/').as_bytes())
-}
-
 /// Whether a non-regex `<Directory pattern>` applies to directory `dir`.
 fn directory_matches(pattern: &str, dir: &[u8]) -> bool {
     let pat = pattern.trim_end_matches('/');
