@@ -42,9 +42,7 @@ pub fn answer(
             let body = if r.method == http::Method::HEAD {
                 Vec::new()
             } else {
-                text.chars()
-                    .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-                    .collect()
+                crate::uri::latin1_bytes(text)
             };
             if r.method != http::Method::HEAD {
                 parts

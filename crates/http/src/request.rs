@@ -184,6 +184,18 @@ pub enum HeadError {
     ExpectationFailed,
 }
 
+/// A request field as Apache's `headers_in` holds it: every line of `name`
+/// joined with ", " (`None` when there is none).
+pub fn joined_field(headers: &HeaderMap, name: &http::HeaderName) -> Option<Vec<u8>> {
+    let mut values = headers.get_all(name).iter();
+    let mut joined = values.next()?.as_bytes().to_vec();
+    for more in values {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(more.as_bytes());
+    }
+    Some(joined)
+}
+
 /// The request's `Expect` field as Apache sees it: repeated fields merged
 /// with ", ", `None` when absent or empty.
 pub fn expectation(headers: &http::HeaderMap) -> Option<String> {
@@ -292,10 +304,9 @@ impl Request {
                 _ => error = Some(HeadError::MalformedHost(uri::latin1(one.as_bytes()))),
             },
             // Apache merges repeated fields, and "a, b" is no host name.
-            several => {
-                let merged: Vec<String> =
-                    several.iter().map(|v| uri::latin1(v.as_bytes())).collect();
-                error = Some(HeadError::MalformedHost(merged.join(", ")));
+            _ => {
+                let merged = joined_field(&headers, &http::header::HOST).unwrap_or_default();
+                error = Some(HeadError::MalformedHost(uri::latin1(&merged)));
             }
         }
         if error.is_none() && hostname.is_none() && version == Version::HTTP_11 {

@@ -349,11 +349,7 @@ fn head_parts(site: &Site, head: ResponseHead) -> Option<http::response::Parts> 
             HeaderValue::from_maybe_shared(value).ok()?
         } else {
             let text = std::str::from_utf8(&value).ok()?;
-            let bytes: Vec<u8> = text
-                .chars()
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-                .collect();
-            HeaderValue::from_bytes(&bytes).ok()?
+            HeaderValue::from_bytes(&crate::uri::latin1_bytes(text)).ok()?
         };
         parts.headers.append(name, value);
     }

@@ -284,6 +284,14 @@ pub fn latin1(bytes: &[u8]) -> String {
     latin1_cow(bytes).into_owned()
 }
 
+/// Latin-1 text (one character per byte) back to its bytes; a character
+/// above U+00FF becomes `?`.
+pub fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
+}
+
 /// Append `bytes` read as latin-1 (one character per byte) to `out`.
 pub fn push_latin1(out: &mut String, bytes: &[u8]) {
     match std::str::from_utf8(bytes) {

@@ -344,12 +344,7 @@ fn refusal(parts: &http::request::Parts, log: String) -> Rejection {
 /// A request field as Apache's `headers_in` holds it: repeated ones joined
 /// with ", ".
 fn merged(h: &HeaderMap, name: HeaderName) -> String {
-    let values: Vec<String> = h
-        .get_all(name)
-        .iter()
-        .map(|v| crate::uri::latin1(v.as_bytes()))
-        .collect();
-    values.join(", ")
+    crate::uri::latin1(&crate::request::joined_field(h, &name).unwrap_or_default())
 }
 
 /// Body framing and connection options of a parsed head.

@@ -24,6 +24,7 @@ use wsgid_config::header_rules::{FormatPiece, HeaderAction, HeaderRule};
 use wsgid_config::model::PerDir;
 
 use crate::request::Request;
+use crate::uri::latin1_bytes;
 
 /// `RequestHeader` rules of the merged configuration, on `r.headers`.
 pub fn fixup_request(r: &mut Request) {
@@ -47,16 +48,9 @@ pub fn fixup_request(r: &mut Request) {
 fn joined(sent: HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(sent.keys_len());
     for name in sent.keys() {
-        let mut values = sent.get_all(name).iter();
-        let Some(first) = values.next() else {
-            continue;
-        };
-        let mut v = first.as_bytes().to_vec();
-        for more in values {
-            v.extend_from_slice(b", ");
-            v.extend_from_slice(more.as_bytes());
-        }
-        if let Ok(v) = HeaderValue::from_bytes(&v) {
+        if let Some(v) = crate::request::joined_field(&sent, name)
+            && let Ok(v) = HeaderValue::from_bytes(&v)
+        {
             out.append(name.clone(), v);
         }
     }
@@ -257,7 +251,7 @@ fn edit(rule: &HeaderRule, table: &mut HeaderMap, name: HeaderName) {
     }
     table.remove(&name);
     for v in values {
-        let text: String = v.as_bytes().iter().map(|&b| char::from(b)).collect();
+        let text = crate::uri::latin1(v.as_bytes());
         let edited = edit_value(
             re,
             &rule.substitution,
@@ -393,13 +387,6 @@ fn env<'a>(r: &'a Request, name: &str) -> Option<&'a str> {
         .rev()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
-}
-
-/// Latin-1 text (one character per byte) as bytes; other characters as `?`.
-fn latin1_bytes(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-        .collect()
 }
 
 #[cfg(test)]

@@ -79,12 +79,7 @@ pub async fn answer(site: &Site, r: &Request, mut body: BodyIn) -> Response<OutB
     for name in names {
         echo.extend_from_slice(canonical_name(name.as_str()).as_bytes());
         echo.extend_from_slice(b": ");
-        for (i, value) in r.headers.get_all(name).iter().enumerate() {
-            if i > 0 {
-                echo.extend_from_slice(b", ");
-            }
-            echo.extend_from_slice(value.as_bytes());
-        }
+        echo.extend_from_slice(&crate::request::joined_field(&r.headers, name).unwrap_or_default());
         echo.extend_from_slice(b"\r\n");
     }
     echo.extend_from_slice(b"\r\n");
