@@ -3,13 +3,13 @@
 //! a 302 to it; a local path is an internal redirect, which the request
 //! driver runs (`server.rs`, `error_redirect`).
 
+use http::Response;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
 use wsgid_config::error_documents::{ErrorDocument, document_for};
 
 use crate::frontend::Site;
 use crate::request::Request;
-use crate::response::{self, OutBody, ServerGenerated};
+use crate::response::{self, OutBody};
 
 /// The document configured for `status` where `r` ended: its merged
 /// configuration, or the virtual host's for a request that ended before
@@ -62,12 +62,5 @@ pub fn answer(
 pub fn recursive_page(site: &Site, r: &Request, status: u16, again: u16) -> Response<OutBody> {
     let mut ctx = response::page_context(site, r);
     ctx.recursive = Some(again);
-    let resp = crate::error_pages::error_response(status, &ctx);
-    let (mut parts, body) = resp.into_parts();
-    response::add_server_header(site, &mut parts.headers);
-    parts.extensions.insert(ServerGenerated);
-    if parts.status == StatusCode::OK {
-        parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    Response::from_parts(parts, OutBody::exact(body))
+    response::error_page_from(site, status, &ctx)
 }

@@ -184,6 +184,31 @@ pub enum HeadError {
     ExpectationFailed,
 }
 
+/// A path-form target with bytes `http::Uri` refuses (obs-text), as sent:
+/// Apache keeps them.
+fn raw_target(parts: &http::request::Parts) -> Option<&[u8]> {
+    parts
+        .extensions
+        .get::<RawTarget>()
+        .filter(|r| r.0.starts_with(b"/"))
+        .map(|r| &r.0[..])
+}
+
+/// The request target's path (not normalised or decoded) and query: the
+/// raw target's when there is one, else the parsed target's.
+fn target_path(parts: &http::request::Parts) -> (&[u8], Option<String>) {
+    match raw_target(parts) {
+        Some(raw) => match raw.iter().position(|&b| b == b'?') {
+            Some(q) => (&raw[..q], Some(uri::latin1(&raw[q + 1..]))),
+            None => (raw, None),
+        },
+        None => (
+            parts.uri.path().as_bytes(),
+            parts.uri.query().map(str::to_owned),
+        ),
+    }
+}
+
 /// A request field as Apache's `headers_in` holds it: every line of `name`
 /// joined with ", " (`None` when there is none).
 pub fn joined_field(headers: &HeaderMap, name: &http::HeaderName) -> Option<Vec<u8>> {
@@ -244,13 +269,7 @@ impl Request {
         conn: Arc<ConnInfo>,
     ) -> Result<Request, (Box<Request>, HeadError)> {
         let target = &parts.uri;
-        // A path-form target with bytes `http::Uri` refuses (obs-text):
-        // Apache keeps them as sent.
-        let raw = parts
-            .extensions
-            .get::<RawTarget>()
-            .filter(|r| r.0.starts_with(b"/"))
-            .map(|r| &r.0[..]);
+        let raw = raw_target(parts);
         let unparsed_uri = match raw {
             Some(raw) => uri::latin1(raw),
             None => original_uri(target),
@@ -320,13 +339,7 @@ impl Request {
             error = Some(HeadError::ExpectationFailed);
         }
 
-        let (path, args) = match raw {
-            Some(raw) => match raw.iter().position(|&b| b == b'?') {
-                Some(q) => (&raw[..q], Some(uri::latin1(&raw[q + 1..]))),
-                None => (raw, None),
-            },
-            None => (target.path().as_bytes(), target.query().map(str::to_owned)),
-        };
+        let (path, args) = target_path(parts);
         let uri = if uri::is_plain_path(path) {
             // Nothing to normalise or decode (nearly every request).
             path.to_vec()
@@ -377,15 +390,7 @@ impl Request {
     /// `NoDecode` of its virtual host takes it; `None` when it is refused
     /// all the same (`%00`, a bad escape).
     pub fn path_allowing_slashes(parts: &http::request::Parts, decode: bool) -> Option<Vec<u8>> {
-        let raw = parts
-            .extensions
-            .get::<RawTarget>()
-            .filter(|r| r.0.starts_with(b"/"))
-            .map(|r| &r.0[..]);
-        let path = match raw {
-            Some(raw) => raw.split(|&b| b == b'?').next().unwrap_or(raw),
-            None => parts.uri.path().as_bytes(),
-        };
+        let (path, _) = target_path(parts);
         let normal = uri::normalize(path)?;
         uri::unescape_path_keep_slashes(&normal, decode).ok()
     }

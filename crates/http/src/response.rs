@@ -249,7 +249,12 @@ pub fn error_page_noted(
     let mut ctx = page_context(site, r);
     ctx.location = location;
     ctx.error_notes = notes.map(str::to_owned);
-    let resp = error_pages::error_response(status, &ctx);
+    error_page_from(site, status, &ctx)
+}
+
+/// The server's page for `status` from a context the caller filled.
+pub fn error_page_from(site: &Site, status: u16, ctx: &PageContext) -> Response<OutBody> {
+    let resp = error_pages::error_response(status, ctx);
     let (mut parts, body) = resp.into_parts();
     add_server_header(site, &mut parts.headers);
     parts.extensions.insert(ServerGenerated);

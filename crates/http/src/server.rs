@@ -185,12 +185,14 @@ impl FrontEnd {
                 r.host = self.vhosts.select(conn.local, r.hostname.as_deref());
                 // `AllowEncodedSlashes` is the virtual host's: known now.
                 let slashes = self.site(r.host).host.encoded_slashes;
-                let allowed = match (&e, slashes) {
-                    (HeadError::NotFound(PathError::EncodedSlash), EncodedSlashes::On) => {
-                        Request::path_allowing_slashes(&parts, true)
-                    }
-                    (HeadError::NotFound(PathError::EncodedSlash), EncodedSlashes::NoDecode) => {
-                        Request::path_allowing_slashes(&parts, false)
+                let decode = match slashes {
+                    EncodedSlashes::Off => None,
+                    EncodedSlashes::On => Some(true),
+                    EncodedSlashes::NoDecode => Some(false),
+                };
+                let allowed = match (&e, decode) {
+                    (HeadError::NotFound(PathError::EncodedSlash), Some(decode)) => {
+                        Request::path_allowing_slashes(&parts, decode)
                     }
                     _ => None,
                 };
@@ -207,13 +209,7 @@ impl FrontEnd {
         };
         let site = self.site(r.host);
         let mut resp = self.respond(site, &r, outcome, body, &parts.method).await;
-        // `EnableSendfile` (per directory; Off by default, as in Apache 2.4):
-        // static files and `wsgi.file_wrapper` files go out with sendfile(2).
-        resp.body_mut()
-            .set_sendfile(r.per_dir.enable_sendfile.unwrap_or(false));
-        if let Some(Some(charset)) = &r.per_dir.add_default_charset {
-            response::add_default_charset(resp.headers_mut(), charset);
-        }
+        dir_response_settings(&r, &mut resp);
         // ErrorDocument (a redirected request's response carries its own
         // per-directory settings).
         if resp
@@ -315,11 +311,7 @@ impl FrontEnd {
                     *resp.status_mut() = page.status();
                 }
                 // The redirected request's own per-directory settings.
-                resp.body_mut()
-                    .set_sendfile(again.per_dir.enable_sendfile.unwrap_or(false));
-                if let Some(Some(charset)) = &again.per_dir.add_default_charset {
-                    response::add_default_charset(resp.headers_mut(), charset);
-                }
+                dir_response_settings(&again, &mut resp);
                 resp
             }
         }
@@ -478,6 +470,18 @@ async fn accept_loop(
                 }
             },
         }
+    }
+}
+
+/// What `r`'s per-directory configuration does to its response:
+/// `EnableSendfile` (Off by default, as in Apache 2.4: static files and
+/// `wsgi.file_wrapper` files go out with sendfile(2)) and
+/// `AddDefaultCharset`.
+fn dir_response_settings(r: &Request, resp: &mut Response<OutBody>) {
+    resp.body_mut()
+        .set_sendfile(r.per_dir.enable_sendfile.unwrap_or(false));
+    if let Some(Some(charset)) = &r.per_dir.add_default_charset {
+        response::add_default_charset(resp.headers_mut(), charset);
     }
 }
 
