@@ -316,13 +316,19 @@ pub fn add_default_charset(headers: &mut http::HeaderMap, charset: &str) {
 /// A header name as Apache writes it (`Content-Length`): the `http` crate
 /// keeps names in lower case.
 pub(crate) fn canonical_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
+    let mut out = Vec::with_capacity(name.len());
+    push_canonical_name(&mut out, name);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`canonical_name`] appended to `out`, without a `String` of its own
+/// (the response writer's path).
+pub(crate) fn push_canonical_name(out: &mut Vec<u8>, name: &str) {
     let mut upper = true;
-    for c in name.chars() {
-        out.push(if upper { c.to_ascii_uppercase() } else { c });
-        upper = c == '-';
+    for b in name.bytes() {
+        out.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
     }
-    out
 }
 
 pub fn add_server_header(site: &Site, headers: &mut http::HeaderMap) {

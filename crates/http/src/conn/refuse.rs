@@ -86,10 +86,7 @@ impl FrontEnd {
         let mut out = Vec::with_capacity(256 + body.len());
         let _ = write!(out, "HTTP/1.1 {} {reason}\r\n", rej.status);
         for (name, value) in resp.headers() {
-            out.extend_from_slice(crate::response::canonical_name(name.as_str()).as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            super::write::push_other_header(&mut out, name.as_str(), value.as_bytes());
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body.as_bytes());

@@ -95,12 +95,8 @@ fn wire_name(name: &HeaderName) -> Option<&'static str> {
 /// (`x-request-id` as `X-Request-Id`), the way applications and Apache's
 /// own modules write them (`http` does not keep the case they were given
 /// in).
-fn push_other_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    let mut upper = true;
-    for b in name.bytes() {
-        out.push(if upper { b.to_ascii_uppercase() } else { b });
-        upper = b == b'-';
-    }
+pub(super) fn push_other_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    crate::response::push_canonical_name(out, name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
