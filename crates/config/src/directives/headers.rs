@@ -135,7 +135,7 @@ fn parse(directive: &str, table: Table, words: &[String]) -> Result<HeaderRule, 
     };
     // mod_headers keeps the name up to a colon.
     let name = name.split(':').next().unwrap_or("").to_owned();
-    if action != HeaderAction::Echo && http_token(&name).is_none() {
+    if action != HeaderAction::Echo && !is_token(&name) {
         return Err(format!("{directive}: '{name}' is not a valid header name"));
     }
     let value = match value {
@@ -186,13 +186,12 @@ fn condition(directive: &str, clause: &str) -> Result<EnvCondition, String> {
     Err(format!("Unknown parameter: {clause}"))
 }
 
-/// The name when it is an HTTP token (what a header line can carry).
-fn http_token(name: &str) -> Option<&str> {
-    let ok = !name.is_empty()
+/// Whether `name` is an HTTP token (what a header line can carry).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    ok.then_some(name)
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `parse_format_string`: literal text (with `\\`, `\r`, `\n`, `\t`
