@@ -80,6 +80,9 @@ mod suite {
     /// `.htaccess` files: AccessFileName, AllowOverride, AllowOverrideList.
     mod htaccess;
 
+    /// `<Limit>` / `<LimitExcept>`: Require lines for some methods only.
+    mod limit;
+
     /// Worker processes: several workers, restart after a crash, shutdown.
     mod processes;
 

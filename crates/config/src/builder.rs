@@ -79,8 +79,9 @@ pub struct Builder {
     pub override_list: Vec<String>,
     /// `AllowOverride Options=...` (`.htaccess`): the options allowed.
     pub options_allowed: Option<crate::model::OptionFlags>,
-    /// Inside `<Limit>`/`<LimitExcept>`.
-    pub limited: bool,
+    /// The methods of the enclosing `<Limit>`/`<LimitExcept>` sections
+    /// (all outside them: Apache's `cmd->limited`).
+    pub limited: crate::method_set::MethodSet,
     /// `DefaultRuntimeDir` as written (resolved in `finish`).
     pub runtime_dir_arg: Option<String>,
     pub pid_file_arg: Option<String>,
@@ -192,7 +193,7 @@ impl Builder {
             overrides: registry::SERVER_OVERRIDE,
             override_list: Vec::new(),
             options_allowed: None,
-            limited: false,
+            limited: crate::method_set::MethodSet::all(),
             runtime_dir_arg: None,
             pid_file_arg: None,
             current_span: Span {
@@ -335,7 +336,7 @@ impl Builder {
                 "{name}{gt} cannot occur within <VirtualHost> section"
             ));
         }
-        if f & NOT_IN_LIMIT != 0 && self.limited {
+        if f & NOT_IN_LIMIT != 0 && !self.limited.is_all() {
             return Err(format!(
                 "{name}{gt} cannot occur within <Limit> or <LimitExcept> section"
             ));

@@ -26,6 +26,7 @@ pub mod header_rules;
 pub mod htaccess;
 pub mod lexer;
 pub mod merge;
+pub mod method_set;
 pub mod model;
 pub mod syntax;
 pub mod template;

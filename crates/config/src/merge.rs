@@ -243,11 +243,14 @@ pub(crate) fn minus(a: OptionFlags, b: OptionFlags) -> OptionFlags {
 
 /// Several `Require` lines in one section mean "any of them"
 /// (mod_authz_core's implicit `<RequireAny>`); one line is itself.
+/// With `<Limit>` lines among them, the group counts only for the
+/// methods of its lines (a request with another method is granted:
+/// `authorize_user_core` finds nothing that applies to it).
 pub fn combine_requires(mut lines: Vec<Require>) -> Option<Require> {
     match lines.len() {
         0 => None,
         1 => lines.pop(),
-        _ => Some(Require::Any(lines)),
+        _ => Some(Require::Any(lines).limited_group()),
     }
 }
 

@@ -508,6 +508,39 @@ pub enum Require {
     All(Vec<Require>),
     Any(Vec<Require>),
     None(Vec<Require>),
+    /// A line written inside `<Limit>`/`<LimitExcept>`, or a group of
+    /// lines some of which were: it counts only for requests whose method
+    /// is in the set (mod_authz_core's `section->limited`).
+    Limited(crate::method_set::MethodSet, Box<Require>),
+}
+
+impl Require {
+    /// The methods this rule applies to: a line's `<Limit>` set, a
+    /// group's the union of its lines' (mod_authz_core's
+    /// `limited |= child->limited`).
+    pub fn methods(&self) -> crate::method_set::MethodSet {
+        use crate::method_set::MethodSet;
+        match self {
+            Require::Limited(set, _) => set.clone(),
+            Require::All(v) | Require::Any(v) | Require::None(v) => v
+                .iter()
+                .fold(MethodSet::none(), |acc, line| acc.union(&line.methods())),
+            Require::Not(inner) => inner.methods(),
+            _ => MethodSet::all(),
+        }
+    }
+
+    /// A group that counts only for the methods of its lines, when some
+    /// of them were written inside `<Limit>` and together they do not
+    /// cover every method.
+    pub fn limited_group(self) -> Require {
+        let set = self.methods();
+        if set.is_all() || matches!(self, Require::Limited(..)) {
+            self
+        } else {
+            Require::Limited(set, Box::new(self))
+        }
+    }
 }
 
 /// `%{GLOBAL}`, `%{SERVER}`, `%{RESOURCE}`, `%{ENV:VAR}` or a literal name,

@@ -144,7 +144,11 @@ fn auth_group_file(b: &mut Builder, a: &Args) -> Result<(), String> {
 }
 
 fn is_negative(r: &Require) -> bool {
-    matches!(r, Require::Not(_) | Require::None(_))
+    match r {
+        Require::Not(_) | Require::None(_) => true,
+        Require::Limited(_, inner) => is_negative(inner),
+        _ => false,
+    }
 }
 
 /// Parses one `Require` line (without the directive name).
@@ -209,7 +213,7 @@ fn parse_provider(w: &[String]) -> Result<Require, String> {
 }
 
 fn require(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let r = parse_require(&a.raw)?;
+    let mut r = parse_require(&a.raw)?;
     let (target, tag) = match b.authz.last_mut() {
         Some(open) => (&mut open.children, open.tag),
         None => match b.dirs.last_mut() {
@@ -222,6 +226,9 @@ fn require(b: &mut Builder, a: &Args) -> Result<(), String> {
         return Err(format!(
             "negative Require directive has no effect in {tag}> directive"
         ));
+    }
+    if !b.limited.is_all() {
+        r = Require::Limited(b.limited.clone(), Box::new(r));
     }
     target.push(r);
     Ok(())
@@ -302,7 +309,7 @@ fn container(b: &mut Builder, s: &Node, a: &Args, tag: &'static str) -> Result<(
         "<RequireNone" => Require::None(open.children),
         _ => Require::Not(Box::new(Require::All(open.children))),
     };
-    parent.push(node);
+    parent.push(node.limited_group());
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::ConfigError;
 use crate::builder::{Builder, HostMeta, OpenSection, empty_host};
 use crate::merge::combine_requires;
+use crate::method_set::MethodSet;
 use crate::model::{PerDir, Section, SectionKind, SectionPattern, VhostAddr, VirtualHost};
 use crate::registry::{Action::*, Arity::*, *};
 use crate::syntax::Section as Node;
@@ -30,8 +31,8 @@ pub const ROWS: &[Row] = &[
     row("<IfFile", Raw, COND, 0, "Container for directives based on existence of files on disk", ReadTime),
     row("<IfDirective", Raw, COND, 0, "Container for directives based on existence of named directive", ReadTime),
     row("<IfSection", Raw, COND, 0, "Container for directives based on existence of named section", ReadTime),
-    row("<Limit", Raw, OR_LIMIT | OR_AUTHCFG, 0, "Container for authentication directives when accessed using specified HTTP methods", Planned("<Limit> sections")),
-    row("<LimitExcept", Raw, OR_LIMIT | OR_AUTHCFG, 0, "Container for authentication directives to be applied when any HTTP method other than those specified is used to access the resource", Planned("<LimitExcept> sections")),
+    row("<Limit", Raw, OR_LIMIT | OR_AUTHCFG, 0, "Container for authentication directives when accessed using specified HTTP methods", Section(limit)),
+    row("<LimitExcept", Raw, OR_LIMIT | OR_AUTHCFG, 0, "Container for authentication directives to be applied when any HTTP method other than those specified is used to access the resource", Section(limit_except)),
     row("<If", Raw, OR_ALL, 0, "Container for directives to be conditionally applied", Planned("<If> expressions")),
     row("<ElseIf", Raw, OR_ALL, 0, "Container for directives to be conditionally applied", Planned("<If> expressions")),
     row("<Else", Raw, OR_ALL, 0, "Container for directives to be conditionally applied", Planned("<If> expressions")),
@@ -54,6 +55,51 @@ fn files(b: &mut Builder, s: &Node, a: &Args) -> Result<(), ConfigError> {
 }
 fn files_match(b: &mut Builder, s: &Node, a: &Args) -> Result<(), ConfigError> {
     open(b, s, a, SectionKind::Files, "<FilesMatch", true)
+}
+
+fn limit(b: &mut Builder, s: &Node, a: &Args) -> Result<(), ConfigError> {
+    limit_section(b, s, a, false)
+}
+fn limit_except(b: &mut Builder, s: &Node, a: &Args) -> Result<(), ConfigError> {
+    limit_section(b, s, a, true)
+}
+
+/// core.c `ap_limit_section`: the directives inside belong to the
+/// enclosing section, and the `Require` lines among them count only for
+/// the methods listed (`<LimitExcept>`: for all others).  Sections nest,
+/// each narrowing the set.  Other directives inside apply to every method,
+/// as in Apache.
+fn limit_section(b: &mut Builder, s: &Node, a: &Args, except: bool) -> Result<(), ConfigError> {
+    let tag = if except { "<LimitExcept" } else { "<Limit" };
+    let span = Builder::span_of(s);
+    let fail = |m: String| ConfigError::syntax(&span, tag, m);
+    let methods: Vec<&String> = a.words.iter().filter(|w| !w.is_empty()).collect();
+    if methods.is_empty() {
+        return Err(fail(format!(
+            "{tag}> directive requires additional arguments"
+        )));
+    }
+    if !except && methods.iter().any(|m| *m == "TRACE") {
+        return Err(fail(
+            "TRACE cannot be controlled by <Limit>, see TraceEnable".to_owned(),
+        ));
+    }
+    let listed = MethodSet::of(&methods);
+    let set = if except { listed.complement() } else { listed };
+    let outer = b.limited.clone();
+    let inner = outer.intersect(&set);
+    if inner.is_empty() {
+        return Err(fail(format!("{tag}> directive excludes all methods")));
+    }
+    if inner == outer {
+        return Err(fail(format!(
+            "{tag}> directive specifies methods already excluded"
+        )));
+    }
+    b.limited = inner;
+    let walked = b.walk_inside(tag, b.overrides, &s.children);
+    b.limited = outer;
+    walked
 }
 
 /// Compiles a section or alias regex.  Apache uses PCRE; wsgid uses the

@@ -1,6 +1,6 @@
 //! Exact error texts, as Apache prints them.
 
-use super::{err, msg};
+use super::{err, msg, ok};
 
 #[test]
 fn unknown_directive_with_hint_and_line() {
@@ -108,6 +108,43 @@ fn context_errors() {
     assert_eq!(
         msg("<Location /a>\n<RequireAll>\nSetEnv A b\n</RequireAll>\n</Location>"),
         "SetEnv not allowed in <RequireAll> context"
+    );
+}
+
+#[test]
+fn limit_section_errors_are_apaches() {
+    let inside = |body: &str| msg(&format!("<Directory /x>\n{body}\n</Directory>"));
+    assert_eq!(
+        inside("<Limit TRACE>\nRequire all denied\n</Limit>"),
+        "TRACE cannot be controlled by <Limit>, see TraceEnable"
+    );
+    assert_eq!(
+        inside("<Limit GET>\n<Limit POST>\n</Limit>\n</Limit>"),
+        "<Limit> directive excludes all methods"
+    );
+    assert_eq!(
+        inside("<Limit GET POST>\n<Limit GET POST PUT>\n</Limit>\n</Limit>"),
+        "<Limit> directive specifies methods already excluded"
+    );
+    assert_eq!(
+        inside("<LimitExcept GET>\n<LimitExcept GET>\n</LimitExcept>\n</LimitExcept>"),
+        "<LimitExcept> directive specifies methods already excluded"
+    );
+    assert_eq!(
+        inside("<Limit>\n</Limit>"),
+        "<Limit> directive requires additional arguments"
+    );
+    assert_eq!(
+        inside("<Limit GET>\n<Files x>\n</Files>\n</Limit>"),
+        "<Files> cannot occur within <Limit> or <LimitExcept> section"
+    );
+    assert_eq!(
+        msg("<Limit GET>\nRequire all denied\n</Limit>"),
+        "<Limit not allowed here"
+    );
+    // TRACE may be excepted, and nesting narrows.
+    ok(
+        "<Directory /x>\n<LimitExcept TRACE GET>\n<Limit PUT>\nRequire all denied\n</Limit>\n</LimitExcept>\n</Directory>",
     );
 }
 
@@ -281,8 +318,8 @@ fn not_implemented_and_removed() {
         "RewriteRule: per-directory substitutions and redirects are not implemented yet in wsgid (only '-')"
     );
     assert_eq!(
-        msg("<Location />\n<Limit GET>\n</Limit>\n</Location>"),
-        "<Limit>: not implemented yet in wsgid (<Limit> sections)"
+        msg("<Location />\n<If \"-n 'x'\">\n</If>\n</Location>"),
+        "<If>: not implemented yet in wsgid (<If> expressions)"
     );
     // Arity and context are checked before "not implemented".
     assert_eq!(

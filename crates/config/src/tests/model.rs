@@ -309,6 +309,57 @@ fn require_containers_flatten_like_apache() {
 }
 
 #[test]
+fn limit_sections_restrict_their_require_lines_to_methods() {
+    use crate::method_set::MethodSet;
+    let c = ok(r#"
+<Directory /srv>
+    Require all denied
+    <LimitExcept GET POST>
+        Require all granted
+        <Limit PUT>
+            Require valid-user
+        </Limit>
+    </LimitExcept>
+    AuthName "inside a Limit, still for every method"
+</Directory>
+<Location /x>
+    <Limit POST>
+        Require ip 10.0.0.0/8
+    </Limit>
+</Location>
+"#);
+    let except = MethodSet::of(&["GET", "POST"]).complement();
+    let put = MethodSet::of(&["PUT"]);
+    let d = &c.main.sections[0].per_dir;
+    assert_eq!(
+        d.require,
+        Some(Require::Any(vec![
+            Require::AllDenied,
+            Require::Limited(except.clone(), Box::new(Require::AllGranted)),
+            Require::Limited(put, Box::new(Require::ValidUser)),
+        ]))
+    );
+    assert!(d.auth_name.is_some());
+    // A section whose lines are all limited counts only for their methods.
+    let post = MethodSet::of(&["POST"]);
+    assert_eq!(
+        c.main.sections[1].per_dir.require,
+        Some(Require::Limited(
+            post,
+            Box::new(Require::Ip(vec!["10.0.0.0/8".into()]))
+        ))
+    );
+    let any = Require::Any(vec![
+        Require::Limited(MethodSet::of(&["GET"]), Box::new(Require::AllDenied)),
+        Require::Limited(except.clone(), Box::new(Require::AllDenied)),
+    ]);
+    assert_eq!(
+        any.clone().limited_group(),
+        Require::Limited(except.union(&MethodSet::of(&["GET"])), Box::new(any))
+    );
+}
+
+#[test]
 fn virtual_hosts_inherit_from_main() {
     let c = ok(r#"
 ServerName main.example

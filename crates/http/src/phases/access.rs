@@ -49,7 +49,7 @@ pub struct UserFacts {
 pub fn check(r: &Request) -> Authz {
     match &r.per_dir.require {
         None => Authz::Granted,
-        Some(req) => match eval(req, r, &mut None) {
+        Some(req) => match eval(req, r, &mut None, true) {
             Authz::Neutral => Authz::Denied,
             other => other,
         },
@@ -61,7 +61,7 @@ pub fn check_user(r: &Request, facts: &mut UserFacts) -> Authz {
     let mut facts = Some(facts);
     match &r.per_dir.require {
         None => Authz::Granted,
-        Some(req) => match eval(req, r, &mut facts) {
+        Some(req) => match eval(req, r, &mut facts, true) {
             Authz::Neutral | Authz::NeedsUser => Authz::Denied,
             other => other,
         },
@@ -73,7 +73,7 @@ pub fn mentions(req: &Require, wsgi: bool) -> bool {
     match req {
         Require::WsgiGroup(_) => wsgi,
         Require::Group(_) => !wsgi,
-        Require::Not(inner) => mentions(inner, wsgi),
+        Require::Not(inner) | Require::Limited(_, inner) => mentions(inner, wsgi),
         Require::All(items) | Require::Any(items) | Require::None(items) => {
             items.iter().any(|i| mentions(i, wsgi))
         }
@@ -164,8 +164,11 @@ fn user_provider(req: &Require, r: &Request, facts: &mut UserFacts) -> Authz {
 /// Denied (NeedsUser: `AUTHZ_DENIED_NO_USER`); an AND group skips Neutral
 /// answers and stops at the first Denied, an OR group stops at the first
 /// Granted; a negation turns Granted into Denied and any denial into
-/// Neutral (not being refused is no reason to grant).
-fn eval(req: &Require, r: &Request, facts: &mut Option<&mut UserFacts>) -> Authz {
+/// Neutral (not being refused is no reason to grant).  A rule limited to
+/// other methods than the request's (`<Limit>`) is left out: Granted
+/// inside an AND group (`and_group`, also the top level), Neutral inside
+/// an OR group.
+fn eval(req: &Require, r: &Request, facts: &mut Option<&mut UserFacts>, and_group: bool) -> Authz {
     let yes_no = |b: bool| if b { Authz::Granted } else { Authz::Denied };
     match req {
         Require::AllGranted => Authz::Granted,
@@ -188,10 +191,19 @@ fn eval(req: &Require, r: &Request, facts: &mut Option<&mut UserFacts>) -> Authz
                 None => Authz::NeedsUser,
             }
         }
-        Require::Not(inner) => negate(eval(inner, r, facts)),
+        Require::Not(inner) => negate(eval(inner, r, facts, and_group)),
         Require::All(items) => group(items, true, r, facts),
         Require::Any(items) => group(items, false, r, facts),
         Require::None(items) => negate(group(items, false, r, facts)),
+        Require::Limited(methods, inner) => {
+            if methods.contains(r.method.as_str()) {
+                eval(inner, r, facts, and_group)
+            } else if and_group {
+                Authz::Granted
+            } else {
+                Authz::Neutral
+            }
+        }
     }
 }
 
@@ -206,7 +218,7 @@ fn negate(result: Authz) -> Authz {
 fn group(items: &[Require], and: bool, r: &Request, facts: &mut Option<&mut UserFacts>) -> Authz {
     let mut result = Authz::Neutral;
     for item in items {
-        let child = eval(item, r, facts);
+        let child = eval(item, r, facts, and);
         match child {
             Authz::Error => return Authz::Error,
             Authz::Neutral => {}
@@ -305,6 +317,41 @@ mod tests {
             user: name.to_owned(),
             ..UserFacts::default()
         }
+    }
+
+    #[test]
+    fn a_rule_limited_to_other_methods_is_left_out() {
+        use wsgid_config::method_set::MethodSet;
+        let only = |m: &[&str], req: Require| Require::Limited(MethodSet::of(m), Box::new(req));
+        let get = |req: Require| {
+            let mut r = with(req);
+            r.method = http::Method::GET;
+            r
+        };
+        // Inside an OR group: neutral, so the other lines decide.
+        let any = Require::Any(vec![
+            Require::AllDenied,
+            only(&["PUT"], Require::AllGranted),
+        ]);
+        assert_eq!(check(&get(any.clone())), Authz::Denied);
+        let mut put = with(any);
+        put.method = http::Method::PUT;
+        assert_eq!(check(&put), Authz::Granted);
+        // Inside an AND group: granted, so it does not spoil the group.
+        let all = Require::All(vec![
+            Require::AllGranted,
+            only(&["POST"], Require::AllDenied),
+        ]);
+        assert_eq!(check(&get(all)), Authz::Granted);
+        // At the top: granted (nothing applies to the request).
+        assert_eq!(
+            check(&get(only(&["POST"], Require::ValidUser))),
+            Authz::Granted
+        );
+        // HEAD counts as GET.
+        let mut head = with(only(&["GET"], Require::AllDenied));
+        head.method = http::Method::HEAD;
+        assert_eq!(check(&head), Authz::Denied);
     }
 
     #[test]
