@@ -76,7 +76,8 @@ fn run_httpd_style(args: &ServeArgs) -> Result<ExitCode, AppError> {
     let path = absolute(path)?;
     if args.test_config {
         return Ok(match wsgid_config::load(&path, &args.defines) {
-            Ok(_) => {
+            Ok(cfg) => {
+                print_warnings(&cfg);
                 eprintln!("Syntax OK");
                 ExitCode::SUCCESS
             }
@@ -91,7 +92,29 @@ fn run_httpd_style(args: &ServeArgs) -> Result<ExitCode, AppError> {
 
 fn serve(path: &Path, defines: &[String]) -> Result<ExitCode, AppError> {
     let cfg = wsgid_config::load(path, defines)?;
+    print_warnings(&cfg);
     process::master::run(cfg, path, defines)
+}
+
+/// The configuration's warnings on stderr, as Apache prints them while it
+/// reads its configuration (before any error log is open): most as bare
+/// text (logged with `APLOG_STARTUP`), the undefined-variable one as a
+/// whole log line.  Only the master (and `-t`) prints them; workers and
+/// daemon processes read the same file again silently.
+fn print_warnings(cfg: &wsgid_config::ServerConfig) {
+    let log = wsgid_log::ErrorLog::stderr(wsgid_log::Level::Warn);
+    for (warning, _) in &cfg.warnings {
+        if warning.starts_with("AH00111:") {
+            log.log(
+                "core",
+                wsgid_log::Level::Warn,
+                wsgid_log::Peer::None,
+                warning,
+            );
+        } else {
+            eprintln!("{warning}");
+        }
+    }
 }
 
 /// Workers re-read the file by path after `chdir`, so make it absolute now.

@@ -87,8 +87,6 @@ pub struct Builder {
     pub pid_file_arg: Option<String>,
     /// The directive being handled (for handlers that record spans).
     pub current_span: Span,
-    /// Whether `MaxRequestWorkers`/`MaxClients` was written.
-    pub max_request_workers_set: bool,
     /// The last MPM sizing directive, for warnings about adjusted values.
     pub mpm_span: Option<Span>,
     /// `RewriteCond`s waiting for their `RewriteRule`, with the scope they
@@ -200,7 +198,6 @@ impl Builder {
                 file: Arc::new(PathBuf::new()),
                 line: 0,
             },
-            max_request_workers_set: false,
             mpm_span: None,
             rewrite_conds: None,
         }

@@ -160,45 +160,57 @@ fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLo
     host.sections = main.sections.iter().cloned().chain(own).collect();
 }
 
-/// mpm_event's startup checks: ThreadsPerChild is capped by ThreadLimit,
-/// MaxRequestWorkers defaults to and is capped by ServerLimit x
-/// ThreadsPerChild and rounded down to a multiple of ThreadsPerChild;
-/// Apache warns when it changes a written value, and so do we.
+/// mpm_event's startup checks (`event_check_config`), in its order and
+/// with its words: ThreadsPerChild is capped by ThreadLimit; then
+/// MaxRequestWorkers (400 unless written, whatever the other values) is
+/// raised to one child's threads, rounded down to a multiple of
+/// ThreadsPerChild, and capped by ServerLimit x ThreadsPerChild.  Each
+/// change is a warning, as Apache prints it at startup.
 fn mpm_limits(b: &mut Builder) {
     let span = b.mpm_span.clone();
     let m = &mut b.cfg.mpm;
     let mut warnings = Vec::new();
     if m.threads_per_child > m.thread_limit {
         warnings.push(format!(
-            "AH00498: ThreadsPerChild of {} exceeds ThreadLimit of {}, decreasing to match",
-            m.threads_per_child, m.thread_limit
+            "AH00507: WARNING: ThreadsPerChild of {} exceeds ThreadLimit of {} threads, decreasing to {}. \
+             To increase, please see the ThreadLimit directive.",
+            m.threads_per_child, m.thread_limit, m.thread_limit
         ));
         m.threads_per_child = m.thread_limit;
+    } else if m.threads_per_child < 1 {
+        warnings.push(format!(
+            "AH00509: WARNING: ThreadsPerChild of {} not allowed, increasing to 1",
+            m.threads_per_child
+        ));
+        m.threads_per_child = 1;
     }
     let tpc = m.threads_per_child.max(1);
-    let cap = m.server_limit.saturating_mul(tpc);
-    match b.max_request_workers_set {
-        false => m.max_request_workers = cap,
-        true => {
-            if m.max_request_workers > cap {
-                warnings.push(format!(
-                    "AH00513: MaxRequestWorkers of {} would require {} servers and would exceed ServerLimit of {}, decreasing to {}",
-                    m.max_request_workers,
-                    m.max_request_workers.div_ceil(tpc),
-                    m.server_limit,
-                    cap
-                ));
-                m.max_request_workers = cap;
-            }
-            if !m.max_request_workers.is_multiple_of(tpc) {
-                let rounded = (m.max_request_workers / tpc).max(1) * tpc;
-                warnings.push(format!(
-                    "AH00511: MaxRequestWorkers of {} is not an integer multiple of ThreadsPerChild of {}, decreasing to nearest multiple {}",
-                    m.max_request_workers, tpc, rounded
-                ));
-                m.max_request_workers = rounded;
-            }
-        }
+    if m.max_request_workers < tpc {
+        warnings.push(format!(
+            "AH00511: WARNING: MaxRequestWorkers of {} is less than ThreadsPerChild of {}, increasing to {}. \
+             MaxRequestWorkers must be at least as large as the number of threads in a single server.",
+            m.max_request_workers, tpc, tpc
+        ));
+        m.max_request_workers = tpc;
+    }
+    let servers = m.max_request_workers / tpc;
+    if !m.max_request_workers.is_multiple_of(tpc) {
+        let rounded = servers * tpc;
+        warnings.push(format!(
+            "AH00513: WARNING: MaxRequestWorkers of {} is not an integer multiple of ThreadsPerChild of {}, \
+             decreasing to nearest multiple {}, for a maximum of {} servers.",
+            m.max_request_workers, tpc, rounded, servers
+        ));
+        m.max_request_workers = rounded;
+    }
+    if servers > m.server_limit {
+        let cap = m.server_limit.saturating_mul(tpc);
+        warnings.push(format!(
+            "AH00515: WARNING: MaxRequestWorkers of {} would require {} servers and would exceed ServerLimit \
+             of {}, decreasing to {}. To increase, please see the ServerLimit directive.",
+            m.max_request_workers, servers, m.server_limit, cap
+        ));
+        m.max_request_workers = cap;
     }
     if let Some(span) = span {
         for w in warnings {

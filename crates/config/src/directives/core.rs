@@ -189,6 +189,14 @@ fn server_admin(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn document_root(b: &mut Builder, a: &Args) -> Result<(), String> {
     let p = b.server_relative(a.get(0));
+    // Apache refuses a main server's DocumentRoot that is not a directory
+    // and only warns for a virtual host's (core.c `set_document_root`).
+    if !p.is_dir() && !b.in_vhost() {
+        return Err(format!(
+            "DocumentRoot '{}' is not a directory, or is not readable",
+            p.display()
+        ));
+    }
     if !p.is_dir() {
         let span = b.current_span.clone();
         b.warn(

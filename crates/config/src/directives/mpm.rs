@@ -47,7 +47,6 @@ fn thread_limit(b: &mut Builder, a: &Args) -> Result<(), String> {
     set(b, a.name, a.get(0), |m, n| m.thread_limit = n.max(1))
 }
 fn max_request_workers(b: &mut Builder, a: &Args) -> Result<(), String> {
-    b.max_request_workers_set = true;
     set(b, a.name, a.get(0), |m, n| m.max_request_workers = n)
 }
 fn max_connections(b: &mut Builder, a: &Args) -> Result<(), String> {

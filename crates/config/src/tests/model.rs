@@ -123,10 +123,12 @@ LogLevel info wsgi:debug
 #[test]
 fn relative_paths_resolve_against_server_root() {
     let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("htdocs")).expect("mkdir");
     let root = dir.path().display().to_string();
     let c = ok(&format!(
         "ServerRoot \"{root}\"\nErrorLog logs/error.log\nCustomLog logs/access.log common\nTypesConfig conf/mime.types\n\
-         WSGISocketPrefix run/wsgi\nDocumentRoot htdocs\nDefaultRuntimeDir run\nPidFile httpd.pid\n"
+         WSGISocketPrefix run/wsgi\nDocumentRoot htdocs\nDefaultRuntimeDir run\nPidFile httpd.pid\n\
+         <VirtualHost *:80>\nDocumentRoot missing\n</VirtualHost>\n"
     ));
     let r = dir.path();
     assert_eq!(c.server_root, r);
@@ -144,10 +146,20 @@ fn relative_paths_resolve_against_server_root() {
     assert_eq!(c.runtime_dir, r.join("run"));
     // Apache puts a relative PidFile under DefaultRuntimeDir.
     assert_eq!(c.pid_file, Some(r.join("run/httpd.pid")));
-    assert!(
-        c.warnings
-            .iter()
-            .any(|(w, _)| w.contains("DocumentRoot") && w.contains("does not exist"))
+    // A virtual host's missing DocumentRoot is a warning; the main
+    // server's is an error (below).
+    let missing = r.join("missing");
+    assert!(c.warnings.iter().any(|(w, _)| *w
+        == format!(
+            "AH00112: Warning: DocumentRoot [{}] does not exist",
+            missing.display()
+        )));
+    assert_eq!(
+        super::msg(&format!("ServerRoot \"{root}\"\nDocumentRoot missing\n")),
+        format!(
+            "DocumentRoot '{}' is not a directory, or is not readable",
+            missing.display()
+        )
     );
 }
 
@@ -451,7 +463,35 @@ fn mpm_values_and_limits() {
     );
     assert_eq!(c.mpm.max_request_workers, 32);
     assert!(c.mpm.explicit);
-    assert!(c.warnings.iter().any(|(w, _)| w.starts_with("AH00513")));
+    assert_eq!(
+        c.warnings[0].0,
+        "AH00515: WARNING: MaxRequestWorkers of 64 would require 4 servers and would exceed ServerLimit of 2, \
+         decreasing to 32. To increase, please see the ServerLimit directive."
+    );
+    // mpm_event's order and words: ThreadLimit first, then the multiple,
+    // then ServerLimit; an unwritten MaxRequestWorkers is 400.
+    let words = |text: &str| -> Vec<String> {
+        ok(text)
+            .warnings
+            .into_iter()
+            .map(|(w, _)| w.split(':').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        words("ThreadLimit 8\nThreadsPerChild 16\n"),
+        ["AH00507", "AH00515"]
+    );
+    assert_eq!(
+        words("ServerLimit 4\nThreadsPerChild 4\nMaxRequestWorkers 10\n"),
+        ["AH00513"]
+    );
+    assert_eq!(
+        words("ThreadsPerChild 4\nMaxRequestWorkers 2\n"),
+        ["AH00511"]
+    );
+    let wide = ok("ServerLimit 32\n");
+    assert_eq!(wide.mpm.max_request_workers, 400);
+    assert!(wide.warnings.is_empty());
     assert_eq!(
         c.ignored
             .iter()

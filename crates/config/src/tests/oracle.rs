@@ -53,6 +53,8 @@ fn render(text: &str, run: &Path, case: &Path) -> String {
 fn prelude_and_cases() {
     let run = tempfile::tempdir().expect("tempdir");
     let case = tempfile::tempdir().expect("tempdir");
+    // The prelude's DocumentRoot, which the harness's case copies have.
+    std::fs::create_dir(case.path().join("htdocs")).expect("mkdir");
     for (n, site) in CASES {
         let text = render(&format!("{PRELUDE}{site}"), run.path(), case.path());
         let result = parse_str(
