@@ -101,6 +101,9 @@ pub struct FrontEnd {
     pub(crate) next_id: AtomicU64,
     /// The daemon process groups, with this worker's kept connections.
     pub(crate) daemons: crate::daemon_client::Targets,
+    /// The process stops because it reached `MaxConnectionsPerChild`:
+    /// connections it accepted are still served their first request.
+    pub(crate) recycling: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -334,6 +337,7 @@ impl FrontEnd {
             sites,
             mime,
             next_id: AtomicU64::new(1),
+            recycling: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -107,6 +107,7 @@ impl FrontEnd {
                                     std::process::id()
                                 ),
                             );
+                            self.recycling.store(true, std::sync::atomic::Ordering::Relaxed);
                             break;
                         }
                     }

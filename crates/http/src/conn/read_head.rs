@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::io::{self, Write as _};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::header::{
@@ -91,12 +92,19 @@ impl Waits {
     }
 
     /// Read more into the buffer: `Err(TimedOut)` at `deadline`, `Ok(None)`
-    /// when shutdown is asked for and `stoppable`.
+    /// when shutdown is asked for and `stoppable` — except for a
+    /// connection's first request (`first`) in a process that stops
+    /// because it is recycled (`recycling`): an Apache child at
+    /// MaxConnectionsPerChild serves the connection that reached the
+    /// limit, whose request may not have arrived yet when it stops
+    /// accepting.
     async fn fill(
         &mut self,
         shared: &Shared,
         deadline: Instant,
         stoppable: bool,
+        first: bool,
+        recycling: &AtomicBool,
     ) -> io::Result<Option<Filled>> {
         if self.timer.deadline() > deadline {
             self.timer.as_mut().reset(deadline);
@@ -107,7 +115,9 @@ impl Waits {
                 filled = shared.fill(None, None) => return filled.map(Some),
                 () = &mut self.stop, if stoppable && !self.stopped => {
                     self.stopped = true;
-                    return Ok(None);
+                    if !(first && recycling.load(Ordering::Relaxed)) {
+                        return Ok(None);
+                    }
                 }
                 () = &mut self.timer => {
                     if Instant::now() >= deadline {
@@ -142,7 +152,10 @@ impl FrontEnd {
                 Instant::now() + self.cfg.keep_alive_timeout
             };
             // An idle connection closes at shutdown, or at the deadline.
-            if !matches!(waits.fill(shared, idle, true).await, Ok(Some(Filled::Data))) {
+            if !matches!(
+                waits.fill(shared, idle, true, first, &self.recycling).await,
+                Ok(Some(Filled::Data))
+            ) {
                 return HeadRead::Close;
             }
             if first {
@@ -183,7 +196,10 @@ impl FrontEnd {
                 let r = scanner.refusal(400, Level::Debug, "request head too large".into());
                 return HeadRead::Refuse(r);
             }
-            match waits.fill(shared, deadline, false).await {
+            match waits
+                .fill(shared, deadline, false, first, &self.recycling)
+                .await
+            {
                 Ok(Some(Filled::Data)) => {}
                 // EOF or timeout before the request line is complete ends
                 // the connection without an answer (as Apache).
