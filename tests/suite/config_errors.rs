@@ -349,3 +349,36 @@ WSGIScriptAlias /trailing-ws @DIR@/app.wsgi   \n";
     assert_eq!(r.var("ORACLE_CONTINUED"), "continued-value");
     assert_eq!(s.get("/trailing-ws").status, 200);
 }
+
+#[test]
+fn startup_warnings_are_printed_as_apache_prints_them() {
+    let site = "\
+<VirtualHost *:80>
+    ServerName other.example
+    DocumentRoot @DIR@/missing
+</VirtualHost>
+ServerAdmin ${UNDEFINED_IN_TEST}@example.org
+";
+    let p = server(site).prepare();
+    let out = p.config_test();
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let missing = p.dir().join("missing");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        lines.contains(
+            &format!(
+                "AH00112: Warning: DocumentRoot [{}] does not exist",
+                missing.display()
+            )
+            .as_str()
+        ),
+        "{out:?}"
+    );
+    // The undefined variable is a whole log line ([core:warn] ...).
+    assert!(
+        lines.iter().any(|l| l.contains("[core:warn]")
+            && l.ends_with("AH00111: Config variable ${UNDEFINED_IN_TEST} is not defined")),
+        "{out:?}"
+    );
+    assert_eq!(lines.last(), Some(&"Syntax OK"), "{out:?}");
+}
