@@ -79,6 +79,9 @@ pub struct Builder {
     pub override_list: Vec<String>,
     /// `AllowOverride Options=...` (`.htaccess`): the options allowed.
     pub options_allowed: Option<crate::model::OptionFlags>,
+    /// The `HttpProtocolOptions` words seen so far (Apache ORs them into
+    /// bits and refuses contradicting pairs).
+    pub http_protocol_words: Vec<&'static str>,
     /// The methods of the enclosing `<Limit>`/`<LimitExcept>` sections
     /// (all outside them: Apache's `cmd->limited`).
     pub limited: crate::method_set::MethodSet,
@@ -150,6 +153,9 @@ impl Builder {
             limit_request_line: 8190,
             limit_request_field_size: 8190,
             limit_request_fields: 100,
+            registered_methods_only: false,
+            require_http10: false,
+            registered_methods: Vec::new(),
             types_config: None,
             server_signature: ServerSignature::Off,
             server_tokens: ServerTokens::Full,
@@ -192,6 +198,7 @@ impl Builder {
             override_list: Vec::new(),
             options_allowed: None,
             limited: crate::method_set::MethodSet::all(),
+            http_protocol_words: Vec::new(),
             runtime_dir_arg: None,
             pid_file_arg: None,
             current_span: Span {

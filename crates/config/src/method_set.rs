@@ -42,6 +42,11 @@ const BUILT_IN: [&str; 26] = [
 
 const ALL_BUILT_IN: u32 = (1 << BUILT_IN.len()) - 1;
 
+/// Whether `method` is one of Apache's own (`HEAD` included).
+pub fn is_built_in(method: &str) -> bool {
+    built_in(method).is_some()
+}
+
 /// `ap_method_number_of` for the built-in names (case-sensitive, as in
 /// Apache: `<Limit get>` names an extension method "get").
 fn built_in(method: &str) -> Option<u32> {

@@ -59,6 +59,16 @@ pub struct ServerConfig {
     pub limit_request_line: usize,
     pub limit_request_field_size: usize,
     pub limit_request_fields: usize,
+    /// `HttpProtocolOptions RegisteredMethods`: a request whose method is
+    /// neither one of Apache's nor named in a `<Limit>`/`<LimitExcept>`
+    /// gets 501 (default `LenientMethods`: any method goes on).
+    pub registered_methods_only: bool,
+    /// `HttpProtocolOptions Require1.0`: an HTTP/0.9 request gets 400
+    /// (default `Allow0.9`).
+    pub require_http10: bool,
+    /// Method names the configuration's `<Limit>`/`<LimitExcept>` sections
+    /// list besides Apache's own (`ap_method_register`).
+    pub registered_methods: Vec<String>,
     /// `TypesConfig`, resolved against `ServerRoot` (None: built-in table).
     pub types_config: Option<PathBuf>,
     /// `ServerSignature` (default Off) and `ServerTokens` (default Full).

@@ -104,6 +104,9 @@ pub struct FrontEnd {
     /// The process stops because it reached `MaxConnectionsPerChild`:
     /// connections it accepted are still served their first request.
     pub(crate) recycling: std::sync::atomic::AtomicBool,
+    /// The methods `<Limit>` sections registered (`HttpProtocolOptions
+    /// RegisteredMethods` lets them through).
+    pub(crate) extension_methods: Arc<[String]>,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -329,6 +332,7 @@ impl FrontEnd {
                 server_header: http::HeaderValue::from_str(&banner).ok(),
             });
         }
+        let extension_methods: Arc<[String]> = Arc::from(cfg.registered_methods.clone());
         Ok(FrontEnd {
             vhosts: VhostTable::new(&cfg.virtual_hosts),
             daemons: crate::daemon_client::Targets::new(&cfg),
@@ -338,6 +342,7 @@ impl FrontEnd {
             mime,
             next_id: AtomicU64::new(1),
             recycling: std::sync::atomic::AtomicBool::new(false),
+            extension_methods,
         })
     }
 

@@ -14,6 +14,7 @@ use wsgid_log::Level;
 
 mod request_line;
 use request_line::parse_request_line;
+use std::sync::Arc;
 
 /// `error-notes` of a header field over LimitRequestFieldSize.
 pub const FIELD_SIZE_NOTE: &str = "Size of a request header field exceeds server limit.";
@@ -27,12 +28,19 @@ const BLANK_LINES: usize = 10;
 /// Apache's `LOG_NAME_MAX_LEN`.
 const LOG_NAME_MAX: usize = 80;
 
-/// The configured head limits (`LimitRequestFields 0` is unlimited).
+/// The configured head limits (`LimitRequestFields 0` is unlimited) and
+/// the `HttpProtocolOptions` rules for the request line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub line: usize,
     pub field_size: usize,
     pub fields: usize,
+    /// `Require1.0`: an HTTP/0.9 request is refused (400).
+    pub require_http10: bool,
+    /// `RegisteredMethods`: a method neither Apache's nor registered by a
+    /// `<Limit>` is refused (501); the registered ones are given to
+    /// [`HeadScanner::with_extension_methods`].
+    pub registered_methods_only: bool,
 }
 
 /// Why a head is refused: the answer and what Apache logs.
@@ -97,6 +105,8 @@ enum Phase {
 #[derive(Debug)]
 pub struct HeadScanner {
     limits: Limits,
+    /// Methods a `<Limit>` registered (for `registered_methods_only`).
+    extension_methods: Arc<[String]>,
     phase: Phase,
     /// Start of the line being read.
     pos: usize,
@@ -214,9 +224,17 @@ fn trim_end(mut line: &[u8]) -> &[u8] {
 }
 
 impl HeadScanner {
+    /// The methods besides Apache's own that `registered_methods_only`
+    /// lets through.
+    pub fn with_extension_methods(mut self, methods: Arc<[String]>) -> HeadScanner {
+        self.extension_methods = methods;
+        self
+    }
+
     pub fn new(limits: Limits) -> HeadScanner {
         HeadScanner {
             limits,
+            extension_methods: Arc::from(Vec::new()),
             phase: Phase::RequestLine,
             pos: 0,
             searched: 0,
@@ -368,7 +386,14 @@ impl HeadScanner {
             self.blank += 1;
             return None;
         }
-        let parsed = parse_request_line(line);
+        let rules = request_line::Rules {
+            require_http10: self.limits.require_http10,
+            registered_only: self
+                .limits
+                .registered_methods_only
+                .then_some(&self.extension_methods[..]),
+        };
+        let parsed = parse_request_line(line, &rules);
         self.header_only = parsed.method == b"HEAD";
         if let Some(mut r) = parsed.error {
             r.the_request = Some(parsed.the_request);

@@ -74,7 +74,7 @@ pub const ROWS: &[Row] = &[
     row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Set(allow_encoded_slashes)),
     row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
     row("Protocols", Iterate, RSRC_CONF, 0, "Controls which protocols are allowed", Planned("protocol negotiation (HTTP/2)")),
-    row("HttpProtocolOptions", Iterate, RSRC_CONF, 0, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules", Planned("HttpProtocolOptions")),
+    row("HttpProtocolOptions", Iterate, RSRC_CONF, 0, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules", Set(http_protocol_options)),
     row("ChrootDir", Take1, RSRC_CONF, GLOBAL_ONLY, "The directory to chroot(2) into", Planned("chroot")),
     row("Error", Raw, OR_ALL, 0, "Generate error message from within configuration.", Planned("the Error directive")),
 ];
@@ -318,6 +318,52 @@ fn limit_line(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn limit_field_size(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.cfg.limit_request_field_size = number("LimitRequestFieldsize", a.get(0))?;
+    Ok(())
+}
+
+/// core.c `set_http_protocol_options`: each word sets a bit, a pair of
+/// opposites is refused (also across lines).  `Unsafe` (lenient request
+/// line and header parsing) is not implemented; inside `<VirtualHost>` it
+/// is refused too, because wsgid reads request lines with the server's
+/// settings (Apache uses the address's default virtual host's).
+fn http_protocol_options(b: &mut Builder, a: &Args) -> Result<(), String> {
+    const WORDS: [&str; 6] = [
+        "Allow0.9",
+        "Require1.0",
+        "Strict",
+        "Unsafe",
+        "RegisteredMethods",
+        "LenientMethods",
+    ];
+    if b.in_vhost() {
+        return Err(
+            "HttpProtocolOptions inside <VirtualHost>: not implemented yet in wsgid (request lines are read with the server's settings)"
+                .to_owned(),
+        );
+    }
+    for word in a.words.iter().filter(|w| !w.is_empty()) {
+        let Some(known) = WORDS.iter().find(|k| k.eq_ignore_ascii_case(word)) else {
+            return Err("HttpProtocolOptions accepts 'Unsafe' or 'Strict' (default), 'RegisteredMethods' or 'LenientMethods' (default), and 'Require1.0' or 'Allow0.9' (default)".to_owned());
+        };
+        b.http_protocol_words.push(known);
+        let seen = |w: &str| b.http_protocol_words.contains(&w);
+        for (one, other) in [
+            ("Allow0.9", "Require1.0"),
+            ("Strict", "Unsafe"),
+            ("RegisteredMethods", "LenientMethods"),
+        ] {
+            if seen(one) && seen(other) {
+                return Err(format!(
+                    "HttpProtocolOptions '{one}' and '{other}' are mutually exclusive"
+                ));
+            }
+        }
+        if *known == "Unsafe" {
+            return Err("HttpProtocolOptions Unsafe: not implemented yet in wsgid (lenient request parsing)".to_owned());
+        }
+    }
+    b.cfg.registered_methods_only = b.http_protocol_words.contains(&"RegisteredMethods");
+    b.cfg.require_http10 = b.http_protocol_words.contains(&"Require1.0");
     Ok(())
 }
 

@@ -84,6 +84,13 @@ fn limit_section(b: &mut Builder, s: &Node, a: &Args, except: bool) -> Result<()
             "TRACE cannot be controlled by <Limit>, see TraceEnable".to_owned(),
         ));
     }
+    // Apache registers every other name as an extension method (which
+    // `HttpProtocolOptions RegisteredMethods` then lets through).
+    for m in &methods {
+        if !crate::method_set::is_built_in(m) && !b.cfg.registered_methods.contains(m) {
+            b.cfg.registered_methods.push((*m).clone());
+        }
+    }
     let listed = MethodSet::of(&methods);
     let set = if except { listed.complement() } else { listed };
     let outer = b.limited.clone();

@@ -149,6 +149,31 @@ fn limit_section_errors_are_apaches() {
 }
 
 #[test]
+fn http_protocol_options_are_apaches() {
+    assert_eq!(
+        msg("HttpProtocolOptions Foo"),
+        "HttpProtocolOptions accepts 'Unsafe' or 'Strict' (default), 'RegisteredMethods' or 'LenientMethods' (default), and 'Require1.0' or 'Allow0.9' (default)"
+    );
+    assert_eq!(
+        msg("HttpProtocolOptions Strict\nHttpProtocolOptions Unsafe"),
+        "HttpProtocolOptions 'Strict' and 'Unsafe' are mutually exclusive"
+    );
+    assert_eq!(
+        msg("HttpProtocolOptions allow0.9 Require1.0"),
+        "HttpProtocolOptions 'Allow0.9' and 'Require1.0' are mutually exclusive"
+    );
+    assert!(msg("HttpProtocolOptions Unsafe").contains("not implemented yet in wsgid"));
+    let c = ok(
+        "HttpProtocolOptions RegisteredMethods\nHttpProtocolOptions require1.0\n\
+                <Location />\n<LimitExcept GET FROB>\nRequire all denied\n</LimitExcept>\n</Location>\n",
+    );
+    assert!(c.registered_methods_only && c.require_http10);
+    assert_eq!(c.registered_methods, ["FROB"]);
+    let d = ok("ServerName x\n");
+    assert!(!d.registered_methods_only && !d.require_http10);
+}
+
+#[test]
 fn value_errors() {
     assert_eq!(
         msg("<Location />\nOptions ExecCGI +Indexes\n</Location>"),

@@ -145,6 +145,9 @@ impl FrontEnd {
         let limits = self.limits();
         let bound = max_head(limits);
         let mut scanner = HeadScanner::new(limits);
+        if limits.registered_methods_only {
+            scanner = scanner.with_extension_methods(self.extension_methods.clone());
+        }
         let deadline = if shared.state().buf.is_empty() {
             let idle = if first {
                 accepted + self.cfg.timeout

@@ -33,6 +33,8 @@ impl FrontEnd {
             line: self.cfg.limit_request_line,
             field_size: self.cfg.limit_request_field_size,
             fields: self.cfg.limit_request_fields,
+            require_http10: self.cfg.require_http10,
+            registered_methods_only: self.cfg.registered_methods_only,
         }
     }
 

@@ -15,8 +15,17 @@ pub(super) struct RequestLine<'a> {
     pub(super) error: Option<Rejection>,
 }
 
+/// The `HttpProtocolOptions` settings that change what is refused.
+pub(super) struct Rules<'a> {
+    /// `Require1.0` (default `Allow0.9`).
+    pub(super) require_http10: bool,
+    /// `RegisteredMethods` (default `LenientMethods`): the methods
+    /// registered besides Apache's own.
+    pub(super) registered_only: Option<&'a [String]>,
+}
+
 /// `ap_parse_request_line` with `HttpProtocolOptions Strict` (the default).
-pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
+pub(super) fn parse_request_line<'a>(line: &'a [u8], rules: &Rules<'_>) -> RequestLine<'a> {
     #[derive(PartialEq)]
     enum E {
         None,
@@ -27,6 +36,7 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
         BadUri,
         BadProtocol,
         BadMethod09,
+        Reject09,
     }
     let mut err = E::None;
     let n = line.len();
@@ -157,11 +167,37 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
             status_bad_uri = true;
         }
     }
-    if http09 && err == E::None && method != b"GET" {
-        err = E::BadMethod09;
+    if http09 && err == E::None {
+        if rules.require_http10 {
+            err = E::Reject09;
+        } else if method != b"GET" {
+            err = E::BadMethod09;
+        }
     }
+    // After the deferred errors, before the URI's (as Apache orders them).
+    let unregistered = err == E::None
+        && rules.registered_only.is_some_and(|extra| {
+            let name = String::from_utf8_lossy(method);
+            !wsgid_config::method_set::is_built_in(&name) && !extra.iter().any(|m| *m == name)
+        });
     let field = |b: &[u8]| escape_log(field_name(b));
     let log = match err {
+        E::None if unregistered => {
+            return RequestLine {
+                method,
+                the_request,
+                http09: false,
+                error: Some(Rejection::new(
+                    501,
+                    Level::Debug,
+                    format!(
+                        "AH02423: HTTP Request Line; Unrecognized HTTP method: '{}' \
+                         (disallowed by RegisteredMethods)",
+                        field(method)
+                    ),
+                )),
+            };
+        }
         E::None if status_bad_uri => Some(format!(
             "AH03450: HTTP Request Line; Unable to parse URI: '{}'",
             field(uri)
@@ -182,6 +218,7 @@ pub(super) fn parse_request_line(line: &[u8]) -> RequestLine<'_> {
              (only GET is allowed for HTTP/0.9 requests)",
             field(method)
         )),
+        E::Reject09 => Some("AH02401: HTTP Request Line; Rejected HTTP/0.9 request".into()),
         E::MissingUri => Some("AH03446: HTTP Request Line; Missing URI".into()),
         E::BadUri => Some(format!(
             "AH03454: HTTP Request Line; URI incorrectly encoded: '{}'",

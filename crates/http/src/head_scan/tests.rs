@@ -8,11 +8,15 @@ const SMALL: Limits = Limits {
     line: 200,
     field_size: 100,
     fields: 5,
+    require_http10: false,
+    registered_methods_only: false,
 };
 const DEFAULT: Limits = Limits {
     line: 8190,
     field_size: 8190,
     fields: 100,
+    require_http10: false,
+    registered_methods_only: false,
 };
 
 fn scan(limits: Limits, raw: &[u8]) -> Scan {
@@ -368,4 +372,47 @@ fn byte_classes_match_the_grammar() {
         assert_eq!(super::is_tchar(b), tchar, "tchar {b:#x}");
         assert_eq!(super::is_field_content(b), content, "field-content {b:#x}");
     }
+}
+
+#[test]
+fn http_protocol_options_refusals() {
+    let strict = Limits {
+        require_http10: true,
+        registered_methods_only: true,
+        ..DEFAULT
+    };
+    let refusal = |raw: &[u8], extra: &[&str]| {
+        let methods: std::sync::Arc<[String]> = extra.iter().map(|m| (*m).to_owned()).collect();
+        match HeadScanner::new(strict)
+            .with_extension_methods(methods)
+            .scan(raw)
+        {
+            Scan::Reject(r) => Some((r.status, r.log)),
+            _ => None,
+        }
+    };
+    assert_eq!(
+        refusal(b"GET /\r\n", &[]),
+        Some((
+            400,
+            "AH02401: HTTP Request Line; Rejected HTTP/0.9 request".to_owned()
+        ))
+    );
+    assert_eq!(
+        refusal(b"FROB / HTTP/1.1\r\nHost: a\r\n\r\n", &[]).map(|r| r.0),
+        Some(501)
+    );
+    assert_eq!(
+        refusal(b"FROB / HTTP/1.1\r\nHost: a\r\n\r\n", &["FROB"]),
+        None
+    );
+    assert_eq!(
+        refusal(b"PROPFIND / HTTP/1.1\r\nHost: a\r\n\r\n", &[]),
+        None
+    );
+    // A refusal earlier in the line wins (Apache's order).
+    assert_eq!(
+        refusal(b"FROB  / HTTP/1.1\r\nHost: a\r\n\r\n", &[]).map(|r| r.0),
+        Some(400)
+    );
 }
