@@ -73,7 +73,8 @@ pub const ROWS: &[Row] = &[
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
     row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Set(allow_encoded_slashes)),
     row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
-    row("Protocols", Iterate, RSRC_CONF, 0, "Controls which protocols are allowed", Planned("protocol negotiation (HTTP/2)")),
+    row("Protocols", Iterate, RSRC_CONF, 0, "Controls which protocols are allowed", Set(protocols)),
+    row("ProtocolsHonorOrder", Take1, RSRC_CONF, 0, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection", Set(protocols_honor_order)),
     row("HttpProtocolOptions", Iterate, RSRC_CONF, 0, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules", Set(http_protocol_options)),
     row("ChrootDir", Take1, RSRC_CONF, GLOBAL_ONLY, "The directory to chroot(2) into", Planned("chroot")),
     row("Error", Raw, OR_ALL, 0, "Generate error message from within configuration.", Planned("the Error directive")),
@@ -364,6 +365,42 @@ fn http_protocol_options(b: &mut Builder, a: &Args) -> Result<(), String> {
     }
     b.cfg.registered_methods_only = b.http_protocol_words.contains(&"RegisteredMethods");
     b.cfg.require_http10 = b.http_protocol_words.contains(&"Require1.0");
+    Ok(())
+}
+
+/// `Protocols`: wsgid speaks `http/1.1` only, as Apache does without a
+/// module that provides another protocol (no mod_http2: `h2`/`h2c` are
+/// then never chosen, and HTTP/1.1 is served even when the list leaves it
+/// out).  A protocol wsgid cannot speak is a startup warning rather than
+/// silence.
+fn protocols(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let span = b.current_span.clone();
+    for p in a.words.iter().filter(|w| !w.is_empty()) {
+        if !p.eq_ignore_ascii_case("http/1.1") {
+            b.warn(
+                format!(
+                    "Protocols: '{}' is not available in wsgid (no HTTP/2); connections speak http/1.1, \
+                     as Apache's do without a module that provides it (line {} of {})",
+                    p.to_ascii_lowercase(),
+                    span.line,
+                    span.file.display()
+                ),
+                &span,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `ProtocolsHonorOrder`: with one protocol there is no order to honour;
+/// the value is checked as Apache checks it, then the line is ignored.
+fn protocols_honor_order(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    if !v.eq_ignore_ascii_case("on") && !v.eq_ignore_ascii_case("off") {
+        return Err("ProtocolsHonorOrder must be 'on' or 'off'".to_owned());
+    }
+    let span = b.current_span.clone();
+    b.cfg.ignored.push(("ProtocolsHonorOrder".to_owned(), span));
     Ok(())
 }
 

@@ -174,6 +174,28 @@ fn http_protocol_options_are_apaches() {
 }
 
 #[test]
+fn protocols_lines() {
+    assert_eq!(
+        msg("Protocols"),
+        "Protocols requires at least one argument, Controls which protocols are allowed"
+    );
+    assert_eq!(
+        msg("ProtocolsHonorOrder maybe"),
+        "ProtocolsHonorOrder must be 'on' or 'off'"
+    );
+    let c = ok("Protocols http/1.1\nProtocolsHonorOrder Off\n");
+    assert!(c.warnings.is_empty());
+    assert_eq!(c.ignored[0].0, "ProtocolsHonorOrder");
+    // A protocol wsgid cannot speak is said at startup, not dropped silently.
+    let h2 = ok("<VirtualHost *:80>\nProtocols H2 http/1.1\n</VirtualHost>\n");
+    assert!(
+        h2.warnings[0]
+            .0
+            .starts_with("Protocols: 'h2' is not available in wsgid")
+    );
+}
+
+#[test]
 fn value_errors() {
     assert_eq!(
         msg("<Location />\nOptions ExecCGI +Indexes\n</Location>"),
