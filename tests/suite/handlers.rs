@@ -333,3 +333,43 @@ fn exception_while_streaming_truncates_the_response() {
     let r = s.get("/r/ok");
     assert_eq!((r.status, r.text().as_str()), (200, "fine"));
 }
+
+#[test]
+fn force_type_sets_a_static_type_and_a_wsgi_type_runs_the_script() {
+    let s = server(
+        "Alias /f/ @DIR@/f/\n\
+         <Directory @DIR@/f>\n\
+             Require all granted\n\
+             Options ExecCGI\n\
+             <Files \"page.html\">\n\
+                 ForceType Text/X-Forced\n\
+             </Files>\n\
+             <Files \"run.py\">\n\
+                 ForceType application/x-httpd-wsgi\n\
+             </Files>\n\
+             AddType application/x-httpd-wsgi .wsgi\n\
+         </Directory>\n",
+    )
+    .file("f/page.html", "<p>x</p>")
+    .file("f/run.py", apps::ENVIRON)
+    .file("f/added.wsgi", apps::ENVIRON)
+    .start();
+    let r = s.get("/f/page.html");
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("text/x-forced"),
+        "{}",
+        r.describe()
+    );
+    // The type is the handler's name when no handler is set.
+    for path in ["/f/run.py", "/f/added.wsgi"] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(
+            r.var("mod_wsgi.request_handler"),
+            "application/x-httpd-wsgi",
+            "{}",
+            r.describe()
+        );
+    }
+}

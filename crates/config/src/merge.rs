@@ -41,6 +41,7 @@ impl PerDir {
                 .set_handler
                 .clone()
                 .or_else(|| self.set_handler.clone()),
+            force_type: later.force_type.clone().or_else(|| self.force_type.clone()),
             add_handlers,
             add_types: concat(&self.add_types, &later.add_types),
             directory_index: later

@@ -588,6 +588,9 @@ pub struct PerDir {
     pub allow_override: Option<Overrides>,
     /// `SetHandler name` (`None` written as the word resets to no handler: `Some(None)`).
     pub set_handler: Option<Option<String>>,
+    /// `ForceType type` lower-cased (`None` written as the word undoes an
+    /// outer section's: `Some(None)`).
+    pub force_type: Option<Option<String>>,
     /// `AddHandler handler .ext ...` as (extension without dot, lower-case; handler).
     pub add_handlers: Vec<(String, String)>,
     /// `AddType type .ext ...` as (extension without dot, lower-case; type),

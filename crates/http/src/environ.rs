@@ -362,7 +362,7 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(
         base,
         "mod_wsgi.request_handler",
-        r.handler.as_deref().unwrap_or_default(),
+        r.handler_name().unwrap_or_default(),
     );
     e.put(base, "mod_wsgi.handler_script", "");
     e.put(

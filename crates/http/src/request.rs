@@ -253,6 +253,19 @@ impl Request {
         Request::with_headers(parts, parts.headers.clone(), conn)
     }
 
+    /// The name the handler is chosen by (`ap_invoke_handler`): the
+    /// handler, else the content type without its parameters, so that a
+    /// type such as mod_wsgi's `application/x-httpd-wsgi` (from AddType or
+    /// ForceType) runs a script.  `r.handler` itself stays unset, as
+    /// Apache restores it (`%R` logs `-` for a static file).
+    pub fn handler_name(&self) -> Option<&str> {
+        self.handler.as_deref().or_else(|| {
+            self.content_type
+                .as_deref()
+                .map(|t| t.split(';').next().unwrap_or_default().trim_end())
+        })
+    }
+
     /// [`Request::from_head`] that moves the headers out of `parts` instead
     /// of copying them (the request's path: one map fewer per request).
     pub fn take_head(

@@ -65,7 +65,7 @@ pub const ROWS: &[Row] = &[
     // Known, not implemented yet.
     row("ServerPath", Take1, RSRC_CONF, 0, "The pathname the server can be reached at", Planned("ServerPath")),
     row("ErrorDocument", Take2, OR_FILEINFO, 0, "Change responses for HTTP errors", Set(error_document)),
-    row("ForceType", Take1, OR_FILEINFO, 0, "a mime type that overrides other configured type", Planned("ForceType")),
+    row("ForceType", Take1, OR_FILEINFO, 0, "a mime type that overrides other configured type", Set(force_type)),
     row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Set(add_default_charset)),
     row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Set(accept_path_info)),
     row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Set(file_etag)),
@@ -401,6 +401,15 @@ fn protocols_honor_order(b: &mut Builder, a: &Args) -> Result<(), String> {
     }
     let span = b.current_span.clone();
     b.cfg.ignored.push(("ProtocolsHonorOrder".to_owned(), span));
+    Ok(())
+}
+
+/// core.c `set_forcetype`: the type lower-cased; `None` undoes an outer
+/// section's.  The core's fixup then sets it over mod_mime's choice.
+fn force_type(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let t = a.get(0);
+    b.per_dir().force_type =
+        Some((!t.eq_ignore_ascii_case("none")).then(|| t.to_ascii_lowercase()));
     Ok(())
 }
 

@@ -247,6 +247,11 @@ fn types(fe: &FrontEnd, r: &mut Request) {
     {
         r.handler = Some(h.to_ascii_lowercase().into());
     }
+    // The core's fixup (`core_override_type`): ForceType over mod_mime's
+    // type (an application's response sets its own).
+    if let Some(Some(t)) = &r.per_dir.force_type {
+        r.content_type = Some(t.clone());
+    }
 }
 
 /// mod_dir: redirect `dir` to `dir/`, or switch to the first existing
