@@ -44,6 +44,7 @@ impl PerDir {
             force_type: later.force_type.clone().or_else(|| self.force_type.clone()),
             add_handlers,
             add_types: concat(&self.add_types, &later.add_types),
+            directory_slash: later.directory_slash.or(self.directory_slash),
             directory_index: later
                 .directory_index
                 .clone()

@@ -598,6 +598,9 @@ pub struct PerDir {
     pub add_types: Vec<(String, String)>,
     /// `DirectoryIndex a b` (`disabled` gives `Some(vec![])`).
     pub directory_index: Option<Vec<String>>,
+    /// `DirectorySlash` (default On): mod_dir redirects a directory's URL
+    /// without its trailing slash; Off leaves it alone.
+    pub directory_slash: Option<bool>,
     /// `Require ...` lines of this section (implicitly RequireAny when several).
     pub require: Option<Require>,
     /// `SetEnv` (in order), `UnsetEnv`, `PassEnv`.

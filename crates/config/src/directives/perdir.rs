@@ -15,7 +15,7 @@ pub const ROWS: &[Row] = &[
     row("SetHandler", Take1, OR_FILEINFO, 0, "a handler name that overrides any other configured handler", Set(set_handler)),
     row("LimitRequestBody", Take1, OR_ALL, 0, "Limit (in bytes) on maximum size of request message body", Set(limit_request_body)),
     row("DirectoryIndex", Raw, OR_INDEXES, 0, "a list of file names", Set(directory_index)),
-    row("DirectorySlash", Take1, OR_INDEXES, 0, "On or Off", Planned("DirectorySlash")),
+    row("DirectorySlash", Flag, OR_INDEXES, 0, "On or Off", Set(directory_slash)),
     row("DirectoryCheckHandler", Flag, OR_INDEXES, 0, "On or Off", Planned("DirectoryCheckHandler")),
     row("DirectoryIndexRedirect", Take1, OR_INDEXES, 0, "On, Off, or a 3xx status code.", Planned("DirectoryIndexRedirect")),
     row("FallbackResource", Take1, OR_FILEINFO, 0, "Set a default handler", Planned("FallbackResource")),
@@ -242,6 +242,11 @@ fn allow_override_list(b: &mut Builder, a: &Args) -> Result<(), String> {
         a.words.clone()
     };
     b.per_dir().allow_override_list = Some(list);
+    Ok(())
+}
+
+fn directory_slash(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().directory_slash = Some(a.get(0).eq_ignore_ascii_case("on"));
     Ok(())
 }
 

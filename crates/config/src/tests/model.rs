@@ -372,6 +372,27 @@ fn limit_sections_restrict_their_require_lines_to_methods() {
 }
 
 #[test]
+fn directory_slash_merges_per_section() {
+    let c = ok(
+        "<Directory /srv>\nDirectorySlash Off\n</Directory>\n<Directory /srv/x>\nDirectorySlash on\n</Directory>\n",
+    );
+    let s = &c.main.sections;
+    assert_eq!(s[0].per_dir.directory_slash, Some(false));
+    assert_eq!(
+        s[0].per_dir.merge(&s[1].per_dir).directory_slash,
+        Some(true)
+    );
+    assert_eq!(
+        s[0].per_dir.merge(&PerDir::default()).directory_slash,
+        Some(false)
+    );
+    assert_eq!(
+        super::msg("<Directory /srv>\nDirectorySlash maybe\n</Directory>"),
+        "DirectorySlash must be On or Off"
+    );
+}
+
+#[test]
 fn virtual_hosts_inherit_from_main() {
     let c = ok(r#"
 ServerName main.example

@@ -258,6 +258,14 @@ fn types(fe: &FrontEnd, r: &mut Request) {
 /// DirectoryIndex file (an internal "fast redirect").
 fn fixup_dir(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
     if r.uri.last() != Some(&b'/') {
+        // `DirectorySlash Off`, or a client SetEnvIf marks as unable to
+        // follow a redirect of anything but GET (`redirect-carefully`):
+        // mod_dir declines, and no index file is looked for either.
+        let careful = !matches!(r.method, http::Method::GET | http::Method::HEAD)
+            && r.env.iter().any(|(k, _)| k == "redirect-carefully");
+        if r.per_dir.directory_slash == Some(false) || careful {
+            return Ok(());
+        }
         let mut target = crate::uri::escape_path(&r.uri);
         target.push('/');
         if let Some(args) = &r.args {
