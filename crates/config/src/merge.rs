@@ -44,6 +44,13 @@ impl PerDir {
             force_type: later.force_type.clone().or_else(|| self.force_type.clone()),
             add_handlers,
             add_types: concat(&self.add_types, &later.add_types),
+            add_charsets: concat(&self.add_charsets, &later.add_charsets),
+            add_languages: concat(&self.add_languages, &later.add_languages),
+            add_encodings: concat(&self.add_encodings, &later.add_encodings),
+            default_language: later
+                .default_language
+                .clone()
+                .or_else(|| self.default_language.clone()),
             directory_slash: later.directory_slash.or(self.directory_slash),
             directory_index: later
                 .directory_index

@@ -594,8 +594,17 @@ pub struct PerDir {
     /// `AddHandler handler .ext ...` as (extension without dot, lower-case; handler).
     pub add_handlers: Vec<(String, String)>,
     /// `AddType type .ext ...` as (extension without dot, lower-case; type),
-    /// like `add_handlers`.
+    /// like `add_handlers`; an empty type is a `RemoveType`.
     pub add_types: Vec<(String, String)>,
+    /// `AddCharset`, `AddLanguage`, `AddEncoding` as (extension, value
+    /// lower-cased), like `add_types`; an empty value is a `RemoveCharset`,
+    /// `RemoveLanguage` or `RemoveEncoding`.
+    pub add_charsets: Vec<(String, String)>,
+    pub add_languages: Vec<(String, String)>,
+    pub add_encodings: Vec<(String, String)>,
+    /// `DefaultLanguage`: the language of a file with none from its
+    /// extensions.
+    pub default_language: Option<String>,
     /// `DirectoryIndex a b` (`disabled` gives `Some(vec![])`).
     pub directory_index: Option<Vec<String>>,
     /// `DirectorySlash` (default On): mod_dir redirects a directory's URL

@@ -95,9 +95,9 @@ impl MimeTypes {
 
     /// The `Content-Type` of `path`, or `None` when no extension is known.
     ///
-    /// `add_types` are the `AddType` pairs in effect, `(mime type,
-    /// extension)`, in configuration order (later pairs win); an extension
-    /// may carry a leading dot.  An empty mime type is a `RemoveType`: the
+    /// `add_types` are the `AddType` pairs in effect, `(extension, mime
+    /// type)`, in configuration order (later pairs win); an extension may
+    /// carry a leading dot.  An empty mime type is a `RemoveType`: the
     /// extension then contributes nothing, not even its `TypesConfig` type.
     pub fn content_type(&self, path: &Path, add_types: &[(String, String)]) -> Option<String> {
         let name = path.file_name()?.to_string_lossy();
@@ -132,9 +132,105 @@ impl MimeTypes {
     }
 }
 
+/// What mod_mime's type checker (`find_ct`) gives a file besides its
+/// type: the charset it adds to the type, the languages and the encoding.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub content_type: Option<String>,
+    pub languages: Vec<String>,
+    pub encoding: Option<String>,
+}
+
+/// The value the last pair for `ext` gives (`AddCharset` and the like,
+/// extensions lower-case without the dot; an empty value was removed).
+fn last_for<'a>(pairs: &'a [(String, String)], ext: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(e, _)| e.eq_ignore_ascii_case(ext))
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+impl MimeTypes {
+    /// `find_ct`: every extension after the base name counts, in order:
+    /// its type (the last one wins), charset (the last one wins), language
+    /// (each one is added) and encoding (each one is added, ", "-joined);
+    /// `DefaultLanguage` when no extension gave a language; the charset
+    /// becomes a parameter of the type (none without a type, or when the
+    /// type has one already).
+    pub fn metadata(&self, path: &Path, d: &wsgid_config::model::PerDir) -> Metadata {
+        let mut out = Metadata {
+            content_type: self.content_type(path, &d.add_types),
+            ..Metadata::default()
+        };
+        let mut charset = None;
+        let has_extras = !(d.add_charsets.is_empty()
+            && d.add_languages.is_empty()
+            && d.add_encodings.is_empty());
+        if has_extras && let Some(name) = path.file_name() {
+            let name = name.to_string_lossy();
+            if let Some((_, exts)) = name.trim_start_matches('.').split_once('.') {
+                for ext in exts.split('.').filter(|e| !e.is_empty()) {
+                    if let Some(c) = last_for(&d.add_charsets, ext) {
+                        charset = Some(c);
+                    }
+                    if let Some(l) = last_for(&d.add_languages, ext) {
+                        out.languages.push(l.to_owned());
+                    }
+                    if let Some(e) = last_for(&d.add_encodings, ext) {
+                        out.encoding = Some(match out.encoding.take() {
+                            Some(before) => format!("{before}, {e}"),
+                            None => e.to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+        if out.languages.is_empty()
+            && let Some(l) = &d.default_language
+        {
+            out.languages.push(l.clone());
+        }
+        if let (Some(c), Some(t)) = (charset, out.content_type.as_mut())
+            && !t.to_ascii_lowercase().contains("charset=")
+        {
+            t.push_str("; charset=");
+            t.push_str(c);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn charset_languages_and_encodings_as_find_ct() {
+        let t = table();
+        let mut d = wsgid_config::model::PerDir::default();
+        let pair = |e: &str, v: &str| (e.to_owned(), v.to_owned());
+        d.add_charsets = vec![pair("utf8", "utf-8")];
+        d.add_languages = vec![pair("en", "en"), pair("de", "de")];
+        d.add_encodings = vec![pair("gz", "x-gzip"), pair("z", "x-compress")];
+        let m = |name: &str, d: &wsgid_config::model::PerDir| t.metadata(Path::new(name), d);
+        let x = m("/s/e.de.utf8.html", &d);
+        assert_eq!(x.content_type.as_deref(), Some("text/html; charset=utf-8"));
+        assert_eq!(x.languages, ["de"]);
+        let x = m("/s/h.en.de.txt", &d);
+        assert_eq!(x.languages, ["en", "de"]);
+        let x = m("/s/i.txt.gz.z", &d);
+        assert_eq!(x.content_type.as_deref(), Some("application/gzip"));
+        assert_eq!(x.encoding.as_deref(), Some("x-gzip, x-compress"));
+        // A charset without a type is dropped; DefaultLanguage fills in.
+        d.default_language = Some("fr".into());
+        let x = m("/s/notype.utf8", &d);
+        assert_eq!((x.content_type, x.languages), (None, vec!["fr".to_owned()]));
+        // RemoveLanguage (an empty value) takes an extension back.
+        d.add_languages.push(pair("de", ""));
+        assert_eq!(m("/s/a.de.txt", &d).languages, ["fr"]);
+    }
 
     fn table() -> MimeTypes {
         MimeTypes::parse(

@@ -123,6 +123,11 @@ pub struct Request {
     pub env: Vec<(String, String)>,
     /// Content type chosen by mod_mime (static files).
     pub content_type: Option<String>,
+    /// mod_mime's languages and encoding (`AddLanguage`, `DefaultLanguage`,
+    /// `AddEncoding`): the http header filter's `Content-Language` and
+    /// `Content-Encoding` of the response (see `response::add_metadata`).
+    pub content_languages: Vec<String>,
+    pub content_encoding: Option<String>,
     pub start: SystemTime,
     /// The last file-system walk of this request (shared with its
     /// sub-requests): PATH_TRANSLATED's sub-request usually walks the very
@@ -384,6 +389,8 @@ impl Request {
             per_dir: empty_per_dir(),
             env: Vec::new(),
             content_type: None,
+            content_languages: Vec::new(),
+            content_encoding: None,
             start: SystemTime::now(),
             walk_memo: None,
             alias_target_len: None,
@@ -460,6 +467,8 @@ impl Request {
             // `make_sub_request` copies the parent's subprocess_env.
             env: self.env.clone(),
             content_type: None,
+            content_languages: Vec::new(),
+            content_encoding: None,
             start: self.start,
             walk_memo: self.walk_memo.clone(),
             alias_target_len: None,

@@ -293,6 +293,40 @@ fn signature_line(site: &Site, r: &Request) -> Option<String> {
     }
 }
 
+/// `ap_http_header_filter`'s use of mod_mime's metadata: the request's
+/// encoding replaces `Content-Encoding`; its languages, followed by those
+/// of the response's own `Content-Language` not among them, become one
+/// `Content-Language` joined with ",".  Not on the server's own error
+/// pages (`ap_send_error_response` clears both) nor on a 304 (whose
+/// headers Apache limits to the validators and caching ones).
+pub fn add_metadata(r: &Request, resp: &mut Response<OutBody>) {
+    if resp.extensions().get::<ServerGenerated>().is_some()
+        || resp.status() == StatusCode::NOT_MODIFIED
+    {
+        return;
+    }
+    let headers = resp.headers_mut();
+    if let Some(encoding) = &r.content_encoding
+        && let Ok(v) = HeaderValue::from_str(encoding)
+    {
+        headers.insert(http::header::CONTENT_ENCODING, v);
+    }
+    if r.content_languages.is_empty() {
+        return;
+    }
+    let mut languages = r.content_languages.clone();
+    if let Some(own) = headers.get(http::header::CONTENT_LANGUAGE) {
+        for token in own.to_str().unwrap_or_default().split(',').map(str::trim) {
+            if !token.is_empty() && !languages.iter().any(|l| l.eq_ignore_ascii_case(token)) {
+                languages.push(token.to_owned());
+            }
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&languages.join(",")) {
+        headers.insert(http::header::CONTENT_LANGUAGE, v);
+    }
+}
+
 /// `AddDefaultCharset`: a `Content-Type` that names no charset and contains
 /// `text/plain` or `text/html` (anywhere, in any case, as Apache's
 /// `ap_make_content_type` looks for them) gets `; charset=NAME`.

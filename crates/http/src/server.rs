@@ -481,6 +481,7 @@ async fn accept_loop(
 fn dir_response_settings(r: &Request, resp: &mut Response<OutBody>) {
     resp.body_mut()
         .set_sendfile(r.per_dir.enable_sendfile.unwrap_or(false));
+    response::add_metadata(r, resp);
     if let Some(Some(charset)) = &r.per_dir.add_default_charset {
         response::add_default_charset(resp.headers_mut(), charset);
     }

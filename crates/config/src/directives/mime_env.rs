@@ -1,4 +1,5 @@
-//! mod_mime (`TypesConfig`, `AddType`, `RemoveType`, `AddHandler`, `RemoveHandler`),
+//! mod_mime (`TypesConfig`, `AddType`, `RemoveType`, `AddHandler`, `RemoveHandler`,
+//! `AddCharset`, `AddLanguage`, `AddEncoding`, their `Remove*`, `DefaultLanguage`),
 //! mod_env (`SetEnv`, `UnsetEnv`, `PassEnv`).
 
 use crate::builder::Builder;
@@ -12,10 +13,13 @@ pub const ROWS: &[Row] = &[
     row("AddHandler", Iterate2, OR_FILEINFO, 0, "a handler name followed by one or more file extensions", Set(add_handler)),
     row("RemoveHandler", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_handler)),
     row("RemoveType", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_type)),
-    row("AddCharset", Iterate2, OR_FILEINFO, 0, "a charset (e.g., iso-2022-jp), followed by one or more file extensions", Planned("AddCharset")),
-    row("AddEncoding", Iterate2, OR_FILEINFO, 0, "an encoding (e.g., gzip), followed by one or more file extensions", Planned("AddEncoding")),
-    row("AddLanguage", Iterate2, OR_FILEINFO, 0, "a language (e.g., fr), followed by one or more file extensions", Planned("AddLanguage")),
-    row("DefaultLanguage", Take1, OR_FILEINFO, 0, "language to use for documents with no other language file extension", Planned("DefaultLanguage")),
+    row("AddCharset", Iterate2, OR_FILEINFO, 0, "a charset (e.g., iso-2022-jp), followed by one or more file extensions", Set(add_charset)),
+    row("AddEncoding", Iterate2, OR_FILEINFO, 0, "an encoding (e.g., gzip), followed by one or more file extensions", Set(add_encoding)),
+    row("AddLanguage", Iterate2, OR_FILEINFO, 0, "a language (e.g., fr), followed by one or more file extensions", Set(add_language)),
+    row("RemoveCharset", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_charset)),
+    row("RemoveEncoding", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_encoding)),
+    row("RemoveLanguage", Iterate, OR_FILEINFO, 0, "one or more file extensions", Set(remove_language)),
+    row("DefaultLanguage", Take1, OR_FILEINFO, 0, "language to use for documents with no other language file extension", Set(default_language)),
     row("SetEnv", Take12, OR_FILEINFO, 0, "an environment variable name and optional value to pass to CGI.", Set(set_env)),
     row("UnsetEnv", Iterate, OR_FILEINFO, 0, "a list of variables to remove from the CGI environment.", Set(unset_env)),
     row("PassEnv", Iterate, OR_FILEINFO, 0, "a list of environment variables to pass to CGI.", Set(pass_env)),
@@ -47,6 +51,51 @@ fn remove_type(b: &mut Builder, a: &Args) -> Result<(), String> {
     for e in &a.words {
         pd.add_types.push((ext_key(e), String::new()));
     }
+    Ok(())
+}
+
+/// mod_mime's `add_extension_info`: the value lower-cased for each
+/// extension (an empty value, from a `Remove*` line, takes it back).
+fn extension_values(
+    b: &mut Builder,
+    value: &str,
+    exts: &[String],
+    list: fn(&mut crate::model::PerDir) -> &mut Vec<(String, String)>,
+) {
+    let value = value.to_ascii_lowercase();
+    let pd = b.per_dir();
+    for e in exts {
+        list(pd).push((ext_key(e), value.clone()));
+    }
+}
+
+fn add_charset(b: &mut Builder, a: &Args) -> Result<(), String> {
+    extension_values(b, a.get(0), &a.words[1..], |d| &mut d.add_charsets);
+    Ok(())
+}
+fn add_encoding(b: &mut Builder, a: &Args) -> Result<(), String> {
+    extension_values(b, a.get(0), &a.words[1..], |d| &mut d.add_encodings);
+    Ok(())
+}
+fn add_language(b: &mut Builder, a: &Args) -> Result<(), String> {
+    extension_values(b, a.get(0), &a.words[1..], |d| &mut d.add_languages);
+    Ok(())
+}
+fn remove_charset(b: &mut Builder, a: &Args) -> Result<(), String> {
+    extension_values(b, "", &a.words, |d| &mut d.add_charsets);
+    Ok(())
+}
+fn remove_encoding(b: &mut Builder, a: &Args) -> Result<(), String> {
+    extension_values(b, "", &a.words, |d| &mut d.add_encodings);
+    Ok(())
+}
+fn remove_language(b: &mut Builder, a: &Args) -> Result<(), String> {
+    extension_values(b, "", &a.words, |d| &mut d.add_languages);
+    Ok(())
+}
+
+fn default_language(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().default_language = Some(a.get(0).to_owned());
     Ok(())
 }
 

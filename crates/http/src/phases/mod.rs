@@ -228,7 +228,10 @@ fn types(fe: &FrontEnd, r: &mut Request) {
     if let Some(filename) = &r.filename
         && r.kind != FileKind::Dir
     {
-        r.content_type = fe.mime.content_type(filename, &r.per_dir.add_types);
+        let found = fe.mime.metadata(filename, &r.per_dir);
+        r.content_type = found.content_type;
+        r.content_languages = found.languages;
+        r.content_encoding = found.encoding;
         if !r.alias_forced {
             let bytes = filename.as_os_str().as_bytes();
             let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
@@ -317,6 +320,8 @@ fn adopt(r: &mut Request, sub: Request) {
     r.per_dir = sub.per_dir;
     r.env = sub.env;
     r.content_type = sub.content_type;
+    r.content_languages = sub.content_languages;
+    r.content_encoding = sub.content_encoding;
 }
 
 /// `ap_construct_url`: `http://name[:port]` + path, the port left out
