@@ -5,12 +5,9 @@
 
 use std::net::IpAddr;
 
-use super::{core_flag, number, timeout};
+use super::{core_flag, one_of};
 use crate::builder::Builder;
-use crate::model::{
-    AcceptPathInfo, CanonicalName, EncodedSlashes, Listen, ServerSignature, ServerTokens,
-    TraceEnable,
-};
+use crate::model::{AcceptPathInfo, CanonicalName, Listen, ServerSignature, ServerTokens};
 use crate::registry::{Action::*, Arity::*, *};
 
 const NET: &str = "network tuning of Apache's own listener; wsgid's front end uses its defaults";
@@ -28,13 +25,6 @@ pub const ROWS: &[Row] = &[
     row("ServerAlias", Raw, RSRC_CONF, 0, "A name or names alternately used to access the server", Set(server_alias)),
     row("ServerAdmin", Take1, RSRC_CONF, 0, "The email address of the server administrator", Set(server_admin)),
     row("DocumentRoot", Take1, RSRC_CONF, 0, "Root directory of the document tree", Set(document_root)),
-    row("Timeout", Take1, RSRC_CONF, 0, "Timeout duration (sec)", Set(set_timeout)),
-    row("KeepAlive", Flag, RSRC_CONF, 0, "Whether persistent connections should be On or Off", Set(keep_alive)),
-    row("KeepAliveTimeout", Take1, RSRC_CONF, 0, "Keep-Alive timeout duration (sec)", Set(keep_alive_timeout)),
-    row("MaxKeepAliveRequests", Take1, RSRC_CONF, 0, "Maximum number of Keep-Alive requests per connection, or 0 for infinite", Set(max_keep_alive)),
-    row("LimitRequestLine", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit on maximum size of an HTTP request line", Set(limit_line)),
-    row("LimitRequestFieldsize", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit on maximum size of an HTTP request header field", Set(limit_field_size)),
-    row("LimitRequestFields", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit (0 = unlimited) on max number of header fields in a request message", Set(limit_fields)),
     row("ServerSignature", Take1, OR_ALL, 0, "En-/disable server signature (on|off|email)", Set(server_signature)),
     row("ServerTokens", Take1, RSRC_CONF, GLOBAL_ONLY, "Determine tokens displayed in the Server: header - Min(imal), Major, Minor, Prod(uctOnly), OS, or Full", Set(server_tokens)),
     row("EnableSendfile", Take1, OR_FILEINFO, 0, "Controls whether sendfile may be used to transmit files", Set(enable_sendfile)),
@@ -69,13 +59,8 @@ pub const ROWS: &[Row] = &[
     row("AddDefaultCharset", Take1, OR_FILEINFO, 0, "The name of the default charset to add to any Content-Type without one or 'Off' to disable", Set(add_default_charset)),
     row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Set(accept_path_info)),
     row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Set(file_etag)),
-    row("TraceEnable", Take1, RSRC_CONF, 0, "'on' (default), 'off' or 'extended' to trace request body content", Set(trace_enable)),
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
-    row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Set(allow_encoded_slashes)),
     row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
-    row("Protocols", Iterate, RSRC_CONF, 0, "Controls which protocols are allowed", Set(protocols)),
-    row("ProtocolsHonorOrder", Take1, RSRC_CONF, 0, "'off' (default) or 'on' to respect given order of protocols, by default the client specified order determines selection", Set(protocols_honor_order)),
-    row("HttpProtocolOptions", Iterate, RSRC_CONF, 0, "'Allow0.9' or 'Require1.0' (default); 'RegisteredMethods' or 'LenientMethods' (default); 'Unsafe' or 'Strict' (default). Sets HTTP acceptance rules", Set(http_protocol_options)),
     row("ChrootDir", Take1, RSRC_CONF, GLOBAL_ONLY, "The directory to chroot(2) into", Planned("chroot")),
     row("Error", Raw, OR_ALL, 0, "Generate error message from within configuration.", Planned("the Error directive")),
 ];
@@ -213,51 +198,6 @@ fn document_root(b: &mut Builder, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn set_timeout(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let t = timeout("Timeout", a.get(0))?;
-    if !b.in_vhost() {
-        b.cfg.timeout = t;
-    }
-    b.host().timeout = t;
-    b.meta().timeout = true;
-    Ok(())
-}
-
-fn keep_alive(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let on = a.get(0).eq_ignore_ascii_case("on");
-    if !b.in_vhost() {
-        b.cfg.keep_alive = on;
-    }
-    b.host().keep_alive = on;
-    b.meta().keep_alive = true;
-    Ok(())
-}
-
-/// The value among `choices` that `v` names (case-insensitive), else
-/// Apache's message `err`.
-fn one_of<T: Copy>(v: &str, choices: &[(&str, T)], err: &str) -> Result<T, String> {
-    choices
-        .iter()
-        .find(|(name, _)| v.eq_ignore_ascii_case(name))
-        .map(|&(_, t)| t)
-        .ok_or_else(|| err.to_owned())
-}
-
-fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let t = one_of(
-        a.get(0),
-        &[
-            ("on", TraceEnable::On),
-            ("off", TraceEnable::Off),
-            ("extended", TraceEnable::Extended),
-        ],
-        "TraceEnable must be one of 'on', 'off', or 'extended'",
-    )?;
-    b.host().trace_enable = t;
-    b.meta().trace_enable = true;
-    Ok(())
-}
-
 fn accept_path_info(b: &mut Builder, a: &Args) -> Result<(), String> {
     let accept = one_of(
         a.get(0),
@@ -276,145 +216,12 @@ fn file_etag(b: &mut Builder, a: &Args) -> Result<(), String> {
     crate::file_etag::parse(&mut b.per_dir().file_etag, &a.words)
 }
 
-fn allow_encoded_slashes(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let e = one_of(
-        a.get(0),
-        &[
-            ("on", EncodedSlashes::On),
-            ("off", EncodedSlashes::Off),
-            ("nodecode", EncodedSlashes::NoDecode),
-        ],
-        "AllowEncodedSlashes must be On, Off, or NoDecode",
-    )?;
-    b.host().encoded_slashes = e;
-    b.meta().encoded_slashes = true;
-    Ok(())
-}
-
-fn keep_alive_timeout(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let t = timeout("KeepAliveTimeout", a.get(0))?;
-    if !b.in_vhost() {
-        b.cfg.keep_alive_timeout = t;
-    }
-    b.host().keep_alive_timeout = t;
-    b.meta().keep_alive_timeout = true;
-    Ok(())
-}
-
-fn max_keep_alive(b: &mut Builder, a: &Args) -> Result<(), String> {
-    // Apache uses atoi(): junk reads as 0 (unlimited); be stricter.
-    let n = number::<u32>("MaxKeepAliveRequests", a.get(0))?;
-    if !b.in_vhost() {
-        b.cfg.max_keep_alive_requests = n;
-    }
-    b.host().max_keep_alive_requests = n;
-    b.meta().max_keep_alive_requests = true;
-    Ok(())
-}
-
-fn limit_line(b: &mut Builder, a: &Args) -> Result<(), String> {
-    b.cfg.limit_request_line = number("LimitRequestLine", a.get(0))?;
-    Ok(())
-}
-
-fn limit_field_size(b: &mut Builder, a: &Args) -> Result<(), String> {
-    b.cfg.limit_request_field_size = number("LimitRequestFieldsize", a.get(0))?;
-    Ok(())
-}
-
-/// core.c `set_http_protocol_options`: each word sets a bit, a pair of
-/// opposites is refused (also across lines).  `Unsafe` (lenient request
-/// line and header parsing) is not implemented; inside `<VirtualHost>` it
-/// is refused too, because wsgid reads request lines with the server's
-/// settings (Apache uses the address's default virtual host's).
-fn http_protocol_options(b: &mut Builder, a: &Args) -> Result<(), String> {
-    const WORDS: [&str; 6] = [
-        "Allow0.9",
-        "Require1.0",
-        "Strict",
-        "Unsafe",
-        "RegisteredMethods",
-        "LenientMethods",
-    ];
-    if b.in_vhost() {
-        return Err(
-            "HttpProtocolOptions inside <VirtualHost>: not implemented yet in wsgid (request lines are read with the server's settings)"
-                .to_owned(),
-        );
-    }
-    for word in a.words.iter().filter(|w| !w.is_empty()) {
-        let Some(known) = WORDS.iter().find(|k| k.eq_ignore_ascii_case(word)) else {
-            return Err("HttpProtocolOptions accepts 'Unsafe' or 'Strict' (default), 'RegisteredMethods' or 'LenientMethods' (default), and 'Require1.0' or 'Allow0.9' (default)".to_owned());
-        };
-        b.http_protocol_words.push(known);
-        let seen = |w: &str| b.http_protocol_words.contains(&w);
-        for (one, other) in [
-            ("Allow0.9", "Require1.0"),
-            ("Strict", "Unsafe"),
-            ("RegisteredMethods", "LenientMethods"),
-        ] {
-            if seen(one) && seen(other) {
-                return Err(format!(
-                    "HttpProtocolOptions '{one}' and '{other}' are mutually exclusive"
-                ));
-            }
-        }
-        if *known == "Unsafe" {
-            return Err("HttpProtocolOptions Unsafe: not implemented yet in wsgid (lenient request parsing)".to_owned());
-        }
-    }
-    b.cfg.registered_methods_only = b.http_protocol_words.contains(&"RegisteredMethods");
-    b.cfg.require_http10 = b.http_protocol_words.contains(&"Require1.0");
-    Ok(())
-}
-
-/// `Protocols`: wsgid speaks `http/1.1` only, as Apache does without a
-/// module that provides another protocol (no mod_http2: `h2`/`h2c` are
-/// then never chosen, and HTTP/1.1 is served even when the list leaves it
-/// out).  A protocol wsgid cannot speak is a startup warning rather than
-/// silence.
-fn protocols(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let span = b.current_span.clone();
-    for p in a.words.iter().filter(|w| !w.is_empty()) {
-        if !p.eq_ignore_ascii_case("http/1.1") {
-            b.warn(
-                format!(
-                    "Protocols: '{}' is not available in wsgid (no HTTP/2); connections speak http/1.1, \
-                     as Apache's do without a module that provides it (line {} of {})",
-                    p.to_ascii_lowercase(),
-                    span.line,
-                    span.file.display()
-                ),
-                &span,
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `ProtocolsHonorOrder`: with one protocol there is no order to honour;
-/// the value is checked as Apache checks it, then the line is ignored.
-fn protocols_honor_order(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let v = a.get(0);
-    if !v.eq_ignore_ascii_case("on") && !v.eq_ignore_ascii_case("off") {
-        return Err("ProtocolsHonorOrder must be 'on' or 'off'".to_owned());
-    }
-    let span = b.current_span.clone();
-    b.cfg.ignored.push(("ProtocolsHonorOrder".to_owned(), span));
-    Ok(())
-}
-
 /// core.c `set_forcetype`: the type lower-cased; `None` undoes an outer
 /// section's.  The core's fixup then sets it over mod_mime's choice.
 fn force_type(b: &mut Builder, a: &Args) -> Result<(), String> {
     let t = a.get(0);
     b.per_dir().force_type =
         Some((!t.eq_ignore_ascii_case("none")).then(|| t.to_ascii_lowercase()));
-    Ok(())
-}
-
-fn limit_fields(b: &mut Builder, a: &Args) -> Result<(), String> {
-    b.cfg.limit_request_fields = number("LimitRequestFields", a.get(0))?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use crate::registry::Row;
 
 pub mod alias;
 pub mod auth;
+pub mod connection;
 pub mod core;
 pub mod daemon;
 pub mod headers;
@@ -21,6 +22,7 @@ pub mod wsgi;
 
 pub const ALL: &[&[Row]] = &[
     core::ROWS,
+    connection::ROWS,
     perdir::ROWS,
     sections::ROWS,
     alias::ROWS,
@@ -77,6 +79,16 @@ pub fn timeout(name: &str, v: &str) -> Result<std::time::Duration, String> {
     }
     .ok_or_else(bad)?;
     Ok(std::time::Duration::from_millis(ms))
+}
+
+/// The value among `choices` that `v` names (case-insensitive), else
+/// Apache's message `err`.
+pub fn one_of<T: Copy>(v: &str, choices: &[(&str, T)], err: &str) -> Result<T, String> {
+    choices
+        .iter()
+        .find(|(name, _)| v.eq_ignore_ascii_case(name))
+        .map(|&(_, t)| t)
+        .ok_or_else(|| err.to_owned())
 }
 
 #[cfg(test)]
