@@ -4,6 +4,7 @@
 mod errors;
 mod model;
 mod oracle;
+mod per_dir;
 mod reading;
 
 use std::path::Path;
