@@ -62,7 +62,7 @@ pub const ROWS: &[Row] = &[
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
     row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
     row("ChrootDir", Take1, RSRC_CONF, GLOBAL_ONLY, "The directory to chroot(2) into", Planned("chroot")),
-    row("Error", Raw, OR_ALL, 0, "Generate error message from within configuration.", Planned("the Error directive")),
+    row("Error", Raw, OR_ALL, 0, "Generate error message from within configuration.", Set(error_directive)),
 ];
 
 fn runtime_dir(b: &mut Builder, a: &Args) -> Result<(), String> {
@@ -396,4 +396,18 @@ mod tests {
             Err("Invalid address or port".into())
         );
     }
+}
+
+/// core.c `generate_message`: `Error message` stops the configuration
+/// there with that message (quotes around it dropped), typically inside an
+/// `<IfDefine>` or `<IfModule>` that a site needs.
+fn error_directive(_b: &mut Builder, a: &Args) -> Result<(), String> {
+    let raw = a.raw.trim();
+    if raw.is_empty() {
+        return Err("The Error directive was used with no message.".to_owned());
+    }
+    let quoted = raw.len() >= 2
+        && (raw.starts_with('"') || raw.starts_with('\''))
+        && raw.ends_with(&raw[..1]);
+    Err(if quoted { &raw[1..raw.len() - 1] } else { raw }.to_owned())
 }

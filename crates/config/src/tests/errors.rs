@@ -196,6 +196,17 @@ fn protocols_lines() {
 }
 
 #[test]
+fn the_error_directive_stops_with_its_message() {
+    assert_eq!(
+        msg("<IfDefine !NEEDED>\nError \"this site needs -D NEEDED\"\n</IfDefine>"),
+        "this site needs -D NEEDED"
+    );
+    assert_eq!(msg("Error some words"), "some words");
+    assert_eq!(msg("Error"), "The Error directive was used with no message.");
+    ok("<IfDefine NEEDED>\nError \"not reached\"\n</IfDefine>");
+}
+
+#[test]
 fn value_errors() {
     assert_eq!(
         msg("<Location />\nOptions ExecCGI +Indexes\n</Location>"),
