@@ -83,6 +83,10 @@ mod suite {
     /// `<Limit>` / `<LimitExcept>`: Require lines for some methods only.
     mod limit;
 
+    /// `WSGIDispatchScript`: per-request process group, application group
+    /// and callable.
+    mod dispatch;
+
     /// Worker processes: several workers, restart after a crash, shutdown.
     mod processes;
 

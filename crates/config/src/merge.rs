@@ -159,6 +159,10 @@ impl WsgiPerDir {
             map_head_to_get: later.map_head_to_get.or(self.map_head_to_get),
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             error_override: later.error_override.or(self.error_override),
+            dispatch_script: later
+                .dispatch_script
+                .clone()
+                .or_else(|| self.dispatch_script.clone()),
             access_script: later
                 .access_script
                 .clone()

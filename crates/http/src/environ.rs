@@ -204,6 +204,29 @@ pub fn wsgi_settings(site: &Site, r: &Request) -> WsgiSettings {
     }
 }
 
+/// A dispatch script's choices over the configured ones, expanded as the
+/// directives' values are (`%{GLOBAL}`, `%{ENV:VAR}`...; mod_wsgi's
+/// `wsgi_process_group`, `wsgi_application_group`, `wsgi_callable_object`).
+pub fn apply_dispatch(
+    site: &Site,
+    r: &Request,
+    settings: &mut WsgiSettings,
+    chosen: wsgid_python::Dispatched,
+) {
+    if let Some(g) = chosen.process_group {
+        settings.process_group = resolve_group(site, r, &GroupSpec::parse(&g));
+    }
+    if let Some(g) = chosen.application_group {
+        settings.application_group = resolve_group(site, r, &GroupSpec::parse(&g));
+    }
+    if let Some(c) = chosen.callable_object {
+        settings.callable = match c.strip_prefix("%{ENV:").and_then(|v| v.strip_suffix('}')) {
+            Some(var) => env_lookup(r, var).unwrap_or_else(|| "application".into()),
+            None => c,
+        };
+    }
+}
+
 /// `HTTP_*` name for a header, or None when Apache drops it.
 fn http_env_name<'k>(name: &str, key: &'k mut String) -> Option<&'k str> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {

@@ -405,7 +405,13 @@ impl FrontEnd {
 
     /// The WSGI handler: body checks, hand-off, response.
     async fn run_wsgi(&self, site: &Site, r: &Request, body: BodyIn) -> Response<OutBody> {
-        let settings = crate::environ::wsgi_settings(site, r);
+        let mut settings = crate::environ::wsgi_settings(site, r);
+        if let Some(script) = &r.per_dir.wsgi.dispatch_script {
+            match phases::auth::dispatch(self, site, r, script, &settings).await {
+                Some(chosen) => crate::environ::apply_dispatch(site, r, &mut settings, chosen),
+                None => return error_page(site, r, 500, None),
+            }
+        }
         let content_length = match handler::check_body(site, r, &settings) {
             Ok(length) => length,
             Err(status) => return error_page(site, r, status, None),

@@ -50,11 +50,17 @@ pub(crate) fn run(py: Python<'_>, group: &Group, call: AuthCall) {
         let _ = answer.send(AuthAnswer::Error);
         return;
     };
+    if kind == AuthKind::Dispatch {
+        let reply = crate::dispatch::call(py, &module, &environ, &error_log, peer, &display);
+        let _ = answer.send(reply);
+        return;
+    }
     let function_name = match &kind {
         AuthKind::AllowAccess { .. } => "allow_access",
         AuthKind::CheckPassword { .. } => "check_password",
         AuthKind::RealmHash { .. } => "get_realm_hash",
         AuthKind::GroupsForUser { .. } => "groups_for_user",
+        AuthKind::Dispatch => "process_group",
     };
     let function = match module.cast::<PyModule>() {
         Ok(m) => m.dict().get_item(function_name).ok().flatten(),
@@ -72,7 +78,7 @@ pub(crate) fn run(py: Python<'_>, group: &Group, call: AuthCall) {
             AuthKind::RealmHash { .. } => {
                 "user authentication script '{}' does not provide 'Digest' auth provider"
             }
-            AuthKind::GroupsForUser { .. } => {
+            AuthKind::GroupsForUser { .. } | AuthKind::Dispatch => {
                 "group authentication script '{}' does not provide group provider"
             }
         };
@@ -126,17 +132,17 @@ enum Mapped {
     Complaint(&'static str),
 }
 
-#[allow(clippy::too_many_arguments)]
-fn call_function(
-    py: Python<'_>,
+/// mod_wsgi's `Auth_environ` (and `Dispatch_environ`, the same): the
+/// front end's strings plus the version tuples, the group names,
+/// `mod_wsgi.script_reloading` and a `wsgi.errors` into the error log.
+pub(crate) fn auth_environ<'py>(
+    py: Python<'py>,
     group: &Group,
-    function: &Bound<'_, PyAny>,
     cgi: &crate::CgiEnv,
     application_group: &str,
     script_reloading: bool,
     sink: &crate::log_stream::SharedSink,
-    kind: &AuthKind,
-) -> PyResult<Mapped> {
+) -> PyResult<Bound<'py, PyDict>> {
     let interp = &group.interp;
     let vars = PyDict::new(py);
     for (k, v) in cgi.iter() {
@@ -149,12 +155,27 @@ fn call_function(
     vars.set_item("mod_wsgi.script_reloading", i32::from(script_reloading))?;
     let errors = Bound::new(py, LogStream::for_request(Arc::clone(sink)))?;
     vars.set_item("wsgi.errors", &errors)?;
+    Ok(vars)
+}
 
+#[allow(clippy::too_many_arguments)]
+fn call_function(
+    py: Python<'_>,
+    group: &Group,
+    function: &Bound<'_, PyAny>,
+    cgi: &crate::CgiEnv,
+    application_group: &str,
+    script_reloading: bool,
+    sink: &crate::log_stream::SharedSink,
+    kind: &AuthKind,
+) -> PyResult<Mapped> {
+    let vars = auth_environ(py, group, cgi, application_group, script_reloading, sink)?;
     let result = match kind {
         AuthKind::AllowAccess { host } => function.call1((vars, host))?,
         AuthKind::CheckPassword { user, password } => function.call1((vars, user, password))?,
         AuthKind::RealmHash { user, realm } => function.call1((vars, user, realm))?,
         AuthKind::GroupsForUser { user } => function.call1((vars, user))?,
+        AuthKind::Dispatch => function.call1((vars,))?,
     };
     if result.is_none() {
         return Ok(match kind {
@@ -202,7 +223,7 @@ fn call_function(
                 "Digest auth provider must return None or string object",
             ))
         }
-        AuthKind::GroupsForUser { .. } => {
+        AuthKind::GroupsForUser { .. } | AuthKind::Dispatch => {
             let Ok(items) = result.try_iter() else {
                 return Ok(Mapped::Complaint(GROUPS_TYPE));
             };
@@ -233,12 +254,12 @@ fn call_function(
 const GROUPS_TYPE: &str =
     "Groups for user returned from '{}' must be an iterable sequence of byte strings.";
 
-fn latin1(b: &[u8]) -> String {
+pub(crate) fn latin1(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
 }
 
 /// The text if every character is latin-1 (one byte each on the wire).
-fn to_latin1(s: &str) -> Option<String> {
+pub(crate) fn to_latin1(s: &str) -> Option<String> {
     s.chars()
         .all(|c| u32::from(c) <= 0xFF)
         .then(|| s.to_owned())

@@ -20,6 +20,7 @@
 mod adapter;
 mod auth;
 mod cgi_env;
+mod dispatch;
 mod environ;
 mod error;
 mod events;
@@ -227,6 +228,19 @@ pub enum AuthKind {
     RealmHash { user: String, realm: String },
     /// `groups_for_user(environ, user)`.
     GroupsForUser { user: String },
+    /// A `WSGIDispatchScript`: `process_group(environ)`,
+    /// `application_group(environ)` and `callable_object(environ)`, each
+    /// when the script defines it.
+    Dispatch,
+}
+
+/// What a dispatch script's functions returned (None: the function is
+/// missing or returned None, and the configuration's value stays).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dispatched {
+    pub process_group: Option<String>,
+    pub application_group: Option<String>,
+    pub callable_object: Option<String>,
 }
 
 /// What an auth script answered, mapped as mod_wsgi maps it.
@@ -245,6 +259,8 @@ pub enum AuthAnswer {
     Hash(String),
     /// `groups_for_user`'s groups.
     Groups(Vec<String>),
+    /// A dispatch script's answers.
+    Dispatch(Dispatched),
     /// The script failed to load, lacks the function, raised, or returned
     /// a value of the wrong type; already logged.
     Error,

@@ -182,15 +182,7 @@ fn script_alias_match(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 /// `%{GLOBAL}`, `%{SERVER}`, `%{RESOURCE}`, `%{ENV:VAR}` or a name.
 pub fn group_spec(v: &str) -> GroupSpec {
-    match v {
-        "%{GLOBAL}" => GroupSpec::Global,
-        "%{SERVER}" => GroupSpec::Server,
-        "%{RESOURCE}" => GroupSpec::Resource,
-        _ => match v.strip_prefix("%{ENV:").and_then(|r| r.strip_suffix('}')) {
-            Some(var) => GroupSpec::Env(var.to_owned()),
-            None => GroupSpec::Named(v.to_owned()),
-        },
-    }
+    GroupSpec::parse(v)
 }
 
 /// mod_wsgi's `wsgi_parse_option`: `name=value` where the value is one

@@ -374,6 +374,20 @@ const KNOWN_STATUSES: &[u16] = &[
     505, 506, 507, 508, 510, 511,
 ];
 
+/// core.c `generate_message`: `Error message` stops the configuration
+/// there with that message (quotes around it dropped), typically inside an
+/// `<IfDefine>` or `<IfModule>` that a site needs.
+fn error_directive(_b: &mut Builder, a: &Args) -> Result<(), String> {
+    let raw = a.raw.trim();
+    if raw.is_empty() {
+        return Err("The Error directive was used with no message.".to_owned());
+    }
+    let quoted = raw.len() >= 2
+        && (raw.starts_with('"') || raw.starts_with('\''))
+        && raw.ends_with(&raw[..1]);
+    Err(if quoted { &raw[1..raw.len() - 1] } else { raw }.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,18 +410,4 @@ mod tests {
             Err("Invalid address or port".into())
         );
     }
-}
-
-/// core.c `generate_message`: `Error message` stops the configuration
-/// there with that message (quotes around it dropped), typically inside an
-/// `<IfDefine>` or `<IfModule>` that a site needs.
-fn error_directive(_b: &mut Builder, a: &Args) -> Result<(), String> {
-    let raw = a.raw.trim();
-    if raw.is_empty() {
-        return Err("The Error directive was used with no message.".to_owned());
-    }
-    let quoted = raw.len() >= 2
-        && (raw.starts_with('"') || raw.starts_with('\''))
-        && raw.ends_with(&raw[..1]);
-    Err(if quoted { &raw[1..raw.len() - 1] } else { raw }.to_owned())
 }

@@ -26,7 +26,7 @@ pub const ROWS: &[Row] = &[
     row("WSGIAcceptMutex", Take1, RSRC_CONF, GLOBAL_ONLY, "Set accept mutex type for daemon processes.", Ignored("the processes of a daemon group accept from one shared socket without a mutex (the kernel hands each connection to one of them)")),
     row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Set(ignore_activity)),
     row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Set(import_script)),
-    row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Planned("dispatch scripts")),
+    row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Set(dispatch_script)),
     row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
     row("WSGIAccessScript", Raw, OR_AUTHCFG, 0, "Location of WSGI host access script file.", Set(access_script)),
     row("WSGIAuthUserScript", Raw, OR_AUTHCFG, 0, "Location of WSGI user auth script file.", Set(auth_user_script)),
@@ -193,6 +193,11 @@ fn auth_script(a: &Args, what: &str) -> Result<AuthScript, String> {
         path: PathBuf::from(path),
         application_group,
     })
+}
+
+fn dispatch_script(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().wsgi.dispatch_script = Some(auth_script(a, "dispatch")?);
+    Ok(())
 }
 
 fn access_script(b: &mut Builder, a: &Args) -> Result<(), String> {

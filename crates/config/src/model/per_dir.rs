@@ -119,6 +119,23 @@ pub enum GroupSpec {
     Named(String),
 }
 
+impl GroupSpec {
+    /// A `WSGIApplicationGroup`/`WSGIProcessGroup` value (also what a
+    /// dispatch script returns): `%{GLOBAL}`, `%{SERVER}`, `%{RESOURCE}`,
+    /// `%{ENV:VAR}` or a name.
+    pub fn parse(v: &str) -> GroupSpec {
+        match v {
+            "%{GLOBAL}" => GroupSpec::Global,
+            "%{SERVER}" => GroupSpec::Server,
+            "%{RESOURCE}" => GroupSpec::Resource,
+            _ => match v.strip_prefix("%{ENV:").and_then(|r| r.strip_suffix('}')) {
+                Some(var) => GroupSpec::Env(var.to_owned()),
+                None => GroupSpec::Named(v.to_owned()),
+            },
+        }
+    }
+}
+
 /// `WSGICallableObject name|%{ENV:VAR}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallableSpec {
@@ -256,6 +273,9 @@ pub struct WsgiPerDir {
     pub error_override: Option<bool>,
     /// `WSGIAccessScript`, `WSGIAuthUserScript`, `WSGIAuthGroupScript`.
     pub access_script: Option<AuthScript>,
+    /// `WSGIDispatchScript path [application-group=...]`: may choose the
+    /// request's process group, application group and callable.
+    pub dispatch_script: Option<AuthScript>,
     pub auth_user_script: Option<AuthScript>,
     pub auth_group_script: Option<AuthScript>,
     /// `WSGIGroupAuthoritative` (parsed; in Apache 2.4 `Require wsgi-group`

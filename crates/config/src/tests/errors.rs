@@ -202,8 +202,34 @@ fn the_error_directive_stops_with_its_message() {
         "this site needs -D NEEDED"
     );
     assert_eq!(msg("Error some words"), "some words");
-    assert_eq!(msg("Error"), "The Error directive was used with no message.");
+    assert_eq!(
+        msg("Error"),
+        "The Error directive was used with no message."
+    );
     ok("<IfDefine NEEDED>\nError \"not reached\"\n</IfDefine>");
+}
+
+#[test]
+fn dispatch_script_lines_are_mod_wsgis() {
+    assert_eq!(
+        msg("WSGIDispatchScript"),
+        "Location of dispatch script not supplied."
+    );
+    assert_eq!(
+        msg("WSGIDispatchScript /d.py process-group=x"),
+        "Invalid option to WSGI dispatch script definition."
+    );
+    let c = ok(
+        "<Directory /srv>\nWSGIDispatchScript /srv/d.py application-group=%{SERVER}\n</Directory>\n",
+    );
+    let d = c.main.sections[0].per_dir.wsgi.dispatch_script.clone();
+    assert_eq!(
+        d.map(|s| (s.path, s.application_group)),
+        Some((
+            std::path::PathBuf::from("/srv/d.py"),
+            crate::model::GroupSpec::Server
+        ))
+    );
 }
 
 #[test]

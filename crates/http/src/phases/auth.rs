@@ -512,12 +512,56 @@ async fn wsgi_provider(fe: &FrontEnd, site: &Site, r: &Request, kind: AuthKind) 
 }
 
 /// Hand a script call to the Python host and wait for its answer.
+/// `WSGIDispatchScript` (mod_wsgi's `wsgi_execute_dispatch`): what its
+/// functions chose for this request; None when the script failed (logged
+/// with its traceback; the request gets a 500).
+///
+/// Its environ is mod_wsgi's `Dispatch_environ`: the request's CGI and
+/// `mod_wsgi.*` strings as the application would get them, before the
+/// callable is known (so without `mod_wsgi.callable_object`), plus
+/// `wsgi.errors`.
+pub async fn dispatch(
+    fe: &FrontEnd,
+    site: &Site,
+    r: &Request,
+    script: &AuthScript,
+    settings: &environ::WsgiSettings,
+) -> Option<wsgid_python::Dispatched> {
+    let inputs = environ::EnvInputs {
+        settings,
+        path_translated: super::path_translated(fe, r),
+        request_id: super::handler::request_id(fe, r),
+        server_software: &site.server_banner,
+    };
+    let (mut vars, _) = environ::build(site, r, &inputs);
+    vars.unset("mod_wsgi.callable_object");
+    // ap_add_common_vars' PATH, which the application's environ leaves out.
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    vars.push("PATH", &path);
+    match call_with(fe, site, r, script, AuthKind::Dispatch, vars).await {
+        AuthAnswer::Dispatch(d) => Some(d),
+        _ => None,
+    }
+}
+
 async fn call(
     fe: &FrontEnd,
     site: &Site,
     r: &Request,
     script: &AuthScript,
     kind: AuthKind,
+) -> AuthAnswer {
+    let vars = environ::auth_environ(site, r, &site.server_banner);
+    call_with(fe, site, r, script, kind, vars).await
+}
+
+async fn call_with(
+    fe: &FrontEnd,
+    site: &Site,
+    r: &Request,
+    script: &AuthScript,
+    kind: AuthKind,
+    vars: wsgid_python::CgiEnv,
 ) -> AuthAnswer {
     let Some(python) = &fe.python else {
         return AuthAnswer::Error;
@@ -527,7 +571,7 @@ async fn call(
         script: script.path.clone(),
         application_group: environ::auth_script_group(site, r, &script.application_group),
         script_reloading: r.per_dir.wsgi.script_reloading.unwrap_or(true),
-        environ: environ::auth_environ(site, r, &site.server_banner),
+        environ: vars,
         kind,
         client: Some(r.conn.peer),
         error_log: site.error_log.clone(),

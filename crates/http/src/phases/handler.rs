@@ -249,21 +249,10 @@ pub fn submit(
         return Err(SubmitError::NoPython);
     }
     let site = fe.site(r.host);
-    // Fixed width (until a counter passes 2^32): successive requests then
-    // build environ tables of one layout, which the Python side compares
-    // as a whole (python/src/environ/layout.rs).
-    let mut request_id = String::with_capacity(33);
-    let _ = write!(
-        request_id,
-        "{:08x}-{:08x}",
-        r.conn.id,
-        fe.next_id
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
     let inputs = EnvInputs {
         settings: &settings,
         path_translated: super::path_translated(fe, r),
-        request_id,
+        request_id: request_id(fe, r),
         server_software: &site.server_banner,
     };
     let (environ, url_scheme) = environ::build(site, r, &inputs);
@@ -323,4 +312,19 @@ pub fn submit(
     };
     python.submit(req).map_err(|_| SubmitError::ShuttingDown)?;
     Ok(rx)
+}
+
+/// `mod_wsgi.request_id`.  Fixed width (until a counter passes 2^32):
+/// successive requests then build environ tables of one layout, which the
+/// Python side compares as a whole (python/src/environ/layout.rs).
+pub fn request_id(fe: &FrontEnd, r: &Request) -> String {
+    let mut id = String::with_capacity(33);
+    let _ = write!(
+        id,
+        "{:08x}-{:08x}",
+        r.conn.id,
+        fe.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    id
 }
