@@ -297,12 +297,14 @@ fn signature_line(site: &Site, r: &Request) -> Option<String> {
 /// encoding replaces `Content-Encoding`; its languages, followed by those
 /// of the response's own `Content-Language` not among them, become one
 /// `Content-Language` joined with ",".  Not on the server's own error
-/// pages (`ap_send_error_response` clears both) nor on a 304 (whose
-/// headers Apache limits to the validators and caching ones).
+/// pages (`ap_send_error_response` clears both) nor on a 204 or 304 (the
+/// header filter clears them for a status without a body).
 pub fn add_metadata(r: &Request, resp: &mut Response<OutBody>) {
-    if resp.extensions().get::<ServerGenerated>().is_some()
-        || resp.status() == StatusCode::NOT_MODIFIED
-    {
+    let header_only = matches!(
+        resp.status(),
+        StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT
+    );
+    if resp.extensions().get::<ServerGenerated>().is_some() || header_only {
         return;
     }
     let headers = resp.headers_mut();

@@ -174,11 +174,15 @@ fn encode_head(
     };
     let mut wrote_length = false;
     let mut wrote_date = false;
+    // AP_STATUS_IS_HEADER_ONLY: the http header filter sends a 204 or 304
+    // without the entity's type and length (every other header stays).
+    let header_only = code == 204 || code == 304;
     for (name, value) in h {
         match *name {
+            header::CONTENT_TYPE if header_only => continue,
             header::CONTENT_LENGTH => {
                 // One Content-Length line, whatever the handler added.
-                if wrote_length || app_chunked {
+                if wrote_length || app_chunked || header_only {
                     continue;
                 }
                 wrote_length = true;
