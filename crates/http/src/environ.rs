@@ -177,10 +177,7 @@ pub fn wsgi_settings(site: &Site, r: &Request) -> WsgiSettings {
         .map_or_else(|| resource(site, r), |g| resolve_group(site, r, g));
     let callable = match (&notes.callable_object, &w.callable_object) {
         (Some(name), _) => name.clone(),
-        (None, Some(CallableSpec::Named(n))) => n.clone(),
-        (None, Some(CallableSpec::Env(var))) => {
-            env_lookup(r, var).unwrap_or_else(|| "application".into())
-        }
+        (None, Some(spec)) => resolve_callable(r, spec),
         (None, None) => "application".into(),
     };
     WsgiSettings {
@@ -220,10 +217,16 @@ pub fn apply_dispatch(
         settings.application_group = resolve_group(site, r, &GroupSpec::parse(&g));
     }
     if let Some(c) = chosen.callable_object {
-        settings.callable = match c.strip_prefix("%{ENV:").and_then(|v| v.strip_suffix('}')) {
-            Some(var) => env_lookup(r, var).unwrap_or_else(|| "application".into()),
-            None => c,
-        };
+        settings.callable = resolve_callable(r, &CallableSpec::parse(&c));
+    }
+}
+
+/// A callable's name: `%{ENV:VAR}` from the request's environment
+/// (`application` when unset), else the name itself.
+fn resolve_callable(r: &Request, spec: &CallableSpec) -> String {
+    match spec {
+        CallableSpec::Named(n) => n.clone(),
+        CallableSpec::Env(var) => env_lookup(r, var).unwrap_or_else(|| "application".into()),
     }
 }
 

@@ -180,11 +180,6 @@ fn script_alias_match(b: &mut Builder, a: &Args) -> Result<(), String> {
     wsgi_alias(b, a, true)
 }
 
-/// `%{GLOBAL}`, `%{SERVER}`, `%{RESOURCE}`, `%{ENV:VAR}` or a name.
-pub fn group_spec(v: &str) -> GroupSpec {
-    GroupSpec::parse(v)
-}
-
 /// mod_wsgi's `wsgi_parse_option`: `name=value` where the value is one
 /// configuration word (so it may be quoted).
 pub fn parse_option(rest: &mut &str) -> Option<(String, String)> {
@@ -227,14 +222,14 @@ fn wsgi_alias(b: &mut Builder, a: &Args, is_match: bool) -> Result<(), String> {
                 if value.is_empty() {
                     return Err("Invalid name for WSGI application group.".to_owned());
                 }
-                opts.application_group = Some(group_spec(&value));
+                opts.application_group = Some(GroupSpec::parse(&value));
                 raw_application_group = Some(value);
             }
             "process-group" => {
                 if value.is_empty() {
                     return Err("Invalid name for WSGI process group.".to_owned());
                 }
-                opts.process_group = Some(group_spec(&value));
+                opts.process_group = Some(GroupSpec::parse(&value));
                 raw_process_group = Some(value);
             }
             "callable-object" => {
@@ -311,8 +306,8 @@ mod tests {
             Some(("application-group".into(), "a b".into()))
         );
         assert_eq!(parse_option(&mut rest), None);
-        assert_eq!(group_spec("%{ENV:X}"), GroupSpec::Env("X".into()));
-        assert_eq!(group_spec("%{RESOURCE}"), GroupSpec::Resource);
-        assert_eq!(group_spec("name"), GroupSpec::Named("name".into()));
+        assert_eq!(GroupSpec::parse("%{ENV:X}"), GroupSpec::Env("X".into()));
+        assert_eq!(GroupSpec::parse("%{RESOURCE}"), GroupSpec::Resource);
+        assert_eq!(GroupSpec::parse("name"), GroupSpec::Named("name".into()));
     }
 }

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::alias::{group_spec, parse_option};
+use super::alias::parse_option;
 use super::wsgi_flag;
 use crate::builder::Builder;
 use crate::lexer::{next_word, words};
@@ -68,7 +68,7 @@ pub const ROWS: &[Row] = &[
 /// defined groups here (mod_wsgi checks at request time: "No WSGI daemon
 /// process called '...' has been configured").
 fn process_group(b: &mut Builder, a: &Args) -> Result<(), String> {
-    b.per_dir().wsgi.process_group = Some(group_spec(a.get(0)));
+    b.per_dir().wsgi.process_group = Some(GroupSpec::parse(a.get(0)));
     Ok(())
 }
 
@@ -154,17 +154,12 @@ fn socket_prefix(b: &mut Builder, a: &Args) -> Result<(), String> {
 }
 
 fn application_group(b: &mut Builder, a: &Args) -> Result<(), String> {
-    b.per_dir().wsgi.application_group = Some(group_spec(a.get(0)));
+    b.per_dir().wsgi.application_group = Some(GroupSpec::parse(a.get(0)));
     Ok(())
 }
 
 fn callable_object(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let v = a.get(0);
-    let spec = match v.strip_prefix("%{ENV:").and_then(|r| r.strip_suffix('}')) {
-        Some(var) => CallableSpec::Env(var.to_owned()),
-        None => CallableSpec::Named(v.to_owned()),
-    };
-    b.per_dir().wsgi.callable_object = Some(spec);
+    b.per_dir().wsgi.callable_object = Some(CallableSpec::parse(a.get(0)));
     Ok(())
 }
 
@@ -185,7 +180,7 @@ fn auth_script(a: &Args, what: &str) -> Result<AuthScript, String> {
             "application-group" if value.is_empty() => {
                 return Err("Invalid name for WSGI application group.".to_owned());
             }
-            "application-group" => application_group = group_spec(&value),
+            "application-group" => application_group = GroupSpec::parse(&value),
             _ => return Err(invalid()),
         }
     }

@@ -143,6 +143,17 @@ pub enum CallableSpec {
     Env(String),
 }
 
+impl CallableSpec {
+    /// A `WSGICallableObject` value (also what a dispatch script's
+    /// `callable_object()` returns): `%{ENV:VAR}` or a name.
+    pub fn parse(v: &str) -> CallableSpec {
+        match v.strip_prefix("%{ENV:").and_then(|r| r.strip_suffix('}')) {
+            Some(var) => CallableSpec::Env(var.to_owned()),
+            None => CallableSpec::Named(v.to_owned()),
+        }
+    }
+}
+
 /// `WSGIMapHEADToGET On|Off|Auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapHeadToGet {
