@@ -104,7 +104,10 @@ fn serve(path: &Path, defines: &[String]) -> Result<ExitCode, AppError> {
 fn print_warnings(cfg: &wsgid_config::ServerConfig) {
     let log = wsgid_log::ErrorLog::stderr(wsgid_log::Level::Warn);
     for (warning, _) in &cfg.warnings {
-        if warning.starts_with("AH00111:") {
+        if ["AH00111:", "AH00119:", "AH00120:"]
+            .iter()
+            .any(|id| warning.starts_with(id))
+        {
             log.log(
                 "core",
                 wsgid_log::Level::Warn,

@@ -40,6 +40,7 @@ pub struct HostMeta {
     pub max_keep_alive_requests: bool,
     pub trace_enable: bool,
     pub encoded_slashes: bool,
+    pub recursion_limit: bool,
     pub logs: Vec<RawLog>,
     /// `LogFormat fmt nickname`.
     pub formats: BTreeMap<String, String>,
@@ -121,6 +122,7 @@ pub fn empty_host(span: Option<Span>) -> Host {
         max_keep_alive_requests: 100,
         trace_enable: TraceEnable::On,
         encoded_slashes: EncodedSlashes::Off,
+        recursion_limit: RecursionLimit::default(),
         set_env_if: Vec::new(),
         rewrite: Rewrite::default(),
     }

@@ -142,6 +142,9 @@ fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLo
     if !meta.encoded_slashes {
         host.encoded_slashes = main.encoded_slashes;
     }
+    if !meta.recursion_limit {
+        host.recursion_limit = main.recursion_limit;
+    }
     host.custom_logs = if own_logs.is_empty() {
         main.custom_logs.clone()
     } else {

@@ -132,6 +132,7 @@ impl Rewrite {
             engine: later.engine.or(self.engine),
             rules: later.rules.clone(),
             dir_prefix: later.dir_prefix.clone(),
+            base: later.base.clone(),
         }
     }
 }

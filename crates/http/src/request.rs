@@ -151,6 +151,17 @@ pub struct Request {
     /// `headers_in` table itself (repeated lines already joined by the
     /// read, one value per line the rules added), not the lines as sent.
     pub headers_in_table: bool,
+    /// mod_rewrite's per-directory internal redirect (its `redirect:` file
+    /// name and `redirect-handler`): the URI, with its query, that the
+    /// handler phase redirects to.
+    pub rewrite_redirect: Option<String>,
+    /// A rule with `[END]` matched: per-directory rules no longer run, in
+    /// this request or the ones its internal redirects make (Apache keeps
+    /// the mark in the pool they share).
+    pub rewrite_end: bool,
+    /// The internal redirects that led to this request (the length of
+    /// Apache's `r->prev` chain).
+    pub redirects: u32,
 }
 
 /// A file-system walk's input and result (see `phases::walk::storage`).
@@ -399,6 +410,9 @@ impl Request {
             auth_type: None,
             err_headers: Vec::new(),
             headers_in_table: false,
+            rewrite_redirect: None,
+            rewrite_end: false,
+            redirects: 0,
         };
         match error {
             Some(e) => Err((Box::new(r), e)),
@@ -478,6 +492,9 @@ impl Request {
             auth_type: self.auth_type.clone(),
             err_headers: Vec::new(),
             headers_in_table: false,
+            rewrite_redirect: None,
+            rewrite_end: false,
+            redirects: 0,
         }
     }
 
@@ -519,6 +536,46 @@ impl Request {
         r.walk_memo = None;
         r.err_headers = self.err_headers.clone();
         r
+    }
+
+    /// The request `ap_internal_redirect` makes for mod_rewrite's redirect
+    /// handler: `target` (a decoded URL-path, latin-1, and its query) with
+    /// this request's method, headers and body, the environment renamed
+    /// `REDIRECT_*` with `REDIRECT_STATUS` 200, and `REDIRECT_URL` and
+    /// `REDIRECT_QUERY_STRING` from this request (`ap_add_common_vars`).
+    /// The path is %-decoded and normalised again as a request's is; a bad
+    /// one comes back with the error Apache answers it with.
+    pub fn internal_redirect(&self, target: &str) -> (Request, Option<HeadError>) {
+        let (path, args) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_owned())),
+            None => (target, None),
+        };
+        let mut error = None;
+        let uri = Request::decode_path(&uri::latin1_bytes(path), &mut error);
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (format!("REDIRECT_{k}"), v.clone()))
+            .collect();
+        env.push(("REDIRECT_STATUS".into(), "200".into()));
+        env.push(("REDIRECT_URL".into(), uri::latin1(&self.uri)));
+        if let Some(q) = &self.args {
+            env.push(("REDIRECT_QUERY_STRING".into(), q.clone()));
+        }
+        let mut r = self.sub_request(uri);
+        r.method = self.method.clone();
+        r.args = args;
+        r.headers = self.headers.clone();
+        r.headers_in_table = self.headers_in_table;
+        r.env = env;
+        r.is_sub = false;
+        r.user = None;
+        r.auth_type = None;
+        r.walk_memo = None;
+        r.err_headers = self.err_headers.clone();
+        r.rewrite_end = self.rewrite_end;
+        r.redirects = self.redirects + 1;
+        (r, error)
     }
 
     /// `apr_table_set(r->subprocess_env, key, value)`.

@@ -208,20 +208,30 @@ impl FrontEnd {
                 }
             }
         };
-        let site = self.site(r.host);
-        let mut resp = self.respond(site, &r, outcome, body, &parts.method).await;
-        dir_response_settings(&r, &mut resp);
+        // mod_rewrite's internal redirects: the last request they make
+        // answers (the log still shows the first one's URL).
+        let (last, outcome) = match outcome {
+            Outcome::InternalRedirect(target) => {
+                let (last, outcome) = self.internal_redirects(&r, &target).await;
+                (Some(last), outcome)
+            }
+            outcome => (None, outcome),
+        };
+        let fin = last.as_ref().unwrap_or(&r);
+        let site = self.site(fin.host);
+        let mut resp = self.respond(site, fin, outcome, body, &parts.method).await;
+        dir_response_settings(fin, &mut resp);
         // ErrorDocument (a redirected request's response carries its own
         // per-directory settings).
         if resp
             .extensions()
             .get::<response::ServerGenerated>()
             .is_some()
-            && let Some(doc) = error_document::lookup(site, &r, resp.status().as_u16())
+            && let Some(doc) = error_document::lookup(site, fin, resp.status().as_u16())
         {
             resp = match doc {
-                ErrorDocument::Local(path) => self.error_redirect(site, &r, resp, path).await,
-                doc => error_document::answer(site, &r, resp, doc),
+                ErrorDocument::Local(path) => self.error_redirect(site, fin, resp, path).await,
+                doc => error_document::answer(site, fin, resp, doc),
             };
         }
         // mod_headers' `Header` rules, with err_headers_out (the 401
@@ -232,9 +242,9 @@ impl FrontEnd {
             .is_some();
         phases::headers::output(
             &site.host.per_dir,
-            &r,
+            fin,
             resp.headers_mut(),
-            &r.err_headers,
+            &fin.err_headers,
             generated,
         );
         let max = self.cfg.max_keep_alive_requests;
@@ -243,11 +253,50 @@ impl FrontEnd {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         r.method = parts.method;
-        let record = crate::phases::log::AccessRecord::new(site, &r, &resp);
+        let site = self.site(r.host);
+        let record =
+            crate::phases::log::AccessRecord::new(site, &r, &resp).map(|record| match &last {
+                Some(last) => record.redirected(last),
+                None => record,
+            });
         if let Some(record) = record {
             resp.body_mut().set_log(record);
         }
         resp
+    }
+
+    /// mod_rewrite's redirect handler (`ap_internal_redirect`): the request
+    /// for `target` goes through every phase, and so on while each one
+    /// redirects again, up to `LimitInternalRecursion` (then Apache's 500
+    /// and AH00124).  The last request and what its phases decided.
+    async fn internal_redirects(&self, r: &Request, target: &str) -> (Request, Outcome) {
+        let (mut current, mut error) = r.internal_redirect(target);
+        loop {
+            if let Some(e) = error.take() {
+                let outcome = self.head_error(&current, e);
+                return (current, outcome);
+            }
+            let outcome = Box::pin(phases::process(self, &mut current)).await;
+            let Outcome::InternalRedirect(next) = outcome else {
+                return (current, outcome);
+            };
+            let site = self.site(current.host);
+            let limit = site.host.recursion_limit.redirects;
+            if current.redirects >= limit {
+                site.error_log.log(
+                    "core",
+                    Level::Error,
+                    Peer::Client(current.conn.peer),
+                    &format!(
+                        "AH00124: Request exceeded the limit of {limit} internal redirects due to probable \
+                         configuration error. Use 'LimitInternalRecursion' to increase the limit if necessary. \
+                         Use 'LogLevel debug' to get a backtrace."
+                    ),
+                );
+                return (current, Outcome::Error(500));
+            }
+            (current, error) = current.internal_redirect(&next);
+        }
     }
 
     /// The response for what the phases decided.
@@ -266,6 +315,15 @@ impl FrontEnd {
             Outcome::Error(code) => error_page(site, r, code, None),
             Outcome::ServerOptions => server_options(site),
             Outcome::Trace => phases::trace::answer(site, r, body).await,
+            // From an ErrorDocument's request (the main one's are followed
+            // in `handle`).
+            Outcome::InternalRedirect(target) => {
+                let (last, outcome) = self.internal_redirects(r, &target).await;
+                let site = self.site(last.host);
+                let mut resp = Box::pin(self.respond(site, &last, outcome, body, method)).await;
+                dir_response_settings(&last, &mut resp);
+                resp
+            }
         }
     }
 

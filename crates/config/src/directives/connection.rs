@@ -4,7 +4,7 @@
 
 use super::{number, one_of, timeout};
 use crate::builder::Builder;
-use crate::model::{EncodedSlashes, TraceEnable};
+use crate::model::{EncodedSlashes, RecursionLimit, TraceEnable};
 use crate::registry::{Action::*, Arity::*, *};
 
 // One row per line reads as a table; rustfmt would explode it.
@@ -17,6 +17,7 @@ pub const ROWS: &[Row] = &[
     row("LimitRequestLine", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit on maximum size of an HTTP request line", Set(limit_line)),
     row("LimitRequestFieldsize", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit on maximum size of an HTTP request header field", Set(limit_field_size)),
     row("LimitRequestFields", Take1, RSRC_CONF, GLOBAL_ONLY, "Limit (0 = unlimited) on max number of header fields in a request message", Set(limit_fields)),
+    row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Set(recursion_limit)),
     row("TraceEnable", Take1, RSRC_CONF, 0, "'on' (default), 'off' or 'extended' to trace request body content", Set(trace_enable)),
     row("AllowEncodedSlashes", Take1, RSRC_CONF, 0, "Allow URLs containing '/' encoded as '%2F'", Set(allow_encoded_slashes)),
     row("Protocols", Iterate, RSRC_CONF, 0, "Controls which protocols are allowed", Set(protocols)),
@@ -78,6 +79,59 @@ fn limit_field_size(b: &mut Builder, a: &Args) -> Result<(), String> {
 fn limit_fields(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.cfg.limit_request_fields = number("LimitRequestFields", a.get(0))?;
     Ok(())
+}
+
+/// `LimitInternalRecursion redirects [subrequests]` (`set_recursion_limit`,
+/// whose `atoi` reads a leading number and takes anything else as 0).
+/// With one number, it limits both, as in Apache.
+fn recursion_limit(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let span = b.current_span.clone();
+    let redirects = leading_number(a.get(0));
+    if redirects <= 0 {
+        return Err("The recursion limit must be greater than zero.".to_owned());
+    }
+    if redirects < 4 {
+        b.warn(
+            "AH00119: Limiting internal redirects to very low numbers may cause normal requests to fail."
+                .to_owned(),
+            &span,
+        );
+    }
+    let mut subrequests = redirects;
+    if a.words.len() > 1 {
+        subrequests = leading_number(a.get(1));
+        if subrequests <= 0 {
+            return Err("The recursion limit must be greater than zero.".to_owned());
+        }
+        if subrequests < 4 {
+            b.warn(
+                "AH00120: Limiting the subrequest depth to a very low level may cause normal requests to fail."
+                    .to_owned(),
+                &span,
+            );
+        }
+    }
+    let clamp = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    b.host().recursion_limit = RecursionLimit {
+        redirects: clamp(redirects),
+        subrequests: clamp(subrequests),
+    };
+    b.meta().recursion_limit = true;
+    Ok(())
+}
+
+/// C's `atoi`: optional blanks and sign, then the digits there are.
+fn leading_number(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (sign, digits) = match t.as_bytes().first() {
+        Some(b'-') => (-1, &t[1..]),
+        Some(b'+') => (1, &t[1..]),
+        _ => (1, t),
+    };
+    let end = digits.bytes().take_while(u8::is_ascii_digit).count();
+    sign * digits[..end]
+        .parse::<i64>()
+        .unwrap_or(if end == 0 { 0 } else { i64::MAX })
 }
 
 fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {

@@ -60,7 +60,6 @@ pub const ROWS: &[Row] = &[
     row("AcceptPathInfo", Take1, OR_FILEINFO, 0, "Set to on or off for PATH_INFO to be accepted by handlers, or default for the per-handler preference", Set(accept_path_info)),
     row("FileETag", Raw, OR_FILEINFO, 0, "Specify components used to construct a file's ETag", Set(file_etag)),
     row("ErrorLogFormat", Take12, RSRC_CONF, 0, "Format string for the ErrorLog", Planned("custom error log formats")),
-    row("LimitInternalRecursion", Take12, RSRC_CONF, 0, "maximum recursion depth of internal redirects and subrequests", Planned("LimitInternalRecursion")),
     row("ChrootDir", Take1, RSRC_CONF, GLOBAL_ONLY, "The directory to chroot(2) into", Planned("chroot")),
     row("Error", Raw, OR_ALL, 0, "Generate error message from within configuration.", Set(error_directive)),
 ];

@@ -1,7 +1,7 @@
 //! mod_rewrite's directives, the subset wsgid implements: `RewriteEngine`,
-//! `RewriteCond` and `RewriteRule` (flags `E`, `L`, `PT`, `NC`, `QSA`,
-//! `QSD`, `F`, `G`); `RewriteMap`, `RewriteBase`, `RewriteOptions` and the
-//! other flags are refused.  Outside sections they go to the host (run in
+//! `RewriteBase`, `RewriteCond` and `RewriteRule` (flags `E`, `L`, `END`,
+//! `PT`, `NC`, `QSA`, `QSD`, `F`, `G`, `R`, `NE`); `RewriteMap`,
+//! `RewriteOptions` and the other flags are refused.  Outside sections they go to the host (run in
 //! translate_name), inside to the section's per-directory config (run in
 //! the fixup phase).
 
@@ -9,8 +9,8 @@ use regex::{Regex, RegexBuilder};
 
 use crate::builder::Builder;
 use crate::model::{
-    CondPattern, FileTest, IntOp, Rewrite, RewriteCond, RewriteRule, SectionKind, SectionPattern,
-    StrOp, Template,
+    CondPattern, FileTest, IntOp, Rewrite, RewriteCond, RewriteRule, SectionPattern, StrOp,
+    Template,
 };
 use crate::registry::{Action::*, Arity::*, *};
 
@@ -18,7 +18,7 @@ use crate::registry::{Action::*, Arity::*, *};
 pub const ROWS: &[Row] = &[
     row("RewriteEngine", Flag, OR_FILEINFO, 0, "On or Off to enable or disable (default) the whole rewriting engine", Set(engine)),
     row("RewriteOptions", Iterate, OR_FILEINFO, 0, "List of option strings to set", Planned("mod_rewrite: RewriteOptions")),
-    row("RewriteBase", Take1, OR_FILEINFO, 0, "the base URL of the per-directory context", Planned("mod_rewrite: RewriteBase")),
+    row("RewriteBase", Take1, OR_FILEINFO, 0, "the base URL of the per-directory context", Set(base)),
     row("RewriteCond", Raw, OR_FILEINFO, 0, "an input string and a to be applied regexp-pattern", Set(cond)),
     row("RewriteRule", Raw, OR_FILEINFO, 0, "an URL-applied regexp-pattern and a substitution URL", Set(rule)),
     row("RewriteMap", Take23, RSRC_CONF, 0, "a mapname and a filename and options", Planned("mod_rewrite: RewriteMap")),
@@ -31,15 +31,15 @@ fn target(b: &mut Builder) -> &mut Rewrite {
     if b.at_host_level() {
         return &mut b.host().rewrite;
     }
-    let prefix = b
-        .dirs
-        .last()
-        .and_then(|d| match (&d.section.kind, &d.section.pattern) {
-            (SectionKind::Directory, SectionPattern::Wildcard(p)) => {
-                Some(format!("{}/", p.trim_end_matches('/')))
-            }
-            _ => None,
-        });
+    // mod_rewrite's `dconf->directory`: the section's argument (a regex
+    // section's expression too) with a trailing slash.
+    let prefix = b.dirs.last().map(|d| {
+        let path = match &d.section.pattern {
+            SectionPattern::Wildcard(p) => p.as_str(),
+            SectionPattern::Regex(re) => re.as_str(),
+        };
+        format!("{}/", path.trim_end_matches('/'))
+    });
     b.per_dir().rewrite.get_or_insert_with(|| Rewrite {
         dir_prefix: prefix,
         ..Rewrite::default()
@@ -50,6 +50,22 @@ fn target(b: &mut Builder) -> &mut Rewrite {
 fn scope(b: &Builder) -> String {
     let section = b.dirs.last().map(|d| &d.section.span);
     format!("{:?}|{}|{:?}", b.vhost, b.dirs.len(), section)
+}
+
+/// `cmd_rewritebase`.
+fn base(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let url = a.get(0);
+    if b.at_host_level() {
+        return Err("RewriteBase: only valid in per-directory config files".to_owned());
+    }
+    if url.is_empty() {
+        return Err("RewriteBase: empty URL not allowed".to_owned());
+    }
+    if !url.starts_with('/') {
+        return Err("RewriteBase: argument is not a valid URL".to_owned());
+    }
+    target(b).base = Some(url.to_owned());
+    Ok(())
 }
 
 fn engine(b: &mut Builder, a: &Args) -> Result<(), String> {
@@ -187,12 +203,6 @@ fn rule(b: &mut Builder, a: &Args) -> Result<(), String> {
             b.rewrite_conds = Some((k, conds));
         }
     }
-    if !b.at_host_level() && (r.substitution.is_some() || r.redirect.is_some()) {
-        return Err(
-            "RewriteRule: per-directory substitutions and redirects are not implemented yet in wsgid (only '-')"
-                .to_owned(),
-        );
-    }
     target(b).rules.push(r);
     Ok(())
 }
@@ -211,6 +221,7 @@ pub fn parse_rule(words: &[String], raw: &str) -> Result<RewriteRule, String> {
         substitution: None,
         env: Vec::new(),
         last: false,
+        end: false,
         pass_through: false,
         qs_append: false,
         qs_discard: false,
@@ -292,9 +303,10 @@ fn rule_flag(r: &mut RewriteRule, nocase: &mut bool, k: &str, v: &str) -> Result
             });
         }
         "ne" | "noescape" => r.no_escape = true,
-        // In server context (the only one where wsgid rewrites) END stops
-        // the rules as L does.
-        "end" => r.last = true,
+        "end" => {
+            r.last = true;
+            r.end = true;
+        }
         "g" | "gone" => r.status = Some(410),
         "p" | "proxy" | "c" | "chain" | "s" | "skip" | "n" | "next" | "t" | "type" | "h"
         | "handler" | "co" | "cookie" | "ns" | "nosubreq" | "b" | "bnp" | "backrefnoplus"

@@ -231,6 +231,8 @@ pub struct Host {
     pub trace_enable: TraceEnable,
     /// `AllowEncodedSlashes` (per server, inherited the same way).
     pub encoded_slashes: EncodedSlashes,
+    /// `LimitInternalRecursion` (per server, inherited the same way).
+    pub recursion_limit: RecursionLimit,
     /// `SetEnvIf` & co. written outside sections (mod_setenvif's server
     /// config, run in post_read_request): a virtual host gets the main
     /// server's first, then its own.
@@ -238,6 +240,23 @@ pub struct Host {
     /// mod_rewrite's server config (run in translate_name): a virtual host
     /// inherits `RewriteEngine` but not the rules (no `RewriteOptions Inherit`).
     pub rewrite: Rewrite,
+}
+
+/// `LimitInternalRecursion`: how many internal redirects one request may
+/// make, and how deep sub-requests may nest (Apache's defaults: 10 each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecursionLimit {
+    pub redirects: u32,
+    pub subrequests: u32,
+}
+
+impl Default for RecursionLimit {
+    fn default() -> Self {
+        RecursionLimit {
+            redirects: 10,
+            subrequests: 10,
+        }
+    }
 }
 
 /// One `SetEnvIf`/`SetEnvIfNoCase`/`BrowserMatch[NoCase]` line.
@@ -273,9 +292,14 @@ pub struct Rewrite {
     /// `RewriteEngine On|Off` (None: not written here, inherit).
     pub engine: Option<bool>,
     pub rules: Vec<RewriteRule>,
-    /// For `<Directory>` rules: the directory with a trailing slash, the
-    /// prefix stripped from the file name before matching.
+    /// For per-directory rules: the section's path with a trailing slash
+    /// (mod_rewrite's `dconf->directory`), the prefix stripped from the
+    /// file name before matching and put before a relative substitution.
     pub dir_prefix: Option<String>,
+    /// `RewriteBase`: the URL-path that replaces `dir_prefix` in a
+    /// rewritten file name (never inherited, as without `RewriteOptions
+    /// MergeBase`).
+    pub base: Option<String>,
 }
 
 /// One `RewriteRule` with the `RewriteCond`s written before it.
@@ -292,6 +316,9 @@ pub struct RewriteRule {
     pub env: Vec<(String, Option<Template>)>,
     /// `L`, `PT`, `QSA`, `QSD`, `F` (403) / `G` (410) as a status.
     pub last: bool,
+    /// `END`: like `L`, and no per-directory rules run again for this
+    /// request, even after the internal redirect they cause.
+    pub end: bool,
     pub pass_through: bool,
     pub qs_append: bool,
     pub qs_discard: bool,

@@ -394,13 +394,21 @@ fn not_implemented_and_removed() {
     );
     assert_eq!(
         msg("RewriteBase /x"),
-        "RewriteBase: not implemented yet in wsgid (mod_rewrite: RewriteBase)"
+        "RewriteBase: only valid in per-directory config files"
+    );
+    assert_eq!(
+        msg("<Directory /x>\nRewriteBase x\n</Directory>"),
+        "RewriteBase: argument is not a valid URL"
+    );
+    assert_eq!(
+        msg("LimitInternalRecursion 0"),
+        "The recursion limit must be greater than zero."
+    );
+    assert_eq!(
+        msg("LimitInternalRecursion 5 x"),
+        "The recursion limit must be greater than zero."
     );
     assert_eq!(msg("RewriteRule a b [X]"), "RewriteRule: unknown flag 'X'");
-    assert_eq!(
-        msg("<Location />\nRewriteRule a b\n</Location>"),
-        "RewriteRule: per-directory substitutions and redirects are not implemented yet in wsgid (only '-')"
-    );
     assert_eq!(
         msg("<Location />\n<If \"-n 'x'\">\n</If>\n</Location>"),
         "<If>: not implemented yet in wsgid (<If> expressions)"

@@ -42,6 +42,9 @@ fn script_error(site: &Site, r: &Request, what: &str) {
 /// Decide between the WSGI handler and the default handler, and make the
 /// checks that fail before any response is produced.
 pub fn select(site: &Site, r: &Request) -> Outcome {
+    if let Some(target) = &r.rewrite_redirect {
+        return Outcome::InternalRedirect(target.clone());
+    }
     if is_wsgi_handler(r.handler_name()) {
         if !r.alias_forced && !r.per_dir.effective_options(default_options()).exec_cgi {
             script_error(site, r, "Options ExecCGI is off in this directory");

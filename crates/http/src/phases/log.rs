@@ -54,6 +54,8 @@ pub struct AccessRecord {
     handler: Option<String>,
     keep_alive: bool,
     user: Option<String>,
+    /// `%s` after an internal redirect: the first request's own status.
+    status_original: Option<u16>,
 }
 
 impl AccessRecord {
@@ -94,7 +96,25 @@ impl AccessRecord {
             handler: r.handler.as_deref().map(str::to_owned),
             keep_alive: !close,
             user: r.user.clone(),
+            status_original: None,
         })
+    }
+
+    /// The record of a request that mod_rewrite redirected internally to
+    /// `last`: mod_log_config takes most items from the last request and
+    /// `%s`, `%U`, `%r`, `%R`, `%T`/`%D` from the first one, whose own
+    /// status was 200.
+    pub fn redirected(mut self, last: &Request) -> AccessRecord {
+        self.method = last.method.as_str().to_owned();
+        self.query.clone_from(&last.args);
+        self.env.clone_from(&last.env);
+        self.filename = last
+            .filename
+            .as_ref()
+            .map(|f| f.to_string_lossy().into_owned());
+        self.user.clone_from(&last.user);
+        self.status_original = Some(200);
+        self
     }
 
     /// Write the lines, `sent` body bytes having gone out; `wire`: what the
@@ -111,7 +131,7 @@ impl AccessRecord {
             uri_path: &self.uri_path,
             query: self.query.as_deref(),
             protocol: &self.protocol,
-            status_original: self.status,
+            status_original: self.status_original.unwrap_or(self.status),
             status_final: self.status,
             bytes_sent: sent,
             bytes_in: wire.map_or(0, |w| w.bytes_in),

@@ -55,6 +55,9 @@ pub enum Outcome {
     ServerOptions,
     /// `TRACE`: answered by the core at map-to-storage (`trace.rs`).
     Trace,
+    /// mod_rewrite's redirect handler: process this URI (with its query)
+    /// as a new request (`ap_internal_redirect`).
+    InternalRedirect(String),
 }
 
 impl From<rewrite::Stop> for Outcome {
@@ -103,8 +106,8 @@ fn lookup(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), 
     after_access(fe, site, r, depth)
 }
 
-/// translate, map to storage, header_parser and the fixups that wsgid runs
-/// before the access checks.
+/// translate, map to storage and header_parser: what runs before the
+/// access checks.
 fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
     if r.uri == b"*" && r.method == http::Method::OPTIONS && depth == 0 {
         return Err(Outcome::ServerOptions);
@@ -178,25 +181,25 @@ fn before_access(site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome>
         let per_dir = std::sync::Arc::clone(&r.per_dir);
         setenvif::run(&per_dir.set_env_if, r);
     }
-    // Fixups: mod_rewrite's (APR_HOOK_FIRST) before mod_env's.
+    Ok(())
+}
+
+/// The type checker, then the fixups in their hook order: mod_rewrite's
+/// (APR_HOOK_FIRST), mod_env's, mod_dir's and mod_headers' (APR_HOOK_LAST).
+/// They run after the access checks, so neither a rewrite nor `SetEnv`
+/// can change what those decided.
+fn after_access(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
+    types(fe, r);
     if let Err(stop) = rewrite::fixup(site, r) {
         return Err(stop.into());
     }
     fixup_env(r);
-    // mod_headers' fixup runs last (APR_HOOK_LAST); a sub-request's edits
-    // would only touch its own copy of the headers.
-    if !r.is_sub {
-        headers::fixup_request(r);
-    }
-
-    Ok(())
-}
-
-/// The type checker, and mod_dir's fixup.
-fn after_access(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
-    types(fe, r);
     if r.kind == FileKind::Dir {
         fixup_dir(fe, site, r, depth)?;
+    }
+    // A sub-request's edits would only touch its own copy of the headers.
+    if !r.is_sub {
+        headers::fixup_request(r);
     }
     Ok(())
 }
@@ -277,7 +280,8 @@ fn fixup_dir(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(
         }
         return Err(Outcome::Redirect(301, construct_url(site, r, &target)));
     }
-    if depth >= MAX_SUBREQ_DEPTH {
+    // mod_dir steps aside between mod_rewrite's fixup and its redirect.
+    if r.rewrite_redirect.is_some() || depth >= MAX_SUBREQ_DEPTH {
         return Ok(());
     }
     let names = r
@@ -322,6 +326,7 @@ fn adopt(r: &mut Request, sub: Request) {
     r.content_type = sub.content_type;
     r.content_languages = sub.content_languages;
     r.content_encoding = sub.content_encoding;
+    r.rewrite_redirect = sub.rewrite_redirect;
 }
 
 /// `ap_construct_url`: `http://name[:port]` + path, the port left out

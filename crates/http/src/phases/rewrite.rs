@@ -1,12 +1,13 @@
 //! mod_rewrite's rule engine for the subset wsgid implements: server-level
 //! rules in translate_name (before mod_alias and mod_wsgi), per-directory
-//! rules (`-` substitutions only) in the fixups.  Conditions, back-references
+//! rules in the fixups, where a rewrite becomes an internal redirect.  Conditions, back-references
 //! `$N`/`%N`, `%{VAR}`, and the `E`, `L`, `END`, `PT`, `QSA`, `QSD`, `F`,
 //! `G`, `R` and `NE` flags.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use wsgid_config::model::{
     CondPattern, FileTest, IntOp, Piece, RewriteCond, RewriteRule, ServerVar, StrOp, Template,
@@ -40,22 +41,35 @@ struct Applied {
     status: Option<u16>,
 }
 
-/// translate_name: `Err(status)` for `[F]`/`[G]`; else `r.filename` is set
-/// when a rule rewrote to a file path (the other translators then skip),
-/// or `r.uri` changed for `[PT]` (they then map the new URI).
+/// Where a rule list runs: the server's rules in translate_name, or a
+/// directory's in the fixups (mod_rewrite's `ctx->perdir`).
+#[derive(Clone, Copy)]
+enum Context<'a> {
+    Server,
+    Dir {
+        /// The section's path with a trailing slash (`dconf->directory`).
+        prefix: &'a str,
+        /// `RewriteBase`.
+        base: Option<&'a str>,
+    },
+}
+
 /// Whether server-level rules can change a URI's translation here.
 pub fn engaged(site: &Site) -> bool {
     let rw = &site.host.rewrite;
     rw.engine == Some(true) && !rw.rules.is_empty()
 }
 
+/// translate_name: `Err(status)` for `[F]`/`[G]`; else `r.filename` is set
+/// when a rule rewrote to a file path (the other translators then skip),
+/// or `r.uri` changed for `[PT]` (they then map the new URI).
 pub fn translate(site: &Site, r: &mut Request) -> Result<(), Stop> {
     if !engaged(site) {
         return Ok(());
     }
     let rw = &site.host.rewrite;
     let input = latin1(&r.uri);
-    let done = apply(site, r, &rw.rules, input)?;
+    let done = apply(site, r, &rw.rules, Context::Server, input)?;
     let Some(new) = done.changed else {
         return Ok(());
     };
@@ -77,31 +91,124 @@ pub fn translate(site: &Site, r: &mut Request) -> Result<(), Stop> {
     Ok(())
 }
 
-/// The fixup hook: per-directory rules (only `-` substitutions are
-/// accepted by the configuration), matched against the file name with the
-/// `<Directory>` prefix stripped.
+/// The fixup hook (`hook_fixup`): the per-directory rules, matched against
+/// the file name and path info less the section's path.  A rule that
+/// rewrites to a local path ends in an internal redirect to a URL-path:
+/// the section's path replaced by `RewriteBase`, else the DocumentRoot
+/// taken off, else the Alias target replaced by its URL (the redirect
+/// itself is the handler's: `r.rewrite_redirect`).  `[R]` answers a
+/// redirect from here, `[F]`/`[G]` their status.
 pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
-    let per_dir = std::sync::Arc::clone(&r.per_dir);
+    let per_dir = Arc::clone(&r.per_dir);
     let Some(rw) = &per_dir.rewrite else {
         return Ok(());
     };
-    if rw.engine != Some(true) || rw.rules.is_empty() {
+    // Server-level rules (no section) run in translate only.
+    let (Some(true), Some(prefix)) = (rw.engine, rw.dir_prefix.as_deref()) else {
         return Ok(());
-    }
-    let Some(filename) = r
+    };
+    let ofilename = r
         .filename
         .as_ref()
-        .map(|_| r.filename_latin1().into_owned())
-    else {
+        .map(|_| r.filename_latin1().into_owned());
+    // The directory's own name without its slash: mod_dir is left to
+    // redirect it to the slash (no `RewriteOptions AllowNoSlash` here).
+    if ofilename.as_deref() == Some(&prefix[..prefix.len() - 1]) {
+        return Ok(());
+    }
+    if r.rewrite_end {
+        return Ok(());
+    }
+    let options = r.per_dir.effective_options(super::default_options());
+    if !(options.follow_symlinks || options.symlinks_if_owner_match) {
+        site.error_log.log(
+            "rewrite",
+            wsgid_log::Level::Error,
+            wsgid_log::Peer::Client(r.conn.peer),
+            &format!(
+                "AH00670: Options FollowSymLinks and SymLinksIfOwnerMatch are both off, so the RewriteRule \
+                 directive is also forbidden due to its similar ability to circumvent directory restrictions : {}",
+                ofilename.as_deref().unwrap_or("")
+            ),
+        );
+        return Err(Stop::Status(403));
+    }
+    let start = ofilename.clone().unwrap_or_else(|| latin1(&r.uri));
+    let ctx = Context::Dir {
+        prefix,
+        base: rw.base.as_deref(),
+    };
+    let done = apply(site, r, &rw.rules, ctx, start)?;
+    let Some(new) = done.changed else {
         return Ok(());
     };
-    let input = match &rw.dir_prefix {
-        Some(p) => filename
-            .strip_prefix(p.as_str())
-            .map_or(filename.clone(), str::to_owned),
-        None => filename,
+    if !new.starts_with('/') {
+        return Err(Stop::Status(400));
+    }
+    // A rewrite to the very file name would redirect forever.
+    if ofilename.as_deref() == Some(new.as_str()) {
+        return Ok(());
+    }
+    let mut url = match rw.base.as_deref() {
+        Some(base) => subst_prefix_path(&new, prefix, base),
+        None => {
+            let root = site.host.document_root.to_string_lossy();
+            let root = root.strip_suffix('/').unwrap_or(&root);
+            match new.strip_prefix(root) {
+                Some(rest) if rest.starts_with('/') => rest.to_owned(),
+                _ => new.clone(),
+            }
+        }
     };
-    apply(site, r, &rw.rules, input).map(|_| ())
+    if url == new
+        && let Some((context_prefix, context_root)) = &r.context
+    {
+        url = subst_prefix_path(&new, context_root, context_prefix);
+    }
+    let mut target = url.clone();
+    if let Some(args) = &r.args {
+        target.push('?');
+        target.push_str(args);
+    }
+    r.filename = Some(PathBuf::from(OsString::from_vec(from_latin1(&format!(
+        "redirect:{url}"
+    )))));
+    r.handler = Some(std::borrow::Cow::Borrowed(REDIRECT_HANDLER));
+    r.rewrite_redirect = Some(target);
+    Ok(())
+}
+
+/// mod_rewrite's handler name for its internal redirects (`%R` logs it).
+pub const REDIRECT_HANDLER: &str = "redirect-handler";
+
+/// `subst_prefix_path`: `input` with `matched` (a trailing slash
+/// ignored) replaced by `subst` when it is followed by a slash there;
+/// `subst` then ends with one.
+fn subst_prefix_path(input: &str, matched: &str, subst: &str) -> String {
+    let m = matched.strip_suffix('/').unwrap_or(matched);
+    match input
+        .strip_prefix(m)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(rest) => {
+            let mut out = String::with_capacity(subst.len() + 1 + rest.len());
+            out.push_str(subst);
+            if !subst.is_empty() && !subst.ends_with('/') {
+                out.push('/');
+            }
+            out.push_str(rest);
+            out
+        }
+        None => input.to_owned(),
+    }
+}
+
+/// `is_absolute_uri` for the forms wsgid accepts: `scheme://…`.
+fn is_absolute_uri(s: &str) -> bool {
+    match s.find("://") {
+        Some(i) => i > 0 && s[..i].bytes().all(|b| b.is_ascii_alphanumeric()),
+        None => false,
+    }
 }
 
 /// `apply_rewrite_list`.
@@ -109,10 +216,24 @@ fn apply(
     site: &Site,
     r: &mut Request,
     rules: &[RewriteRule],
-    mut input: String,
+    ctx: Context<'_>,
+    mut current: String,
 ) -> Result<Applied, Stop> {
     let mut out = Applied::default();
     for rule in rules {
+        // A directory's rules see the file name with the path info, less
+        // the directory (`apply_rewrite_rule`).
+        let input = match ctx {
+            Context::Server => current.clone(),
+            Context::Dir { prefix, .. } => {
+                let mut full = current.clone();
+                crate::uri::push_latin1(&mut full, &r.path_info);
+                match full.strip_prefix(prefix) {
+                    Some(rest) => rest.to_owned(),
+                    None => full,
+                }
+            }
+        };
         let rule_caps = match rule.pattern.captures(&input) {
             Some(_) if rule.negate => continue,
             Some(c) => groups(&c),
@@ -135,20 +256,23 @@ fn apply(
                 None => r.unset_env(name),
             }
         }
+        if rule.end {
+            r.rewrite_end = true;
+        }
         if let Some(status) = rule.status {
             out.status = Some(status);
             return Err(Stop::Status(status));
         }
         if let Some(code) = rule.redirect {
-            return Err(redirect(site, r, rule, code, &refs, &input));
+            return Err(redirect(site, r, rule, code, &refs, ctx, &current));
         }
         if let Some(sub) = &rule.substitution {
-            let new = expand(sub, site, r, &refs);
+            let new = with_dir_prefix(ctx, expand(sub, site, r, &refs));
             if unsafe_3f(site, r, &new) {
                 return Err(Stop::Status(403));
             }
             let path = split_query(r, rule, new);
-            input.clone_from(&path);
+            current.clone_from(&path);
             out.changed = Some(path);
             out.pass_through |= rule.pass_through;
         }
@@ -157,6 +281,16 @@ fn apply(
         }
     }
     Ok(out)
+}
+
+/// A directory's relative substitution gets the directory in front.
+fn with_dir_prefix(ctx: Context<'_>, new: String) -> String {
+    match ctx {
+        Context::Dir { prefix, .. } if !new.starts_with('/') && !is_absolute_uri(&new) => {
+            format!("{prefix}{new}")
+        }
+        _ => new,
+    }
 }
 
 /// `splitout_queryargs`: a substitution's `?query` becomes the request's
@@ -213,13 +347,14 @@ fn redirect(
     rule: &RewriteRule,
     code: u16,
     refs: &Refs,
+    ctx: Context<'_>,
     input: &str,
 ) -> Stop {
     if !(300..400).contains(&code) {
         return Stop::Status(code);
     }
     let new = match &rule.substitution {
-        Some(sub) => expand(sub, site, r, refs),
+        Some(sub) => with_dir_prefix(ctx, expand(sub, site, r, refs)),
         None => input.to_owned(),
     };
     if unsafe_3f(site, r, &new) {
@@ -238,6 +373,19 @@ fn redirect(
             let slash = if path.starts_with('/') { "" } else { "/" };
             (super::construct_url(site, r, ""), format!("{slash}{path}"))
         }
+    };
+    // A directory's path in the URL becomes its RewriteBase (hook_fixup,
+    // which leaves it there without one).
+    let path = match ctx {
+        Context::Dir {
+            prefix,
+            base: Some(base),
+        } if path.len() > 1 => {
+            let dir = prefix.strip_prefix('/').unwrap_or(prefix);
+            let base = base.strip_prefix('/').unwrap_or(base);
+            format!("/{}", subst_prefix_path(&path[1..], dir, base))
+        }
+        _ => path,
     };
     let mut url = origin;
     if rule.no_escape {
