@@ -98,8 +98,8 @@ fn serve(path: &Path, defines: &[String]) -> Result<ExitCode, AppError> {
 
 /// The configuration's warnings on stderr, as Apache prints them while it
 /// reads its configuration (before any error log is open): most as bare
-/// text (logged with `APLOG_STARTUP`), the undefined-variable one as a
-/// whole log line.  Only the master (and `-t`) prints them; workers and
+/// text (logged with `APLOG_STARTUP`), the undefined-variable and
+/// LimitInternalRecursion ones as whole log lines.  Only the master (and `-t`) prints them; workers and
 /// daemon processes read the same file again silently.
 fn print_warnings(cfg: &wsgid_config::ServerConfig) {
     let log = wsgid_log::ErrorLog::stderr(wsgid_log::Level::Warn);

@@ -30,6 +30,9 @@ mod suite {
     /// mod_setenvif and the mod_rewrite subset.
     mod rewrite;
 
+    /// mod_rewrite's per-directory rules and their internal redirects.
+    mod rewrite_dir;
+
     /// Application groups as sub-interpreters, WSGIReloadMechanism, C
     /// extensions in sub-interpreters.
     mod interpreters;

@@ -492,6 +492,38 @@ fn trace_enable_is_per_server_and_checked() {
 }
 
 #[test]
+fn limit_internal_recursion_per_server() {
+    let c = ok("LimitInternalRecursion 3\n\
+         <VirtualHost *:80>\n\
+         ServerName a\n\
+         LimitInternalRecursion 20 5\n\
+         </VirtualHost>\n\
+         <VirtualHost *:80>\n\
+         ServerName b\n\
+         </VirtualHost>\n");
+    let limit = |redirects, subrequests| RecursionLimit {
+        redirects,
+        subrequests,
+    };
+    // One number limits both, as in Apache.
+    assert_eq!(c.main.recursion_limit, limit(3, 3));
+    assert_eq!(c.virtual_hosts[0].host.recursion_limit, limit(20, 5));
+    assert_eq!(c.virtual_hosts[1].host.recursion_limit, limit(3, 3));
+    let warnings: Vec<&str> = c.warnings.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(
+        warnings,
+        [
+            "AH00119: Limiting internal redirects to very low numbers may cause normal requests to fail."
+        ]
+    );
+    assert_eq!(
+        ok("LimitInternalRecursion 8 2\n").warnings[0].0,
+        "AH00120: Limiting the subrequest depth to a very low level may cause normal requests to fail."
+    );
+    assert_eq!(ok("").main.recursion_limit, limit(10, 10));
+}
+
+#[test]
 fn redirect_arguments_are_checked_as_mod_alias_checks_them() {
     let c = ok(
         "Redirect /a http://x/\nRedirect permanent /b /c\nRedirect gone /d\nRedirectMatch 307 ^/e(.*) $1\n",

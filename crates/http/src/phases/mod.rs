@@ -77,8 +77,10 @@ pub fn default_options() -> OptionFlags {
     }
 }
 
-/// How deep DirectoryIndex sub-requests may nest.
-const MAX_SUBREQ_DEPTH: u8 = 4;
+/// How deep sub-requests may nest whatever `LimitInternalRecursion` says:
+/// each level is a native stack frame of the event loop (Apache's are
+/// too, but its threads have 8 MiB stacks).
+const MAX_SUBREQ_DEPTH: u8 = 32;
 
 /// Run every phase up to the handler choice for the main request.  Access
 /// and authentication scripts make it wait for the Python host.
@@ -281,9 +283,10 @@ fn fixup_dir(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(
         return Err(Outcome::Redirect(301, construct_url(site, r, &target)));
     }
     // mod_dir steps aside between mod_rewrite's fixup and its redirect.
-    if r.rewrite_redirect.is_some() || depth >= MAX_SUBREQ_DEPTH {
+    if r.rewrite_redirect.is_some() {
         return Ok(());
     }
+    let limit = site.host.recursion_limit.subrequests;
     let names = r
         .per_dir
         .directory_index
@@ -291,6 +294,21 @@ fn fixup_dir(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(
         .unwrap_or_else(|| vec!["index.html".to_owned()]);
     let mut error = None;
     for name in names {
+        // `ap_is_recursion_limit_exceeded`: the sub-request is a 500.
+        if u32::from(depth) >= limit || depth >= MAX_SUBREQ_DEPTH {
+            site.error_log.log(
+                "core",
+                Level::Error,
+                Peer::Client(r.conn.peer),
+                &format!(
+                    "AH00125: Request exceeded the limit of {limit} subrequest nesting levels due to probable \
+                     configuration error. Use 'LimitInternalRecursion' to increase the limit if necessary. \
+                     Use 'LogLevel debug' to get a backtrace."
+                ),
+            );
+            error = Some(Outcome::Error(500));
+            continue;
+        }
         let mut uri = r.uri.clone();
         uri.extend_from_slice(name.as_bytes());
         let mut sub = r.sub_request(uri);

@@ -138,3 +138,29 @@ fn per_directory_rules_match_the_stripped_file_name() {
     assert_eq!(fixup(&s, &mut r), Ok(()));
     assert_eq!(env(&r, "REST"), Some("f.txt"));
 }
+
+#[test]
+fn subst_prefix_path_as_mod_rewrite() {
+    // The directory (its trailing slash optional) must be followed by one.
+    assert_eq!(
+        subst_prefix_path("/w/d/x/y", "/w/d/", "/base/"),
+        "/base/x/y"
+    );
+    assert_eq!(subst_prefix_path("/w/d/x", "/w/d", "/base"), "/base/x");
+    assert_eq!(subst_prefix_path("/w/dx/y", "/w/d/", "/base/"), "/w/dx/y");
+    assert_eq!(subst_prefix_path("/w/d", "/w/d/", "/base/"), "/w/d");
+    // An empty replacement leaves the rest without a leading slash.
+    assert_eq!(subst_prefix_path("w/d/x", "w/d/", ""), "x");
+}
+
+#[test]
+fn relative_substitutions_get_the_directory() {
+    let dir = Context::Dir {
+        prefix: "/w/d/",
+        base: None,
+    };
+    assert_eq!(with_dir_prefix(dir, "a.wsgi/x".into()), "/w/d/a.wsgi/x");
+    assert_eq!(with_dir_prefix(dir, "/a.wsgi".into()), "/a.wsgi");
+    assert_eq!(with_dir_prefix(dir, "http://h/x".into()), "http://h/x");
+    assert_eq!(with_dir_prefix(Context::Server, "a".into()), "a");
+}
