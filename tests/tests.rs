@@ -33,6 +33,10 @@ mod suite {
     /// mod_rewrite's per-directory rules and their internal redirects.
     mod rewrite_dir;
 
+    /// mod_dir: FallbackResource, DirectoryIndexRedirect,
+    /// DirectoryCheckHandler.
+    mod mod_dir;
+
     /// Application groups as sub-interpreters, WSGIReloadMechanism, C
     /// extensions in sub-interpreters.
     mod interpreters;

@@ -52,6 +52,16 @@ impl PerDir {
                 .clone()
                 .or_else(|| self.default_language.clone()),
             directory_slash: later.directory_slash.or(self.directory_slash),
+            directory_check_handler: later
+                .directory_check_handler
+                .or(self.directory_check_handler),
+            directory_index_redirect: later
+                .directory_index_redirect
+                .or(self.directory_index_redirect),
+            fallback_resource: later
+                .fallback_resource
+                .clone()
+                .or_else(|| self.fallback_resource.clone()),
             directory_index: later
                 .directory_index
                 .clone()

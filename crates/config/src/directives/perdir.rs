@@ -1,5 +1,6 @@
 //! Core per-directory directives: Options, AllowOverride(List), SetHandler,
-//! LimitRequestBody, and mod_dir's DirectoryIndex.
+//! LimitRequestBody, and mod_dir's DirectoryIndex, DirectorySlash, DirectoryCheckHandler,
+//! DirectoryIndexRedirect and FallbackResource.
 
 use crate::builder::Builder;
 use crate::merge::union;
@@ -16,9 +17,9 @@ pub const ROWS: &[Row] = &[
     row("LimitRequestBody", Take1, OR_ALL, 0, "Limit (in bytes) on maximum size of request message body", Set(limit_request_body)),
     row("DirectoryIndex", Raw, OR_INDEXES, 0, "a list of file names", Set(directory_index)),
     row("DirectorySlash", Flag, OR_INDEXES, 0, "On or Off", Set(directory_slash)),
-    row("DirectoryCheckHandler", Flag, OR_INDEXES, 0, "On or Off", Planned("DirectoryCheckHandler")),
-    row("DirectoryIndexRedirect", Take1, OR_INDEXES, 0, "On, Off, or a 3xx status code.", Planned("DirectoryIndexRedirect")),
-    row("FallbackResource", Take1, OR_FILEINFO, 0, "Set a default handler", Planned("FallbackResource")),
+    row("DirectoryCheckHandler", Flag, OR_INDEXES, 0, "On or Off", Set(directory_check_handler)),
+    row("DirectoryIndexRedirect", Take1, OR_INDEXES, 0, "On, Off, or a 3xx status code.", Set(directory_index_redirect)),
+    row("FallbackResource", Take1, OR_INDEXES, 0, "Set a default handler", Set(fallback_resource)),
 ];
 
 const ALL_OPTIONS: OptionFlags = OptionFlags {
@@ -247,6 +248,41 @@ fn allow_override_list(b: &mut Builder, a: &Args) -> Result<(), String> {
 
 fn directory_slash(b: &mut Builder, a: &Args) -> Result<(), String> {
     b.per_dir().directory_slash = Some(a.get(0).eq_ignore_ascii_case("on"));
+    Ok(())
+}
+
+fn directory_check_handler(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().directory_check_handler = Some(a.get(0).eq_ignore_ascii_case("on"));
+    Ok(())
+}
+
+/// `configure_redirect` (a number is read as `atoi` reads it).
+fn directory_index_redirect(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0);
+    let status = match v.to_ascii_lowercase().as_str() {
+        "on" | "temp" => 302,
+        "off" => 0,
+        "permanent" => 301,
+        "seeother" => 303,
+        _ if v.starts_with(|c: char| c.is_ascii_digit()) => {
+            let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+            match digits.parse::<u16>() {
+                Ok(n) if (300..400).contains(&n) => n,
+                _ => {
+                    return Err(
+                        "DirectoryIndexRedirect only accepts values between 300 and 399".to_owned(),
+                    );
+                }
+            }
+        }
+        _ => return Err("DirectoryIndexRedirect ON|OFF|permanent|temp|seeother|3xx".to_owned()),
+    };
+    b.per_dir().directory_index_redirect = Some(status);
+    Ok(())
+}
+
+fn fallback_resource(b: &mut Builder, a: &Args) -> Result<(), String> {
+    b.per_dir().fallback_resource = Some(a.get(0).to_owned());
     Ok(())
 }
 

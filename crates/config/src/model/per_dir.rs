@@ -193,6 +193,15 @@ pub struct PerDir {
     /// `DirectorySlash` (default On): mod_dir redirects a directory's URL
     /// without its trailing slash; Off leaves it alone.
     pub directory_slash: Option<bool>,
+    /// `DirectoryCheckHandler` (default Off): with On, a directory that
+    /// has a handler set is left to it (no index lookup).
+    pub directory_check_handler: Option<bool>,
+    /// `DirectoryIndexRedirect`: the status of an external redirect to the
+    /// index file found (`Some(0)`: Off, the default internal one).
+    pub directory_index_redirect: Option<u16>,
+    /// `FallbackResource URL` (`disabled` kept as written: it undoes an
+    /// inherited one): what a request for no file and no handler becomes.
+    pub fallback_resource: Option<String>,
     /// `Require ...` lines of this section (implicitly RequireAny when several).
     pub require: Option<Require>,
     /// `SetEnv` (in order), `UnsetEnv`, `PassEnv`.

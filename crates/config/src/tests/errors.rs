@@ -401,6 +401,14 @@ fn not_implemented_and_removed() {
         "RewriteBase: argument is not a valid URL"
     );
     assert_eq!(
+        msg("DirectoryIndexRedirect 404"),
+        "DirectoryIndexRedirect only accepts values between 300 and 399"
+    );
+    assert_eq!(
+        msg("DirectoryIndexRedirect sometimes"),
+        "DirectoryIndexRedirect ON|OFF|permanent|temp|seeother|3xx"
+    );
+    assert_eq!(
         msg("LimitInternalRecursion 0"),
         "The recursion limit must be greater than zero."
     );

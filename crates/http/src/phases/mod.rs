@@ -18,6 +18,7 @@
 pub mod access;
 pub mod auth;
 pub mod digest;
+mod dir;
 pub mod handler;
 pub mod headers;
 pub mod htaccess;
@@ -76,11 +77,6 @@ pub fn default_options() -> OptionFlags {
         ..OptionFlags::default()
     }
 }
-
-/// How deep sub-requests may nest whatever `LimitInternalRecursion` says:
-/// each level is a native stack frame of the event loop (Apache's are
-/// too, but its threads have 8 MiB stacks).
-const MAX_SUBREQ_DEPTH: u8 = 32;
 
 /// Run every phase up to the handler choice for the main request.  Access
 /// and authentication scripts make it wait for the Python host.
@@ -196,9 +192,7 @@ fn after_access(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Resul
         return Err(stop.into());
     }
     fixup_env(r);
-    if r.kind == FileKind::Dir {
-        fixup_dir(fe, site, r, depth)?;
-    }
+    dir::fixup(fe, site, r, depth)?;
     // A sub-request's edits would only touch its own copy of the headers.
     if !r.is_sub {
         headers::fixup_request(r);
@@ -260,91 +254,6 @@ fn types(fe: &FrontEnd, r: &mut Request) {
     if let Some(Some(t)) = &r.per_dir.force_type {
         r.content_type = Some(t.clone());
     }
-}
-
-/// mod_dir: redirect `dir` to `dir/`, or switch to the first existing
-/// DirectoryIndex file (an internal "fast redirect").
-fn fixup_dir(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(), Outcome> {
-    if r.uri.last() != Some(&b'/') {
-        // `DirectorySlash Off`, or a client SetEnvIf marks as unable to
-        // follow a redirect of anything but GET (`redirect-carefully`):
-        // mod_dir declines, and no index file is looked for either.
-        let careful = !matches!(r.method, http::Method::GET | http::Method::HEAD)
-            && r.env.iter().any(|(k, _)| k == "redirect-carefully");
-        if r.per_dir.directory_slash == Some(false) || careful {
-            return Ok(());
-        }
-        let mut target = crate::uri::escape_path(&r.uri);
-        target.push('/');
-        if let Some(args) = &r.args {
-            target.push('?');
-            target.push_str(args);
-        }
-        return Err(Outcome::Redirect(301, construct_url(site, r, &target)));
-    }
-    // mod_dir steps aside between mod_rewrite's fixup and its redirect.
-    if r.rewrite_redirect.is_some() {
-        return Ok(());
-    }
-    let limit = site.host.recursion_limit.subrequests;
-    let names = r
-        .per_dir
-        .directory_index
-        .clone()
-        .unwrap_or_else(|| vec!["index.html".to_owned()]);
-    let mut error = None;
-    for name in names {
-        // `ap_is_recursion_limit_exceeded`: the sub-request is a 500.
-        if u32::from(depth) >= limit || depth >= MAX_SUBREQ_DEPTH {
-            site.error_log.log(
-                "core",
-                Level::Error,
-                Peer::Client(r.conn.peer),
-                &format!(
-                    "AH00125: Request exceeded the limit of {limit} subrequest nesting levels due to probable \
-                     configuration error. Use 'LimitInternalRecursion' to increase the limit if necessary. \
-                     Use 'LogLevel debug' to get a backtrace."
-                ),
-            );
-            error = Some(Outcome::Error(500));
-            continue;
-        }
-        let mut uri = r.uri.clone();
-        uri.extend_from_slice(name.as_bytes());
-        let mut sub = r.sub_request(uri);
-        match lookup(fe, site, &mut sub, depth + 1) {
-            Ok(()) if sub.kind == FileKind::File => {
-                adopt(r, sub);
-                return Ok(());
-            }
-            Ok(()) => {}
-            Err(Outcome::Error(404)) => {}
-            Err(other) => error = Some(other),
-        }
-    }
-    match error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// `ap_internal_fast_redirect`: the request becomes the sub-request.
-fn adopt(r: &mut Request, sub: Request) {
-    r.uri = sub.uri;
-    r.filename = sub.filename;
-    r.path_info = sub.path_info;
-    r.kind = sub.kind;
-    r.meta = sub.meta;
-    r.handler = sub.handler;
-    r.alias_forced = sub.alias_forced;
-    r.wsgi_notes = sub.wsgi_notes;
-    r.context = sub.context;
-    r.per_dir = sub.per_dir;
-    r.env = sub.env;
-    r.content_type = sub.content_type;
-    r.content_languages = sub.content_languages;
-    r.content_encoding = sub.content_encoding;
-    r.rewrite_redirect = sub.rewrite_redirect;
 }
 
 /// `ap_construct_url`: `http://name[:port]` + path, the port left out
