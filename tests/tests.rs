@@ -37,6 +37,9 @@ mod suite {
     /// DirectoryCheckHandler.
     mod mod_dir;
 
+    /// WSGIHandlerScript.
+    mod handler_script;
+
     /// Application groups as sub-interpreters, WSGIReloadMechanism, C
     /// extensions in sub-interpreters.
     mod interpreters;

@@ -170,6 +170,17 @@ impl WsgiPerDir {
             map_head_to_get: later.map_head_to_get.or(self.map_head_to_get),
             enable_sendfile: later.enable_sendfile.or(self.enable_sendfile),
             error_override: later.error_override.or(self.error_override),
+            handler_scripts: {
+                // `apr_hash_overlay`: the later level's names win.
+                let mut all = later.handler_scripts.clone();
+                all.extend(
+                    self.handler_scripts
+                        .iter()
+                        .filter(|h| !later.handler_scripts.iter().any(|l| l.name == h.name))
+                        .cloned(),
+                );
+                all
+            },
             dispatch_script: later
                 .dispatch_script
                 .clone()

@@ -34,6 +34,8 @@ pub struct WsgiSettings {
     pub chunked_request: bool,
     pub map_head_to_get: MapHeadToGet,
     pub error_override: bool,
+    /// The `WSGIHandlerScript` that runs instead of the file.
+    pub handler_script: Option<std::path::PathBuf>,
 }
 
 /// An insertion-ordered string table (Apache's `apr_table_t` with `set`).
@@ -165,20 +167,24 @@ fn resource(site: &Site, r: &Request) -> String {
 pub fn wsgi_settings(site: &Site, r: &Request) -> WsgiSettings {
     let w = &r.per_dir.wsgi;
     let notes = &r.wsgi_notes;
-    let process_group = notes
-        .process_group
-        .as_ref()
+    // A handler script's options, like a WSGIScriptAlias's, come before
+    // the directory's (mod_wsgi's `wsgi_hook_handler`).
+    let handler = crate::phases::handler::handler_script(r);
+    let process_group = handler
+        .and_then(|h| h.process_group.as_ref())
+        .or(notes.process_group.as_ref())
         .or(w.process_group.as_ref())
         .map_or_else(String::new, |g| resolve_group(site, r, g));
-    let application_group = notes
-        .application_group
-        .as_ref()
+    let application_group = handler
+        .and_then(|h| h.application_group.as_ref())
+        .or(notes.application_group.as_ref())
         .or(w.application_group.as_ref())
         .map_or_else(|| resource(site, r), |g| resolve_group(site, r, g));
-    let callable = match (&notes.callable_object, &w.callable_object) {
-        (Some(name), _) => name.clone(),
-        (None, Some(spec)) => resolve_callable(r, spec),
-        (None, None) => "application".into(),
+    let callable = match (handler, &notes.callable_object, &w.callable_object) {
+        (Some(_), _, _) => "handle_request".into(),
+        (None, Some(name), _) => name.clone(),
+        (None, None, Some(spec)) => resolve_callable(r, spec),
+        (None, None, None) => "application".into(),
     };
     WsgiSettings {
         process_group,
@@ -190,14 +196,16 @@ pub fn wsgi_settings(site: &Site, r: &Request) -> WsgiSettings {
             Some(ReloadMechanism::Interpreter) => wsgid_python::ReloadMechanism::Interpreter,
             Some(ReloadMechanism::Process) => wsgid_python::ReloadMechanism::Process,
         },
-        pass_authorization: notes
-            .pass_authorization
+        pass_authorization: handler
+            .and_then(|h| h.pass_authorization)
+            .or(notes.pass_authorization)
             .or(w.pass_authorization)
             .unwrap_or(false),
         enable_sendfile: w.enable_sendfile.unwrap_or(false),
         chunked_request: w.chunked_request.unwrap_or(false),
         map_head_to_get: w.map_head_to_get.unwrap_or(MapHeadToGet::Auto),
         error_override: w.error_override.unwrap_or(false),
+        handler_script: handler.map(|h| h.script.clone()),
     }
 }
 
@@ -390,7 +398,10 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
         "mod_wsgi.request_handler",
         r.handler_name().unwrap_or_default(),
     );
-    e.put(base, "mod_wsgi.handler_script", "");
+    match &s.handler_script {
+        Some(path) => e.put(base, "mod_wsgi.handler_script", path.to_string_lossy()),
+        None => e.put(base, "mod_wsgi.handler_script", ""),
+    }
     e.put(
         base,
         "mod_wsgi.script_reloading",

@@ -42,6 +42,8 @@ pub(crate) fn run(py: Python<'_>, group: &Group, call: AuthCall) {
         display: &display,
         reloading: script_reloading,
         mtime: None,
+        // mod_wsgi asks no `reload_required` about an auth script.
+        environ: None,
         application_group: &application_group,
         log: &error_log,
         peer,

@@ -219,6 +219,7 @@ fn serve(
         display: &display,
         reloading: script_reloading,
         mtime: script_mtime.and_then(script::micros),
+        environ: Some(&cgi),
         application_group: &application_group,
         log: &error_log,
         peer,

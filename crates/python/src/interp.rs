@@ -49,6 +49,7 @@ pub(crate) struct Keys {
     pub application_group: Py<PyString>,
     pub callable_object: Py<PyString>,
     pub dunder_mtime: Py<PyString>,
+    pub reload_required: Py<PyString>,
     /// Attribute names looked up per request.
     pub start_response: Py<PyString>,
     pub write: Py<PyString>,
@@ -76,6 +77,7 @@ impl Keys {
             application_group: k("mod_wsgi.application_group"),
             callable_object: k("mod_wsgi.callable_object"),
             dunder_mtime: k("__mtime__"),
+            reload_required: k("reload_required"),
             start_response: k("start_response"),
             write: k("write"),
         }

@@ -31,6 +31,10 @@ pub(crate) struct ScriptSource<'a> {
     pub reloading: bool,
     /// The script's mtime (µs) as the front end saw it, if it did.
     pub mtime: Option<i64>,
+    /// The request's environ, whose `SCRIPT_FILENAME` (the file the
+    /// request maps to) a module's `reload_required(resource)` is asked
+    /// about; looked up only for a module that has one.
+    pub environ: Option<&'a crate::CgiEnv>,
     pub application_group: &'a str,
     pub log: &'a ErrorLog,
     pub peer: Peer,
@@ -90,6 +94,7 @@ pub(crate) fn import(
         display: &display,
         reloading: true,
         mtime: None,
+        environ: None,
         application_group,
         log,
         peer: Peer::None,
@@ -126,13 +131,42 @@ pub(crate) fn micros(t: std::time::SystemTime) -> Option<i64> {
     i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_micros()).ok()
 }
 
+/// mod_wsgi's `wsgi_reload_required`: the file changed, or the module
+/// has a `reload_required(resource)` function that answers true for the
+/// file the request maps to (a `WSGIHandlerScript` uses it to notice that
+/// the file it serves changed).  An exception there is logged and means
+/// no.
 fn reload_required(
     py: Python<'_>,
     interp: &Interpreter,
     module: &Bound<'_, PyAny>,
     src: &ScriptSource<'_>,
 ) -> bool {
-    out_of_date(py, interp, module, src.path, src.mtime)
+    if out_of_date(py, interp, module, src.path, src.mtime) {
+        return true;
+    }
+    let Some(environ) = src.environ else {
+        return false;
+    };
+    let Ok(Some(hook)) = module.getattr_opt(interp.keys.reload_required.bind(py)) else {
+        return false;
+    };
+    let resource = environ.get("SCRIPT_FILENAME").unwrap_or_default();
+    // Native strings are latin-1 text of the bytes; mod_wsgi decodes the
+    // path with the file-system encoding.
+    let bytes: Vec<u8> = resource
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
+    // An OsStr becomes a str (file-system encoding, surrogateescape).
+    let path = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&bytes);
+    match hook.call1((path,)).and_then(|answer| answer.is_truthy()) {
+        Ok(answer) => answer,
+        Err(e) => {
+            log_python_error(py, &e, src.log, src.peer, src.display);
+            false
+        }
+    }
 }
 
 /// Whether `module` was loaded from another version of `path` than the one

@@ -11,7 +11,7 @@ use super::wsgi_flag;
 use crate::builder::Builder;
 use crate::lexer::{next_word, words};
 use crate::model::{
-    AuthScript, CallableSpec, GroupSpec, ImportScript, MapHeadToGet, ReloadMechanism,
+    AuthScript, CallableSpec, GroupSpec, HandlerScript, ImportScript, MapHeadToGet, ReloadMechanism,
 };
 use crate::registry::{Action::*, Arity::*, *};
 
@@ -27,7 +27,7 @@ pub const ROWS: &[Row] = &[
     row("WSGIIgnoreActivity", Take1, OR_FILEINFO, 0, "Enable/Disable reset of inactvity timeout.", Set(ignore_activity)),
     row("WSGIImportScript", Raw, RSRC_CONF, 0, "Location of WSGI import script.", Set(import_script)),
     row("WSGIDispatchScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI dispatch script.", Set(dispatch_script)),
-    row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Planned("handler scripts")),
+    row("WSGIHandlerScript", Raw, ACCESS_CONF | RSRC_CONF, 0, "Location of WSGI handler script file.", Set(handler_script)),
     row("WSGIAccessScript", Raw, OR_AUTHCFG, 0, "Location of WSGI host access script file.", Set(access_script)),
     row("WSGIAuthUserScript", Raw, OR_AUTHCFG, 0, "Location of WSGI user auth script file.", Set(auth_user_script)),
     row("WSGIAuthGroupScript", Raw, OR_AUTHCFG, 0, "Location of WSGI group auth script file.", Set(auth_group_script)),
@@ -188,6 +188,54 @@ fn auth_script(a: &Args, what: &str) -> Result<AuthScript, String> {
         path: PathBuf::from(path),
         application_group,
     })
+}
+
+/// `wsgi_add_handler_script`.
+fn handler_script(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let mut rest = a.raw.as_str();
+    let name = next_word(&mut rest);
+    if name.is_empty() {
+        return Err("Name for handler script not supplied.".to_owned());
+    }
+    let script = next_word(&mut rest);
+    if script.is_empty() {
+        return Err("Location of handler script not supplied.".to_owned());
+    }
+    let invalid = || "Invalid option to WSGI handler script definition.".to_owned();
+    let mut h = HandlerScript {
+        name,
+        script: PathBuf::from(script),
+        process_group: None,
+        application_group: None,
+        pass_authorization: None,
+    };
+    while !rest.trim_start().is_empty() {
+        let (option, value) = parse_option(&mut rest).ok_or_else(invalid)?;
+        match option.as_str() {
+            "process-group" if value.is_empty() => {
+                return Err("Invalid name for WSGI process group.".to_owned());
+            }
+            "process-group" => h.process_group = Some(GroupSpec::parse(&value)),
+            "application-group" if value.is_empty() => {
+                return Err("Invalid name for WSGI application group.".to_owned());
+            }
+            "application-group" => h.application_group = Some(GroupSpec::parse(&value)),
+            "pass-authorization" if value.eq_ignore_ascii_case("on") => {
+                h.pass_authorization = Some(true);
+            }
+            "pass-authorization" if value.eq_ignore_ascii_case("off") => {
+                h.pass_authorization = Some(false);
+            }
+            "pass-authorization" => {
+                return Err("Invalid value for authorization flag.".to_owned());
+            }
+            _ => return Err(invalid()),
+        }
+    }
+    let scripts = &mut b.per_dir().wsgi.handler_scripts;
+    scripts.retain(|old| old.name != h.name);
+    scripts.push(h);
+    Ok(())
 }
 
 fn dispatch_script(b: &mut Builder, a: &Args) -> Result<(), String> {

@@ -311,6 +311,9 @@ pub struct WsgiPerDir {
     /// `WSGIRestrictProcess` (`""` for `%{GLOBAL}`): the process groups a
     /// request here may select.
     pub restrict_process: Option<Vec<String>>,
+    /// `WSGIHandlerScript`s in effect, one per handler name (a later
+    /// level's replaces an earlier one of the same name).
+    pub handler_scripts: Vec<HandlerScript>,
 }
 
 /// mod_auth_digest's per-directory settings (unset: Apache's defaults).
@@ -329,9 +332,23 @@ pub struct DigestConfig {
     pub nc_check: Option<bool>,
 }
 
-/// A `WSGIAccessScript` / `WSGIAuthUserScript` / `WSGIAuthGroupScript`:
-/// the file (as written, mod_wsgi does not resolve it) and its
-/// `application-group=` (default `%{GLOBAL}`).
+/// `WSGIHandlerScript name script [options]`: a request whose handler is
+/// `name` runs the script's `handle_request` (the file it maps to is only
+/// its SCRIPT_FILENAME), in the groups the options name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandlerScript {
+    /// The handler name (`AddHandler`/`SetHandler`), compared exactly.
+    pub name: String,
+    /// The script file, as written (mod_wsgi does not resolve it).
+    pub script: PathBuf,
+    pub process_group: Option<GroupSpec>,
+    pub application_group: Option<GroupSpec>,
+    pub pass_authorization: Option<bool>,
+}
+
+/// A `WSGIAccessScript` / `WSGIAuthUserScript` / `WSGIAuthGroupScript` /
+/// `WSGIDispatchScript`: the file (as written, mod_wsgi does not resolve
+/// it) and its `application-group=` (default `%{GLOBAL}`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthScript {
     pub path: PathBuf,

@@ -7,10 +7,12 @@
 //!   request body must be acceptable (Transfer-Encoding, Content-Length
 //!   against LimitRequestBody); then the environ is built and the request
 //!   submitted.
+//! * a `WSGIHandlerScript` name: the same, the handler script's
+//!   `handle_request` run for whatever the request maps to.
 //! * anything else: the core's default handler (static files).
 
 use std::fmt::Write as _;
-use wsgid_config::model::AcceptPathInfo;
+use wsgid_config::model::{AcceptPathInfo, HandlerScript};
 use wsgid_log::{Level, Peer};
 use wsgid_python::{EventReceiver, WsgiRequest};
 
@@ -28,6 +30,20 @@ const EVENT_QUEUE: usize = 8;
 
 fn is_wsgi_handler(h: Option<&str>) -> bool {
     matches!(h, Some("wsgi-script" | "application/x-httpd-wsgi"))
+}
+
+/// The `WSGIHandlerScript` whose name is the request's handler, unless
+/// the handler is mod_wsgi's own (`wsgi_hook_handler` checks that first).
+pub fn handler_script(r: &Request) -> Option<&HandlerScript> {
+    let name = r.handler_name()?;
+    if is_wsgi_handler(Some(name)) {
+        return None;
+    }
+    r.per_dir
+        .wsgi
+        .handler_scripts
+        .iter()
+        .find(|h| h.name == name)
 }
 
 fn script_error(site: &Site, r: &Request, what: &str) {
@@ -69,6 +85,15 @@ pub fn select(site: &Site, r: &Request) -> Outcome {
                 Outcome::Wsgi
             }
         };
+    }
+    // A handler script serves whatever the request maps to, existing or
+    // not: the script decides (no ExecCGI needed either).
+    if handler_script(r).is_some() {
+        if r.per_dir.accept_path_info == Some(AcceptPathInfo::Off) && !r.path_info.is_empty() {
+            script_error(site, r, "AcceptPathInfo off disallows user's path");
+            return Outcome::Error(404);
+        }
+        return Outcome::Wsgi;
     }
     let info = |msg: String| {
         site.error_log
@@ -259,10 +284,18 @@ pub fn submit(
         server_software: &site.server_banner,
     };
     let (environ, url_scheme) = environ::build(site, r, &inputs);
+    // A handler script runs instead of the file (the host stats it).
+    let (script, script_mtime) = match &settings.handler_script {
+        Some(path) => (path.clone(), None),
+        None => (
+            r.filename.clone().unwrap_or_default(),
+            r.meta.as_ref().and_then(|m| m.modified().ok()),
+        ),
+    };
     if let Some(group) = daemon {
         let head = wsgid_daemon::protocol::RequestHead {
             host: u32::try_from(r.host).unwrap_or(0),
-            script: r.filename_str().to_string(),
+            script: script.to_string_lossy().into_owned(),
             callable: settings.callable.clone(),
             application_group: settings.application_group.clone(),
             script_reloading: settings.script_reloading,
@@ -271,7 +304,7 @@ pub fn submit(
                 None => wsgid_python::ReloadMechanism::Process,
                 Some(_) => settings.reload,
             },
-            script_mtime: r.meta.as_ref().and_then(|m| m.modified().ok()),
+            script_mtime,
             url_scheme: url_scheme.to_owned(),
             client: r.conn.peer.to_string(),
             queued_at: std::time::SystemTime::now(),
@@ -300,12 +333,12 @@ pub fn submit(
     };
     let (tx, rx) = wsgid_python::event_channel(EVENT_QUEUE);
     let req = WsgiRequest {
-        script: r.filename.clone().unwrap_or_default(),
+        script,
         callable: settings.callable,
         application_group: settings.application_group,
         script_reloading: settings.script_reloading,
         reload: settings.reload,
-        script_mtime: r.meta.as_ref().and_then(|m| m.modified().ok()),
+        script_mtime,
         environ,
         url_scheme,
         body: Box::new(body),
