@@ -174,3 +174,32 @@ fn fixups_run_after_the_access_checks() {
     // SetEnv is a fixup: `Require env` cannot see it.
     assert_eq!(s.get("/env/ok.txt").status, 403);
 }
+
+/// The server's `RewriteEngine On` alone: `SCRIPT_URL`/`SCRIPT_URI` in
+/// every environ (the first request's across redirects), `.htaccess`
+/// rules run without their own `RewriteEngine`, and an `[R]` rule does not
+/// apply to DirectoryIndex sub-requests.
+#[test]
+fn the_server_engine_and_sub_requests() {
+    let s = server(&site("RewriteEngine On\n"))
+        .file("www/site.wsgi", ECHO)
+        .file(
+            "www/.htaccess",
+            "RewriteCond %{REQUEST_FILENAME} !-f\nRewriteRule ^(.*)$ /site.wsgi/$1 [L]\n",
+        )
+        .file(
+            "www/idx/.htaccess",
+            "RewriteEngine On\nRewriteRule ^index\\.html$ /idx/ [R=301,L]\n",
+        )
+        .file("www/idx/index.html", "index\n")
+        .start();
+    let env = s.get("/a/b").kv();
+    let here = format!("http://localhost:{}", s.port());
+    assert_eq!(env["SCRIPT_URL"], "/a/b");
+    assert_eq!(env["SCRIPT_URI"], format!("{here}/a/b"));
+    assert_eq!(env["REDIRECT_SCRIPT_URL"], "/a/b");
+    assert_eq!(env["PATH_INFO"], "/a/b");
+    let r = s.get("/idx/");
+    assert_eq!((r.status, r.text()), (200, "index\n".to_owned()));
+    assert_eq!(s.get("/idx/index.html").status, 301);
+}

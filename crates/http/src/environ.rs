@@ -345,8 +345,18 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     if let Some(user) = &r.user {
         e.put(base, "REMOTE_USER", user);
     }
+    if let (None, Some(user)) = (&r.user, r.prev.as_ref().and_then(|p| p.user.as_ref())) {
+        e.put(base, "REDIRECT_REMOTE_USER", user);
+    }
     if let Some(auth_type) = &r.auth_type {
         e.put(base, "AUTH_TYPE", auth_type);
+    }
+    // After an internal redirect (ErrorDocument, mod_rewrite).
+    if let Some(prev) = &r.prev {
+        e.put(base, "REDIRECT_URL", latin1_cow(&prev.uri));
+        if let Some(args) = &prev.args {
+            e.put(base, "REDIRECT_QUERY_STRING", args);
+        }
     }
 
     // ap_add_cgi_vars.

@@ -162,6 +162,23 @@ pub struct Request {
     /// The internal redirects that led to this request (the length of
     /// Apache's `r->prev` chain).
     pub redirects: u32,
+    /// What `ap_add_common_vars` reads of the request this one was
+    /// redirected from (`r->prev`): REDIRECT_URL, REDIRECT_QUERY_STRING,
+    /// REDIRECT_REMOTE_USER.
+    pub prev: Option<Arc<PrevRequest>>,
+    /// `r->status` before the handler: 200, or the error an ErrorDocument
+    /// request was made for (the next redirect's REDIRECT_STATUS).
+    pub status: u16,
+}
+
+/// The request an internal redirect came from, as the environment of the
+/// one it made shows it.
+#[derive(Debug)]
+pub struct PrevRequest {
+    pub uri: Vec<u8>,
+    pub args: Option<String>,
+    /// The nearest user along the `r->prev` chain.
+    pub user: Option<String>,
 }
 
 /// A file-system walk's input and result (see `phases::walk::storage`).
@@ -413,6 +430,8 @@ impl Request {
             rewrite_redirect: None,
             rewrite_end: false,
             redirects: 0,
+            prev: None,
+            status: 200,
         };
         match error {
             Some(e) => Err((Box::new(r), e)),
@@ -451,8 +470,10 @@ impl Request {
         }
     }
 
-    /// A sub-request for another URI on the same connection and host (used
-    /// for DirectoryIndex and PATH_TRANSLATED), as `ap_sub_req_lookup_uri`.
+    /// A sub-request for another URI on the same connection and host, as
+    /// `ap_sub_req_lookup_uri` makes it (for DirectoryIndex,
+    /// FallbackResource and PATH_TRANSLATED); also the start of the
+    /// requests internal redirects make.
     pub fn sub_request(&self, uri: Vec<u8>) -> Request {
         Request {
             conn: self.conn.clone(),
@@ -462,9 +483,10 @@ impl Request {
             the_request: self.the_request.clone(),
             unparsed_uri: self.unparsed_uri.clone(),
             args: None,
-            // No phase before the handler reads request headers, and a
-            // sub-request that becomes the request keeps the parent's.
-            headers: HeaderMap::new(),
+            // `make_sub_request` copies the headers (per-directory rewrite
+            // conditions read them); a sub-request that becomes the request
+            // keeps the parent's.
+            headers: self.headers.clone(),
             hostname: self.hostname.clone(),
             host_port: self.host_port,
             host: self.host,
@@ -495,77 +517,69 @@ impl Request {
             rewrite_redirect: None,
             rewrite_end: false,
             redirects: 0,
+            prev: None,
+            status: 200,
         }
     }
 
     /// The request `ap_die` makes for an `ErrorDocument` path (its
-    /// `ap_internal_redirect`): a GET (a HEAD stays one) of `uri`, with the
-    /// same headers, the environment renamed `REDIRECT_*`
-    /// with `REDIRECT_STATUS`, `REDIRECT_URL`, `REDIRECT_QUERY_STRING` and
-    /// `REDIRECT_REQUEST_METHOD`, and the 401 challenge kept.
+    /// `ap_internal_redirect`): a GET (a HEAD stays one) of `uri`, with
+    /// `REDIRECT_REQUEST_METHOD` and the 401 challenge kept.
     pub fn error_redirect(&self, uri: Vec<u8>, args: Option<String>, status: u16) -> Request {
-        let mut env: Vec<(String, String)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (format!("REDIRECT_{k}"), v.clone()))
-            .collect();
-        env.push((
-            "REDIRECT_REQUEST_METHOD".into(),
-            self.method.as_str().into(),
-        ));
-        env.push(("REDIRECT_STATUS".into(), status.to_string()));
-        env.push(("REDIRECT_URL".into(), uri::latin1(&self.uri)));
-        if let Some(q) = &self.args {
-            env.push(("REDIRECT_QUERY_STRING".into(), q.clone()));
-        }
-        let mut r = self.sub_request(uri);
-        r.method = if self.method == Method::HEAD {
+        let method = if self.method == Method::HEAD {
             Method::HEAD
         } else {
             Method::GET
         };
-        r.args = args;
-        // The headers as they are, Content-Length included (the
-        // application sees CONTENT_LENGTH, with nothing left to read).
-        r.headers = self.headers.clone();
-        r.headers_in_table = self.headers_in_table;
-        r.env = env;
-        r.is_sub = false;
-        r.user = None;
-        r.auth_type = None;
-        r.walk_memo = None;
-        r.err_headers = self.err_headers.clone();
+        let mut r = self.redirected(uri, args, method, status, true);
+        r.status = status;
         r
     }
 
     /// The request `ap_internal_redirect` makes for mod_rewrite's redirect
     /// handler: `target` (a decoded URL-path, latin-1, and its query) with
-    /// this request's method, headers and body, the environment renamed
-    /// `REDIRECT_*` with `REDIRECT_STATUS` 200, and `REDIRECT_URL` and
-    /// `REDIRECT_QUERY_STRING` from this request (`ap_add_common_vars`).
-    /// The path is %-decoded and normalised again as a request's is; a bad
-    /// one comes back with the error Apache answers it with.
+    /// this request's method, headers and body.  The path is %-decoded and
+    /// normalised again as a request's is; a bad one comes back with the
+    /// error Apache answers it with.
     pub fn internal_redirect(&self, target: &str) -> (Request, Option<HeadError>) {
         let (path, args) = match target.split_once('?') {
             Some((p, q)) => (p, Some(q.to_owned())),
             None => (target, None),
         };
         let mut error = None;
-        let uri = Request::decode_path(&uri::latin1_bytes(path), &mut error);
+        let uri = Request::decode_path(&uri::from_latin1(path), &mut error);
+        let r = self.redirected(uri, args, self.method.clone(), self.status, false);
+        (r, error)
+    }
+
+    /// `internal_internal_redirect`: the same headers (Content-Length
+    /// included: an ErrorDocument application sees CONTENT_LENGTH with
+    /// nothing left to read), the environment renamed `REDIRECT_*` with
+    /// `REDIRECT_STATUS` (and `REDIRECT_REQUEST_METHOD` for `ap_die`),
+    /// authentication to do again, `[END]` and the redirect count carried.
+    fn redirected(
+        &self,
+        uri: Vec<u8>,
+        args: Option<String>,
+        method: Method,
+        status: u16,
+        from_error: bool,
+    ) -> Request {
         let mut env: Vec<(String, String)> = self
             .env
             .iter()
             .map(|(k, v)| (format!("REDIRECT_{k}"), v.clone()))
             .collect();
-        env.push(("REDIRECT_STATUS".into(), "200".into()));
-        env.push(("REDIRECT_URL".into(), uri::latin1(&self.uri)));
-        if let Some(q) = &self.args {
-            env.push(("REDIRECT_QUERY_STRING".into(), q.clone()));
+        if from_error {
+            env.push((
+                "REDIRECT_REQUEST_METHOD".into(),
+                self.method.as_str().into(),
+            ));
         }
+        env.push(("REDIRECT_STATUS".into(), status.to_string()));
         let mut r = self.sub_request(uri);
-        r.method = self.method.clone();
+        r.method = method;
         r.args = args;
-        r.headers = self.headers.clone();
         r.headers_in_table = self.headers_in_table;
         r.env = env;
         r.is_sub = false;
@@ -575,7 +589,15 @@ impl Request {
         r.err_headers = self.err_headers.clone();
         r.rewrite_end = self.rewrite_end;
         r.redirects = self.redirects + 1;
-        (r, error)
+        r.prev = Some(Arc::new(PrevRequest {
+            uri: self.uri.clone(),
+            args: self.args.clone(),
+            user: self
+                .user
+                .clone()
+                .or_else(|| self.prev.as_ref().and_then(|p| p.user.clone())),
+        }));
+        r
     }
 
     /// `apr_table_set(r->subprocess_env, key, value)`.

@@ -315,8 +315,8 @@ impl FrontEnd {
             Outcome::Error(code) => error_page(site, r, code, None),
             Outcome::ServerOptions => server_options(site),
             Outcome::Trace => phases::trace::answer(site, r, body).await,
-            // From an ErrorDocument's request (the main one's are followed
-            // in `handle`).
+            // Callers follow redirects first (`handle`, `error_redirect`);
+            // should one get here, it is followed all the same.
             Outcome::InternalRedirect(target) => {
                 let (last, outcome) = self.internal_redirects(r, &target).await;
                 let site = self.site(last.host);
@@ -353,12 +353,21 @@ impl FrontEnd {
             self.pass_cgi_variables(site, r, &mut again);
         }
         let outcome = Box::pin(phases::process(self, &mut again)).await;
+        // The document's own rewrites are followed here, so that the
+        // request that answers is known.
+        let (again, outcome) = match outcome {
+            Outcome::InternalRedirect(target) => {
+                Box::pin(self.internal_redirects(&again, &target)).await
+            }
+            outcome => (again, outcome),
+        };
         let method = again.method.clone();
         // The static file handler sends the status it is given (the
         // error's); an application sets its own.
         let keeps_status = matches!(outcome, Outcome::Static);
+        let doc_site = self.site(again.host);
         let mut resp =
-            Box::pin(self.respond(site, &again, outcome, BodyIn::empty(), &method)).await;
+            Box::pin(self.respond(doc_site, &again, outcome, BodyIn::empty(), &method)).await;
         let failed = resp
             .extensions()
             .get::<response::ServerGenerated>()

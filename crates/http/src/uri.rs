@@ -292,6 +292,18 @@ pub fn latin1_bytes(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Back to bytes: latin-1 characters are one byte, others their UTF-8.
+pub fn from_latin1(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out
+}
+
 /// Append `bytes` read as latin-1 (one character per byte) to `out`.
 pub fn push_latin1(out: &mut String, bytes: &[u8]) {
     match std::str::from_utf8(bytes) {

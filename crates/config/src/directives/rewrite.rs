@@ -68,8 +68,18 @@ fn base(b: &mut Builder, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `cmd_rewriteengine`: at server level it sets the base directory
+/// configuration's state too, so `.htaccess` and section rules run without
+/// their own `RewriteEngine On`.
 fn engine(b: &mut Builder, a: &Args) -> Result<(), String> {
-    target(b).engine = Some(a.get(0).eq_ignore_ascii_case("on"));
+    let on = Some(a.get(0).eq_ignore_ascii_case("on"));
+    if b.at_host_level() {
+        b.per_dir()
+            .rewrite
+            .get_or_insert_with(Rewrite::default)
+            .engine = on;
+    }
+    target(b).engine = on;
     Ok(())
 }
 

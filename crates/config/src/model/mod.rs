@@ -314,11 +314,12 @@ pub struct RewriteRule {
     pub substitution: Option<Template>,
     /// `E=VAR:value` (None: `E=!VAR`, unset), in order.
     pub env: Vec<(String, Option<Template>)>,
-    /// `L`, `PT`, `QSA`, `QSD`, `F` (403) / `G` (410) as a status.
+    /// `L` (and `END`): no further rules in this list.
     pub last: bool,
     /// `END`: like `L`, and no per-directory rules run again for this
     /// request, even after the internal redirect they cause.
     pub end: bool,
+    /// `PT`, `QSA`, `QSD`; `F` (403) / `G` (410) as a status.
     pub pass_through: bool,
     pub qs_append: bool,
     pub qs_discard: bool,

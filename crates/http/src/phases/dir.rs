@@ -70,13 +70,14 @@ fn directory(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(
         .clone()
         .unwrap_or_else(|| vec!["index.html".to_owned()]);
     let mut error = None;
+    let single = names.len() == 1;
     for name in names {
-        let mut uri = r.uri.clone();
-        uri.extend_from_slice(name.as_bytes());
-        let Some(mut sub) = sub_request(site, r, uri, depth) else {
+        let Some(mut sub) = sub_request(site, r, relative_uri(&r.uri, &name), depth) else {
             error = Some(Outcome::Error(500));
             continue;
         };
+        // The request's query string goes with it (`name?args`).
+        sub.args.clone_from(&r.args);
         match lookup(fe, site, &mut sub, depth + 1) {
             Ok(()) if sub.kind == FileKind::File => {
                 if let Some(status) = r.per_dir.directory_index_redirect.filter(|&s| s != 0) {
@@ -88,6 +89,12 @@ fn directory(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<(
             }
             Ok(()) => {}
             Err(Outcome::Error(404)) => {}
+            // A redirect goes to the client at once, and so does a 401 or
+            // 406 when there is no other name to try.
+            Err(redirect @ Outcome::Redirect(..)) => return Err(redirect),
+            Err(Outcome::Error(status @ (401 | 406))) if single => {
+                return Err(Outcome::Error(status));
+            }
             Err(other) => error = Some(other),
         }
     }
@@ -119,15 +126,7 @@ fn fallback(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<()
         Some((p, q)) => (p, Some(q.to_owned())),
         None => (full.as_str(), None),
     };
-    let uri = if path.starts_with('/') {
-        crate::uri::latin1_bytes(path)
-    } else {
-        // `ap_make_dirstr_parent` of the URI, then the name.
-        let cut = r.uri.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
-        let mut uri = r.uri[..cut].to_vec();
-        uri.extend_from_slice(&crate::uri::latin1_bytes(path));
-        uri
-    };
+    let uri = relative_uri(&r.uri, path);
     let Some(mut sub) = sub_request(site, r, uri, depth) else {
         return Err(Outcome::Error(500));
     };
@@ -141,6 +140,18 @@ fn fallback(fe: &FrontEnd, site: &Site, r: &mut Request, depth: u8) -> Result<()
         Ok(()) | Err(Outcome::Error(404)) => Ok(()),
         Err(other) => Err(other),
     }
+}
+
+/// `ap_sub_req_lookup_uri`'s URI for `name` (a configuration string): an
+/// absolute path as it is, else relative to the directory of `uri`.
+fn relative_uri(uri: &[u8], name: &str) -> Vec<u8> {
+    if name.starts_with('/') {
+        return name.as_bytes().to_vec();
+    }
+    let cut = uri.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let mut out = uri[..cut].to_vec();
+    out.extend_from_slice(name.as_bytes());
+    out
 }
 
 /// A sub-request for `uri`, unless it would nest deeper than

@@ -302,7 +302,7 @@ pub fn path_translated(fe: &FrontEnd, r: &Request) -> Option<Arc<str>> {
         // Errors (redirects, denials) still leave a file name, which is all
         // PATH_TRANSLATED uses; their log lines are part of Apache's
         // behaviour.
-        let _ = lookup(fe, site, &mut sub, 0);
+        let _ = lookup(fe, site, &mut sub, 1);
     }
     joined_name(&sub)
 }

@@ -5,7 +5,7 @@
 //! `G`, `R` and `NE` flags.
 
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use wsgid_config::model::{
 
 use crate::frontend::Site;
 use crate::request::Request;
-use crate::uri::{escape_path, latin1};
+use crate::uri::{escape_path, from_latin1, latin1};
 
 /// The back-references of one rule application.
 #[derive(Default)]
@@ -38,7 +38,6 @@ struct Applied {
     /// The new URL-path / file name when a substitution changed it.
     changed: Option<String>,
     pass_through: bool,
-    status: Option<u16>,
 }
 
 /// Where a rule list runs: the server's rules in translate_name, or a
@@ -64,6 +63,14 @@ pub fn engaged(site: &Site) -> bool {
 /// when a rule rewrote to a file path (the other translators then skip),
 /// or `r.uri` changed for `[PT]` (they then map the new URI).
 pub fn translate(site: &Site, r: &mut Request) -> Result<(), Stop> {
+    // `hook_uri2file` runs under the server's `RewriteEngine On` (the base
+    // directory state), rules or not, unless `[END]` came earlier (in this
+    // request, or the one that redirected to it) or the URI is no path.
+    let on = site.host.per_dir.rewrite.as_ref().and_then(|rw| rw.engine) == Some(true);
+    if !on || r.rewrite_end || r.uri.first() != Some(&b'/') {
+        return Ok(());
+    }
+    script_url_variables(site, r);
     if !engaged(site) {
         return Ok(());
     }
@@ -80,15 +87,38 @@ pub fn translate(site: &Site, r: &mut Request) -> Result<(), Stop> {
     // A local path whose first segment does not exist is taken as
     // relative to DocumentRoot (mod_rewrite's `prefix_stat` check).
     let first = new.trim_start_matches('/').split('/').next().unwrap_or("");
-    let exists = !first.is_empty() && Path::new("/").join(first).exists();
+    let exists = !first.is_empty()
+        && Path::new("/")
+            .join(std::ffi::OsStr::from_bytes(&from_latin1(first)))
+            .exists();
     let path = if exists {
         new
     } else {
-        let root = site.host.document_root.to_string_lossy();
+        let root = latin1(site.host.document_root.as_os_str().as_bytes());
         format!("{}{}", root.trim_end_matches('/'), new)
     };
     r.filename = Some(PathBuf::from(OsString::from_vec(from_latin1(&path))));
     Ok(())
+}
+
+/// `SCRIPT_URL` (the URI the client asked for, kept across internal
+/// redirects as `REDIRECT_SCRIPT_URL`; a sub-request's is its main
+/// request's) and `SCRIPT_URI` (the same as an absolute URL), which
+/// mod_rewrite puts in the environment of every request it sees.
+fn script_url_variables(site: &Site, r: &mut Request) {
+    let wanted = if r.is_sub {
+        "SCRIPT_URL"
+    } else {
+        "REDIRECT_SCRIPT_URL"
+    };
+    let url = match r.env.iter().find(|(k, _)| k == wanted) {
+        Some((_, v)) => v.clone(),
+        None if r.is_sub => return,
+        None => latin1(&r.uri),
+    };
+    let uri = super::construct_url(site, r, &url);
+    r.set_env("SCRIPT_URL", url);
+    r.set_env("SCRIPT_URI", uri);
 }
 
 /// The fixup hook (`hook_fixup`): the per-directory rules, matched against
@@ -107,6 +137,11 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
     let (Some(true), Some(prefix)) = (rw.engine, rw.dir_prefix.as_deref()) else {
         return Ok(());
     };
+    // The file name is latin-1 text of its bytes; so must the section's
+    // path and the other configured strings it is compared with be.
+    let prefix = native(prefix);
+    let prefix = prefix.as_ref();
+    let base = rw.base.as_deref().map(native);
     let ofilename = r
         .filename
         .as_ref()
@@ -136,7 +171,7 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
     let start = ofilename.clone().unwrap_or_else(|| latin1(&r.uri));
     let ctx = Context::Dir {
         prefix,
-        base: rw.base.as_deref(),
+        base: base.as_deref(),
     };
     let done = apply(site, r, &rw.rules, ctx, start)?;
     let Some(new) = done.changed else {
@@ -149,10 +184,10 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
     if ofilename.as_deref() == Some(new.as_str()) {
         return Ok(());
     }
-    let mut url = match rw.base.as_deref() {
+    let mut url = match base.as_deref() {
         Some(base) => subst_prefix_path(&new, prefix, base),
         None => {
-            let root = site.host.document_root.to_string_lossy();
+            let root = latin1(site.host.document_root.as_os_str().as_bytes());
             let root = root.strip_suffix('/').unwrap_or(&root);
             match new.strip_prefix(root) {
                 Some(rest) if rest.starts_with('/') => rest.to_owned(),
@@ -163,7 +198,7 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
     if url == new
         && let Some((context_prefix, context_root)) = &r.context
     {
-        url = subst_prefix_path(&new, context_root, context_prefix);
+        url = subst_prefix_path(&new, &native(context_root), &native(context_prefix));
     }
     let mut target = url.clone();
     if let Some(args) = &r.args {
@@ -179,7 +214,17 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
 }
 
 /// mod_rewrite's handler name for its internal redirects (`%R` logs it).
-pub const REDIRECT_HANDLER: &str = "redirect-handler";
+const REDIRECT_HANDLER: &str = "redirect-handler";
+
+/// A configuration string (UTF-8) as the latin-1 text of its bytes, the
+/// form request paths take here.
+fn native(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.is_ascii() {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(latin1(s.as_bytes()))
+    }
+}
 
 /// `subst_prefix_path`: `input` with `matched` (a trailing slash
 /// ignored) replaced by `subst` when it is followed by a slash there;
@@ -221,6 +266,10 @@ fn apply(
 ) -> Result<Applied, Stop> {
     let mut out = Applied::default();
     for rule in rules {
+        // A sub-request never redirects the client (`apply_rewrite_list`).
+        if r.is_sub && rule.redirect.is_some() {
+            continue;
+        }
         // A directory's rules see the file name with the path info, less
         // the directory (`apply_rewrite_rule`).
         let input = match ctx {
@@ -260,7 +309,6 @@ fn apply(
             r.rewrite_end = true;
         }
         if let Some(status) = rule.status {
-            out.status = Some(status);
             return Err(Stop::Status(status));
         }
         if let Some(code) = rule.redirect {
@@ -364,7 +412,7 @@ fn redirect(
     let path = split_query(r, rule, new);
     // `scheme://authority` stays as written; what follows is the path.
     let (origin, path) = match path.find("://") {
-        Some(i) if path[..i].bytes().all(|b| b.is_ascii_alphanumeric()) => {
+        Some(i) if is_absolute_uri(&path) => {
             let rest = &path[i + 3..];
             let end = rest.find('/').map_or(path.len(), |j| i + 3 + j);
             (path[..end].to_owned(), path[end..].to_owned())
@@ -500,7 +548,7 @@ fn expand(t: &Template, site: &Site, r: &Request, refs: &Refs) -> String {
     let mut out = String::new();
     for piece in &t.0 {
         match piece {
-            Piece::Lit(s) => out.push_str(s),
+            Piece::Lit(s) => out.push_str(&native(s)),
             Piece::RuleRef(n) => out.push_str(refs.rule.get(*n).map_or("", String::as_str)),
             Piece::CondRef(n) => out.push_str(refs.cond.get(*n).map_or("", String::as_str)),
             Piece::Var(v) => out.push_str(&variable(v, site, r)),
@@ -542,18 +590,6 @@ fn variable(v: &ServerVar, site: &Site, r: &Request) -> String {
         ServerVar::PathInfo => latin1(&r.path_info),
         ServerVar::IsSubreq => if r.is_sub { "true" } else { "false" }.to_owned(),
     }
-}
-
-/// Back to bytes: latin-1 characters are one byte, others their UTF-8.
-fn from_latin1(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        match u8::try_from(u32::from(c)) {
-            Ok(b) => out.push(b),
-            Err(_) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
