@@ -44,7 +44,7 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
             AppError::Usage(format!("no WSGIDaemonProcess called '{}'", args.group))
         })?;
     let listener = inherited_socket()?;
-    let logs = wsgid_http::Logs::open(&cfg)?;
+    let logs = wsgid_http::Logs::open(&cfg, super::piped_logs::inherited(&cfg))?;
     let all_logs = logs.error_logs();
     let log = all_logs
         .get(group.vhost.map_or(0, |v| v + 1))

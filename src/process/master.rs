@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use wsgid_log::{ErrorLog, Peer};
 
 use super::supervisor::{Decision, EXIT_FATAL, SlotHistory, worker_count};
-use super::{listeners, worker};
+use super::{listeners, piped_logs, worker};
 use crate::app::AppError;
 
 /// How long workers get to finish after TERM before they are killed.
@@ -55,7 +55,17 @@ pub fn run(
     config_path: &Path,
     defines: &[String],
 ) -> Result<ExitCode, AppError> {
-    let log = worker::open_main_error_log(&cfg)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::io("cannot start the master's event loop", e))?;
+    // Piped log programs first: the master's own lines go to them too.
+    let programs = {
+        let _in_runtime = rt.enter();
+        piped_logs::Programs::start(&cfg)?
+    };
+    let pipes = programs.as_ref().map(|p| p.logs.clone());
+    let log = worker::open_main_error_log(&cfg, pipes.clone())?;
     let count = worker_count(&cfg.mpm) as usize;
     let listeners = listeners::bind_all(&cfg, BACKLOG, count)?;
     let pid_file = cfg.pid_file.clone();
@@ -82,10 +92,6 @@ pub fn run(
             slots.push(SlotKind::Daemon { group: g, n });
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| AppError::io("cannot start the master's event loop", e))?;
     let master = Master {
         config: config_path.to_path_buf(),
         defines: defines.to_vec(),
@@ -93,8 +99,12 @@ pub fn run(
         log: log.clone(),
         daemons,
         slots,
+        pipes,
     };
     let result = rt.block_on(master.supervise());
+    if let Some(programs) = programs {
+        rt.block_on(programs.stop());
+    }
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);
     }
@@ -239,6 +249,8 @@ struct Master {
     log: ErrorLog,
     daemons: Vec<DaemonGroup>,
     slots: Vec<SlotKind>,
+    /// The piped logs' pipes, for the children to open.
+    pipes: Option<wsgid_http::PipedLogs>,
 }
 
 impl Master {
@@ -474,6 +486,9 @@ impl Master {
         for def in &self.defines {
             cmd.arg("-D").arg(def);
         }
+        if let Some(p) = &self.pipes {
+            cmd.env(piped_logs::ENV, &p.prefix);
+        }
         cmd.env("LISTEN_FDS", "1")
             .env("LISTEN_FDS_FIRST_FD", "3")
             .env_remove("LISTEN_PID")
@@ -503,6 +518,9 @@ impl Master {
             .arg(slot.to_string());
         for d in &self.defines {
             cmd.arg("-D").arg(d);
+        }
+        if let Some(p) = &self.pipes {
+            cmd.env(piped_logs::ENV, &p.prefix);
         }
         cmd.envs(env)
             .env_remove("LISTEN_PID")

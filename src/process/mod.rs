@@ -8,6 +8,7 @@
 pub mod daemon;
 pub mod listeners;
 pub mod master;
+pub mod piped_logs;
 pub mod privileges;
 pub mod supervisor;
 pub mod worker;

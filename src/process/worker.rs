@@ -46,7 +46,7 @@ pub(super) fn name_process() {
 fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
     let cfg = Arc::new(wsgid_config::load(&args.config, &args.defines)?);
     let listeners = listeners::inherited()?;
-    let logs = wsgid_http::Logs::open(&cfg)?;
+    let logs = wsgid_http::Logs::open(&cfg, super::piped_logs::inherited(&cfg))?;
     let main_log = logs.main_error_log();
     if let Some(creds) = privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())? {
         privileges::switch(&creds)?;
@@ -189,6 +189,9 @@ fn runtime_threads(cfg: &wsgid_config::ServerConfig) -> usize {
 }
 
 /// The main server's error log, for the master's own messages.
-pub fn open_main_error_log(cfg: &wsgid_config::ServerConfig) -> Result<ErrorLog, AppError> {
-    wsgid_http::Logs::open_main(cfg).map_err(AppError::from)
+pub fn open_main_error_log(
+    cfg: &wsgid_config::ServerConfig,
+    pipes: Option<wsgid_http::PipedLogs>,
+) -> Result<ErrorLog, AppError> {
+    wsgid_http::Logs::open_main(cfg, pipes).map_err(AppError::from)
 }

@@ -321,3 +321,60 @@ fn access_log_counts_wire_bytes_and_connection_status() {
         assert_eq!(line, expected, "{req:?}");
     }
 }
+
+/// Piped logs: `|$command` runs through the shell, `|program args`
+/// without; the master runs each program once, every process writes into
+/// it, a program that dies is started again (AH00106 on stderr), and none
+/// is left behind at shutdown.
+#[test]
+fn piped_logs_run_under_the_master() {
+    let mut s = server(
+        "ErrorLog \"|$cat >> @DIR@/piped-error.log\"\n\
+         CustomLog \"|/bin/sh -c 'exec cat >> @DIR@/piped-access.log'\" \"%>s %U\"\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi\n",
+    )
+    .processes(2)
+    .file(
+        "app.wsgi",
+        "def application(environ, start_response):\n    environ['wsgi.errors'].write('from the app\\n')\n    start_response('200 OK', [])\n    return [b'ok']\n",
+    )
+    .start();
+    assert_eq!(s.get("/app/one").status, 200);
+    let wait = Duration::from_secs(5);
+    assert!(
+        s.wait_for_log_in("piped-access.log", &["200 /app/one"], wait)
+            .is_some()
+    );
+    assert!(
+        s.wait_for_log_in("piped-error.log", &["[wsgi:error]", "from the app"], wait)
+            .is_some(),
+        "{}",
+        s.read_file("piped-error.log")
+    );
+    // The master's own lines go there too.
+    assert!(s.read_file("piped-error.log").contains("AH00489"));
+    // Kill the access log's program (the `cat` its shell became; the
+    // error log's is a shell running `cat`): the master starts it again.
+    let master = s.master_pid().to_string();
+    let killed = std::process::Command::new("pkill")
+        .args(["-P", &master, "-x", "cat"])
+        .status()
+        .map(|st| st.success())
+        .unwrap_or(false);
+    assert!(killed, "no piped log program found");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(s.get("/app/two").status, 200);
+    assert!(
+        s.wait_for_log_in("piped-access.log", &["200 /app/two"], wait)
+            .is_some(),
+        "{}",
+        s.diagnostics()
+    );
+    let stopped = s.stop();
+    assert!(stopped.leftovers.is_empty(), "{:?}", stopped.leftovers);
+    assert!(
+        s.diagnostics().contains("AH00106: piped log program"),
+        "{}",
+        s.diagnostics()
+    );
+}

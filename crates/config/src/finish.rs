@@ -73,12 +73,8 @@ fn resolve_logs(
             Some(f) => nickname(f).unwrap_or_else(|| f.clone()),
             None => default_format.clone(),
         };
-        let target = if let Some(cmd) = raw.target.strip_prefix('|') {
-            return Err(ConfigError::syntax(
-                &raw.span,
-                "CustomLog",
-                format!("CustomLog: piped logs (|{cmd}) are not implemented yet in wsgid"),
-            ));
+        let target = if let Some(piped) = PipedLog::parse(&raw.target) {
+            LogTarget::Pipe(piped)
         } else if raw.target == "/dev/stderr" {
             LogTarget::Stderr
         } else {

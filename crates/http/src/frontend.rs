@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use wsgid_config::model::{
-    Host, LogTarget, Section, ServerConfig, ServerSignature, ServerTokens, UrlMatcher,
+    Host, LogTarget, PipedLog, Section, ServerConfig, ServerSignature, ServerTokens, UrlMatcher,
 };
 use wsgid_log::{AccessLog, ErrorLog, Level};
 use wsgid_python::PythonHost;
@@ -146,6 +146,28 @@ fn machine_hostname() -> String {
 struct LogFiles {
     errors: HashMap<PathBuf, ErrorLog>,
     access: HashMap<PathBuf, AccessLog>,
+    /// The piped logs' programs (`ServerConfig::piped_logs`) and where the
+    /// master put their pipes (see `PipedLogs`).
+    pipes: Option<PipedLogs>,
+}
+
+/// Where the master's piped log programs read: one named pipe per program,
+/// `PREFIX.N` for the N-th of `ServerConfig::piped_logs` (the master passes
+/// PREFIX to its children).  A process opens them for writing like files.
+#[derive(Clone, Debug)]
+pub struct PipedLogs {
+    pub programs: Vec<PipedLog>,
+    pub prefix: PathBuf,
+}
+
+impl PipedLogs {
+    /// The named pipe of `program`.
+    pub fn path(&self, program: &PipedLog) -> Option<PathBuf> {
+        let n = self.programs.iter().position(|p| p == program)?;
+        let mut path = self.prefix.clone().into_os_string();
+        path.push(format!(".{n}"));
+        Some(PathBuf::from(path))
+    }
 }
 
 impl LogFiles {
@@ -157,45 +179,59 @@ impl LogFiles {
             .iter()
             .map(|(m, l)| (m.clone(), *l))
             .collect();
-        let base = match &host.error_log {
-            None | Some(LogTarget::Stderr) => ErrorLog::stderr(level),
-            Some(LogTarget::File(path)) => match self.errors.get(path) {
-                Some(log) => log.clone(),
-                None => {
-                    let log =
-                        ErrorLog::open(path, level).map_err(|source| HttpError::ErrorLog {
-                            path: path.clone(),
-                            source,
-                        })?;
-                    self.errors.insert(path.clone(), log.clone());
-                    log
-                }
-            },
-            Some(LogTarget::Pipe(t) | LogTarget::Syslog(t)) => {
+        let path = match &host.error_log {
+            None | Some(LogTarget::Stderr) => {
+                return Ok(ErrorLog::stderr(level).with_levels(level, modules));
+            }
+            Some(LogTarget::Syslog(t)) => {
                 return Err(HttpError::UnsupportedLog { target: t.clone() });
+            }
+            Some(LogTarget::Pipe(program)) => self.pipe_path(program)?,
+            Some(LogTarget::File(path)) => path.clone(),
+        };
+        let base = match self.errors.get(&path) {
+            Some(log) => log.clone(),
+            None => {
+                let log = ErrorLog::open(&path, level).map_err(|source| HttpError::ErrorLog {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.errors.insert(path, log.clone());
+                log
             }
         };
         Ok(base.with_levels(level, modules))
     }
 
+    /// The named pipe a piped log writes into.
+    fn pipe_path(&self, program: &PipedLog) -> Result<PathBuf, HttpError> {
+        self.pipes
+            .as_ref()
+            .and_then(|p| p.path(program))
+            .ok_or_else(|| HttpError::UnsupportedLog {
+                target: format!(
+                    "|{} (a piped log needs the master process)",
+                    program.command
+                ),
+            })
+    }
+
     fn access_log(&mut self, target: &LogTarget) -> Result<AccessLog, HttpError> {
-        match target {
-            LogTarget::Stderr => Ok(AccessLog::stderr()),
-            LogTarget::File(path) => {
-                if let Some(log) = self.access.get(path) {
-                    return Ok(log.clone());
-                }
-                let log = AccessLog::open(path).map_err(|source| HttpError::AccessLog {
-                    path: path.clone(),
-                    source,
-                })?;
-                self.access.insert(path.clone(), log.clone());
-                Ok(log)
-            }
-            LogTarget::Pipe(t) | LogTarget::Syslog(t) => {
-                Err(HttpError::UnsupportedLog { target: t.clone() })
-            }
+        let path = match target {
+            LogTarget::Stderr => return Ok(AccessLog::stderr()),
+            LogTarget::Syslog(t) => return Err(HttpError::UnsupportedLog { target: t.clone() }),
+            LogTarget::Pipe(program) => self.pipe_path(program)?,
+            LogTarget::File(path) => path.clone(),
+        };
+        if let Some(log) = self.access.get(&path) {
+            return Ok(log.clone());
         }
+        let log = AccessLog::open(&path).map_err(|source| HttpError::AccessLog {
+            path: path.clone(),
+            source,
+        })?;
+        self.access.insert(path, log.clone());
+        Ok(log)
     }
 }
 
@@ -223,8 +259,13 @@ fn all_hosts(cfg: &ServerConfig) -> impl Iterator<Item = &Host> {
 impl Logs {
     /// Open the error and access logs of the main server and every
     /// virtual host; a file named twice is opened once.
-    pub fn open(cfg: &ServerConfig) -> Result<Logs, HttpError> {
-        let mut files = LogFiles::default();
+    /// `pipes`: where the master put the piped logs' pipes (None: no
+    /// master, as in tests of this crate).
+    pub fn open(cfg: &ServerConfig, pipes: Option<PipedLogs>) -> Result<Logs, HttpError> {
+        let mut files = LogFiles {
+            pipes,
+            ..LogFiles::default()
+        };
         let mut errors = Vec::new();
         let mut access = Vec::new();
         for host in all_hosts(cfg) {
@@ -248,8 +289,12 @@ impl Logs {
     }
 
     /// Only the main server's error log (for the master process).
-    pub fn open_main(cfg: &ServerConfig) -> Result<ErrorLog, HttpError> {
-        LogFiles::default().error_log(&cfg.main)
+    pub fn open_main(cfg: &ServerConfig, pipes: Option<PipedLogs>) -> Result<ErrorLog, HttpError> {
+        LogFiles {
+            pipes,
+            ..LogFiles::default()
+        }
+        .error_log(&cfg.main)
     }
 
     /// Every host's error log (index 0: main server, then the virtual

@@ -35,4 +35,4 @@ pub mod uri;
 pub mod vhost;
 pub mod wildcard;
 
-pub use frontend::{FrontEnd, HttpError, Logs};
+pub use frontend::{FrontEnd, HttpError, Logs, PipedLogs};

@@ -27,7 +27,7 @@ fn start(
     let path = dir.join("httpd.conf");
     std::fs::write(&path, conf).expect("write conf");
     let cfg = Arc::new(wsgid_config::load(&path, &[]).expect("config"));
-    let logs = Logs::open(&cfg).expect("logs");
+    let logs = Logs::open(&cfg, None).expect("logs");
     let front = Arc::new(FrontEnd::new(cfg, logs, None).expect("front end"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = std::thread::spawn(move || {

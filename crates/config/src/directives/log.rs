@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::builder::{Builder, RawLog};
-use crate::model::{Level, LogLevel, LogTarget};
+use crate::model::{Level, LogLevel, LogTarget, PipedLog};
 use crate::registry::{Action::*, Arity::*, *};
 
 // One row per line reads as a table; rustfmt would explode it.
@@ -22,10 +22,8 @@ pub const ROWS: &[Row] = &[
 
 fn error_log(b: &mut Builder, a: &Args) -> Result<(), String> {
     let v = a.get(0);
-    let target = if v.starts_with('|') {
-        return Err(format!(
-            "ErrorLog: piped logs ({v}) are not implemented yet in wsgid"
-        ));
+    let target = if let Some(piped) = PipedLog::parse(v) {
+        LogTarget::Pipe(piped)
     } else if v == "syslog" || v.starts_with("syslog:") {
         return Err(format!("ErrorLog: {v} is not implemented yet in wsgid"));
     } else if v == "/dev/stderr" {

@@ -386,12 +386,65 @@ pub enum FileTest {
 pub enum LogTarget {
     /// A file path, resolved against ServerRoot.
     File(PathBuf),
-    /// `|command` piped log (not implemented: rejected at build time).
-    Pipe(String),
+    /// A piped log: `|program args` or `||program args` (run without a
+    /// shell) or `|$command` (run with `/bin/sh -c`), started and kept
+    /// running by the master; every process writes lines into its pipe.
+    Pipe(PipedLog),
     /// `syslog[:facility]` (not implemented: rejected at build time).
     Syslog(String),
     /// `/dev/stderr` style or express `--log-to-terminal`.
     Stderr,
+}
+
+/// The program of a piped log, as `ap_open_piped_log_ex` runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PipedLog {
+    /// The command as written after the `|`, `||` or `|$`.
+    pub command: String,
+    /// `|$`: through `/bin/sh -c`; else the words are the program and its
+    /// arguments.
+    pub shell: bool,
+}
+
+impl ServerConfig {
+    /// Every distinct piped log of the configuration, in a fixed order
+    /// (the main server's error log and access logs, then each virtual
+    /// host's): the master runs one program per entry, and every process
+    /// finds an entry's pipe by its index.
+    pub fn piped_logs(&self) -> Vec<PipedLog> {
+        let hosts = std::iter::once(&self.main).chain(self.virtual_hosts.iter().map(|v| &v.host));
+        let mut out: Vec<PipedLog> = Vec::new();
+        for host in hosts {
+            let targets = host
+                .error_log
+                .iter()
+                .chain(host.custom_logs.iter().map(|c| &c.target));
+            for t in targets {
+                if let LogTarget::Pipe(p) = t
+                    && !out.contains(p)
+                {
+                    out.push(p.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+impl PipedLog {
+    /// `target` (an `ErrorLog`/`CustomLog` argument) when it names a
+    /// piped log.
+    pub fn parse(target: &str) -> Option<PipedLog> {
+        let rest = target.strip_prefix('|')?;
+        let (command, shell) = match rest.strip_prefix('$') {
+            Some(c) => (c, true),
+            None => (rest.strip_prefix('|').unwrap_or(rest), false),
+        };
+        Some(PipedLog {
+            command: command.trim().to_owned(),
+            shell,
+        })
+    }
 }
 
 /// `LogLevel` with optional per-module levels (`LogLevel info wsgi:debug`).

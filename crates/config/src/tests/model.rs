@@ -557,3 +557,31 @@ fn redirect_arguments_are_checked_as_mod_alias_checks_them() {
         assert!(err(text).contains(message), "{text:?}: {}", err(text));
     }
 }
+
+#[test]
+fn piped_log_targets() {
+    let c = ok("ErrorLog \"|/usr/bin/rotatelogs /var/log/e.%Y 86400\"\n\
+         CustomLog \"|$cat >> /tmp/a\" common\n\
+         CustomLog \"||/bin/logger -t web\" common\n\
+         CustomLog \"|$cat >> /tmp/a\" combined\n");
+    let pipe = |command: &str, shell| PipedLog {
+        command: command.to_owned(),
+        shell,
+    };
+    assert_eq!(
+        c.main.error_log,
+        Some(LogTarget::Pipe(pipe(
+            "/usr/bin/rotatelogs /var/log/e.%Y 86400",
+            false
+        )))
+    );
+    // One program per distinct command, in order.
+    assert_eq!(
+        c.piped_logs(),
+        [
+            pipe("/usr/bin/rotatelogs /var/log/e.%Y 86400", false),
+            pipe("cat >> /tmp/a", true),
+            pipe("/bin/logger -t web", false),
+        ]
+    );
+}
