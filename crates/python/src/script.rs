@@ -148,7 +148,13 @@ fn reload_required(
     let Some(environ) = src.environ else {
         return false;
     };
-    let Ok(Some(hook)) = module.getattr_opt(interp.keys.reload_required.bind(py)) else {
+    // A dictionary lookup, as mod_wsgi's `PyDict_GetItemString`: a missing
+    // attribute looked up with getattr would raise (and discard) an
+    // AttributeError on every request, some 10% of a small request's cost.
+    let Ok(module) = module.cast::<PyModule>() else {
+        return false;
+    };
+    let Ok(Some(hook)) = module.dict().get_item(interp.keys.reload_required.bind(py)) else {
         return false;
     };
     let resource = environ.get("SCRIPT_FILENAME").unwrap_or_default();

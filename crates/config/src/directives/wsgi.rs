@@ -40,7 +40,7 @@ pub const ROWS: &[Row] = &[
     row("WSGIPassApacheRequest", Take1, ACCESS_CONF | RSRC_CONF, 0, "Enable/Disable Apache request object.", Planned("there is no Apache request object in wsgid")),
     row("WSGIServerMetrics", Take1, RSRC_CONF, 0, "Enabled/Disable access to server metrics.", Planned("server metrics")),
     row("WSGIVerboseDebugging", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable verbose debugging messages.", Planned("verbose debugging")),
-    row("WSGILazyInitialization", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable lazy Python initialisation.", Planned("WSGILazyInitialization")),
+    row("WSGILazyInitialization", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable lazy Python initialisation.", Set(lazy_initialization)),
     row("WSGIPythonExecutable", Take1, RSRC_CONF, GLOBAL_ONLY, "Python executable absolute path name.", Removed("WSGIPythonExecutable was removed in mod_wsgi 2.0; use WSGIPythonHome instead")),
     row("WSGIReloadMechanism", Take1, OR_FILEINFO, 0, "Defines what is reloaded when a reload is triggered.", Set(reload_mechanism)),
     row("WSGIApplicationGroup", Take1, ACCESS_CONF | RSRC_CONF, 0, "Application interpreter group.", Set(application_group)),
@@ -188,6 +188,18 @@ fn auth_script(a: &Args, what: &str) -> Result<AuthScript, String> {
         path: PathBuf::from(path),
         application_group,
     })
+}
+
+/// `WSGILazyInitialization On` (mod_wsgi's default) is how wsgid always
+/// works: Python starts only in the processes that run it, never in the
+/// master.  `Off` (Python initialised in the parent before it forks) is
+/// refused.
+fn lazy_initialization(_b: &mut Builder, a: &Args) -> Result<(), String> {
+    if wsgi_flag("WSGILazyInitialization", a.get(0))? {
+        Ok(())
+    } else {
+        Err("WSGILazyInitialization Off: not implemented in wsgid (Python is never initialised in the master process)".to_owned())
+    }
 }
 
 /// `wsgi_add_handler_script`.

@@ -400,6 +400,14 @@ fn not_implemented_and_removed() {
         msg("<Directory /x>\nRewriteBase x\n</Directory>"),
         "RewriteBase: argument is not a valid URL"
     );
+    assert!(
+        msg("WSGILazyInitialization Off")
+            .starts_with("WSGILazyInitialization Off: not implemented")
+    );
+    assert_eq!(
+        msg("WSGILazyInitialization maybe"),
+        "WSGILazyInitialization must be one of: Off | On"
+    );
     assert_eq!(
         msg("DirectoryIndexRedirect 404"),
         "DirectoryIndexRedirect only accepts values between 300 and 399"
