@@ -154,6 +154,16 @@ fn inherit(host: &mut Host, main: &Host, meta: &HostMeta, own_logs: Vec<CustomLo
         .cloned()
         .chain(std::mem::take(&mut host.set_env_if))
         .collect();
+    // mod_rewrite's `config_server_merge`: state and options inherited,
+    // rules with `RewriteOptions Inherit` & co. only.
+    let options = host.rewrite.options.or(main.rewrite.options);
+    host.rewrite.rules = RewriteOptions::inherited_rules(
+        options.unwrap_or_default(),
+        main.rewrite.options.unwrap_or_default(),
+        &main.rewrite.rules,
+        &host.rewrite.rules,
+    );
+    host.rewrite.options = options;
     host.rewrite.engine = host.rewrite.engine.or(main.rewrite.engine);
     let own = std::mem::take(&mut host.sections);
     host.sections = main.sections.iter().cloned().chain(own).collect();

@@ -3,7 +3,9 @@
 //! inherits.  The request walk (in wsgid-http) calls [`PerDir::merge`] in
 //! Apache's section order; this file only knows how two levels combine.
 
-use crate::model::{DigestConfig, OptionFlags, OptionsSpec, PerDir, Require, Rewrite, WsgiPerDir};
+use crate::model::{
+    DigestConfig, OptionFlags, OptionsSpec, PerDir, Require, Rewrite, RewriteOptions, WsgiPerDir,
+};
 
 impl PerDir {
     /// `self` is the inherited configuration, `later` the more specific one.
@@ -135,14 +137,19 @@ impl PerDir {
 }
 
 impl Rewrite {
-    /// mod_rewrite's merge without `RewriteOptions Inherit`: the engine
-    /// state is inherited when not written, the rules never are.
+    /// mod_rewrite's `config_perdir_merge`: the engine state and the
+    /// options are inherited when not written; the rules only with
+    /// `RewriteOptions Inherit` & co., `RewriteBase` never.
     pub fn merge(&self, later: &Rewrite) -> Rewrite {
+        let options = later.options.or(self.options);
+        let own = options.unwrap_or_default();
+        let outer = self.options.unwrap_or_default();
         Rewrite {
             engine: later.engine.or(self.engine),
-            rules: later.rules.clone(),
+            rules: RewriteOptions::inherited_rules(own, outer, &self.rules, &later.rules),
             dir_prefix: later.dir_prefix.clone(),
             base: later.base.clone(),
+            options,
         }
     }
 }

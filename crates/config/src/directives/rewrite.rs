@@ -9,15 +9,15 @@ use regex::{Regex, RegexBuilder};
 
 use crate::builder::Builder;
 use crate::model::{
-    CondPattern, FileTest, IntOp, Rewrite, RewriteCond, RewriteRule, SectionPattern, StrOp,
-    Template,
+    CondPattern, FileTest, IntOp, Rewrite, RewriteCond, RewriteOptions, RewriteRule,
+    SectionPattern, StrOp, Template,
 };
 use crate::registry::{Action::*, Arity::*, *};
 
 #[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     row("RewriteEngine", Flag, OR_FILEINFO, 0, "On or Off to enable or disable (default) the whole rewriting engine", Set(engine)),
-    row("RewriteOptions", Iterate, OR_FILEINFO, 0, "List of option strings to set", Planned("mod_rewrite: RewriteOptions")),
+    row("RewriteOptions", Iterate, OR_FILEINFO, 0, "List of option strings to set", Set(options)),
     row("RewriteBase", Take1, OR_FILEINFO, 0, "the base URL of the per-directory context", Set(base)),
     row("RewriteCond", Raw, OR_FILEINFO, 0, "an input string and a to be applied regexp-pattern", Set(cond)),
     row("RewriteRule", Raw, OR_FILEINFO, 0, "an URL-applied regexp-pattern and a substitution URL", Set(rule)),
@@ -50,6 +50,64 @@ fn target(b: &mut Builder) -> &mut Rewrite {
 fn scope(b: &Builder) -> String {
     let section = b.dirs.last().map(|d| &d.section.span);
     format!("{:?}|{}|{:?}", b.vhost, b.dirs.len(), section)
+}
+
+/// `cmd_rewriteoptions` (one word per call: the directive iterates).  At
+/// server level it sets the base directory configuration's options too.
+fn options(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let w = a.get(0);
+    let mut add = RewriteOptions::default();
+    match w.to_ascii_lowercase().as_str() {
+        "inherit" => add.inherit = true,
+        "inheritbefore" => add.inherit_before = true,
+        "inheritdown" => add.inherit_down = true,
+        "inheritdownbefore" => add.inherit_down_before = true,
+        "ignoreinherit" => add.ignore_inherit = true,
+        "allownoslash" => add.allow_no_slash = true,
+        "allowanyuri" => add.allow_any_uri = true,
+        "ignorecontextinfo" => add.ignore_context_info = true,
+        // Only how mod_rewrite allocates memory for long URLs.
+        "longurloptimization" => {}
+        // MergeBase: Apache 2.4.71 was seen not to inherit a RewriteBase
+        // with it (sections and .htaccess alike), against its manual;
+        // refused rather than guessed.
+        "mergebase" | "legacyprefixdocroot" | "unsafeprefixstat" => {
+            return Err(format!(
+                "RewriteOptions: option '{w}' is not implemented yet in wsgid"
+            ));
+        }
+        lower if lower.starts_with("maxredirects=") => {
+            let span = b.current_span.clone();
+            b.warn(
+                "AH00664: RewriteOptions: MaxRedirects option has been removed in favor of the global \
+                 LimitInternalRecursion directive and will be ignored."
+                    .to_owned(),
+                &span,
+            );
+        }
+        _ => return Err(format!("RewriteOptions: unknown option '{w}'")),
+    }
+    let or = |o: &mut Option<RewriteOptions>| {
+        let mut v = o.unwrap_or_default();
+        v.inherit |= add.inherit;
+        v.inherit_before |= add.inherit_before;
+        v.inherit_down |= add.inherit_down;
+        v.inherit_down_before |= add.inherit_down_before;
+        v.ignore_inherit |= add.ignore_inherit;
+        v.allow_no_slash |= add.allow_no_slash;
+        v.allow_any_uri |= add.allow_any_uri;
+        v.ignore_context_info |= add.ignore_context_info;
+        *o = Some(v);
+    };
+    if b.at_host_level() {
+        or(&mut b
+            .per_dir()
+            .rewrite
+            .get_or_insert_with(Rewrite::default)
+            .options);
+    }
+    or(&mut target(b).options);
+    Ok(())
 }
 
 /// `cmd_rewritebase`.

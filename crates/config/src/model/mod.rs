@@ -297,9 +297,54 @@ pub struct Rewrite {
     /// file name before matching and put before a relative substitution.
     pub dir_prefix: Option<String>,
     /// `RewriteBase`: the URL-path that replaces `dir_prefix` in a
-    /// rewritten file name (never inherited, as without `RewriteOptions
-    /// MergeBase`).
+    /// rewritten file name (never inherited: `RewriteOptions MergeBase` is
+    /// refused).
     pub base: Option<String>,
+    /// `RewriteOptions` written at this level (None: the enclosing
+    /// level's apply).
+    pub options: Option<RewriteOptions>,
+}
+
+/// `RewriteOptions` (mod_rewrite's `OPTION_*` bits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RewriteOptions {
+    /// `Inherit`: the enclosing level's rules run after this level's.
+    pub inherit: bool,
+    /// `InheritBefore`: ... before them.
+    pub inherit_before: bool,
+    /// `InheritDown` / `InheritDownBefore`: every level below inherits (as
+    /// if each said `Inherit` / `InheritBefore`) unless it says
+    /// `IgnoreInherit`.
+    pub inherit_down: bool,
+    pub inherit_down_before: bool,
+    pub ignore_inherit: bool,
+    /// `AllowNoSlash`: a directory's rules run for its URL without the
+    /// trailing slash too.
+    pub allow_no_slash: bool,
+    /// `AllowAnyURI`: server rules also see a request URI that is no path.
+    pub allow_any_uri: bool,
+    /// `IgnoreContextInfo`: no Alias target to URL substitution after a
+    /// directory's rewrite.
+    pub ignore_context_info: bool,
+}
+
+impl RewriteOptions {
+    /// The rules of a level with `own` options below one with `outer`
+    /// options and `outer_rules` (mod_rewrite's config merges).
+    pub fn inherited_rules(
+        own: RewriteOptions,
+        outer: RewriteOptions,
+        outer_rules: &[RewriteRule],
+        rules: &[RewriteRule],
+    ) -> Vec<RewriteRule> {
+        if own.inherit || outer.inherit_down && !own.ignore_inherit {
+            rules.iter().chain(outer_rules).cloned().collect()
+        } else if own.inherit_before || outer.inherit_down_before && !own.ignore_inherit {
+            outer_rules.iter().chain(rules).cloned().collect()
+        } else {
+            rules.to_vec()
+        }
+    }
 }
 
 /// One `RewriteRule` with the `RewriteCond`s written before it.

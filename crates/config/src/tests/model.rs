@@ -585,3 +585,54 @@ fn piped_log_targets() {
         ]
     );
 }
+
+#[test]
+fn rewrite_options_inherit_rules() {
+    let c = ok("RewriteEngine On\n\
+         RewriteRule ^/m$ /main\n\
+         <VirtualHost *:80>\n\
+         ServerName a\n\
+         RewriteOptions Inherit\n\
+         RewriteRule ^/v$ /own\n\
+         </VirtualHost>\n\
+         <VirtualHost *:80>\n\
+         ServerName b\n\
+         RewriteOptions InheritBefore\n\
+         RewriteRule ^/v$ /own\n\
+         </VirtualHost>\n\
+         <VirtualHost *:80>\n\
+         ServerName c\n\
+         RewriteRule ^/v$ /own\n\
+         </VirtualHost>\n");
+    let patterns = |h: &Host| -> Vec<String> {
+        h.rewrite
+            .rules
+            .iter()
+            .map(|r| r.pattern.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(patterns(&c.virtual_hosts[0].host), ["^/v$", "^/m$"]);
+    assert_eq!(patterns(&c.virtual_hosts[1].host), ["^/m$", "^/v$"]);
+    assert_eq!(patterns(&c.virtual_hosts[2].host), ["^/v$"]);
+    // InheritDown: every level below inherits unless it says IgnoreInherit.
+    let outer = RewriteOptions {
+        inherit_down: true,
+        ..RewriteOptions::default()
+    };
+    let ignore = RewriteOptions {
+        ignore_inherit: true,
+        ..RewriteOptions::default()
+    };
+    let rules = &c.virtual_hosts[0].host.rewrite.rules;
+    let (own, theirs) = (&rules[..1], &rules[1..]);
+    assert_eq!(
+        RewriteOptions::inherited_rules(RewriteOptions::default(), outer, theirs, own).len(),
+        2
+    );
+    assert_eq!(
+        RewriteOptions::inherited_rules(ignore, outer, theirs, own).len(),
+        1
+    );
+    assert!(err("RewriteOptions MergeBase\n").contains("not implemented"));
+    assert!(err("RewriteOptions Bogus\n").contains("RewriteOptions: unknown option 'Bogus'"));
+}

@@ -66,8 +66,12 @@ pub fn translate(site: &Site, r: &mut Request) -> Result<(), Stop> {
     // `hook_uri2file` runs under the server's `RewriteEngine On` (the base
     // directory state), rules or not, unless `[END]` came earlier (in this
     // request, or the one that redirected to it) or the URI is no path.
-    let on = site.host.per_dir.rewrite.as_ref().and_then(|rw| rw.engine) == Some(true);
-    if !on || r.rewrite_end || r.uri.first() != Some(&b'/') {
+    let base = site.host.per_dir.rewrite.as_ref();
+    let on = base.and_then(|rw| rw.engine) == Some(true);
+    let any_uri = base
+        .and_then(|rw| rw.options)
+        .is_some_and(|o| o.allow_any_uri);
+    if !on || r.rewrite_end || !any_uri && r.uri.first() != Some(&b'/') {
         return Ok(());
     }
     script_url_variables(site, r);
@@ -146,9 +150,10 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
         .filename
         .as_ref()
         .map(|_| r.filename_latin1().into_owned());
+    let rw_options = rw.options.unwrap_or_default();
     // The directory's own name without its slash: mod_dir is left to
-    // redirect it to the slash (no `RewriteOptions AllowNoSlash` here).
-    if ofilename.as_deref() == Some(&prefix[..prefix.len() - 1]) {
+    // redirect it to the slash, unless `RewriteOptions AllowNoSlash`.
+    if !rw_options.allow_no_slash && ofilename.as_deref() == prefix.strip_suffix('/') {
         return Ok(());
     }
     if r.rewrite_end {
@@ -196,6 +201,7 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
         }
     };
     if url == new
+        && !rw_options.ignore_context_info
         && let Some((context_prefix, context_root)) = &r.context
     {
         url = subst_prefix_path(&new, &native(context_root), &native(context_prefix));
