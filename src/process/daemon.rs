@@ -187,12 +187,12 @@ fn stop_signal(
     log: ErrorLog,
 ) -> Result<impl std::future::Future<Output = ()>, AppError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let term = worker::shutdown_signal()?;
+    let term = worker::shutdown_signal(0)?;
     let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))
         .map_err(|e| AppError::io("signal handler", e))?;
     Ok(async move {
         tokio::select! {
-            () = term => {}
+            _ = term => {}
             _ = xcpu.recv() => {
                 log.log("wsgi", Level::Info, Peer::None, &format!(
                     "mod_wsgi (pid={}): Exceeded CPU time limit, triggering immediate shutdown '{name}'.",

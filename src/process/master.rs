@@ -24,6 +24,16 @@ use super::supervisor::{Decision, EXIT_FATAL, SlotHistory, worker_count};
 use super::{listeners, piped_logs, worker};
 use crate::app::AppError;
 
+/// How the children are asked to stop.
+#[derive(Clone, Copy)]
+enum StopHow {
+    /// TERM: requests in progress get the workers' short grace.
+    Now,
+    /// `apachectl graceful-stop` (WINCH): they get GracefulShutdownTimeout
+    /// (None: as long as they take).
+    Graceful(Option<Duration>),
+}
+
 /// How long workers get to finish after TERM before they are killed.
 /// The oracle harness allows 10 s for the whole server to stop.
 const STOP_GRACE: Duration = Duration::from_secs(6);
@@ -95,11 +105,12 @@ pub fn run(
     let master = Master {
         config: config_path.to_path_buf(),
         defines: defines.to_vec(),
-        listeners,
+        listeners: RefCell::new(Some(listeners)),
         log: log.clone(),
         daemons,
         slots,
         pipes,
+        graceful_shutdown_timeout: cfg.mpm.graceful_shutdown_timeout,
     };
     let result = rt.block_on(master.supervise());
     if let Some(programs) = programs {
@@ -245,12 +256,16 @@ fn bind_daemon_socket(
 struct Master {
     config: PathBuf,
     defines: Vec<String>,
-    listeners: listeners::Listeners,
+    /// Taken (closed) when the server stops: new connections are then
+    /// refused instead of waiting in a queue nobody serves.
+    listeners: RefCell<Option<listeners::Listeners>>,
     log: ErrorLog,
     daemons: Vec<DaemonGroup>,
     slots: Vec<SlotKind>,
     /// The piped logs' pipes, for the children to open.
     pipes: Option<wsgid_http::PipedLogs>,
+    /// `GracefulShutdownTimeout` (seconds; 0: no limit).
+    graceful_shutdown_timeout: u64,
 }
 
 impl Master {
@@ -264,6 +279,7 @@ impl Master {
             sig(SignalKind::user_defined1())?,
             sig(SignalKind::user_defined2())?,
         );
+        let mut winch = sig(SignalKind::window_change())?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
         let mut running: HashMap<usize, Running> = HashMap::new();
         let mut history = vec![SlotHistory::default(); count];
@@ -285,6 +301,22 @@ impl Master {
             tokio::select! {
                 _ = term.recv() => break ExitCode::SUCCESS,
                 _ = int.recv() => break ExitCode::SUCCESS,
+                _ = winch.recv() => {
+                    // `apachectl graceful-stop`: requests in progress are
+                    // finished, for up to GracefulShutdownTimeout.
+                    self.log.log(
+                        "mpm_event",
+                        wsgid_log::Level::Notice,
+                        Peer::None,
+                        "AH00492: caught SIGWINCH, shutting down gracefully",
+                    );
+                    let limit = match self.graceful_shutdown_timeout {
+                        0 => None,
+                        secs => Some(Duration::from_secs(secs)),
+                    };
+                    self.stop_all(&mut running, &mut rx, StopHow::Graceful(limit)).await;
+                    return Ok(ExitCode::SUCCESS);
+                }
                 _ = hup.recv() => self.graceful_restart(&running),
                 _ = usr1.recv() => self.graceful_restart(&running),
                 _ = usr2.recv() => self.daemon_ready(&running),
@@ -329,7 +361,7 @@ impl Master {
                             Decision::Shutdown => {
                                 self.log.log("mpm_event", wsgid_log::Level::Alert, Peer::None,
                                     &format!("AH00050: Child {pid} returned a Fatal error... wsgid is exiting!"));
-                                self.stop_all(&mut running, &mut rx).await;
+                                self.stop_all(&mut running, &mut rx, StopHow::Now).await;
                                 return Ok(ExitCode::FAILURE);
                             }
                             Decision::Restart(delay) => {
@@ -350,7 +382,7 @@ impl Master {
             Peer::None,
             "AH00491: caught SIGTERM, shutting down",
         );
-        self.stop_all(&mut running, &mut rx).await;
+        self.stop_all(&mut running, &mut rx, StopHow::Now).await;
         Ok(exit)
     }
 
@@ -503,8 +535,13 @@ impl Master {
     }
 
     fn worker_command(&self, slot: usize) -> Result<std::process::Command, AppError> {
-        let listeners::ChildListeners { maps, env } =
-            listeners::for_child(self.listeners.of_slot(slot))?;
+        let listeners::ChildListeners { maps, env } = listeners::for_child(
+            self.listeners
+                .borrow()
+                .as_ref()
+                .ok_or_else(|| AppError::Usage("the server is stopping".into()))?
+                .of_slot(slot),
+        )?;
         // /proc/self/exe rather than argv[0]: replacing the binary on disk
         // while the server runs is then safe, and PATH does not matter.
         let mut cmd = std::process::Command::new("/proc/self/exe");
@@ -569,17 +606,40 @@ impl Master {
         }
     }
 
+    /// Ask every child to stop (a worker stops accepting and finishes
+    /// what it has), wait for them, then kill what is left.
     async fn stop_all(
         &self,
         running: &mut HashMap<usize, Running>,
         rx: &mut mpsc::UnboundedReceiver<Event>,
+        how: StopHow,
     ) {
-        for r in running.values() {
-            let _ = kill(Pid::from_raw(r.pid), Signal::SIGTERM);
+        self.listeners.borrow_mut().take();
+        // A graceful stop tells workers with WINCH, which gives their
+        // requests GracefulShutdownTimeout; daemon processes stop as their
+        // shutdown-timeout says.
+        for (slot, r) in running.iter() {
+            let sig = match (how, self.slots[*slot]) {
+                (StopHow::Graceful(_), SlotKind::Worker) => Signal::SIGWINCH,
+                _ => Signal::SIGTERM,
+            };
+            let _ = kill(Pid::from_raw(r.pid), sig);
         }
-        let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        // The children's own limit, and time for them to exit after it.
+        let grace = match how {
+            StopHow::Now => Some(STOP_GRACE),
+            StopHow::Graceful(limit) => limit.map(|l| l + STOP_GRACE),
+        };
+        // Without a limit: a day at a time, until all have gone.
+        let limit = grace.unwrap_or(Duration::from_secs(86_400));
+        let mut deadline = tokio::time::Instant::now() + limit;
         while !running.is_empty() {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
+            let next = tokio::time::timeout_at(deadline, rx.recv()).await;
+            if next.is_err() && grace.is_none() {
+                deadline = tokio::time::Instant::now() + limit;
+                continue;
+            }
+            match next {
                 Ok(Some(Event::Exited {
                     slot, generation, ..
                 })) => {

@@ -111,6 +111,7 @@ mod tests {
             thread_limit: 64,
             max_request_workers: max,
             max_connections_per_child: 0,
+            graceful_shutdown_timeout: 0,
             explicit: true,
         }
     }

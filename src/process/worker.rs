@@ -67,7 +67,7 @@ fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
     )?);
     let rt = build_runtime(runtime_threads(&cfg))?;
     let served = rt.block_on(async move {
-        let stop = shutdown_signal()?;
+        let stop = shutdown_signal(cfg.mpm.graceful_shutdown_timeout)?;
         front.serve(listeners, stop).await.map_err(AppError::from)
     });
     drop(rt);
@@ -77,15 +77,27 @@ fn start(args: &WorkerArgs) -> Result<ExitCode, AppError> {
     served.map(|()| ExitCode::SUCCESS)
 }
 
-/// Resolves when the master (or an operator) asks this worker to stop.
-pub(super) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, AppError> {
-    let mut term =
-        signal(SignalKind::terminate()).map_err(|e| AppError::io("signal handler", e))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| AppError::io("signal handler", e))?;
+/// Resolves when the master (or an operator) asks this worker to stop,
+/// with how long requests in progress may still run: TERM or INT gives
+/// them the usual grace; WINCH (a graceful stop, `apachectl
+/// graceful-stop`) `GracefulShutdownTimeout` (0: no limit).
+pub(super) fn shutdown_signal(
+    graceful_timeout: u64,
+) -> Result<impl std::future::Future<Output = Option<std::time::Duration>>, AppError> {
+    let sig = |k| signal(k).map_err(|e| AppError::io("signal handler", e));
+    let (mut term, mut int, mut winch) = (
+        sig(SignalKind::terminate())?,
+        sig(SignalKind::interrupt())?,
+        sig(SignalKind::window_change())?,
+    );
     Ok(async move {
         tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
+            _ = term.recv() => Some(wsgid_http::server::SHUTDOWN_GRACE),
+            _ = int.recv() => Some(wsgid_http::server::SHUTDOWN_GRACE),
+            _ = winch.recv() => match graceful_timeout {
+                0 => None,
+                secs => Some(std::time::Duration::from_secs(secs)),
+            },
         }
     })
 }

@@ -185,3 +185,49 @@ fn max_connections_per_child_recycles_the_worker() {
     );
     assert!(!s.error_log().contains("AH00053"), "{}", s.error_log());
 }
+
+/// `apachectl graceful-stop` (SIGWINCH to the master): new connections are
+/// refused at once, a request in progress longer than the usual 5 s grace
+/// still finishes (GracefulShutdownTimeout 20), then every process exits.
+#[test]
+fn graceful_stop_finishes_requests_in_progress() {
+    let mut s = server(
+        "GracefulShutdownTimeout 20\n\
+         WSGIScriptAlias / @DIR@/slow.wsgi\n",
+    )
+    .file(
+        "slow.wsgi",
+        "import time\n\
+         def application(environ, start_response):\n    \
+             time.sleep(float(environ.get('QUERY_STRING') or 0))\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+             return [b'finished']\n",
+    )
+    .start();
+    assert_eq!(s.get("/").status, 200);
+    let mut conn = s.connect();
+    conn.send(format!(
+        "GET /?6 HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        s.port()
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let master = nix::unistd::Pid::from_raw(s.master_pid());
+    nix::sys::signal::kill(master, nix::sys::signal::Signal::SIGWINCH).expect("SIGWINCH");
+    let refused = wait_until(Duration::from_secs(3), || {
+        std::net::TcpStream::connect(("127.0.0.1", s.port()))
+            .is_err()
+            .then_some(())
+    });
+    assert!(refused.is_some(), "still accepting after the graceful stop");
+    conn.set_timeout(Duration::from_secs(15));
+    let r = conn.read_response(false);
+    assert_eq!((r.status, r.text()), (200, "finished".to_owned()));
+    let gone = wait_until(Duration::from_secs(10), || (!s.is_running()).then_some(()));
+    assert!(gone.is_some(), "the master did not exit");
+    let stopped = s.stop();
+    assert!(stopped.leftovers.is_empty(), "{:?}", stopped.leftovers);
+    assert!(
+        s.error_log()
+            .contains("AH00492: caught SIGWINCH, shutting down gracefully")
+    );
+}

@@ -146,6 +146,7 @@ impl Builder {
                 thread_limit: 64,
                 max_request_workers: 400,
                 max_connections_per_child: 0,
+                graceful_shutdown_timeout: 0,
                 explicit: false,
             },
             timeout: Duration::from_secs(60),

@@ -49,12 +49,13 @@ impl FrontEnd {
     /// Serve on already-bound listeners until `shutdown` resolves, or until
     /// `MaxConnectionsPerChild` connections were accepted (the process is
     /// then recycled: the master starts another in its place); then stop
-    /// accepting and let in-flight requests finish, for at most
-    /// [`SHUTDOWN_GRACE`].
+    /// accepting and let in-flight requests finish, for at most the time
+    /// `shutdown` gave (None: as long as they take; a recycled process
+    /// [`SHUTDOWN_GRACE`]).
     pub async fn serve(
         self: Arc<Self>,
         listeners: Vec<std::net::TcpListener>,
-        shutdown: impl Future<Output = ()>,
+        shutdown: impl Future<Output = Option<Duration>>,
     ) -> Result<(), HttpError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (conn_tx, mut conn_rx) = mpsc::channel::<Accepted>(64);
@@ -86,9 +87,13 @@ impl FrontEnd {
         let mut next_conn: u64 = 0;
         let max_connections = u64::from(self.cfg.mpm.max_connections_per_child);
         tokio::pin!(shutdown);
+        let mut grace = Some(SHUTDOWN_GRACE);
         loop {
             tokio::select! {
-                () = &mut shutdown => break,
+                asked = &mut shutdown => {
+                    grace = asked;
+                    break;
+                }
                 accepted = conn_rx.recv() => match accepted {
                     Some(a) => {
                         next_conn += 1;
@@ -121,10 +126,14 @@ impl FrontEnd {
         // request and close, then wait (bounded) for them.
         let _ = stop_tx.send(true);
         acceptors.shutdown().await;
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while conns.join_next().await.is_some() {}
-        })
-        .await;
+        let drain = async { while conns.join_next().await.is_some() {} };
+        let drained = match grace {
+            Some(limit) => tokio::time::timeout(limit, drain).await,
+            None => {
+                drain.await;
+                Ok(())
+            }
+        };
         if drained.is_err() {
             self.error_log().log(
                 "mpm_event",

@@ -40,6 +40,7 @@ fn start(
             front
                 .serve(vec![listener], async move {
                     let _ = rx.await;
+                    Some(wsgid_http::server::SHUTDOWN_GRACE)
                 })
                 .await
                 .expect("serve");

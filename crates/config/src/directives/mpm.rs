@@ -23,7 +23,7 @@ pub const ROWS: &[Row] = &[
     row("MinSpareThreads", Take1, RSRC_CONF, GLOBAL_ONLY, "Minimum number of idle threads, to handle request spikes", Ignored(SPARE)),
     row("MaxSpareThreads", Take1, RSRC_CONF, GLOBAL_ONLY, "Maximum number of idle threads", Ignored(SPARE)),
     row("AsyncRequestWorkerFactor", Take1, RSRC_CONF, GLOBAL_ONLY, "How many additional connects will be accepted per idle worker thread", Ignored("wsgid's front end is fully asynchronous")),
-    row("GracefulShutdownTimeout", Take1, RSRC_CONF, GLOBAL_ONLY, "Maximum time in seconds to wait for child processes to complete transactions during shutdown", Planned("graceful restarts")),
+    row("GracefulShutdownTimeout", Take1, RSRC_CONF, GLOBAL_ONLY, "Maximum time in seconds to wait for child processes to complete transactions during shutdown", Set(graceful_shutdown_timeout)),
 ];
 
 fn set(b: &mut Builder, name: &str, v: &str, f: fn(&mut Mpm, u32)) -> Result<(), String> {
@@ -31,6 +31,15 @@ fn set(b: &mut Builder, name: &str, v: &str, f: fn(&mut Mpm, u32)) -> Result<(),
     f(&mut b.cfg.mpm, n);
     b.cfg.mpm.explicit = true;
     b.mpm_span = Some(b.current_span.clone());
+    Ok(())
+}
+
+/// `ap_mpm_set_graceful_shutdown` reads the number with `atoi` (anything
+/// else is 0, which waits as long as it takes).
+fn graceful_shutdown_timeout(b: &mut Builder, a: &Args) -> Result<(), String> {
+    let v = a.get(0).trim_start();
+    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
+    b.cfg.mpm.graceful_shutdown_timeout = digits.parse().unwrap_or(0);
     Ok(())
 }
 

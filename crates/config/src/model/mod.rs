@@ -127,6 +127,10 @@ pub struct Mpm {
     pub max_request_workers: u32,
     /// `MaxConnectionsPerChild` (default 0 = unlimited).
     pub max_connections_per_child: u32,
+    /// `GracefulShutdownTimeout` in seconds: how long a graceful stop
+    /// (SIGWINCH) waits for requests in progress (0, the default: as
+    /// long as they take).
+    pub graceful_shutdown_timeout: u64,
     /// Whether any of them was written explicitly (express mode uses this).
     pub explicit: bool,
 }
