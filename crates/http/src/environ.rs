@@ -18,7 +18,7 @@ pub use wsgid_python::CgiEnv;
 
 use crate::frontend::Site;
 use crate::request::Request;
-use crate::uri::{find_path_info, latin1, latin1_cow, no2slash};
+use crate::uri::{find_path_info, latin1, latin1_cow, no2slash, path_latin1};
 
 /// mod_wsgi's per-request configuration (`WSGIRequestConfig`), resolved
 /// from the merged per-directory settings and the script alias options.
@@ -436,11 +436,6 @@ pub fn build(site: &Site, r: &Request, inp: &EnvInputs<'_>) -> (CgiEnv, &'static
     e.put(base, "mod_wsgi.request_start", digits.format(start));
     e.put(base, "mod_wsgi.request_id", &inp.request_id);
     (e.0, scheme)
-}
-
-fn path_latin1(p: &std::path::Path) -> Cow<'_, str> {
-    use std::os::unix::ffi::OsStrExt;
-    latin1_cow(p.as_os_str().as_bytes())
 }
 
 /// `SERVER_SIGNATURE` (`ap_psignature("", r)`).

@@ -320,6 +320,13 @@ pub fn latin1_cow(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A file-system path as latin-1 text of its bytes (how paths appear in
+/// the environ and are compared with request file names).
+pub fn path_latin1(p: &std::path::Path) -> std::borrow::Cow<'_, str> {
+    use std::os::unix::ffi::OsStrExt;
+    latin1_cow(p.as_os_str().as_bytes())
+}
+
 /// Expand `$0`..`$9` in a regex target (`ap_pregsub`); `\$` is a literal `$`.
 pub fn pregsub(template: &str, caps: &regex::bytes::Captures<'_>) -> Vec<u8> {
     let t = template.as_bytes();

@@ -2,7 +2,7 @@
 //! `LimitRequest*`, `TraceEnable`, `AllowEncodedSlashes`, `Protocols`,
 //! `ProtocolsHonorOrder`, `HttpProtocolOptions`.
 
-use super::{number, one_of, timeout};
+use super::{atoi, number, one_of, timeout};
 use crate::builder::Builder;
 use crate::model::{EncodedSlashes, RecursionLimit, TraceEnable};
 use crate::registry::{Action::*, Arity::*, *};
@@ -86,52 +86,35 @@ fn limit_fields(b: &mut Builder, a: &Args) -> Result<(), String> {
 /// With one number, it limits both, as in Apache.
 fn recursion_limit(b: &mut Builder, a: &Args) -> Result<(), String> {
     let span = b.current_span.clone();
-    let redirects = leading_number(a.get(0));
-    if redirects <= 0 {
-        return Err("The recursion limit must be greater than zero.".to_owned());
-    }
-    if redirects < 4 {
-        b.warn(
-            "AH00119: Limiting internal redirects to very low numbers may cause normal requests to fail."
-                .to_owned(),
-            &span,
-        );
-    }
-    let mut subrequests = redirects;
-    if a.words.len() > 1 {
-        subrequests = leading_number(a.get(1));
-        if subrequests <= 0 {
+    // One limit: positive, with Apache's warning when below 4.
+    let mut limit = |word: &str, warning: &str| -> Result<u32, String> {
+        let n = atoi(word);
+        if n <= 0 {
             return Err("The recursion limit must be greater than zero.".to_owned());
         }
-        if subrequests < 4 {
-            b.warn(
-                "AH00120: Limiting the subrequest depth to a very low level may cause normal requests to fail."
-                    .to_owned(),
-                &span,
-            );
+        if n < 4 {
+            b.warn(warning.to_owned(), &span);
         }
-    }
-    let clamp = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    let redirects = limit(
+        a.get(0),
+        "AH00119: Limiting internal redirects to very low numbers may cause normal requests to fail.",
+    )?;
+    let subrequests = if a.words.len() > 1 {
+        limit(
+            a.get(1),
+            "AH00120: Limiting the subrequest depth to a very low level may cause normal requests to fail.",
+        )?
+    } else {
+        redirects
+    };
     b.host().recursion_limit = RecursionLimit {
-        redirects: clamp(redirects),
-        subrequests: clamp(subrequests),
+        redirects,
+        subrequests,
     };
     b.meta().recursion_limit = true;
     Ok(())
-}
-
-/// C's `atoi`: optional blanks and sign, then the digits there are.
-fn leading_number(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (sign, digits) = match t.as_bytes().first() {
-        Some(b'-') => (-1, &t[1..]),
-        Some(b'+') => (1, &t[1..]),
-        _ => (1, t),
-    };
-    let end = digits.bytes().take_while(u8::is_ascii_digit).count();
-    sign * digits[..end]
-        .parse::<i64>()
-        .unwrap_or(if end == 0 { 0 } else { i64::MAX })
 }
 
 fn trace_enable(b: &mut Builder, a: &Args) -> Result<(), String> {

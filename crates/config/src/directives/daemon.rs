@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 use super::alias::parse_option;
+use super::atoi;
 use crate::builder::Builder;
 use crate::lexer::next_word;
 use crate::model::DaemonProcess;
@@ -35,23 +36,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "newrelic-config-file",
     "newrelic-environment",
 ];
-
-/// C's `atoi`: optional sign and leading digits, anything after ignored.
-fn atoi(v: &str) -> i64 {
-    let t = v.trim_start();
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let end = digits
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(digits.len());
-    let n = digits[..end]
-        .parse::<i64>()
-        .unwrap_or(if end == 0 { 0 } else { i64::MAX });
-    if neg { -n } else { n }
-}
 
 /// A non-negative count/timeout option: `Invalid {what} for WSGI daemon
 /// process.` when empty or negative.

@@ -36,6 +36,23 @@ pub const ALL: &[&[Row]] = &[
     mpm::ROWS,
 ];
 
+/// C's `atoi`: optional sign and leading digits, anything after ignored.
+pub fn atoi(v: &str) -> i64 {
+    let t = v.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n = digits[..end]
+        .parse::<i64>()
+        .unwrap_or(if end == 0 { 0 } else { i64::MAX });
+    if neg { -n } else { n }
+}
+
 /// mod_wsgi's On/Off parsing: `"<Name> must be one of: Off | On"`.
 pub fn wsgi_flag(name: &str, v: &str) -> Result<bool, String> {
     if v.eq_ignore_ascii_case("on") {

@@ -2,7 +2,7 @@
 //! model (its worker processes and threads follow them); the spare-thread
 //! knobs have no meaning because wsgid does not grow or shrink its pool.
 
-use super::number;
+use super::{atoi, number};
 use crate::builder::Builder;
 use crate::model::Mpm;
 use crate::registry::{Action::*, Arity::*, *};
@@ -34,12 +34,10 @@ fn set(b: &mut Builder, name: &str, v: &str, f: fn(&mut Mpm, u32)) -> Result<(),
     Ok(())
 }
 
-/// `ap_mpm_set_graceful_shutdown` reads the number with `atoi` (anything
-/// else is 0, which waits as long as it takes).
+/// `ap_mpm_set_graceful_shutdown` reads the number with `atoi` (junk, or a
+/// negative number, is 0, which waits as long as it takes).
 fn graceful_shutdown_timeout(b: &mut Builder, a: &Args) -> Result<(), String> {
-    let v = a.get(0).trim_start();
-    let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
-    b.cfg.mpm.graceful_shutdown_timeout = digits.parse().unwrap_or(0);
+    b.cfg.mpm.graceful_shutdown_timeout = u64::try_from(atoi(a.get(0))).unwrap_or(0);
     Ok(())
 }
 

@@ -264,17 +264,14 @@ fn directory_index_redirect(b: &mut Builder, a: &Args) -> Result<(), String> {
         "off" => 0,
         "permanent" => 301,
         "seeother" => 303,
-        _ if v.starts_with(|c: char| c.is_ascii_digit()) => {
-            let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
-            match digits.parse::<u16>() {
-                Ok(n) if (300..400).contains(&n) => n,
-                _ => {
-                    return Err(
-                        "DirectoryIndexRedirect only accepts values between 300 and 399".to_owned(),
-                    );
-                }
+        _ if v.starts_with(|c: char| c.is_ascii_digit()) => match u16::try_from(super::atoi(v)) {
+            Ok(n) if (300..400).contains(&n) => n,
+            _ => {
+                return Err(
+                    "DirectoryIndexRedirect only accepts values between 300 and 399".to_owned(),
+                );
             }
-        }
+        },
         _ => return Err("DirectoryIndexRedirect ON|OFF|permanent|temp|seeother|3xx".to_owned()),
     };
     b.per_dir().directory_index_redirect = Some(status);

@@ -56,18 +56,18 @@ fn scope(b: &Builder) -> String {
 /// server level it sets the base directory configuration's options too.
 fn options(b: &mut Builder, a: &Args) -> Result<(), String> {
     let w = a.get(0);
-    let mut add = RewriteOptions::default();
-    match w.to_ascii_lowercase().as_str() {
-        "inherit" => add.inherit = true,
-        "inheritbefore" => add.inherit_before = true,
-        "inheritdown" => add.inherit_down = true,
-        "inheritdownbefore" => add.inherit_down_before = true,
-        "ignoreinherit" => add.ignore_inherit = true,
-        "allownoslash" => add.allow_no_slash = true,
-        "allowanyuri" => add.allow_any_uri = true,
-        "ignorecontextinfo" => add.ignore_context_info = true,
+    // What the word turns on; the options a level already has stay on.
+    let set: fn(&mut RewriteOptions) = match w.to_ascii_lowercase().as_str() {
+        "inherit" => |o| o.inherit = true,
+        "inheritbefore" => |o| o.inherit_before = true,
+        "inheritdown" => |o| o.inherit_down = true,
+        "inheritdownbefore" => |o| o.inherit_down_before = true,
+        "ignoreinherit" => |o| o.ignore_inherit = true,
+        "allownoslash" => |o| o.allow_no_slash = true,
+        "allowanyuri" => |o| o.allow_any_uri = true,
+        "ignorecontextinfo" => |o| o.ignore_context_info = true,
         // Only how mod_rewrite allocates memory for long URLs.
-        "longurloptimization" => {}
+        "longurloptimization" => |_| {},
         // MergeBase: Apache 2.4.71 was seen not to inherit a RewriteBase
         // with it (sections and .htaccess alike), against its manual;
         // refused rather than guessed.
@@ -84,29 +84,22 @@ fn options(b: &mut Builder, a: &Args) -> Result<(), String> {
                     .to_owned(),
                 &span,
             );
+            |_| {}
         }
         _ => return Err(format!("RewriteOptions: unknown option '{w}'")),
-    }
-    let or = |o: &mut Option<RewriteOptions>| {
-        let mut v = o.unwrap_or_default();
-        v.inherit |= add.inherit;
-        v.inherit_before |= add.inherit_before;
-        v.inherit_down |= add.inherit_down;
-        v.inherit_down_before |= add.inherit_down_before;
-        v.ignore_inherit |= add.ignore_inherit;
-        v.allow_no_slash |= add.allow_no_slash;
-        v.allow_any_uri |= add.allow_any_uri;
-        v.ignore_context_info |= add.ignore_context_info;
-        *o = Some(v);
     };
+    // At server level it sets the base directory configuration's too.
     if b.at_host_level() {
-        or(&mut b
+        set(b
             .per_dir()
             .rewrite
             .get_or_insert_with(Rewrite::default)
-            .options);
+            .options
+            .get_or_insert_with(RewriteOptions::default));
     }
-    or(&mut target(b).options);
+    set(target(b)
+        .options
+        .get_or_insert_with(RewriteOptions::default));
     Ok(())
 }
 

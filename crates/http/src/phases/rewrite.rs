@@ -15,7 +15,7 @@ use wsgid_config::model::{
 
 use crate::frontend::Site;
 use crate::request::Request;
-use crate::uri::{escape_path, from_latin1, latin1};
+use crate::uri::{escape_path, from_latin1, latin1, latin1_cow, path_latin1};
 
 /// The back-references of one rule application.
 #[derive(Default)]
@@ -98,7 +98,7 @@ pub fn translate(site: &Site, r: &mut Request) -> Result<(), Stop> {
     let path = if exists {
         new
     } else {
-        let root = latin1(site.host.document_root.as_os_str().as_bytes());
+        let root = path_latin1(&site.host.document_root);
         format!("{}{}", root.trim_end_matches('/'), new)
     };
     r.filename = Some(PathBuf::from(OsString::from_vec(from_latin1(&path))));
@@ -143,9 +143,9 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
     };
     // The file name is latin-1 text of its bytes; so must the section's
     // path and the other configured strings it is compared with be.
-    let prefix = native(prefix);
+    let prefix = latin1_cow(prefix.as_bytes());
     let prefix = prefix.as_ref();
-    let base = rw.base.as_deref().map(native);
+    let base = rw.base.as_deref().map(|b| latin1_cow(b.as_bytes()));
     let ofilename = r
         .filename
         .as_ref()
@@ -192,7 +192,7 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
     let mut url = match base.as_deref() {
         Some(base) => subst_prefix_path(&new, prefix, base),
         None => {
-            let root = latin1(site.host.document_root.as_os_str().as_bytes());
+            let root = path_latin1(&site.host.document_root);
             let root = root.strip_suffix('/').unwrap_or(&root);
             match new.strip_prefix(root) {
                 Some(rest) if rest.starts_with('/') => rest.to_owned(),
@@ -204,7 +204,11 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
         && !rw_options.ignore_context_info
         && let Some((context_prefix, context_root)) = &r.context
     {
-        url = subst_prefix_path(&new, &native(context_root), &native(context_prefix));
+        url = subst_prefix_path(
+            &new,
+            &latin1_cow(context_root.as_bytes()),
+            &latin1_cow(context_prefix.as_bytes()),
+        );
     }
     let mut target = url.clone();
     if let Some(args) = &r.args {
@@ -221,16 +225,6 @@ pub fn fixup(site: &Site, r: &mut Request) -> Result<(), Stop> {
 
 /// mod_rewrite's handler name for its internal redirects (`%R` logs it).
 const REDIRECT_HANDLER: &str = "redirect-handler";
-
-/// A configuration string (UTF-8) as the latin-1 text of its bytes, the
-/// form request paths take here.
-fn native(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.is_ascii() {
-        std::borrow::Cow::Borrowed(s)
-    } else {
-        std::borrow::Cow::Owned(latin1(s.as_bytes()))
-    }
-}
 
 /// `subst_prefix_path`: `input` with `matched` (a trailing slash
 /// ignored) replaced by `subst` when it is followed by a slash there;
@@ -554,7 +548,7 @@ fn expand(t: &Template, site: &Site, r: &Request, refs: &Refs) -> String {
     let mut out = String::new();
     for piece in &t.0 {
         match piece {
-            Piece::Lit(s) => out.push_str(&native(s)),
+            Piece::Lit(s) => out.push_str(&latin1_cow(s.as_bytes())),
             Piece::RuleRef(n) => out.push_str(refs.rule.get(*n).map_or("", String::as_str)),
             Piece::CondRef(n) => out.push_str(refs.cond.get(*n).map_or("", String::as_str)),
             Piece::Var(v) => out.push_str(&variable(v, site, r)),
