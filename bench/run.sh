@@ -18,17 +18,31 @@ shared=${SHARED_BENCH:-$repo/../shared/bench}
 # slower, which would measure the interpreter build rather than the server),
 # linked in statically as Debian's own /usr/bin/python3.11 is, which is what
 # granian and gunicorn run in (scripts/build-static.sh; Apache's mod_wsgi
-# loads libpython3.11.so).  Override with BENCH_PYTHON=/path/to/python3;
-# BENCH_LIBPYTHON=shared measures the default, shared-libpython build.
+# loads libpython3.11.so), and optimised with a profile of a training run
+# (scripts/build-pgo.sh; its training mix is not this benchmark's app).
+# Override with BENCH_PYTHON=/path/to/python3; BENCH_BUILD=static measures
+# the static build without the profile, BENCH_BUILD=shared the default,
+# shared-libpython build.
 bench_python=${BENCH_PYTHON:-/usr/bin/python3.11}
-if [ "${BENCH_LIBPYTHON:-static}" = shared ]; then
+case "${BENCH_BUILD:-pgo}" in
+shared)
     (cd "$repo" && PYO3_PYTHON="$bench_python" CARGO_TARGET_DIR="$repo/target/bench" \
         cargo build --release --locked)
     export PATH="$repo/target/bench/release:$PATH"
-else
+    ;;
+static)
     CARGO_TARGET_DIR="$repo/target/bench-static" "$repo/scripts/build-static.sh" "$bench_python"
     export PATH="$repo/target/bench-static/release:$PATH"
-fi
+    ;;
+pgo)
+    CARGO_TARGET_DIR="$repo/target/bench-pgo" "$repo/scripts/build-pgo.sh" "$bench_python"
+    export PATH="$repo/target/bench-pgo/release:$PATH"
+    ;;
+*)
+    echo "bench/run.sh: BENCH_BUILD is pgo, static or shared" >&2
+    exit 2
+    ;;
+esac
 stamp=$(date -u +%Y%m%d-%H%M%S)
 args=("$@")
 if ! printf '%s\n' "${args[@]}" | grep -q -- '^--servers$'; then
