@@ -234,6 +234,66 @@ def application(environ, start_response):
     }
 }
 
+/// `wsgi.input` reads straight from the daemon connection into the bytes
+/// `read` returns when the length is known; mixed with `readline` (served
+/// from chunks), stopped half-way through a frame, or not finished at all,
+/// the bytes come in order and the kept connection stays in step.
+#[test]
+fn direct_and_chunked_body_reads_mix_on_a_kept_connection() {
+    let app = r#"
+def application(environ, start_response):
+    inp = environ["wsgi.input"]
+    mode = environ.get("QUERY_STRING", "")
+    if mode == "mixed":
+        parts = [inp.read(100), inp.readline(), inp.read(70000), inp.readline(),
+                 inp.read(3), inp.read()]
+    elif mode == "part":
+        parts = [inp.read(1000), inp.readline()]
+    elif mode == "stop":
+        parts = [inp.read(1000)]
+    else:
+        parts = [inp.read()]
+    if mode != "stop":
+        parts.append(inp.read())
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [b"".join(parts)]
+"#;
+    let s = server(
+        "WSGIDaemonProcess d threads=1\n\
+         WSGIScriptAlias /b @DIR@/b.wsgi process-group=d\n",
+    )
+    .file("b.wsgi", app)
+    .start();
+    let body: Vec<u8> = (0..6000)
+        .flat_map(|i| format!("line {i:06} {}\n", "x".repeat(i % 97)).into_bytes())
+        .collect();
+    assert!(body.len() > 300_000);
+    for round in 0..3 {
+        let r = s.post("/b/echo?mixed", &body);
+        assert_eq!(r.status, 200, "round {round}: {}", r.describe());
+        assert!(
+            r.body == body,
+            "round {round}: mixed reads: {} bytes back",
+            r.body.len()
+        );
+        let r = s.post("/b/echo?part", &body);
+        assert!(
+            r.body == body,
+            "round {round}: partial then rest: {} bytes back",
+            r.body.len()
+        );
+        let r = s.post("/b/echo?stop", &body);
+        assert!(
+            r.body[..] == body[..1000],
+            "round {round}: stopped after 1000 bytes"
+        );
+        let r = s.post("/b/echo", b"exact body");
+        assert_eq!(r.text(), "exact body", "round {round}: {}", r.describe());
+        let r = s.post("/b/echo", &body[..65536]);
+        assert!(r.body[..] == body[..65536], "round {round}: 64 KiB");
+    }
+}
+
 #[test]
 fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
     let s = app_in_group("two", "processes=2 threads=1");

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::{Bytes, BytesMut};
 use wsgid_log::{ErrorLog, Level, Peer};
 use wsgid_python::{
-    BodyError, EventSender, EventSink, ReloadMechanism, RequestBody, ResponseEvent, TrySendError,
-    WsgiRequest,
+    BodyError, EventSender, EventSink, Filling, ReloadMechanism, RequestBody, ResponseEvent,
+    TrySendError, WsgiRequest,
 };
 
-use super::conn::{Conn, Next};
+use super::conn::{BodyRead, Conn, Next};
 use super::output::Output;
 use super::{Ctx, Options, State};
 use crate::protocol::{self, RequestHead};
@@ -139,6 +139,7 @@ pub(super) fn prepare(ctx: &Arc<Ctx>, conn: Conn, head: RequestHead) -> Option<P
         .or(ctx.logs.first())
         .cloned()
         .unwrap_or_else(|| log.clone());
+    let rest = known_length(&head.environ);
     let exchange = Arc::new(Exchange {
         live: Mutex::new(Some(Live {
             conn,
@@ -164,7 +165,10 @@ pub(super) fn prepare(ctx: &Arc<Ctx>, conn: Conn, head: RequestHead) -> Option<P
         } else {
             "http"
         },
-        body: Box::new(SocketBody(Arc::clone(&exchange))),
+        body: Box::new(SocketBody {
+            exchange: Arc::clone(&exchange),
+            rest,
+        }),
         client: head.client.parse::<SocketAddr>().ok(),
         error_log,
         events: EventSender::sink(Arc::clone(&exchange) as Arc<dyn EventSink>),
@@ -330,14 +334,43 @@ impl EventSink for Exchange {
 }
 
 /// `wsgi.input` of a daemon request: `B` frames read from the connection
-/// as the application asks for them.
-struct SocketBody(Arc<Exchange>);
+/// as the application asks for them, as chunks or, for a body of known
+/// length, straight into the `bytes` object `read` returns
+/// ([`RequestBody::try_read_into`]).
+struct SocketBody {
+    exchange: Arc<Exchange>,
+    /// Body bytes not handed out yet, when `CONTENT_LENGTH` gives the
+    /// length (None: chunked, or unknown; chunks only).
+    rest: Option<u64>,
+}
+
+/// The body length a direct read may size its `bytes` object by.
+fn known_length(environ: &wsgid_python::CgiEnv) -> Option<u64> {
+    if environ.get("HTTP_TRANSFER_ENCODING").is_some() {
+        return None;
+    }
+    environ.get("CONTENT_LENGTH")?.parse().ok()
+}
 
 impl SocketBody {
+    fn took(&mut self, n: usize) {
+        if let Some(rest) = &mut self.rest {
+            *rest = rest.saturating_sub(n as u64);
+        }
+    }
+
     /// The next chunk; `wait`: whether to wait for it (else `None` when
     /// it is not at hand).
-    fn chunk(&self, wait: bool) -> Option<Result<Option<Bytes>, BodyError>> {
-        let mut guard = self.0.lock();
+    fn chunk(&mut self, wait: bool) -> Option<Result<Option<Bytes>, BodyError>> {
+        let got = self.chunk_from_conn(wait);
+        if let Some(Ok(Some(b))) = &got {
+            self.took(b.len());
+        }
+        got
+    }
+
+    fn chunk_from_conn(&self, wait: bool) -> Option<Result<Option<Bytes>, BodyError>> {
+        let mut guard = self.exchange.lock();
         let Some(live) = guard.as_mut() else {
             return Some(Ok(None));
         };
@@ -369,6 +402,53 @@ impl RequestBody for SocketBody {
 
     fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
         self.chunk(true).unwrap_or(Ok(None))
+    }
+
+    fn direct_rest(&self) -> Option<u64> {
+        let rest = self.rest?;
+        let guard = self.exchange.lock();
+        let live = guard.as_ref()?;
+        // A large payload begun as a chunk goes on as chunks.
+        (live.body == BodyState::Reading && !live.conn.in_large_payload()).then_some(rest)
+    }
+
+    fn try_read_into(&mut self, dst: &mut Filling<'_>) -> Result<Option<usize>, BodyError> {
+        let mut guard = self.exchange.lock();
+        let Some(live) = guard.as_mut() else {
+            return Ok(Some(0));
+        };
+        if live.body != BodyState::Reading {
+            return Ok(Some(0));
+        }
+        let (result, state) = match live.conn.read_body_into(dst) {
+            Ok(BodyRead::Data(n)) => {
+                drop(guard);
+                self.took(n);
+                return Ok(Some(n));
+            }
+            Ok(BodyRead::WouldBlock) => return Ok(None),
+            Ok(BodyRead::Frame(protocol::BODY_END, _)) => (Ok(Some(0)), BodyState::Done),
+            Ok(BodyRead::Frame(protocol::BODY_ERROR, b)) => {
+                (Err(protocol::decode_body_error(b)), BodyState::Failed)
+            }
+            Ok(BodyRead::Frame(..)) | Err(_) => (
+                Err(BodyError::Io("connection to the front end lost".into())),
+                BodyState::Failed,
+            ),
+        };
+        live.body = state;
+        result
+    }
+
+    fn wait_readable(&mut self) -> Result<(), BodyError> {
+        let guard = self.exchange.lock();
+        match guard.as_ref() {
+            Some(live) => live
+                .conn
+                .wait_readable()
+                .map_err(|_| BodyError::Io("connection to the front end lost".into())),
+            None => Ok(()),
+        }
     }
 }
 
