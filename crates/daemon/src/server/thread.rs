@@ -30,11 +30,22 @@ const HEAD_WAIT: Duration = Duration::from_secs(5);
 /// `RequestThread::run`) loses the connection it happened on, not the
 /// thread.
 pub(super) fn run(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>) {
+    // A kept connection that already holds (part of) its next request.
+    let mut carried: Option<Conn> = None;
     loop {
         let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            match thread.detached(|| next_request(ctx)) {
-                Some(Ok(p)) => serve(ctx, thread, p),
+            let from_carried = carried.is_some();
+            let next = match carried.take() {
+                Some(conn) => thread.detached(|| read_request(ctx, conn)).map(Ok),
+                None => thread.detached(|| next_request(ctx)),
+            };
+            match next {
+                Some(Ok(p)) => carried = serve(ctx, thread, p),
                 Some(Err(())) => thread.idle(),
+                // Nothing to run on the carried connection after all (it
+                // was parked, answered or closed).
+                None if from_carried => {}
+                // The process is stopping.
                 None => return false,
             }
             true
@@ -97,8 +108,13 @@ fn read_request(ctx: &Arc<Ctx>, mut conn: Conn) -> Option<Prepared> {
     exchange::prepare(ctx, conn, head)
 }
 
-/// Run a request and put its connection back.
-fn serve(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>, p: Prepared) {
+/// Run a request and put its connection back; the connection instead
+/// when it already holds bytes of its next request.  Why: reading the
+/// rest of a body after the response (`Exchange::finish`) may read past
+/// its end into the next request, which the front end sends as soon as it
+/// has the response; bytes in the frame buffer wake no `epoll_wait`, so
+/// parked, that request would wait for ever.
+fn serve(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>, p: Prepared) -> Option<Conn> {
     let Prepared {
         request,
         exchange,
@@ -116,10 +132,15 @@ fn serve(ctx: &Arc<Ctx>, thread: &mut RequestThread<'_>, p: Prepared) {
     thread.detached(|| {
         let kept = exchange.finish();
         drop(taken);
-        if let Some(conn) = kept {
-            park(ctx, conn);
+        match kept {
+            Some(conn) if !conn.is_empty() => Some(conn),
+            Some(conn) => {
+                park(ctx, conn);
+                None
+            }
+            None => None,
         }
-    });
+    })
 }
 
 /// A request taken (`State::take`) and not yet ended.
