@@ -294,6 +294,57 @@ def application(environ, start_response):
     }
 }
 
+/// The application reads exactly the body's length, so the daemon reads
+/// the end-of-body frame only after the response, when the front end may
+/// already be sending the next request on the same connection: read in
+/// along with that frame, the request must still run (it once waited for
+/// ever: bytes in the daemon's frame buffer wake no `epoll_wait`).
+/// Keep-alive clients, so that the next request follows at once.
+#[test]
+fn a_request_read_in_with_the_end_of_the_previous_body_runs() {
+    let app = r#"
+def application(environ, start_response):
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(len(body)).encode()]
+"#;
+    let s = server(
+        "WSGIDaemonProcess d threads=4\n\
+         WSGIScriptAlias /b @DIR@/b.wsgi process-group=d\n",
+    )
+    .file("b.wsgi", app)
+    .start();
+    let body = vec![b'z'; 70_000];
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let (s, body) = (&s, &body);
+            scope.spawn(move || {
+                let mut c = s.connect();
+                for i in 0..150 {
+                    if i % 50 == 49 {
+                        // Under MaxKeepAliveRequests (100).
+                        c = s.connect();
+                    }
+                    let len = [body.len(), 10, 0][i % 3];
+                    let mut raw = format!(
+                        "POST /b/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n\r\n"
+                    )
+                    .into_bytes();
+                    raw.extend_from_slice(&body[..len]);
+                    c.send(&raw);
+                    let r = c.read_response(false);
+                    assert_eq!(
+                        r.text(),
+                        len.to_string(),
+                        "client {t}, request {i}: {}",
+                        r.describe()
+                    );
+                }
+            });
+        }
+    });
+}
+
 #[test]
 fn a_process_whose_threads_are_busy_sends_requests_to_the_other() {
     let s = app_in_group("two", "processes=2 threads=1");
