@@ -38,6 +38,17 @@ fn app_in_group(group: &str, options: &str) -> TestServer {
     .start()
 }
 
+/// A server with `app` at `/b`, run by daemon group `d` made with
+/// `options`.
+fn app_at_b(app: &str, options: &str) -> TestServer {
+    server(&format!(
+        "WSGIDaemonProcess d {options}\n\
+         WSGIScriptAlias /b @DIR@/b.wsgi process-group=d\n"
+    ))
+    .file("b.wsgi", app)
+    .start()
+}
+
 fn pid_of(s: &TestServer, path: &str) -> i32 {
     let r = s.get(path);
     assert_eq!(r.status, 200, "{}\n{}", r.describe(), s.error_log());
@@ -219,12 +230,7 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [body]
 "#;
-    let s = server(
-        "WSGIDaemonProcess d threads=1\n\
-         WSGIScriptAlias /b @DIR@/b.wsgi process-group=d\n",
-    )
-    .file("b.wsgi", app)
-    .start();
+    let s = app_at_b(app, "threads=1");
     for i in 0..5 {
         let big = vec![b'a' + i; 200_000];
         let r = s.post("/b/ignore", &big);
@@ -258,12 +264,7 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
     return [b"".join(parts)]
 "#;
-    let s = server(
-        "WSGIDaemonProcess d threads=1\n\
-         WSGIScriptAlias /b @DIR@/b.wsgi process-group=d\n",
-    )
-    .file("b.wsgi", app)
-    .start();
+    let s = app_at_b(app, "threads=1");
     let body: Vec<u8> = (0..6000)
         .flat_map(|i| format!("line {i:06} {}\n", "x".repeat(i % 97)).into_bytes())
         .collect();
@@ -308,12 +309,7 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(len(body)).encode()]
 "#;
-    let s = server(
-        "WSGIDaemonProcess d threads=4\n\
-         WSGIScriptAlias /b @DIR@/b.wsgi process-group=d\n",
-    )
-    .file("b.wsgi", app)
-    .start();
+    let s = app_at_b(app, "threads=4");
     let body = vec![b'z'; 70_000];
     std::thread::scope(|scope| {
         for t in 0..6 {

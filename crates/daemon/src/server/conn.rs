@@ -125,6 +125,15 @@ impl Conn {
         &self.stream
     }
 
+    /// Take `n` buffered bytes as handed out; an emptied buffer starts
+    /// over at its front.
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+    }
+
     /// Whether nothing read is waiting to be handed out.
     pub fn is_empty(&self) -> bool {
         self.start == self.end && self.large.is_none() && self.body_left == 0
@@ -162,10 +171,7 @@ impl Conn {
             return Ok(None);
         }
         let payload = Bytes::copy_from_slice(&self.buf[self.start + 5..self.start + 5 + len]);
-        self.start += 5 + len;
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
+        self.consume(5 + len);
         Ok(Some((kind, payload)))
     }
 
@@ -191,10 +197,7 @@ impl Conn {
                 let have = (self.end - self.start).min(left);
                 let mut v = Vec::with_capacity(if have == left { have } else { left + 5 });
                 v.extend_from_slice(&self.buf[self.start..self.start + have]);
-                self.start += have;
-                if self.start == self.end {
-                    (self.start, self.end) = (0, 0);
-                }
+                self.consume(have);
                 if have == left {
                     return Ok(Next::Frame(protocol::BODY, Bytes::from(v)));
                 }
@@ -286,11 +289,8 @@ impl Conn {
                 let buffered = (self.end - self.start).min(self.body_left);
                 if buffered > 0 {
                     let n = dst.put(&self.buf[self.start..self.start + buffered]);
-                    self.start += n;
+                    self.consume(n);
                     self.body_left -= n;
-                    if self.start == self.end {
-                        (self.start, self.end) = (0, 0);
-                    }
                     return Ok(BodyRead::Data(n));
                 }
                 return match dst.recv(&self.stream, self.body_left, RecvFlags::empty()) {
@@ -306,11 +306,8 @@ impl Conn {
             }
             match self.header()? {
                 Some((protocol::BODY, len)) => {
-                    self.start += 5;
+                    self.consume(5);
                     self.body_left = len;
-                    if self.start == self.end {
-                        (self.start, self.end) = (0, 0);
-                    }
                     continue;
                 }
                 Some(_) => {
