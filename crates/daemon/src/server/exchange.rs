@@ -344,6 +344,11 @@ struct SocketBody {
     rest: Option<u64>,
 }
 
+/// `wsgi.input`'s error when the connection to the front end broke.
+fn lost() -> BodyError {
+    BodyError::Io("connection to the front end lost".into())
+}
+
 /// The body length a direct read may size its `bytes` object by.
 fn known_length(environ: &wsgid_python::CgiEnv) -> Option<u64> {
     if environ.get("HTTP_TRANSFER_ENCODING").is_some() {
@@ -385,10 +390,7 @@ impl SocketBody {
             Ok(Next::Frame(protocol::BODY_ERROR, b)) => {
                 (Err(protocol::decode_body_error(b)), BodyState::Failed)
             }
-            Ok(_) | Err(_) => (
-                Err(BodyError::Io("connection to the front end lost".into())),
-                BodyState::Failed,
-            ),
+            Ok(_) | Err(_) => (Err(lost()), BodyState::Failed),
         };
         live.body = state;
         Some(result)
@@ -431,10 +433,7 @@ impl RequestBody for SocketBody {
             Ok(BodyRead::Frame(protocol::BODY_ERROR, b)) => {
                 (Err(protocol::decode_body_error(b)), BodyState::Failed)
             }
-            Ok(BodyRead::Frame(..)) | Err(_) => (
-                Err(BodyError::Io("connection to the front end lost".into())),
-                BodyState::Failed,
-            ),
+            Ok(BodyRead::Frame(..)) | Err(_) => (Err(lost()), BodyState::Failed),
         };
         live.body = state;
         result
@@ -443,10 +442,7 @@ impl RequestBody for SocketBody {
     fn wait_readable(&mut self) -> Result<(), BodyError> {
         let guard = self.exchange.lock();
         match guard.as_ref() {
-            Some(live) => live
-                .conn
-                .wait_readable()
-                .map_err(|_| BodyError::Io("connection to the front end lost".into())),
+            Some(live) => live.conn.wait_readable().map_err(|_| lost()),
             None => Ok(()),
         }
     }
