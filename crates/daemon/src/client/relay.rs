@@ -61,9 +61,7 @@ impl Outgoing {
                 // Kept whole whatever its size (it is in memory already):
                 // sent after the head, and again after a `J`.
                 let mut buf = BytesMut::new();
-                for chunk in &chunks {
-                    push_chunk(&mut buf, chunk, &mut out.replay);
-                }
+                push_chunks(&mut buf, &chunks, &mut out.replay);
                 push_end(&mut buf, error.as_ref(), &mut out.replay);
                 out.replay_bytes = out.replay.iter().map(Bytes::len).sum();
                 out.ended = Some(error.is_none());
@@ -263,16 +261,35 @@ async fn write_all_vectored(
     Ok(())
 }
 
-/// `chunk` as `B` frames (at most `MAX_CHUNK` each): a header from `buf`,
-/// then the chunk's bytes themselves, without copying them.
-fn push_chunk(buf: &mut BytesMut, chunk: &Bytes, frames: &mut Vec<Bytes>) {
-    let mut at = 0;
-    while at < chunk.len() {
-        let piece = chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK));
-        at += piece.len();
-        protocol::put_header(buf, protocol::BODY, piece.len());
+/// `chunks` as `B` frames of at most `MAX_CHUNK` bytes: a header from
+/// `buf`, then the chunks' bytes themselves, without copying them.  Chunks
+/// in a row share a frame: the daemon then takes one header and makes one
+/// `recv` into the application's `bytes` object per frame, not per chunk
+/// (a read-ahead body is the head buffer's tail plus the rest: two chunks,
+/// which as two frames cost the daemon two more `recv`s per request).
+fn push_chunks(buf: &mut BytesMut, chunks: &[Bytes], frames: &mut Vec<Bytes>) {
+    let pieces = chunks.iter().flat_map(|chunk| {
+        (0..chunk.len())
+            .step_by(protocol::MAX_CHUNK)
+            .map(move |at| chunk.slice(at..chunk.len().min(at + protocol::MAX_CHUNK)))
+    });
+    let mut frame: Vec<Bytes> = Vec::new();
+    let mut len = 0;
+    let mut flush = |frame: &mut Vec<Bytes>, len: &mut usize| {
+        protocol::put_header(buf, protocol::BODY, *len);
         frames.push(buf.split().freeze());
-        frames.push(piece);
+        frames.append(frame);
+        *len = 0;
+    };
+    for piece in pieces {
+        if len + piece.len() > protocol::MAX_CHUNK {
+            flush(&mut frame, &mut len);
+        }
+        len += piece.len();
+        frame.push(piece);
+    }
+    if !frame.is_empty() {
+        flush(&mut frame, &mut len);
     }
 }
 
@@ -322,6 +339,7 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
     }
     let mut buf = BytesMut::new();
     let mut frames: Vec<Bytes> = Vec::new();
+    let mut chunks: Vec<Bytes> = Vec::new();
     loop {
         // Wait for one item, then take what else is already there.  (The
         // receiver stays in `out` across the await: this future may be
@@ -331,16 +349,16 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
         };
         let mut item = body.recv().await;
         let mut ended = None;
+        let mut error = None;
         for taken in 0.. {
             match item {
-                Some(Ok(chunk)) => push_chunk(&mut buf, &chunk, &mut frames),
+                Some(Ok(chunk)) => chunks.push(chunk),
                 Some(Err(e)) => {
-                    push_end(&mut buf, Some(&e), &mut frames);
+                    error = Some(e);
                     ended = Some(false);
                     break;
                 }
                 None => {
-                    push_end(&mut buf, None, &mut frames);
                     ended = Some(true);
                     break;
                 }
@@ -353,6 +371,11 @@ async fn send(wr: &mut WriteHalf<'_>, out: &mut Outgoing, progress: &Progress) -
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
             };
+        }
+        push_chunks(&mut buf, &chunks, &mut frames);
+        chunks.clear();
+        if ended.is_some() {
+            push_end(&mut buf, error.as_ref(), &mut frames);
         }
         // Kept before they are written: a failed write may still be
         // followed by `J`.
@@ -480,7 +503,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn queued_chunks_go_out_as_frames_in_order_and_are_kept_for_replay() {
+    async fn queued_chunks_go_out_in_one_frame_and_are_kept_for_replay() {
         let (mut front, mut daemon) = UnixStream::pair().expect("pair");
         let (btx, brx) = mpsc::channel(4);
         for c in ["ab", "cd", "ef"] {
@@ -497,21 +520,47 @@ mod tests {
         assert!(send(&mut wr, &mut out, &progress).await);
         assert!(progress.complete.load(Ordering::Relaxed));
         let frames = reader.await.expect("task");
-        let kinds: Vec<u8> = frames.iter().map(|f| f.0).collect();
+        let got: Vec<(u8, &[u8])> = frames.iter().map(|(k, p)| (*k, &p[..])).collect();
         assert_eq!(
-            kinds,
-            [
-                protocol::BODY,
-                protocol::BODY,
-                protocol::BODY,
-                protocol::BODY_END
-            ]
+            got,
+            [(protocol::BODY, &b"abcdef"[..]), (protocol::BODY_END, b"")]
         );
-        let data: Vec<&[u8]> = frames.iter().map(|f| &f.1[..]).collect();
-        assert_eq!(data[..3], [&b"ab"[..], b"cd", b"ef"]);
-        // Three headers, three chunks and the end, ready to be sent again.
-        assert_eq!(out.replay.len(), 7);
+        // One header, the three chunks and the end, ready to be sent again.
+        assert_eq!(out.replay.len(), 5);
         assert_eq!(out.ended, Some(true));
+    }
+
+    /// Chunks share frames up to `MAX_CHUNK` bytes; a larger chunk is cut.
+    #[test]
+    fn frames_hold_at_most_max_chunk_and_carry_every_byte_in_order() {
+        let max = protocol::MAX_CHUNK;
+        let chunks: Vec<Bytes> = [max - 1, 2, 2 * max + 3, 0, 5]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| Bytes::from(vec![i as u8; n]))
+            .collect();
+        let mut frames = Vec::new();
+        push_chunks(&mut BytesMut::new(), &chunks, &mut frames);
+        // Walk the frames: a 5-byte header, then pieces adding up to it.
+        let (mut sizes, mut data) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < frames.len() {
+            let h = &frames[i];
+            assert_eq!((h.len(), h[0]), (5, protocol::BODY));
+            let len = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
+            let mut got = 0;
+            i += 1;
+            while got < len {
+                got += frames[i].len();
+                data.extend_from_slice(&frames[i]);
+                i += 1;
+            }
+            assert_eq!(got, len);
+            sizes.push(len);
+        }
+        assert_eq!(sizes, [max - 1, 2, max, max, 3 + 5]);
+        let sent: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert!(data == sent, "the bytes differ");
     }
 
     #[tokio::test]
@@ -566,8 +615,7 @@ mod tests {
             assert_eq!(
                 got,
                 [
-                    (protocol::BODY, &b"head-"[..]),
-                    (protocol::BODY, b"and-body"),
+                    (protocol::BODY, &b"head-and-body"[..]),
                     (protocol::BODY_END, b"")
                 ]
             );
