@@ -108,6 +108,11 @@ mod suite {
     /// connections after a daemon process ends, no request run twice.
     mod daemon_keepalive;
 
+    /// The `WSGIDaemonProcess` options mod_wsgi-express writes beyond the
+    /// 2.0 set: header-buffer-size, response-socket-timeout, cpu-priority,
+    /// script-user / script-group.
+    mod daemon_options;
+
     /// `wsgid start-server` (the mod_wsgi-express path) and the examples.
     mod express;
 

@@ -54,6 +54,21 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
     let info = |msg: &str| log.log("wsgi", Level::Info, Peer::None, msg);
     let user = group.user.as_deref().or(cfg.user.as_deref());
     let grp = group.group.as_deref().or(cfg.group.as_deref());
+    // `cpu-priority`: set while still root, as mod_wsgi does (only root
+    // may lower the nice value).
+    if group.cpu_priority != 0
+        && rustix::process::setpriority_process(None, group.cpu_priority).is_err()
+    {
+        log.log(
+            "wsgi",
+            Level::Error,
+            Peer::None,
+            &format!(
+                "mod_wsgi (pid={pid}): Couldn't set CPU priority in daemon process '{}'.",
+                group.cpu_priority
+            ),
+        );
+    }
     let server_creds = privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())?;
     match privileges::resolve(user, grp)? {
         Some(creds) => {

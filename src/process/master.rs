@@ -168,6 +168,10 @@ fn daemon_groups(
     let server = super::privileges::resolve(cfg.user.as_deref(), cfg.group.as_deref())?;
     let mut out = Vec::new();
     for spec in &cfg.wsgi.daemons {
+        if let Some(owner) = &spec.script_owner {
+            wsgid_http::phases::script_owner::check_configured(owner)
+                .map_err(AppError::Privileges)?;
+        }
         let path = wsgid_http::daemon_client::socket_of(cfg, spec, std::process::id());
         let owner = match &spec.socket_user {
             Some(u) => super::privileges::resolve(Some(u), None)?.map(|c| c.uid),

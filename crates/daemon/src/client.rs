@@ -41,6 +41,10 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// How long to wait for the response head and between body frames.
     pub socket_timeout: Duration,
+    /// The longest response header line (`Name: value`) taken from the
+    /// daemon: `header-buffer-size` (default 32768) less 3, as mod_wsgi's
+    /// line reader leaves room for the line end and its NUL.
+    pub header_line_max: usize,
     /// `send-buffer-size` / `receive-buffer-size` (0: system default).
     pub send_buffer_size: u32,
     pub receive_buffer_size: u32,

@@ -43,9 +43,24 @@ pub fn target(cfg: &ServerConfig, group: &DaemonProcess) -> wsgid_daemon::client
         socket: socket_of(cfg, group, std::os::unix::process::parent_id()),
         connect_timeout: Duration::from_secs(u64::from(group.connect_timeout)),
         socket_timeout,
+        header_line_max: match group.header_buffer_size {
+            0 => 32768,
+            n => n as usize,
+        }
+        .saturating_sub(3),
         send_buffer_size: group.send_buffer_size,
         receive_buffer_size: group.receive_buffer_size,
         pool: Arc::new(wsgid_daemon::client::Pool::new(pool_cap(group))),
+    }
+}
+
+/// Bound of each wait to write a response from `group` to the client:
+/// `response-socket-timeout`, else `socket-timeout`, else `Timeout` (as
+/// mod_wsgi's `wsgi_transfer_response` sets the client socket's timeout).
+pub fn response_write_timeout(cfg: &ServerConfig, group: &DaemonProcess) -> Duration {
+    match (group.response_socket_timeout, group.socket_timeout) {
+        (0, 0) => cfg.timeout,
+        (0, s) | (s, _) => Duration::from_secs(u64::from(s)),
     }
 }
 

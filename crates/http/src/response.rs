@@ -273,6 +273,12 @@ pub struct ErrorOverridden;
 #[derive(Clone, Copy, Debug)]
 pub struct ServerGenerated;
 
+/// Bound of each wait to write this response to the client, instead of
+/// `Timeout`: a daemon group's `response-socket-timeout` (or its
+/// `socket-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct WriteTimeout(pub std::time::Duration);
+
 fn signature_line(site: &Site, r: &Request) -> Option<String> {
     use wsgid_config::model::ServerSignature;
     let name = crate::environ::server_name(site, r);

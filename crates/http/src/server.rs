@@ -510,8 +510,20 @@ impl FrontEnd {
         // process only (`wsgi_execute_remote`); in embedded mode the
         // application's error page goes out as it is.
         let error_override = settings.error_override && !settings.process_group.is_empty();
+        let write_timeout = self
+            .cfg
+            .wsgi
+            .daemon(&settings.process_group)
+            .map(|group| crate::daemon_client::response_write_timeout(&self.cfg, group))
+            .filter(|t| *t != self.cfg.timeout);
         match handler::submit(self, r, settings, body) {
-            Ok(rx) => response::from_events(site, r, error_override, rx).await,
+            Ok(rx) => {
+                let mut resp = response::from_events(site, r, error_override, rx).await;
+                if let Some(t) = write_timeout {
+                    resp.extensions_mut().insert(response::WriteTimeout(t));
+                }
+                resp
+            }
             Err(SubmitError::NoPython) => {
                 site.error_log.log(
                     "wsgi",

@@ -13,7 +13,7 @@ use super::alias::parse_option;
 use super::atoi;
 use crate::builder::Builder;
 use crate::lexer::next_word;
-use crate::model::DaemonProcess;
+use crate::model::{DaemonProcess, ScriptOwner};
 use crate::registry::Args;
 
 /// mod_wsgi's `WSGI_LISTEN_BACKLOG`.
@@ -26,12 +26,7 @@ const MAX_THREADS: i64 = 0x10000 - 1;
 const NOT_IMPLEMENTED: &[&str] = &[
     "chroot",
     "eviction-timeout",
-    "header-buffer-size",
     "response-buffer-size",
-    "response-socket-timeout",
-    "script-user",
-    "script-group",
-    "cpu-priority",
     "server-metrics",
     "newrelic-config-file",
     "newrelic-environment",
@@ -122,11 +117,16 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
         memory_limit: 0,
         virtual_memory_limit: 0,
         socket_user: None,
+        cpu_priority: 0,
+        header_buffer_size: 0,
+        response_socket_timeout: 0,
+        script_owner: None,
         supplementary_groups: Vec::new(),
         vhost: b.vhost,
         server_name: b.host().server_name.clone(),
         span: b.current_span.clone(),
     };
+    let (mut script_users, mut script_groups) = (0, 0);
     while !rest.trim_start().is_empty() {
         let (option, value) = parse_option(&mut rest)
             .ok_or_else(|| "Invalid option to WSGI daemon process definition.".to_owned())?;
@@ -236,6 +236,41 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
                 }
                 d.socket_user = Some(value);
             }
+            "cpu-priority" => {
+                if value.is_empty() {
+                    return Err("Invalid CPU priority for WSGI daemon process.".to_owned());
+                }
+                d.cpu_priority = i32::try_from(atoi(&value)).unwrap_or(i32::MAX);
+            }
+            "header-buffer-size" => {
+                if value.is_empty() {
+                    return Err("Invalid header buffer size for WSGI daemon process.".to_owned());
+                }
+                let n = atoi(&value);
+                if n < 8192 && n != 0 {
+                    return Err(
+                        "Header buffer size must be >= 8192 bytes, or 0 for default.".to_owned(),
+                    );
+                }
+                d.header_buffer_size = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            "response-socket-timeout" => {
+                d.response_socket_timeout = count(&value, "response socket timeout")?;
+            }
+            "script-user" => {
+                if value.is_empty() {
+                    return Err("Invalid script user for WSGI daemon process.".to_owned());
+                }
+                d.script_owner = Some(ScriptOwner::User(value));
+                script_users += 1;
+            }
+            "script-group" => {
+                if value.is_empty() {
+                    return Err("Invalid script group for WSGI daemon process.".to_owned());
+                }
+                d.script_owner = Some(ScriptOwner::Group(value));
+                script_groups += 1;
+            }
             other if NOT_IMPLEMENTED.contains(&other) => {
                 return Err(format!(
                     "WSGIDaemonProcess option '{other}' is not implemented yet in wsgid."
@@ -243,6 +278,9 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
             }
             _ => return Err("Invalid option to WSGI daemon process definition.".to_owned()),
         }
+    }
+    if script_users > 0 && script_groups > 0 {
+        return Err("Only one of script-user and script-group allowed.".to_owned());
     }
     if b.cfg.wsgi.daemons.iter().any(|x| x.name == d.name) {
         return Err("Name duplicates previous WSGI daemon definition.".to_owned());

@@ -111,12 +111,33 @@ pub struct DaemonProcess {
     pub supplementary_groups: Vec<String>,
     /// `socket-user`: who may connect to the group's socket (default: `User`).
     pub socket_user: Option<String>,
+    /// `cpu-priority=` (the nice value set in each daemon process; 0:
+    /// unchanged).
+    pub cpu_priority: i32,
+    /// `header-buffer-size=` (0: mod_wsgi's 32768): the front end's buffer
+    /// for one response header line from the daemon; a longer line is a
+    /// 500 ("Truncated or oversized response headers").
+    pub header_buffer_size: u32,
+    /// `response-socket-timeout=` (0: `socket-timeout`): bound of each
+    /// write of the daemon's response to the client.
+    pub response_socket_timeout: u32,
+    /// `script-user=` / `script-group=` (names; `#id` resolved at parse
+    /// time): who must own the WSGI script file and its directory for the
+    /// front end to delegate a request to the group (else 403).
+    pub script_owner: Option<ScriptOwner>,
     /// The `<VirtualHost>` the group was defined in (index into
     /// `virtual_hosts`; None: the main server) and that host's
     /// `ServerName` at that point.
     pub vhost: Option<usize>,
     pub server_name: Option<String>,
     pub span: Span,
+}
+
+/// `script-user=` or `script-group=` of a `WSGIDaemonProcess`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptOwner {
+    User(String),
+    Group(String),
 }
 
 /// One `WSGIImportScript`.

@@ -334,6 +334,22 @@ fn daemon_process_messages_follow_mod_wsgi() {
             "Invalid memory limit for WSGI daemon process.",
         ),
         (
+            "WSGIDaemonProcess d header-buffer-size=8191",
+            "Header buffer size must be >= 8192 bytes, or 0 for default.",
+        ),
+        (
+            "WSGIDaemonProcess d response-socket-timeout=-1",
+            "Invalid response socket timeout for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d cpu-priority=",
+            "Invalid CPU priority for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d script-user=a script-group=b",
+            "Only one of script-user and script-group allowed.",
+        ),
+        (
             "WSGIScriptAlias /a /b process-group=d application-group=x",
             "WSGI process group not yet configured.",
         ),
@@ -374,6 +390,26 @@ fn daemon_process_defaults_and_options() {
     assert_eq!(b.display_name.as_deref(), Some("(wsgi:b)"));
     assert_eq!(b.python_path.len(), 2);
     assert_eq!((b.maximum_requests, b.inactivity_timeout), (3, 7));
+    let c = crate::parse_str(
+        "WSGIDaemonProcess c header-buffer-size=0 cpu-priority=-3 response-socket-timeout=9 \
+         script-group=#33",
+        std::path::Path::new("/etc/wsgid/test.conf"),
+        &[],
+    )
+    .expect("parses");
+    let c = c.wsgi.daemon("c").expect("c");
+    assert_eq!(
+        (
+            c.header_buffer_size,
+            c.cpu_priority,
+            c.response_socket_timeout
+        ),
+        (0, -3, 9)
+    );
+    assert_eq!(
+        c.script_owner,
+        Some(crate::model::ScriptOwner::Group("#33".to_owned()))
+    );
     assert_eq!(cfg.wsgi.import_scripts[0].process_group, "b");
     assert_eq!(
         cfg.main.sections[0].per_dir.wsgi.restrict_process,

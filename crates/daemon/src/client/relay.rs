@@ -170,12 +170,12 @@ pub(super) async fn exchange(
                 };
             }
             protocol::COMPLETE => match protocol::decode_head(&mut payload) {
-                Ok(h) => ResponseEvent::Complete(h, payload),
-                Err(_) => truncated(),
+                Ok(h) if fits(&h, target.header_line_max) => ResponseEvent::Complete(h, payload),
+                _ => truncated(),
             },
             protocol::HEAD => match protocol::decode_head(&mut payload) {
-                Ok(h) => ResponseEvent::Head(h),
-                Err(_) => truncated(),
+                Ok(h) if fits(&h, target.header_line_max) => ResponseEvent::Head(h),
+                _ => truncated(),
             },
             protocol::FAILED => {
                 let status = match payload.get(..2) {
@@ -239,6 +239,16 @@ pub(super) async fn exchange(
         && rd.pending() == 0
         && rd.fds.is_empty();
     Outcome::Done { keep }
+}
+
+/// Whether every line of `head` as mod_wsgi's daemon sends it (`Status:
+/// NNN reason`, then `Name: value`) is at most `max` bytes long: longer
+/// ones do not fit Apache's header buffer (`header-buffer-size`).
+fn fits(head: &wsgid_python::ResponseHead, max: usize) -> bool {
+    "Status: 200 ".len() + head.reason().len() <= max
+        && head
+            .headers()
+            .all(|(name, value)| name.len() + 2 + value.len() <= max)
 }
 
 /// `bufs` with vectored writes until all are out; `written` counts the
@@ -413,6 +423,7 @@ mod tests {
             socket: "/nonexistent".into(),
             connect_timeout: Duration::from_secs(1),
             socket_timeout: Duration::from_secs(5),
+            header_line_max: 32765,
             send_buffer_size: 0,
             receive_buffer_size: 0,
             pool: Arc::new(Pool::new(1)),

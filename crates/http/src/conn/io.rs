@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -133,6 +133,10 @@ impl ReadState {
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// One client connection's socket and read side.
 #[derive(Debug)]
 pub(super) struct Shared {
@@ -143,6 +147,10 @@ pub(super) struct Shared {
     continue_state: AtomicU8,
     /// `Timeout`: bound of every read and write once a request started.
     pub(super) timeout: Duration,
+    /// Bound of each wait to write, in milliseconds: `Timeout`, or the
+    /// response's own (`response-socket-timeout` of a daemon group) while
+    /// that response is written.
+    write_timeout_ms: AtomicU64,
 }
 
 /// How a read attempt ended.
@@ -167,6 +175,7 @@ impl Shared {
             )),
             continue_state: AtomicU8::new(CONTINUE_NONE),
             timeout,
+            write_timeout_ms: AtomicU64::new(millis(timeout)),
         }
     }
 
@@ -232,8 +241,18 @@ impl Shared {
         }
     }
 
+    /// Bound the waits of the writes that follow by `t` (None: `Timeout`).
+    pub(super) fn set_write_timeout(&self, t: Option<Duration>) {
+        let ms = millis(t.unwrap_or(self.timeout));
+        self.write_timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms.load(Ordering::Relaxed))
+    }
+
     /// Write every byte of `bufs`, each wait for the socket bounded by
-    /// `Timeout`.  `bufs` is consumed (advanced) as it is written.
+    /// `Timeout` (or the response's own bound, see `set_write_timeout`).  `bufs` is consumed (advanced) as it is written.
     pub(super) async fn write_all_vectored(&self, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() {
@@ -241,7 +260,7 @@ impl Shared {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let deadline = Instant::now() + self.timeout;
+                    let deadline = Instant::now() + self.write_timeout();
                     match tokio::time::timeout_at(deadline, self.stream().writable()).await {
                         Ok(r) => r?,
                         Err(_) => return Err(io::ErrorKind::TimedOut.into()),
@@ -285,7 +304,7 @@ impl Shared {
                 Ok(0) => break,
                 Ok(n) => sent += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let deadline = Instant::now() + self.timeout;
+                    let deadline = Instant::now() + self.write_timeout();
                     match tokio::time::timeout_at(deadline, self.stream().writable()).await {
                         Ok(r) => r?,
                         Err(_) => return Err(io::ErrorKind::TimedOut.into()),

@@ -380,7 +380,17 @@ pub(super) async fn write_response(
     let record = body.take_log();
     // The head's and the chunk framing's bytes.
     let mut framing = 0;
+    let own_timeout = parts
+        .extensions
+        .get::<crate::response::WriteTimeout>()
+        .map(|t| t.0);
+    if own_timeout.is_some() {
+        shared.set_write_timeout(own_timeout);
+    }
     let kept = write_parts(shared, out, &parts, &mut body, req, &mut framing).await;
+    if own_timeout.is_some() {
+        shared.set_write_timeout(None);
+    }
     let pending = record.map(|record| Pending {
         record: Some(record),
         sent: body.sent(),

@@ -257,7 +257,43 @@ fn route<'c>(
         );
         return Err(500);
     }
+    if let Some(owner) = &daemon.script_owner {
+        script_owner_check(site, r, owner)?;
+    }
     Ok(Some(daemon))
+}
+
+/// `script-user=` / `script-group=` of the group: `Err(403)` once logged.
+fn script_owner_check(
+    site: &Site,
+    r: &Request,
+    owner: &wsgid_config::model::ScriptOwner,
+) -> Result<(), u16> {
+    let (Some(file), Some(meta)) = (&r.filename, r.meta.as_ref()) else {
+        let what = match owner {
+            wsgid_config::model::ScriptOwner::User(_) => "User",
+            wsgid_config::model::ScriptOwner::Group(_) => "Group",
+        };
+        script_error(
+            site,
+            r,
+            &format!("{what} information not available for WSGI script file"),
+        );
+        return Err(403);
+    };
+    match super::script_owner::check(owner, file, meta) {
+        Ok(()) => Ok(()),
+        Err(refused) => {
+            let path = refused.path.unwrap_or_else(|| r.filename_str());
+            site.error_log.log(
+                "wsgi",
+                Level::Error,
+                Peer::Client(r.conn.peer),
+                &format!("{}: {path}", refused.message),
+            );
+            Err(403)
+        }
+    }
 }
 
 /// Build the environ and queue the request (to this process's Python host,

@@ -24,6 +24,7 @@ pub mod headers;
 pub mod htaccess;
 pub mod log;
 pub mod rewrite;
+pub mod script_owner;
 pub mod setenvif;
 pub mod symlinks;
 pub mod trace;
