@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wsgid_config::model::DaemonProcess;
+use wsgid_daemon::server::StopRequest;
 use wsgid_log::{ErrorLog, Level, Peer};
 
 use super::supervisor::EXIT_FATAL;
@@ -120,6 +121,7 @@ fn start(args: &DaemonArgs) -> Result<ExitCode, AppError> {
         restart_interval: secs(group.restart_interval),
         shutdown_timeout: secs(group.shutdown_timeout),
         graceful_timeout: secs(group.graceful_timeout),
+        eviction_timeout: secs(group.eviction_timeout),
         deadlock_timeout: secs(group.deadlock_timeout),
         startup_timeout: secs(group.startup_timeout),
         send_buffer_size: group.send_buffer_size,
@@ -196,23 +198,29 @@ fn resource_limits(group: &DaemonProcess, log: &ErrorLog) {
     }
 }
 
-/// TERM/INT from the master, or SIGXCPU after `cpu-time-limit` (logged).
+/// TERM/INT from the master, or SIGXCPU after `cpu-time-limit` (logged):
+/// stop; USR1 (mod_wsgi's graceful restart signal, sent to a daemon
+/// process by hand or by a tool): evict the process, which the master
+/// then starts again.
 fn stop_signal(
     name: String,
     log: ErrorLog,
-) -> Result<impl std::future::Future<Output = ()>, AppError> {
+) -> Result<impl std::future::Future<Output = StopRequest>, AppError> {
     use tokio::signal::unix::{SignalKind, signal};
     let term = worker::shutdown_signal(0)?;
-    let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))
-        .map_err(|e| AppError::io("signal handler", e))?;
+    let sig = |kind| signal(kind).map_err(|e| AppError::io("signal handler", e));
+    let mut xcpu = sig(SignalKind::from_raw(libc::SIGXCPU))?;
+    let mut usr1 = sig(SignalKind::user_defined1())?;
     Ok(async move {
         tokio::select! {
-            _ = term => {}
+            _ = term => StopRequest::Stop,
+            _ = usr1.recv() => StopRequest::Evict,
             _ = xcpu.recv() => {
                 log.log("wsgi", Level::Info, Peer::None, &format!(
                     "mod_wsgi (pid={}): Exceeded CPU time limit, triggering immediate shutdown '{name}'.",
                     std::process::id()
                 ));
+                StopRequest::Stop
             }
         }
     })

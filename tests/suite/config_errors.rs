@@ -156,7 +156,7 @@ fn listen_inside_virtualhost_is_rejected() {
 
 #[test]
 fn daemon_process_options_wsgid_lacks_are_refused_as_not_implemented() {
-    let p = server("WSGIDaemonProcess example threads=2 eviction-timeout=10\n").prepare();
+    let p = server("WSGIDaemonProcess example threads=2 response-buffer-size=131072\n").prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
     let header = format!(
@@ -171,7 +171,7 @@ fn daemon_process_options_wsgid_lacks_are_refused_as_not_implemented() {
     );
     assert!(
         out.stderr.contains(
-            "WSGIDaemonProcess option 'eviction-timeout' is not implemented yet in wsgid."
+            "WSGIDaemonProcess option 'response-buffer-size' is not implemented yet in wsgid."
         ),
         "{}",
         out.stderr

@@ -110,3 +110,73 @@ fn response_socket_timeout_bounds_writes_to_a_client_that_stopped_reading() {
         s.error_log()
     );
 }
+
+/// `/slow?S` sleeps S seconds; every answer is `pid=N`.
+const SLOW_APP: &str = r#"
+import os, time
+
+def application(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(float(environ.get("QUERY_STRING") or "5"))
+    body = ("pid=%d\n" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+"#;
+
+/// mod_wsgi's graceful restart signal sent to a daemon process: an idle
+/// process stops at once, a busy one lets its requests finish within
+/// `eviction-timeout`; either way the master starts a new one.
+#[test]
+fn sigusr1_evicts_a_daemon_process_after_its_requests() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let s = server(
+        "WSGIDaemonProcess d threads=2 eviction-timeout=10 graceful-timeout=1\n\
+         WSGIScriptAlias /app @DIR@/slow.wsgi process-group=d\n",
+    )
+    .file("slow.wsgi", SLOW_APP)
+    .start();
+    let pid = |s: &crate::support::TestServer| -> i32 {
+        s.get("/app/fast").var("pid").parse().expect("pid")
+    };
+    let first = pid(&s);
+    kill(Pid::from_raw(first), Signal::SIGUSR1).expect("signal");
+    let second = wait_until(Duration::from_secs(10), || {
+        let p = pid(&s);
+        (p != first).then_some(p)
+    })
+    .expect("a new daemon process after an idle eviction");
+    assert!(
+        s.error_log()
+            .contains("Process eviction requested, triggering immediate shutdown 'd'."),
+        "{}",
+        s.error_log()
+    );
+    // Busy: the 6 s request outlives graceful-timeout=1 (and the 3 s the
+    // interpreter then gets to stop) but not eviction-timeout=10, and is
+    // answered.
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| s.get("/app/slow?6"));
+        std::thread::sleep(Duration::from_millis(500));
+        kill(Pid::from_raw(second), Signal::SIGUSR1).expect("signal");
+        let r = slow.join().expect("thread");
+        assert_eq!(r.status, 200, "{}\n{}", r.describe(), s.error_log());
+        assert_eq!(r.var("pid"), second.to_string());
+    });
+    assert!(
+        s.error_log()
+            .contains("Process eviction requested, waiting for requests to complete 'd'."),
+        "{}",
+        s.error_log()
+    );
+    assert!(
+        !s.error_log().contains("Aborting process"),
+        "{}",
+        s.error_log()
+    );
+    let third = wait_until(Duration::from_secs(10), || {
+        let p = pid(&s);
+        (p != second).then_some(p)
+    });
+    assert!(third.is_some(), "{}", s.error_log());
+}

@@ -59,6 +59,9 @@ pub struct Options {
     pub shutdown_timeout: Duration,
     /// How long they get when the process recycles itself.
     pub graceful_timeout: Duration,
+    /// How long they get after the graceful restart signal (`SIGUSR1`,
+    /// mod_wsgi's "process eviction"); zero: `graceful_timeout`.
+    pub eviction_timeout: Duration,
     /// `startup-timeout` (zero: off): from the first request, how long the
     /// application gets to load successfully before the process restarts.
     pub startup_timeout: Duration,
@@ -80,6 +83,18 @@ pub enum Stopped {
     /// `request-timeout` or `deadlock-timeout` expired: in-flight requests
     /// are abandoned.
     RequestTimeout,
+    /// The graceful restart signal: in-flight requests get
+    /// `eviction-timeout` (else `graceful-timeout`).
+    Evicted,
+}
+
+/// What the process was asked to do from outside (see [`serve`]'s `stop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    /// Stop (TERM/INT from the master, or the CPU time limit).
+    Stop,
+    /// The graceful restart signal (mod_wsgi's `SIGUSR1`).
+    Evict,
 }
 
 /// What every request thread of the process needs.
@@ -100,7 +115,7 @@ pub async fn serve(
     logs: Arc<Vec<ErrorLog>>,
     log: ErrorLog,
     opts: Options,
-    stop: impl std::future::Future<Output = ()>,
+    stop: impl std::future::Future<Output = StopRequest>,
 ) -> std::io::Result<Stopped> {
     let state = Arc::new(State::new(opts.maximum_requests));
     let poller = Poller::new(
@@ -135,7 +150,21 @@ pub async fn serve(
     let reason = loop {
         tokio::select! {
             biased;
-            () = &mut stop => break Stopped::Signal,
+            request = &mut stop => match request {
+                StopRequest::Stop => break Stopped::Signal,
+                StopRequest::Evict => {
+                    let what = if state.active() > 0 {
+                        "waiting for requests to complete"
+                    } else {
+                        "triggering immediate shutdown"
+                    };
+                    info(format!(
+                        "mod_wsgi (pid={pid}): Process eviction requested, {what} '{}'.",
+                        opts.name
+                    ));
+                    break Stopped::Evicted;
+                }
+            },
             () = state.restart.notified() => {
                 info(format!("mod_wsgi (pid={pid}): Shutdown requested '{}'.", opts.name));
                 break Stopped::Recycle;
@@ -235,6 +264,8 @@ pub async fn serve(
     }
     let grace = match reason {
         Stopped::Recycle => opts.graceful_timeout,
+        Stopped::Evicted if !opts.eviction_timeout.is_zero() => opts.eviction_timeout,
+        Stopped::Evicted => opts.graceful_timeout,
         _ => opts.shutdown_timeout,
     };
     let deadline = tokio::time::Instant::now() + grace;

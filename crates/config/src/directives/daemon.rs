@@ -25,7 +25,6 @@ const MAX_THREADS: i64 = 0x10000 - 1;
 /// Options of mod_wsgi 4.9 that wsgid parses but does not implement.
 const NOT_IMPLEMENTED: &[&str] = &[
     "chroot",
-    "eviction-timeout",
     "response-buffer-size",
     "server-metrics",
     "newrelic-config-file",
@@ -105,6 +104,7 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
         inactivity_timeout: 0,
         request_timeout: 0,
         graceful_timeout: 15,
+        eviction_timeout: 0,
         restart_interval: 0,
         connect_timeout: 15,
         socket_timeout: 0,
@@ -206,6 +206,7 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
             "deadlock-timeout" => d.deadlock_timeout = count(&value, "deadlock timeout")?,
             "request-timeout" => d.request_timeout = count(&value, "request timeout")?,
             "graceful-timeout" => d.graceful_timeout = count(&value, "graceful timeout")?,
+            "eviction-timeout" => d.eviction_timeout = count(&value, "eviction timeout")?,
             "restart-interval" => d.restart_interval = count(&value, "restart interval")?,
             "connect-timeout" => d.connect_timeout = count(&value, "connect timeout")?,
             "socket-timeout" => d.socket_timeout = count(&value, "socket timeout")?,

@@ -88,6 +88,9 @@ pub struct DaemonProcess {
     pub request_timeout: u32,
     /// Default 15.
     pub graceful_timeout: u32,
+    /// `eviction-timeout=` (0: `graceful_timeout`): how long in-flight
+    /// requests get after the graceful restart signal.
+    pub eviction_timeout: u32,
     pub restart_interval: u32,
     /// Default 15.
     pub connect_timeout: u32,

@@ -342,6 +342,10 @@ fn daemon_process_messages_follow_mod_wsgi() {
             "Invalid response socket timeout for WSGI daemon process.",
         ),
         (
+            "WSGIDaemonProcess d eviction-timeout=",
+            "Invalid eviction timeout for WSGI daemon process.",
+        ),
+        (
             "WSGIDaemonProcess d cpu-priority=",
             "Invalid CPU priority for WSGI daemon process.",
         ),
