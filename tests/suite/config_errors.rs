@@ -156,7 +156,7 @@ fn listen_inside_virtualhost_is_rejected() {
 
 #[test]
 fn daemon_process_options_wsgid_lacks_are_refused_as_not_implemented() {
-    let p = server("WSGIDaemonProcess example threads=2 response-buffer-size=131072\n").prepare();
+    let p = server("WSGIDaemonProcess example threads=2 chroot=/srv\n").prepare();
     let out = p.config_test();
     assert_eq!(out.code(), Some(1), "{out:?}");
     let header = format!(
@@ -170,9 +170,8 @@ fn daemon_process_options_wsgid_lacks_are_refused_as_not_implemented() {
         out.stderr
     );
     assert!(
-        out.stderr.contains(
-            "WSGIDaemonProcess option 'response-buffer-size' is not implemented yet in wsgid."
-        ),
+        out.stderr
+            .contains("WSGIDaemonProcess option 'chroot' is not implemented yet in wsgid."),
         "{}",
         out.stderr
     );

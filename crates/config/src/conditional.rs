@@ -31,7 +31,72 @@ const BUILTIN_MODULES: &[(&str, &str)] = &[
     ("setenvif_module", "mod_setenvif.c"),
     ("rewrite_module", "mod_rewrite.c"),
     ("headers_module", "mod_headers.c"),
+    ("version_module", "mod_version.c"),
 ];
+
+/// The Apache release `<IfVersion>` compares with: the one whose behaviour
+/// wsgid follows (the same as `apache.version` in the environ, which
+/// `wsgid_python` keeps as its `APACHE_VERSION`).
+pub const APACHE_VERSION: (u32, u32, u32) = (2, 4, 57);
+
+/// `<IfVersion [[!]operator] version>` (mod_version, which Debian's Apache
+/// has built in): whether [`APACHE_VERSION`] satisfies the test.  `words`
+/// are the section's arguments without the closing `>`.  Errors are
+/// mod_version's messages.
+pub fn version_holds(words: &[String]) -> Result<bool, String> {
+    let (op, version) = match words {
+        [version] => ("=", version.as_str()),
+        [op, version] => (op.as_str(), version.as_str()),
+        _ => return Err("<IfVersion> takes one or two arguments".to_owned()),
+    };
+    let (negate, op) = match op.strip_prefix('!') {
+        Some(op) => (true, op),
+        None => (false, op),
+    };
+    let (major, minor, patch) = APACHE_VERSION;
+    let current = format!("{major}.{minor}.{patch}");
+    let regex_match = |re: &str| {
+        regex::Regex::new(re)
+            .map(|r| r.is_match(&current))
+            .map_err(|_| "Cannot compile regular expression.".to_owned())
+    };
+    let compare = || -> Result<std::cmp::Ordering, String> {
+        let bad = || {
+            "Version appears to be invalid. It must have the format \
+             major[.minor[.patch]] where major, minor and patch are numbers."
+                .to_owned()
+        };
+        let mut parts = [0u32; 3];
+        let pieces: Vec<&str> = version.split('.').collect();
+        if pieces.len() > 3 {
+            return Err(bad());
+        }
+        for (slot, piece) in parts.iter_mut().zip(&pieces) {
+            if piece.is_empty() || !piece.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            *slot = piece.parse().map_err(|_| bad())?;
+        }
+        Ok((major, minor, patch).cmp(&(parts[0], parts[1], parts[2])))
+    };
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let holds = match op {
+        "=" | "==" => match version.strip_prefix('/') {
+            Some(re) => match re.strip_suffix('/') {
+                Some(re) => regex_match(re)?,
+                None => return Err("Missing delimiting / of regular expression.".to_owned()),
+            },
+            None => compare()? == Equal,
+        },
+        "~" => regex_match(version)?,
+        "<" => compare()? == Less,
+        "<=" => compare()? != Greater,
+        ">" => compare()? == Greater,
+        ">=" => compare()? != Less,
+        other => return Err(format!("unrecognized operator '{other}'")),
+    };
+    Ok(holds != negate)
+}
 
 /// Everything the reader has learnt so far that later lines depend on.
 #[derive(Clone, Debug, Default)]
@@ -189,6 +254,32 @@ mod tests {
         st.undefine("X");
         assert!(!st.is_defined("X"));
         assert!(!st.vars.contains_key("X"));
+    }
+
+    #[test]
+    fn if_version_compares_numbers_and_regexes_with_2_4_57() {
+        let holds = |args: &[&str]| {
+            let words: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+            version_holds(&words)
+        };
+        assert_eq!(holds(&[">=", "2.4"]), Ok(true));
+        assert_eq!(holds(&["<", "2.4"]), Ok(false));
+        assert_eq!(holds(&["2.4.57"]), Ok(true));
+        assert_eq!(holds(&["2.4"]), Ok(false));
+        assert_eq!(holds(&["!=", "2.4"]), Ok(true));
+        assert_eq!(holds(&["<=", "2.4.57"]), Ok(true));
+        assert_eq!(holds(&[">", "2"]), Ok(true));
+        assert_eq!(holds(&["=", "/^2\\.4\\./"]), Ok(true));
+        assert_eq!(holds(&["!~", "^2\\.2"]), Ok(true));
+        assert_eq!(
+            holds(&["=", "/^2"]),
+            Err("Missing delimiting / of regular expression.".to_owned())
+        );
+        assert_eq!(
+            holds(&["<>", "2.4"]),
+            Err("unrecognized operator '<>'".to_owned())
+        );
+        assert!(holds(&[">=", "2.x"]).is_err());
     }
 
     #[test]

@@ -181,7 +181,8 @@ impl Reader {
                     let nodes = self.include(&lower, rest, &span)?;
                     children.extend(nodes);
                 }
-                "<ifmodule" | "<ifdefine" | "<ifdirective" | "<ifsection" | "<iffile" => {
+                "<ifmodule" | "<ifdefine" | "<ifdirective" | "<ifsection" | "<iffile"
+                | "<ifversion" => {
                     let (canonical, holds) = self.condition(&lower, rest, &span)?;
                     if holds {
                         stack.push(Frame {
@@ -361,6 +362,20 @@ impl Reader {
             ));
         };
         let inner = &rest[..end];
+        if lower == "<ifversion" {
+            let mut words = Vec::new();
+            let mut r = inner;
+            loop {
+                let w = next_word(&mut r);
+                if w.is_empty() {
+                    break;
+                }
+                words.push(w);
+            }
+            let holds = crate::conditional::version_holds(&words)
+                .map_err(|m| ConfigError::read(span, lower, m))?;
+            return Ok((canonical, holds));
+        }
         let (negate, mut inner) = match inner.strip_prefix('!') {
             Some(s) => (true, s),
             None => (false, inner),

@@ -159,6 +159,9 @@ pub struct Request {
     /// this request or the ones its internal redirects make (Apache keeps
     /// the mark in the pool they share).
     pub rewrite_end: bool,
+    /// A server-level `RewriteRule` with `[H=…]` / `[T=…]`: the handler and
+    /// content type mod_rewrite's type checker applies (its notes).
+    pub rewrite_forced: Option<Box<Forced>>,
     /// The internal redirects that led to this request (the length of
     /// Apache's `r->prev` chain).
     pub redirects: u32,
@@ -273,6 +276,13 @@ pub fn expectation(headers: &http::HeaderMap) -> Option<String> {
 fn empty_per_dir() -> Arc<PerDir> {
     static EMPTY: std::sync::OnceLock<Arc<PerDir>> = std::sync::OnceLock::new();
     Arc::clone(EMPTY.get_or_init(Arc::default))
+}
+
+/// `RewriteRule [H=handler,T=type]` of a server-level rule.
+#[derive(Debug, Clone, Default)]
+pub struct Forced {
+    pub handler: Option<String>,
+    pub mime_type: Option<String>,
 }
 
 impl Request {
@@ -429,6 +439,7 @@ impl Request {
             headers_in_table: false,
             rewrite_redirect: None,
             rewrite_end: false,
+            rewrite_forced: None,
             redirects: 0,
             prev: None,
             status: 200,
@@ -516,6 +527,7 @@ impl Request {
             headers_in_table: false,
             rewrite_redirect: None,
             rewrite_end: false,
+            rewrite_forced: None,
             redirects: 0,
             prev: None,
             status: 200,

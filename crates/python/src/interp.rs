@@ -25,7 +25,8 @@ use crate::log_stream::LogStream;
 
 /// `mod_wsgi.version` and `mod_wsgi.version` in the environ.
 pub(crate) const MOD_WSGI_VERSION: (u32, u32, u32) = (4, 9, 4);
-/// `apache.version`: the Apache release whose behaviour wsgid follows.
+/// `apache.version`: the Apache release whose behaviour wsgid follows
+/// (`<IfVersion>` compares with the same: `APACHE_VERSION` in wsgid-config).
 pub(crate) const APACHE_VERSION: (u32, u32, u32) = (2, 4, 57);
 
 /// Environ keys the adapter adds, created once per interpreter (interned so

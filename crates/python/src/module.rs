@@ -3,8 +3,10 @@
 //! mod_wsgi creates them in every interpreter it sets up
 //! (`newInterpreterObject` in wsgi_interp.c) with the version, the
 //! `FileWrapper` type, the process and application group of that
-//! interpreter and the process/thread counts; wsgid does the same.  The
-//! metrics and event-subscription functions of mod_wsgi 4.9 are not offered.
+//! interpreter and the process/thread counts; wsgid does the same.  Of the
+//! metrics functions of mod_wsgi 4.9 only `server_metrics()` is there, and
+//! returns None (server metrics are Off); the others and event
+//! subscription are not offered.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyTuple};
@@ -19,6 +21,12 @@ pub(crate) struct ModuleFacts<'a> {
     pub application_group: &'a str,
     pub maximum_processes: u32,
     pub threads_per_process: u32,
+}
+
+/// `mod_wsgi.server_metrics()` with server metrics Off.
+#[pyfunction]
+fn server_metrics() -> Option<()> {
+    None
 }
 
 /// Create `mod_wsgi` and `apache` in `sys.modules` of the current interpreter.
@@ -39,6 +47,9 @@ pub(crate) fn install(py: Python<'_>, facts: &ModuleFacts<'_>) -> PyResult<()> {
     m.add("event_callbacks", pyo3::types::PyList::empty(py))?;
     m.add("shutdown_callbacks", pyo3::types::PyList::empty(py))?;
     m.add("active_requests", PyDict::new(py))?;
+    // `WSGIServerMetrics` / `server-metrics` can only be Off in wsgid, and
+    // then mod_wsgi's `server_metrics()` returns None.
+    m.add_function(pyo3::wrap_pyfunction!(server_metrics, &m)?)?;
     modules.set_item("mod_wsgi", m)?;
 
     let a = PyModule::new(py, "apache")?;

@@ -8,9 +8,11 @@ def application(environ, start_response):
     headers = [("Content-Type", "text/plain")]
     if size:
         headers.append(("X-Big", "a" * size))
-    body = "group=%s nice=%d\n" % (
+    import mod_wsgi
+    body = "group=%s nice=%d metrics=%r\n" % (
         environ["mod_wsgi.process_group"],
         os.getpriority(os.PRIO_PROCESS, 0),
+        mod_wsgi.server_metrics(),
     )
     start_response("200 OK", headers)
     return [body.encode()]

@@ -23,13 +23,7 @@ const LISTEN_BACKLOG: u32 = 100;
 const MAX_THREADS: i64 = 0x10000 - 1;
 
 /// Options of mod_wsgi 4.9 that wsgid parses but does not implement.
-const NOT_IMPLEMENTED: &[&str] = &[
-    "chroot",
-    "response-buffer-size",
-    "server-metrics",
-    "newrelic-config-file",
-    "newrelic-environment",
-];
+const NOT_IMPLEMENTED: &[&str] = &["chroot", "newrelic-config-file", "newrelic-environment"];
 
 /// A non-negative count/timeout option: `Invalid {what} for WSGI daemon
 /// process.` when empty or negative.
@@ -271,6 +265,36 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
                 }
                 d.script_owner = Some(ScriptOwner::Group(value));
                 script_groups += 1;
+            }
+            // mod_wsgi-express writes both, with their defaults (0, Off),
+            // into every configuration: the defaults are what wsgid does.
+            "response-buffer-size" => {
+                if value.is_empty() {
+                    return Err("Invalid response buffer size for WSGI daemon process.".to_owned());
+                }
+                let n = atoi(&value);
+                if n < 65536 && n != 0 {
+                    return Err(
+                        "Response buffer size must be >= 65536 bytes, or 0 for default.".to_owned(),
+                    );
+                }
+                if n != 0 {
+                    return Err(
+                        "WSGIDaemonProcess option 'response-buffer-size' other than 0 is not implemented yet in wsgid."
+                            .to_owned(),
+                    );
+                }
+            }
+            "server-metrics" => {
+                if value.eq_ignore_ascii_case("on") {
+                    return Err(
+                        "WSGIDaemonProcess option 'server-metrics=On' is not implemented yet in wsgid."
+                            .to_owned(),
+                    );
+                }
+                if !value.eq_ignore_ascii_case("off") {
+                    return Err("Invalid server metrics flag for WSGI daemon process.".to_owned());
+                }
             }
             other if NOT_IMPLEMENTED.contains(&other) => {
                 return Err(format!(

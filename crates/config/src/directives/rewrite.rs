@@ -289,6 +289,8 @@ pub fn parse_rule(words: &[String], raw: &str) -> Result<RewriteRule, String> {
         status: None,
         redirect: None,
         no_escape: false,
+        handler: None,
+        mime_type: None,
     };
     let mut nocase = false;
     if let Some(f) = flags {
@@ -369,10 +371,15 @@ fn rule_flag(r: &mut RewriteRule, nocase: &mut bool, k: &str, v: &str) -> Result
             r.end = true;
         }
         "g" | "gone" => r.status = Some(410),
-        "p" | "proxy" | "c" | "chain" | "s" | "skip" | "n" | "next" | "t" | "type" | "h"
-        | "handler" | "co" | "cookie" | "ns" | "nosubreq" | "b" | "bnp" | "backrefnoplus"
-        | "bctls" | "bned" | "dpi" | "discardpath" | "discardpathinfo" | "qsl" | "qslast"
-        | "unsafeallow3f" | "unsafeprefixstat" => {
+        "h" | "handler" => {
+            r.handler = Some(Template::parse(v).map_err(|e| format!("RewriteRule: {e}"))?);
+        }
+        "t" | "type" => {
+            r.mime_type = Some(Template::parse(v).map_err(|e| format!("RewriteRule: {e}"))?);
+        }
+        "p" | "proxy" | "c" | "chain" | "s" | "skip" | "n" | "next" | "co" | "cookie" | "ns"
+        | "nosubreq" | "b" | "bnp" | "backrefnoplus" | "bctls" | "bned" | "dpi" | "discardpath"
+        | "discardpathinfo" | "qsl" | "qslast" | "unsafeallow3f" | "unsafeprefixstat" => {
             return refuse(k);
         }
         _ => return Err(format!("RewriteRule: unknown flag '{k}'")),

@@ -31,6 +31,7 @@ pub const ROWS: &[Row] = &[
     row("<IfFile", Raw, COND, 0, "Container for directives based on existence of files on disk", ReadTime),
     row("<IfDirective", Raw, COND, 0, "Container for directives based on existence of named directive", ReadTime),
     row("<IfSection", Raw, COND, 0, "Container for directives based on existence of named section", ReadTime),
+    row("<IfVersion", Raw, COND, 0, "a comparison operator, a version (and a delimiter)", ReadTime),
     row("<Limit", Raw, OR_LIMIT | OR_AUTHCFG, 0, "Container for authentication directives when accessed using specified HTTP methods", Section(limit)),
     row("<LimitExcept", Raw, OR_LIMIT | OR_AUTHCFG, 0, "Container for authentication directives to be applied when any HTTP method other than those specified is used to access the resource", Section(limit_except)),
     row("<If", Raw, OR_ALL, 0, "Container for directives to be conditionally applied", Planned("<If> expressions")),

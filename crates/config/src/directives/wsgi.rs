@@ -37,9 +37,9 @@ pub const ROWS: &[Row] = &[
     row("WSGIRestrictStdin", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDIN.", Set(restrict_stdin)),
     row("WSGIRestrictStdout", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of STDOUT.", Set(restrict_stdout)),
     row("WSGIRestrictSignal", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable restrictions on use of signal().", Set(restrict_signal)),
-    row("WSGIPassApacheRequest", Take1, ACCESS_CONF | RSRC_CONF, 0, "Enable/Disable Apache request object.", Planned("there is no Apache request object in wsgid")),
-    row("WSGIServerMetrics", Take1, RSRC_CONF, 0, "Enabled/Disable access to server metrics.", Planned("server metrics")),
-    row("WSGIVerboseDebugging", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable verbose debugging messages.", Planned("verbose debugging")),
+    row("WSGIPassApacheRequest", Take1, ACCESS_CONF | RSRC_CONF, 0, "Enable/Disable Apache request object.", Set(pass_apache_request)),
+    row("WSGIServerMetrics", Take1, RSRC_CONF, 0, "Enabled/Disable access to server metrics.", Set(server_metrics)),
+    row("WSGIVerboseDebugging", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable verbose debugging messages.", Set(verbose_debugging)),
     row("WSGILazyInitialization", Take1, RSRC_CONF, GLOBAL_ONLY, "Enable/Disable lazy Python initialisation.", Set(lazy_initialization)),
     row("WSGIPythonExecutable", Take1, RSRC_CONF, GLOBAL_ONLY, "Python executable absolute path name.", Removed("WSGIPythonExecutable was removed in mod_wsgi 2.0; use WSGIPythonHome instead")),
     row("WSGIReloadMechanism", Take1, OR_FILEINFO, 0, "Defines what is reloaded when a reload is triggered.", Set(reload_mechanism)),
@@ -200,6 +200,41 @@ fn lazy_initialization(_b: &mut Builder, a: &Args) -> Result<(), String> {
     } else {
         Err("WSGILazyInitialization Off: not implemented in wsgid (Python is never initialised in the master process)".to_owned())
     }
+}
+
+/// A switch whose default (`Off`) is what wsgid does, and whose `On` it
+/// does not offer: `Off` is accepted (mod_wsgi-express writes it into every
+/// configuration), `On` is an error that says so.
+fn off_only(name: &str, value: &str, missing: &str) -> Result<(), String> {
+    if wsgi_flag(name, value)? {
+        Err(format!("{name} On: not implemented in wsgid ({missing})"))
+    } else {
+        Ok(())
+    }
+}
+
+fn server_metrics(_b: &mut Builder, a: &Args) -> Result<(), String> {
+    off_only(
+        "WSGIServerMetrics",
+        a.get(0),
+        "mod_wsgi.server_metrics() always returns None, as mod_wsgi's does with Off",
+    )
+}
+
+fn verbose_debugging(_b: &mut Builder, a: &Args) -> Result<(), String> {
+    off_only(
+        "WSGIVerboseDebugging",
+        a.get(0),
+        "no verbose debugging messages",
+    )
+}
+
+fn pass_apache_request(_b: &mut Builder, a: &Args) -> Result<(), String> {
+    off_only(
+        "WSGIPassApacheRequest",
+        a.get(0),
+        "there is no Apache request object in wsgid",
+    )
 }
 
 /// `wsgi_add_handler_script`.

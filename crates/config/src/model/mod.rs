@@ -378,6 +378,9 @@ pub struct RewriteRule {
     pub redirect: Option<u16>,
     /// `NE`: the redirect URL is not escaped.
     pub no_escape: bool,
+    /// `H=handler` / `T=type` (a template: back-references expand).
+    pub handler: Option<Template>,
+    pub mime_type: Option<Template>,
 }
 
 /// One `RewriteCond TestString CondPattern [flags]`.

@@ -342,6 +342,34 @@ fn daemon_process_messages_follow_mod_wsgi() {
             "Invalid response socket timeout for WSGI daemon process.",
         ),
         (
+            "WSGIDaemonProcess d response-buffer-size=1024",
+            "Response buffer size must be >= 65536 bytes, or 0 for default.",
+        ),
+        (
+            "WSGIDaemonProcess d response-buffer-size=131072",
+            "WSGIDaemonProcess option 'response-buffer-size' other than 0 is not implemented yet in wsgid.",
+        ),
+        (
+            "WSGIDaemonProcess d server-metrics=maybe",
+            "Invalid server metrics flag for WSGI daemon process.",
+        ),
+        (
+            "WSGIDaemonProcess d server-metrics=On",
+            "WSGIDaemonProcess option 'server-metrics=On' is not implemented yet in wsgid.",
+        ),
+        (
+            "WSGIServerMetrics On",
+            "WSGIServerMetrics On: not implemented in wsgid (mod_wsgi.server_metrics() always returns None, as mod_wsgi's does with Off)",
+        ),
+        (
+            "WSGIVerboseDebugging maybe",
+            "WSGIVerboseDebugging must be one of: Off | On",
+        ),
+        (
+            "<IfVersion <> 2.4>\n</IfVersion>",
+            "unrecognized operator '<>'",
+        ),
+        (
             "WSGIDaemonProcess d eviction-timeout=",
             "Invalid eviction timeout for WSGI daemon process.",
         ),
@@ -396,11 +424,15 @@ fn daemon_process_defaults_and_options() {
     assert_eq!((b.maximum_requests, b.inactivity_timeout), (3, 7));
     let c = crate::parse_str(
         "WSGIDaemonProcess c header-buffer-size=0 cpu-priority=-3 response-socket-timeout=9 \
-         script-group=#33",
+         script-group=#33 response-buffer-size=0 server-metrics=Off\n\
+         WSGIServerMetrics Off\nWSGIVerboseDebugging Off\nWSGIPassApacheRequest Off\n\
+         <IfVersion >= 2.4>\nWSGIDaemonProcess v\n</IfVersion>\n\
+         <IfVersion < 2.4>\nWSGIDaemonProcess w\n</IfVersion>",
         std::path::Path::new("/etc/wsgid/test.conf"),
         &[],
     )
     .expect("parses");
+    assert!(c.wsgi.daemon("v").is_some() && c.wsgi.daemon("w").is_none());
     let c = c.wsgi.daemon("c").expect("c");
     assert_eq!(
         (

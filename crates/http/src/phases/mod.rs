@@ -223,7 +223,8 @@ fn fixup_env(r: &mut Request) {
     }
 }
 
-/// mod_mime's type checker and the core's SetHandler override.
+/// mod_mime's type checker, the core's SetHandler / ForceType override,
+/// then mod_rewrite's forced type and handler.
 fn types(fe: &FrontEnd, r: &mut Request) {
     if let Some(filename) = &r.filename
         && r.kind != FileKind::Dir
@@ -254,6 +255,17 @@ fn types(fe: &FrontEnd, r: &mut Request) {
     // type (an application's response sets its own).
     if let Some(Some(t)) = &r.per_dir.force_type {
         r.content_type = Some(t.clone());
+    }
+    // mod_rewrite's type checker (after the core's, which Apache runs
+    // first): a server-level rule's `[T=]` / `[H=]` win over ForceType
+    // and SetHandler (oracle case 51).
+    if let Some(forced) = r.rewrite_forced.take() {
+        if let Some(t) = forced.mime_type {
+            r.content_type = Some(t);
+        }
+        if let Some(h) = forced.handler {
+            r.handler = Some(h.into());
+        }
     }
 }
 

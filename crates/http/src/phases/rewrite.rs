@@ -308,6 +308,7 @@ fn apply(
         if rule.end {
             r.rewrite_end = true;
         }
+        force_handler_and_type(site, r, rule, &refs, ctx);
         if let Some(status) = rule.status {
             return Err(Stop::Status(status));
         }
@@ -329,6 +330,43 @@ fn apply(
         }
     }
     Ok(out)
+}
+
+/// `[H=handler]` / `[T=type]`: a directory's rule sets them at once (its
+/// fixup runs after the type checker); a server-level rule leaves them for
+/// the type checker (`hook_mimetype`), which applies them after mod_mime,
+/// `SetHandler` and `ForceType`.
+fn force_handler_and_type(
+    site: &Site,
+    r: &mut Request,
+    rule: &RewriteRule,
+    refs: &Refs,
+    ctx: Context<'_>,
+) {
+    if rule.handler.is_none() && rule.mime_type.is_none() {
+        return;
+    }
+    let handler = rule.handler.as_ref().map(|t| expand(t, site, r, refs));
+    let mime_type = rule.mime_type.as_ref().map(|t| expand(t, site, r, refs));
+    match ctx {
+        Context::Dir { .. } => {
+            if let Some(h) = handler.filter(|h| !h.is_empty()) {
+                r.handler = Some(h.into());
+            }
+            if let Some(t) = mime_type.filter(|t| !t.is_empty()) {
+                r.content_type = Some(t);
+            }
+        }
+        Context::Server => {
+            let forced = r.rewrite_forced.get_or_insert_with(Default::default);
+            if let Some(h) = handler.filter(|h| !h.is_empty()) {
+                forced.handler = Some(h);
+            }
+            if let Some(t) = mime_type.filter(|t| !t.is_empty()) {
+                forced.mime_type = Some(t);
+            }
+        }
+    }
 }
 
 /// A directory's relative substitution gets the directory in front.
