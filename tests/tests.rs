@@ -113,6 +113,10 @@ mod suite {
     /// script-user / script-group.
     mod daemon_options;
 
+    /// `RequestReadTimeout` (mod_reqtimeout): the head and body stages,
+    /// MinRate, the keep-alive wait left out of the head's stage.
+    mod reqtimeout;
+
     /// `wsgid start-server` (the mod_wsgi-express path) and the examples.
     mod express;
 

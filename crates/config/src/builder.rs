@@ -153,6 +153,7 @@ impl Builder {
             keep_alive: true,
             keep_alive_timeout: Duration::from_secs(5),
             max_keep_alive_requests: 100,
+            request_read_timeout: None,
             limit_request_line: 8190,
             limit_request_field_size: 8190,
             limit_request_fields: 100,

@@ -12,6 +12,15 @@ use crate::model::*;
 
 pub fn finish(mut b: Builder) -> Result<ServerConfig, ConfigError> {
     b.cfg.server_root = b.root.clone();
+    // mod_reqtimeout loaded without its directive runs with its defaults.
+    if b.cfg.request_read_timeout.is_none()
+        && b.cfg
+            .loaded_modules
+            .iter()
+            .any(|m| m == "reqtimeout_module")
+    {
+        b.cfg.request_read_timeout = Some(crate::directives::reqtimeout::DEFAULT);
+    }
     if let Some(dir) = b.runtime_dir_arg.take() {
         b.cfg.runtime_dir = b.server_relative(&dir);
     } else {

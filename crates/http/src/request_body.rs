@@ -127,8 +127,12 @@ impl IncomingBody {
         }
         let mut frames = VecDeque::new();
         let ended = loop {
-            match tokio::time::timeout(timeout, body.data()).await {
-                Err(_) => break Some(BodyError::Timeout),
+            let deadline = body.wait_deadline(timeout);
+            match tokio::time::timeout_at(deadline, body.data()).await {
+                Err(_) => {
+                    body.timed_out(deadline);
+                    break Some(BodyError::Timeout);
+                }
                 Ok(None) => break None,
                 Ok(Some(Err(e))) => break Some(BodyError::Io(e.to_string())),
                 Ok(Some(Ok(data))) => {
@@ -205,8 +209,10 @@ async fn pump(
 ) {
     let mut total: u64 = 0;
     loop {
-        let data = match tokio::time::timeout(timeout, body.data()).await {
+        let deadline = body.wait_deadline(timeout);
+        let data = match tokio::time::timeout_at(deadline, body.data()).await {
             Err(_) => {
+                body.timed_out(deadline);
                 let _ = tx.send(Err(BodyError::Timeout)).await;
                 return;
             }

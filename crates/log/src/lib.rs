@@ -197,10 +197,27 @@ fn write_prefix(out: &mut String, module: &str, level: Level, peer: Peer) {
     match peer {
         Peer::None => {}
         Peer::Client(a) => {
-            let _ = write!(out, "[client {a}] ");
+            let _ = write!(out, "[client {}] ", Apache(a));
         }
         Peer::Remote(a) => {
-            let _ = write!(out, "[remote {a}] ");
+            let _ = write!(out, "[remote {}] ", Apache(a));
+        }
+    }
+}
+
+/// An address as Apache logs it (`%s:%d` of the client's IP and port): an
+/// IPv4-mapped address (a dual-stack listener's IPv4 client) as IPv4, an
+/// IPv6 address without brackets.
+struct Apache(SocketAddr);
+
+impl std::fmt::Display for Apache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.ip() {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => write!(f, "{v4}:{}", self.0.port()),
+                None => write!(f, "{v6}:{}", self.0.port()),
+            },
+            ip => write!(f, "{ip}:{}", self.0.port()),
         }
     }
 }
@@ -331,6 +348,14 @@ mod tests {
         );
         assert!(lines[0].ends_with("[remote 127.0.0.1:5555] RuntimeError: x"));
         assert!(lines[1].ends_with("[remote 127.0.0.1:5555] second"));
+    }
+
+    #[test]
+    fn peers_are_written_as_apache_writes_them() {
+        let shown = |a: &str| Apache(a.parse().expect("addr")).to_string();
+        assert_eq!(shown("127.0.0.1:5555"), "127.0.0.1:5555");
+        assert_eq!(shown("[::ffff:127.0.0.1]:5555"), "127.0.0.1:5555");
+        assert_eq!(shown("[::1]:5555"), "::1:5555");
     }
 
     fn regex_lite(line: &str) -> bool {

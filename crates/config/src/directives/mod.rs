@@ -15,6 +15,7 @@ pub mod log;
 pub mod mime_env;
 pub mod mpm;
 pub mod perdir;
+pub mod reqtimeout;
 pub mod rewrite;
 pub mod sections;
 pub mod setenvif;
@@ -23,6 +24,7 @@ pub mod wsgi;
 pub const ALL: &[&[Row]] = &[
     core::ROWS,
     connection::ROWS,
+    reqtimeout::ROWS,
     perdir::ROWS,
     sections::ROWS,
     alias::ROWS,

@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub keep_alive: bool,
     pub keep_alive_timeout: Duration,
     pub max_keep_alive_requests: u32,
+    /// mod_reqtimeout (`RequestReadTimeout`, server-wide): None when it is
+    /// not in use (neither the directive nor `LoadModule reqtimeout_module`).
+    pub request_read_timeout: Option<RequestReadTimeout>,
     /// `LimitRequestLine` (8190), `LimitRequestFieldSize` (8190),
     /// `LimitRequestFields` (100).
     pub limit_request_line: usize,
@@ -589,4 +592,21 @@ pub enum SectionPattern {
     /// builder strips a trailing slash; for Location the match is a prefix.
     Wildcard(String),
     Regex(regex::Regex),
+}
+
+/// `RequestReadTimeout`'s stages (a stage with `timeout` 0 is off).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestReadTimeout {
+    pub header: ReqTimeoutStage,
+    pub body: ReqTimeoutStage,
+}
+
+/// One stage: `timeout` seconds from its start, extended by one second per
+/// `min_rate` bytes received (0: not extended), up to `max_timeout`
+/// seconds from its start (0: no bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReqTimeoutStage {
+    pub timeout: u32,
+    pub max_timeout: u32,
+    pub min_rate: u32,
 }

@@ -370,6 +370,22 @@ fn daemon_process_messages_follow_mod_wsgi() {
             "unrecognized operator '<>'",
         ),
         (
+            "RequestReadTimeout header",
+            "Invalid RequestReadTimeout parameter. Parameter must be in the form 'key=value'",
+        ),
+        (
+            "RequestReadTimeout colour=x",
+            "RequestReadTimeout: colour=x: Unknown RequestReadTimeout parameter",
+        ),
+        (
+            "RequestReadTimeout header=10-20",
+            "RequestReadTimeout: header=10-20: Must set MinRate option if using timeout range",
+        ),
+        (
+            "<VirtualHost *:80>\nRequestReadTimeout header=5\n</VirtualHost>",
+            "RequestReadTimeout in a <VirtualHost> is not implemented yet in wsgid (it applies server-wide)",
+        ),
+        (
             "WSGIDaemonProcess d eviction-timeout=",
             "Invalid eviction timeout for WSGI daemon process.",
         ),
@@ -433,6 +449,16 @@ fn daemon_process_defaults_and_options() {
     )
     .expect("parses");
     assert!(c.wsgi.daemon("v").is_some() && c.wsgi.daemon("w").is_none());
+    assert_eq!(c.request_read_timeout, None);
+    let path = std::path::Path::new("/etc/wsgid/test.conf");
+    let loaded = crate::parse_str("LoadModule reqtimeout_module x.so", path, &[]).expect("parses");
+    assert_eq!(
+        loaded.request_read_timeout,
+        Some(crate::directives::reqtimeout::DEFAULT)
+    );
+    let set = crate::parse_str("RequestReadTimeout body=0", path, &[]).expect("parses");
+    let rt = set.request_read_timeout.expect("in use");
+    assert_eq!((rt.header.timeout, rt.body.timeout), (20, 0));
     let c = c.wsgi.daemon("c").expect("c");
     assert_eq!(
         (

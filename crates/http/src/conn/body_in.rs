@@ -107,7 +107,7 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
                 if rest == n as u64 {
                     st.framing = Framing::Done;
                 }
-                st.consumed += n as u64;
+                st.body_received(n);
                 return Ok(Step::Data(st.buf.split_to(n).freeze()));
             }
             Framing::Chunked(Chunk::Data(rest)) => {
@@ -122,7 +122,7 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
                 } else {
                     Chunk::Data(rest - n as u64)
                 });
-                st.consumed += n as u64;
+                st.body_received(n);
                 return Ok(Step::Data(st.buf.split_to(n).freeze()));
             }
             Framing::Chunked(state) => {
@@ -280,11 +280,28 @@ impl BodyIn {
     }
 
     /// Wait, on the runtime, until `enough` bytes of the body have arrived
-    /// (see [`Shared::wait_body_bytes`]); at most `Timeout`.
+    /// (see [`Shared::wait_body_bytes`]); at most `Timeout` (or the end of
+    /// `RequestReadTimeout`'s body stage).
     pub async fn wait_arrived(&self, enough: u64) {
         if let Some((shared, seq)) = &self.source {
-            let deadline = Instant::now() + shared.timeout;
+            let deadline = shared.body_wait_deadline();
             shared.wait_body_bytes(*seq, enough, deadline).await;
+        }
+    }
+
+    /// The end of the next wait for body data: `timeout` from now, or the
+    /// end of `RequestReadTimeout`'s body stage when that comes first.
+    pub fn wait_deadline(&self, timeout: Duration) -> Instant {
+        match &self.source {
+            Some((shared, _)) => shared.body_wait_deadline().min(Instant::now() + timeout),
+            None => Instant::now() + timeout,
+        }
+    }
+
+    /// A wait for body data that ended at `deadline` timed out.
+    pub fn timed_out(&self, deadline: Instant) {
+        if let Some((shared, _)) = &self.source {
+            shared.body_wait_timed_out(deadline);
         }
     }
 }

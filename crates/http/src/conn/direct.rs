@@ -130,7 +130,7 @@ impl Shared {
             st.framing = Framing::Broken;
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        st.consumed += n as u64;
+        st.body_received(n);
         let left = rest - n as u64;
         st.framing = if left == 0 {
             Framing::Done
@@ -186,14 +186,13 @@ impl Shared {
     /// until the socket is readable, at most `Timeout` in all (a signal
     /// that interrupts the wait does not start it again).
     pub(super) fn wait_readable_blocking(&self) -> io::Result<()> {
-        let now = std::time::Instant::now();
-        // A Timeout past what `Instant` can hold waits a century instead.
-        let deadline = now
-            .checked_add(self.timeout)
-            .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400));
+        // `Timeout`, or the end of `RequestReadTimeout`'s body stage.
+        let end = self.body_wait_deadline();
+        let deadline = end.into_std();
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
+                self.body_wait_timed_out(end);
                 return Err(io::ErrorKind::TimedOut.into());
             }
             let timeout = rustix::event::Timespec::try_from(left)
@@ -203,7 +202,10 @@ impl Shared {
                 rustix::event::PollFlags::IN,
             )];
             match rustix::event::poll(&mut fds, Some(&timeout)) {
-                Ok(0) => return Err(io::ErrorKind::TimedOut.into()),
+                Ok(0) => {
+                    self.body_wait_timed_out(end);
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
                 Ok(_) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),

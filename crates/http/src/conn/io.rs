@@ -26,6 +26,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
 use super::body_in::Framing;
+use super::reqtimeout::BodyClock;
 
 pub(super) use super::buffers::READ_CHUNK;
 use super::buffers::{BODY_POOL, BODY_READ_MAX};
@@ -66,6 +67,11 @@ pub(super) struct ReadState {
     /// Bytes taken from the connection for requests so far (heads, bodies
     /// with their chunk framing): `%I` is a request's share of it.
     pub(super) consumed: u64,
+    /// `RequestReadTimeout body=`: the current request's body stage.
+    pub(super) body_clock: BodyClock,
+    /// That stage ended a wait for the client (logged by the connection
+    /// task: `AH01382`).
+    pub(super) body_clock_expired: bool,
 }
 
 /// [`ReadState::chunked_read`] after a read of `n` bytes into `room`.
@@ -90,7 +96,16 @@ impl ReadState {
             seq: 0,
             chunked_read: READ_CHUNK,
             consumed: 0,
+            body_clock: BodyClock::Off,
+            body_clock_expired: false,
         }
+    }
+
+    /// `n` bytes of the current body were taken (they move the body
+    /// stage's end later with `MinRate`).
+    pub(super) fn body_received(&mut self, n: usize) {
+        self.consumed += n as u64;
+        self.body_clock.received(n);
     }
 
     /// Make room in `buf` for the next read.
@@ -238,6 +253,33 @@ impl Shared {
                 Ok(r) => r,
                 Err(_) => Err(io::ErrorKind::TimedOut.into()),
             },
+        }
+    }
+
+    /// The end of the next wait for body bytes: `Timeout` from now, or the
+    /// body stage's end when that comes first (the first such wait starts
+    /// the stage, as mod_reqtimeout's clock starts at the first body read).
+    pub(super) fn body_wait_deadline(&self) -> Instant {
+        let now = Instant::now();
+        let by_timeout = now + self.timeout;
+        let mut st = self.state();
+        match st.body_clock.deadline(now) {
+            Some(end) if end <= by_timeout => {
+                if end <= now {
+                    st.body_clock_expired = true;
+                }
+                end
+            }
+            _ => by_timeout,
+        }
+    }
+
+    /// A wait that ended at `deadline` timed out: note it when the body
+    /// stage's end was that deadline.
+    pub(super) fn body_wait_timed_out(&self, deadline: Instant) {
+        let mut st = self.state();
+        if matches!(st.body_clock, BodyClock::Running(c) if c.deadline() <= deadline) {
+            st.body_clock_expired = true;
         }
     }
 

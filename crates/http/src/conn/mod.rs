@@ -25,6 +25,7 @@ mod direct;
 mod io;
 mod read_head;
 mod refuse;
+mod reqtimeout;
 mod write;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub use direct::{BodyDst, Direct};
 use io::Shared;
 pub(crate) use read_head::stopped;
 use read_head::{HeadRead, Waits};
+use reqtimeout::BodyClock;
 use write::ReqFacts;
 
 use crate::frontend::FrontEnd;
@@ -63,7 +65,10 @@ pub(crate) async fn serve(
     loop {
         // `%I`: what this request takes from the connection.
         let consumed_before = shared.state().consumed;
-        let head = match fe.read_head(&shared, nth == 0, accepted, &mut waits).await {
+        let head = match fe
+            .read_head(&shared, &conn, nth == 0, accepted, &mut waits)
+            .await
+        {
             HeadRead::Head(head) => head,
             HeadRead::Close => break,
             HeadRead::Refuse(rej) => {
@@ -80,6 +85,11 @@ pub(crate) async fn serve(
             let mut st = shared.state();
             st.seq += 1;
             st.framing = head.framing;
+            st.body_clock_expired = false;
+            st.body_clock = match &fe.cfg.request_read_timeout {
+                Some(rt) if head.framing != Framing::Done => BodyClock::Armed(rt.body),
+                _ => BodyClock::Off,
+            };
             st.seq
         };
         shared.expect_continue(head.expect_continue);
@@ -99,6 +109,11 @@ pub(crate) async fn serve(
         // connection ends after this response (and says so).
         let waiting = shared.cancel_continue().await;
         if *stop.borrow() || waiting && shared.state().framing != Framing::Done {
+            facts.keep_alive = false;
+        }
+        // mod_reqtimeout: a body that came too slowly ends the connection.
+        if shared.state().body_clock_expired {
+            fe.log_read_timeout(&conn, "body");
             facts.keep_alive = false;
         }
         let (kept, pending) =

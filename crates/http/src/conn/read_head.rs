@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::io::{self, Write as _};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
@@ -20,9 +21,10 @@ use wsgid_log::Level;
 
 use super::body_in::{Chunk, Framing};
 use super::io::{Filled, Shared};
+use super::reqtimeout::RateClock;
 use crate::frontend::FrontEnd;
 use crate::head_scan::{HeadScanner, Limits, Rejection, Scan, unfold};
-use crate::request::{ProtocolSent, RawTarget};
+use crate::request::{ConnInfo, ProtocolSent, RawTarget};
 
 /// The largest head read: twice what Apache's limits allow, so that an
 /// overlong head is still scanned to the line Apache would refuse.
@@ -138,6 +140,7 @@ impl FrontEnd {
     pub(super) async fn read_head(
         &self,
         shared: &Shared,
+        conn: &Arc<ConnInfo>,
         first: bool,
         accepted: Instant,
         waits: &mut Waits,
@@ -148,18 +151,31 @@ impl FrontEnd {
         if limits.registered_methods_only {
             scanner = scanner.with_extension_methods(self.extension_methods.clone());
         }
+        // `RequestReadTimeout header=`: from the connection's start for its
+        // first request, else from the first byte of the request.
+        let stage = self.cfg.request_read_timeout.map(|rt| rt.header);
+        let mut clock = match stage {
+            Some(st) if first => RateClock::start(&st, accepted),
+            _ => None,
+        };
         let deadline = if shared.state().buf.is_empty() {
             let idle = if first {
                 accepted + self.cfg.timeout
             } else {
                 Instant::now() + self.cfg.keep_alive_timeout
             };
+            let idle_end = clock.map_or(idle, |c| c.deadline().min(idle));
             // An idle connection closes at shutdown, or at the deadline.
-            if !matches!(
-                waits.fill(shared, idle, true, first, &self.recycling).await,
-                Ok(Some(Filled::Data))
-            ) {
-                return HeadRead::Close;
+            match waits
+                .fill(shared, idle_end, true, first, &self.recycling)
+                .await
+            {
+                Ok(Some(Filled::Data)) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut && idle_end < idle => {
+                    self.log_read_timeout(conn, "header");
+                    return HeadRead::Close;
+                }
+                _ => return HeadRead::Close,
             }
             if first {
                 idle
@@ -170,11 +186,19 @@ impl FrontEnd {
             // Pipelined: the head is already (partly) here.
             Instant::now() + self.cfg.timeout
         };
+        if !first && let Some(st) = stage {
+            clock = RateClock::start(&st, Instant::now());
+        }
+        let mut counted = 0;
         loop {
             let (scan, len) = {
                 let st = shared.state();
                 (scanner.scan(&st.buf), st.buf.len())
             };
+            if let Some(c) = clock.as_mut() {
+                c.received(len.saturating_sub(counted));
+                counted = len;
+            }
             match scan {
                 Scan::Complete(head) => {
                     let raw = {
@@ -199,10 +223,14 @@ impl FrontEnd {
                 let r = scanner.refusal(400, Level::Debug, "request head too large".into());
                 return HeadRead::Refuse(r);
             }
-            match waits
-                .fill(shared, deadline, false, first, &self.recycling)
-                .await
+            let end = clock.map_or(deadline, |c| c.deadline().min(deadline));
+            let filled = waits.fill(shared, end, false, first, &self.recycling).await;
+            if matches!(&filled, Err(e) if e.kind() == std::io::ErrorKind::TimedOut)
+                && end < deadline
             {
+                self.log_read_timeout(conn, "header");
+            }
+            match filled {
                 Ok(Some(Filled::Data)) => {}
                 // EOF or timeout before the request line is complete ends
                 // the connection without an answer (as Apache).

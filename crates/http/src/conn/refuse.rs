@@ -125,6 +125,18 @@ impl FrontEnd {
         }
     }
 
+    /// mod_reqtimeout's line when a `RequestReadTimeout` stage (`header`,
+    /// `body`) ended a read (the server's log: it is a connection-level
+    /// module).
+    pub(super) fn log_read_timeout(&self, conn: &Arc<ConnInfo>, stage: &str) {
+        self.site(0).error_log.log(
+            "reqtimeout",
+            Level::Info,
+            wsgid_log::Peer::Client(conn.peer),
+            &format!("AH01382: Request {stage} read timeout"),
+        );
+    }
+
     /// The answer to a head that parsed but is refused (merged fields over
     /// the limit, an unknown Transfer-Encoding): the page, with
     /// `Connection: close`, as a request of its virtual host.
