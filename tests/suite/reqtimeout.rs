@@ -10,6 +10,9 @@ use crate::support::{Conn, server};
 
 const APP: &str = r#"
 def application(environ, start_response):
+    if environ["PATH_INFO"] == "/ignore":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"not read\n"]
     try:
         body = b"read %d\n" % len(environ["wsgi.input"].read())
     except OSError as e:
@@ -114,4 +117,34 @@ fn a_body_that_stops_is_a_read_error_and_ends_the_connection() {
         assert_eq!(r.text(), "failed\n", "{path}");
         assert_eq!(r.header("Connection"), Some("close"), "{path}");
     }
+}
+
+/// A body the application left unread is discarded after the response
+/// within the body stage too, not `Timeout` (60 s).
+#[test]
+fn discarding_an_unread_body_is_bounded_by_the_body_stage() {
+    let s = server(
+        "Timeout 60\nLogLevel info\nRequestReadTimeout header=5 body=1\n\
+         WSGIScriptAlias /app @DIR@/app.wsgi\n",
+    )
+    .file("app.wsgi", APP)
+    .start();
+    let mut c = Conn::open(s.port());
+    c.send("POST /app/ignore HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789");
+    let r = c.read_response(false);
+    assert_eq!(r.text(), "not read\n", "{}", r.describe());
+    assert!(
+        c.closed_within(Duration::from_secs(10)),
+        "{}",
+        s.error_log()
+    );
+    assert!(
+        s.wait_for_log(
+            &["AH01382: Request body read timeout"],
+            Duration::from_secs(5)
+        )
+        .is_some(),
+        "{}",
+        s.error_log()
+    );
 }

@@ -163,8 +163,9 @@ fn step(st: &mut ReadState) -> io::Result<Step> {
 
 /// The next piece of the body from the buffer or the socket.  `seq` is the
 /// request the caller reads for; a later request's body is never returned.
-/// `wait` bounds each wait for the client (None: the caller bounds it).
-async fn next(shared: &Shared, seq: u64, wait: Option<Duration>) -> Option<io::Result<Bytes>> {
+/// `bounded`: each wait for the client ends at `Timeout` or at the end of
+/// `RequestReadTimeout`'s body stage (false: the caller bounds it).
+async fn next(shared: &Shared, seq: u64, bounded: bool) -> Option<io::Result<Bytes>> {
     loop {
         {
             let mut st = shared.state();
@@ -181,14 +182,17 @@ async fn next(shared: &Shared, seq: u64, wait: Option<Duration>) -> Option<io::R
                 }
             }
         }
-        let failed = match shared
-            .fill(wait.map(|w| Instant::now() + w), Some(seq))
-            .await
-        {
+        let deadline = bounded.then(|| shared.body_wait_deadline());
+        let failed = match shared.fill(deadline, Some(seq)).await {
             Ok(Filled::Data) => continue,
             Ok(Filled::Stale) => return None,
             Ok(Filled::Eof) => io::ErrorKind::UnexpectedEof.into(),
-            Err(e) => e,
+            Err(e) => {
+                if let Some(d) = deadline {
+                    shared.body_wait_timed_out(d);
+                }
+                e
+            }
         };
         let mut st = shared.state();
         if st.seq == seq {
@@ -238,7 +242,7 @@ impl BodyIn {
                 return Some(Err(e));
             }
         }
-        let res = next(shared, *seq, None).await;
+        let res = next(shared, *seq, false).await;
         if res.is_none() {
             self.source = None;
         }
@@ -321,7 +325,7 @@ pub(super) async fn drain(shared: &Shared, seq: u64) -> bool {
         }
     }
     loop {
-        match next(shared, seq, Some(shared.timeout)).await {
+        match next(shared, seq, true).await {
             None => return true,
             Some(Err(_)) => return false,
             Some(Ok(b)) => {

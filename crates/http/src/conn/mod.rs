@@ -112,7 +112,7 @@ pub(crate) async fn serve(
             facts.keep_alive = false;
         }
         // mod_reqtimeout: a body that came too slowly ends the connection.
-        if shared.state().body_clock_expired {
+        if std::mem::take(&mut shared.state().body_clock_expired) {
             fe.log_read_timeout(&conn, "body");
             facts.keep_alive = false;
         }
@@ -137,6 +137,9 @@ pub(crate) async fn serve(
         // The access-log line comes after the drain, as Apache writes it
         // after discarding the body (`%I` includes what was drained).
         let drained = body_in::drain(&shared, seq).await;
+        if !drained && std::mem::take(&mut shared.state().body_clock_expired) {
+            fe.log_read_timeout(&conn, "body");
+        }
         log(pending);
         if !drained || *stop.borrow() {
             break;
