@@ -73,6 +73,17 @@ fn run_httpd_style(args: &ServeArgs) -> Result<ExitCode, AppError> {
                 .into(),
         ));
     };
+    // httpd's -d: the default ServerRoot, which is the working directory
+    // when the file does not set one, for this process and the workers
+    // and daemon processes it starts (they inherit it).
+    if let Some(root) = &args.server_root {
+        std::env::set_current_dir(root).map_err(|e| {
+            AppError::io(
+                format!("ServerRoot must be a valid directory: {}", root.display()),
+                e,
+            )
+        })?;
+    }
     let path = absolute(path)?;
     if args.test_config {
         return Ok(match wsgid_config::load(&path, &args.defines) {

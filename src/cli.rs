@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Define a parameter for <IfDefine NAME> (repeatable).
     #[arg(short = 'D', value_name = "NAME")]
     pub defines: Vec<String>,
+    /// The initial ServerRoot (httpd's -d): relative paths, the -f file
+    /// included, are taken from it unless the file sets ServerRoot.
+    #[arg(short = 'd', value_name = "DIR")]
+    pub server_root: Option<PathBuf>,
     /// Check the configuration and exit: prints "Syntax OK" or the errors.
     #[arg(short = 't')]
     pub test_config: bool,

@@ -74,3 +74,38 @@ fn unknown_flag_is_rejected() {
     let out = run(&["--no-such-flag"]);
     assert_ne!(out.code(), Some(0), "{out:?}");
 }
+
+/// httpd's `-d DIR`: the `-f` file and the relative paths in it (here an
+/// `Include`) are taken from DIR, whatever the working directory.
+#[test]
+fn dash_d_sets_the_initial_server_root() {
+    let root = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(root.path().join("conf")).expect("mkdir");
+    std::fs::write(
+        root.path().join("conf/main.conf"),
+        "Listen 127.0.0.1:1\nInclude conf/extra.conf\n",
+    )
+    .expect("write");
+    std::fs::write(root.path().join("conf/extra.conf"), "ServerName example\n").expect("write");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let root_arg = root.path().display().to_string();
+    let args: Vec<String> = ["-d", &root_arg, "-f", "conf/main.conf", "-t"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let out = run_to_exit(&args, elsewhere.path(), Duration::from_secs(30));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert!(out.stderr.contains("Syntax OK"), "{out:?}");
+    // Without -d the same command looks in the working directory.
+    let out = run_to_exit(&args[2..], elsewhere.path(), Duration::from_secs(30));
+    assert_ne!(out.code(), Some(0), "{out:?}");
+    let missing: Vec<String> = ["-d", "/nonexistent-wsgid-root", "-f", "x.conf", "-t"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let out = run_to_exit(&missing, elsewhere.path(), Duration::from_secs(30));
+    assert!(
+        out.stderr.contains("ServerRoot must be a valid directory"),
+        "{out:?}"
+    );
+}
