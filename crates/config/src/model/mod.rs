@@ -20,9 +20,11 @@ use std::time::Duration;
 pub use crate::template::{Piece, ServerVar, Template};
 
 mod per_dir;
+mod reqtimeout;
 mod wsgi;
 
 pub use per_dir::*;
+pub use reqtimeout::*;
 pub use wsgi::*;
 
 /// Where a directive was written: file and 1-based line.
@@ -592,21 +594,4 @@ pub enum SectionPattern {
     /// builder strips a trailing slash; for Location the match is a prefix.
     Wildcard(String),
     Regex(regex::Regex),
-}
-
-/// `RequestReadTimeout`'s stages (a stage with `timeout` 0 is off).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RequestReadTimeout {
-    pub header: ReqTimeoutStage,
-    pub body: ReqTimeoutStage,
-}
-
-/// One stage: `timeout` seconds from its start, extended by one second per
-/// `min_rate` bytes received (0: not extended), up to `max_timeout`
-/// seconds from its start (0: no bound).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReqTimeoutStage {
-    pub timeout: u32,
-    pub max_timeout: u32,
-    pub min_rate: u32,
 }
