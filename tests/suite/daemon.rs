@@ -450,7 +450,8 @@ fn import_script_runs_in_the_named_daemon_group() {
     assert_eq!(s.get("/emb").var("pre"), "no");
 }
 
-const SLOW_APP: &str = r#"
+/// `/slow?S` sleeps S seconds (default 5); every answer is `pid=N`.
+pub(crate) const SLOW_APP: &str = r#"
 import os, time
 
 def application(environ, start_response):

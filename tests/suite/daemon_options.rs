@@ -111,18 +111,6 @@ fn response_socket_timeout_bounds_writes_to_a_client_that_stopped_reading() {
     );
 }
 
-/// `/slow?S` sleeps S seconds; every answer is `pid=N`.
-const SLOW_APP: &str = r#"
-import os, time
-
-def application(environ, start_response):
-    if environ["PATH_INFO"] == "/slow":
-        time.sleep(float(environ.get("QUERY_STRING") or "5"))
-    body = ("pid=%d\n" % os.getpid()).encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
-"#;
-
 /// mod_wsgi's graceful restart signal sent to a daemon process: an idle
 /// process stops at once, a busy one lets its requests finish within
 /// `eviction-timeout`; either way the master starts a new one.
@@ -134,7 +122,7 @@ fn sigusr1_evicts_a_daemon_process_after_its_requests() {
         "WSGIDaemonProcess d threads=2 eviction-timeout=10 graceful-timeout=1\n\
          WSGIScriptAlias /app @DIR@/slow.wsgi process-group=d\n",
     )
-    .file("slow.wsgi", SLOW_APP)
+    .file("slow.wsgi", crate::suite::daemon::SLOW_APP)
     .start();
     let pid = |s: &crate::support::TestServer| -> i32 {
         s.get("/app/fast").var("pid").parse().expect("pid")

@@ -47,15 +47,15 @@ fn limit64(value: &str, what: &str) -> Result<u64, String> {
     Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
-fn buffer_size(value: &str, what: &str, label: &str) -> Result<u32, String> {
+/// A size option: `Invalid {what} …` when empty, and mod_wsgi's
+/// "{label} must be >= {min} bytes, or 0 for {zero}." below `min`.
+fn buffer_size(value: &str, what: &str, label: &str, min: i64, zero: &str) -> Result<u32, String> {
     if value.is_empty() {
         return Err(format!("Invalid {what} for WSGI daemon process."));
     }
     let n = atoi(value);
-    if n < 512 && n != 0 {
-        return Err(format!(
-            "{label} must be >= 512 bytes, or 0 for system default."
-        ));
+    if n < min && n != 0 {
+        return Err(format!("{label} must be >= {min} bytes, or 0 for {zero}."));
     }
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
@@ -120,7 +120,7 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
         server_name: b.host().server_name.clone(),
         span: b.current_span.clone(),
     };
-    let (mut script_users, mut script_groups) = (0, 0);
+    let (mut script_user, mut script_group) = (false, false);
     while !rest.trim_start().is_empty() {
         let (option, value) = parse_option(&mut rest)
             .ok_or_else(|| "Invalid option to WSGI daemon process definition.".to_owned())?;
@@ -214,11 +214,22 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
                 });
             }
             "send-buffer-size" => {
-                d.send_buffer_size = buffer_size(&value, "send buffer size", "Send buffer size")?;
+                d.send_buffer_size = buffer_size(
+                    &value,
+                    "send buffer size",
+                    "Send buffer size",
+                    512,
+                    "system default",
+                )?;
             }
             "receive-buffer-size" => {
-                d.receive_buffer_size =
-                    buffer_size(&value, "receive buffer size", "Receive buffer size")?;
+                d.receive_buffer_size = buffer_size(
+                    &value,
+                    "receive buffer size",
+                    "Receive buffer size",
+                    512,
+                    "system default",
+                )?;
             }
             "cpu-time-limit" => d.cpu_time_limit = count(&value, "CPU time limit")?,
             "memory-limit" => d.memory_limit = limit64(&value, "memory limit")?,
@@ -238,16 +249,13 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
                 d.cpu_priority = i32::try_from(atoi(&value)).unwrap_or(i32::MAX);
             }
             "header-buffer-size" => {
-                if value.is_empty() {
-                    return Err("Invalid header buffer size for WSGI daemon process.".to_owned());
-                }
-                let n = atoi(&value);
-                if n < 8192 && n != 0 {
-                    return Err(
-                        "Header buffer size must be >= 8192 bytes, or 0 for default.".to_owned(),
-                    );
-                }
-                d.header_buffer_size = u32::try_from(n).unwrap_or(u32::MAX);
+                d.header_buffer_size = buffer_size(
+                    &value,
+                    "header buffer size",
+                    "Header buffer size",
+                    8192,
+                    "default",
+                )?;
             }
             "response-socket-timeout" => {
                 d.response_socket_timeout = count(&value, "response socket timeout")?;
@@ -257,27 +265,25 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
                     return Err("Invalid script user for WSGI daemon process.".to_owned());
                 }
                 d.script_owner = Some(ScriptOwner::User(value));
-                script_users += 1;
+                script_user = true;
             }
             "script-group" => {
                 if value.is_empty() {
                     return Err("Invalid script group for WSGI daemon process.".to_owned());
                 }
                 d.script_owner = Some(ScriptOwner::Group(value));
-                script_groups += 1;
+                script_group = true;
             }
             // mod_wsgi-express writes both, with their defaults (0, Off),
             // into every configuration: the defaults are what wsgid does.
             "response-buffer-size" => {
-                if value.is_empty() {
-                    return Err("Invalid response buffer size for WSGI daemon process.".to_owned());
-                }
-                let n = atoi(&value);
-                if n < 65536 && n != 0 {
-                    return Err(
-                        "Response buffer size must be >= 65536 bytes, or 0 for default.".to_owned(),
-                    );
-                }
+                let n = buffer_size(
+                    &value,
+                    "response buffer size",
+                    "Response buffer size",
+                    65536,
+                    "default",
+                )?;
                 if n != 0 {
                     return Err(
                         "WSGIDaemonProcess option 'response-buffer-size' other than 0 is not implemented yet in wsgid."
@@ -304,7 +310,7 @@ pub fn daemon_process(b: &mut Builder, a: &Args) -> Result<(), String> {
             _ => return Err("Invalid option to WSGI daemon process definition.".to_owned()),
         }
     }
-    if script_users > 0 && script_groups > 0 {
+    if script_user && script_group {
         return Err("Only one of script-user and script-group allowed.".to_owned());
     }
     if b.cfg.wsgi.daemons.iter().any(|x| x.name == d.name) {

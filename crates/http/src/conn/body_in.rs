@@ -293,11 +293,12 @@ impl BodyIn {
         }
     }
 
-    /// The end of the next wait for body data: `timeout` from now, or the
-    /// end of `RequestReadTimeout`'s body stage when that comes first.
+    /// The end of the next wait for body data: `Timeout` from now, or the
+    /// end of `RequestReadTimeout`'s body stage when that comes first
+    /// (`timeout` only for a body with nothing left to read).
     pub fn wait_deadline(&self, timeout: Duration) -> Instant {
         match &self.source {
-            Some((shared, _)) => shared.body_wait_deadline().min(Instant::now() + timeout),
+            Some((shared, _)) => shared.body_wait_deadline(),
             None => Instant::now() + timeout,
         }
     }
