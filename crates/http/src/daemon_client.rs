@@ -116,6 +116,11 @@ pub fn spawn(
 ) -> EventReceiver {
     let (tx, rx) = wsgid_python::event_channel(queue);
     let body = body.into_daemon_body();
-    tokio::spawn(wsgid_daemon::client::forward(target, head, body, tx, rlog));
+    // Boxed: the task then holds a pointer, not the ~2 KiB future, which
+    // tokio would otherwise copy whole into the task and again at each
+    // change of its stage (running, finished, consumed) — per request.
+    tokio::spawn(Box::pin(wsgid_daemon::client::forward(
+        target, head, body, tx, rlog,
+    )));
     rx
 }
