@@ -96,10 +96,23 @@ const MAX_RESTART_CONNECTS: u32 = 20;
 /// wholly written (once, on a new connection), or the daemon answered `J`
 /// (on a new connection, with the body sent so far).  Never otherwise: a
 /// request must not run twice.
-pub async fn forward(
+///
+/// The head is encoded here, before the returned future first runs, so
+/// that it can borrow from the request.
+pub fn forward(
     target: Arc<Target>,
-    head: RequestHead,
+    head: &RequestHead<'_>,
     body: Body,
+    events: EventSender,
+    rlog: RequestLog,
+) -> impl Future<Output = ()> + Send + 'static {
+    let out = Outgoing::new(head, body);
+    exchange_until_done(target, out, events, rlog)
+}
+
+async fn exchange_until_done(
+    target: Arc<Target>,
+    mut out: Outgoing,
     events: EventSender,
     rlog: RequestLog,
 ) {
@@ -114,8 +127,6 @@ pub async fn forward(
         let _ = events.send(ResponseEvent::Failed(504)).await;
         return;
     };
-    let mut out = Outgoing::new(&head, body);
-    drop(head);
     let mut rejected = 0;
     let mut resent = false;
     let mut fresh = false;

@@ -67,6 +67,9 @@
 //! while running it): that is answered as mod_wsgi does (500, "Truncated
 //! or oversized response headers"), never retried.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -98,19 +101,22 @@ pub const MAX_CHUNK: usize = 1 << 20;
 
 /// Everything of a `WsgiRequest` except the body and the channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHead {
+pub struct RequestHead<'a> {
     /// Index of the virtual host (0: main server) whose error log gets
     /// the request's `wsgi.errors`.
     pub host: u32,
-    pub script: String,
-    pub callable: String,
-    pub application_group: String,
+    // Borrowed from the request and its settings in the front end (which
+    // encodes the head at once), owned where the daemon decodes it.
+    pub script: Cow<'a, str>,
+    pub callable: Cow<'a, str>,
+    pub application_group: Cow<'a, str>,
     pub script_reloading: bool,
     pub reload: ReloadMechanism,
     pub script_mtime: Option<SystemTime>,
-    pub url_scheme: String,
-    /// The client address (`""`: none).
-    pub client: String,
+    /// `wsgi.url_scheme` is `https` (else `http`).
+    pub https: bool,
+    /// The client address.
+    pub client: Option<SocketAddr>,
     /// When the front end accepted the request (for `queue-timeout`).
     pub queued_at: SystemTime,
     /// `WSGIIgnoreActivity On`: the request does not count as activity
@@ -134,6 +140,19 @@ pub fn put_frame(out: &mut BytesMut, kind: u8, payload: &[u8]) {
 fn put_str(out: &mut BytesMut, s: &str) {
     out.put_u32_le(u32::try_from(s.len()).unwrap_or(u32::MAX));
     out.put_slice(s.as_bytes());
+}
+
+/// The client address as text (empty: none), written in place: its length
+/// is filled in after the address is formatted.
+fn put_client(out: &mut BytesMut, client: Option<SocketAddr>) {
+    let at = out.len();
+    out.put_u32_le(0);
+    if let Some(addr) = client {
+        // Formatting into a BytesMut cannot fail (it grows as needed).
+        let _ = write!(out, "{addr}");
+    }
+    let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 fn micros(t: SystemTime) -> u64 {
@@ -190,7 +209,7 @@ fn utf8(b: &[u8]) -> Result<&str, Malformed> {
     std::str::from_utf8(b).map_err(|_| Malformed)
 }
 
-impl RequestHead {
+impl RequestHead<'_> {
     /// The whole `R` frame.
     pub fn encode(&self, out: &mut BytesMut) {
         // Written in place after a header whose length is filled in last
@@ -221,8 +240,8 @@ impl RequestHead {
             }
             None => out.put_u8(0),
         }
-        put_str(out, &self.url_scheme);
-        put_str(out, &self.client);
+        put_str(out, if self.https { "https" } else { "http" });
+        put_client(out, self.client);
         out.put_u64_le(micros(self.queued_at));
         out.put_u8(u8::from(self.ignore_activity));
         // The environ as the front end built it: its buffer, then its
@@ -244,11 +263,11 @@ impl RequestHead {
         out[start + 1..start + 5].copy_from_slice(&len.to_le_bytes());
     }
 
-    pub fn decode(mut b: Bytes) -> Result<RequestHead, Malformed> {
+    pub fn decode(mut b: Bytes) -> Result<RequestHead<'static>, Malformed> {
         let host = get_u32(&mut b)?;
-        let script = get_str(&mut b)?;
-        let callable = get_str(&mut b)?;
-        let application_group = get_str(&mut b)?;
+        let script = get_str(&mut b)?.into();
+        let callable = get_str(&mut b)?.into();
+        let application_group = get_str(&mut b)?.into();
         let script_reloading = get_u8(&mut b)? != 0;
         let reload = match get_u8(&mut b)? {
             0 => ReloadMechanism::Module,
@@ -263,8 +282,9 @@ impl RequestHead {
                 Some(UNIX_EPOCH + Duration::new(secs, nanos.min(999_999_999)))
             }
         };
-        let url_scheme = get_str(&mut b)?;
-        let client = get_str(&mut b)?;
+        let https = &get_bytes(&mut b)?[..] == b"https";
+        // Parsed from the frame's bytes (no string of its own).
+        let client = utf8(&get_bytes(&mut b)?)?.parse::<SocketAddr>().ok();
         let queued_at = UNIX_EPOCH + Duration::from_micros(get_u64(&mut b)?);
         let ignore_activity = get_u8(&mut b)? != 0;
         let env_buf = get_str(&mut b)?;
@@ -289,7 +309,7 @@ impl RequestHead {
             script_reloading,
             reload,
             script_mtime,
-            url_scheme,
+            https,
             client,
             queued_at,
             ignore_activity,
@@ -545,17 +565,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Opti
 
 /// A plain request for `/app.wsgi`, for the client's and the server's tests.
 #[cfg(test)]
-pub(crate) fn test_head(environ: CgiEnv) -> RequestHead {
+pub(crate) fn test_head(environ: CgiEnv) -> RequestHead<'static> {
     RequestHead {
         host: 0,
         script: "/app.wsgi".into(),
         callable: "application".into(),
-        application_group: String::new(),
+        application_group: "".into(),
         script_reloading: false,
         reload: ReloadMechanism::Module,
         script_mtime: None,
-        url_scheme: "http".into(),
-        client: String::new(),
+        https: false,
+        client: None,
         queued_at: SystemTime::now(),
         ignore_activity: false,
         environ,
@@ -576,8 +596,8 @@ mod tests {
             script_reloading: true,
             reload: ReloadMechanism::Interpreter,
             script_mtime: Some(UNIX_EPOCH + Duration::new(1_700_000_000, 5)),
-            url_scheme: "http".into(),
-            client: "127.0.0.1:5000".into(),
+            https: true,
+            client: Some(([127, 0, 0, 1], 5000).into()),
             queued_at: UNIX_EPOCH + Duration::from_micros(123_456),
             ignore_activity: true,
             environ: [("PATH_INFO", "/\u{e9}")].into_iter().collect(),

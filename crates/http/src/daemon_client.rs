@@ -109,7 +109,7 @@ pub fn failed(status: u16) -> EventReceiver {
 /// Start forwarding; the receiver yields the response events.
 pub fn spawn(
     target: Arc<wsgid_daemon::client::Target>,
-    head: wsgid_daemon::protocol::RequestHead,
+    head: &wsgid_daemon::protocol::RequestHead<'_>,
     body: crate::request_body::IncomingBody,
     rlog: wsgid_daemon::client::RequestLog,
     queue: usize,

@@ -9,7 +9,6 @@
 //! [`Exchange`]; afterwards the request thread takes the connection back
 //! (an application that kept `write` past the request finds it closed).
 
-use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -73,7 +72,7 @@ pub(super) struct Prepared {
 /// Take the request whose head was read (`head`) on `conn`: the checks
 /// that may refuse it (`None`: it was answered — `J` or `F` — and the
 /// connection closed), then the request for the Python host.
-pub(super) fn prepare(ctx: &Arc<Ctx>, conn: Conn, head: RequestHead) -> Option<Prepared> {
+pub(super) fn prepare(ctx: &Arc<Ctx>, conn: Conn, head: RequestHead<'static>) -> Option<Prepared> {
     let (opts, state, log) = (&ctx.opts, &*ctx.state, &ctx.log);
     if state.is_draining() {
         conn.reject(protocol::REJECTED_CLOSING);
@@ -153,23 +152,19 @@ pub(super) fn prepare(ctx: &Arc<Ctx>, conn: Conn, head: RequestHead) -> Option<P
         ctx: Arc::clone(ctx),
     });
     let request = WsgiRequest {
-        script: head.script.into(),
-        callable: head.callable,
-        application_group: head.application_group,
+        script: head.script.into_owned().into(),
+        callable: head.callable.into_owned(),
+        application_group: head.application_group.into_owned(),
         script_reloading: head.script_reloading,
         reload: head.reload,
         script_mtime: head.script_mtime,
         environ: head.environ,
-        url_scheme: if head.url_scheme == "https" {
-            "https"
-        } else {
-            "http"
-        },
+        url_scheme: if head.https { "https" } else { "http" },
         body: Box::new(SocketBody {
             exchange: Arc::clone(&exchange),
             rest,
         }),
-        client: head.client.parse::<SocketAddr>().ok(),
+        client: head.client,
         error_log,
         events: EventSender::sink(Arc::clone(&exchange) as Arc<dyn EventSink>),
     };
@@ -475,7 +470,7 @@ fn application_loaded(state: &State, opts: &Options, log: &ErrorLog) {
 
 /// Under the `Process` reload mechanism: whether the request's script
 /// changed since this process first ran it (the front end's `stat`).
-fn script_changed(state: &State, head: &RequestHead) -> bool {
+fn script_changed(state: &State, head: &RequestHead<'_>) -> bool {
     if head.reload != ReloadMechanism::Process || !head.script_reloading {
         return false;
     }
@@ -485,14 +480,14 @@ fn script_changed(state: &State, head: &RequestHead) -> bool {
     // By application group, then script: looked up with borrowed keys (no
     // copies of the two strings per request, as a pair key needed).
     if let Some(seen) = loaded
-        .get(&head.application_group)
-        .and_then(|scripts| scripts.get(&head.script))
+        .get(head.application_group.as_ref())
+        .and_then(|scripts| scripts.get(head.script.as_ref()))
     {
         return *seen != mtime;
     }
     loaded
-        .entry(head.application_group.clone())
+        .entry(head.application_group.clone().into_owned())
         .or_default()
-        .insert(head.script.clone(), mtime);
+        .insert(head.script.clone().into_owned(), mtime);
     false
 }

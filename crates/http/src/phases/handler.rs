@@ -11,7 +11,10 @@
 //!   `handle_request` run for whatever the request maps to.
 //! * anything else: the core's default handler (static files).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::path::Path;
+
 use wsgid_config::model::{AcceptPathInfo, HandlerScript};
 use wsgid_log::{Level, Peer};
 use wsgid_python::{EventReceiver, WsgiRequest};
@@ -322,18 +325,19 @@ pub fn submit(
     let (environ, url_scheme) = environ::build(site, r, &inputs);
     // A handler script runs instead of the file (the host stats it).
     let (script, script_mtime) = match &settings.handler_script {
-        Some(path) => (path.clone(), None),
+        Some(path) => (path.as_path(), None),
         None => (
-            r.filename.clone().unwrap_or_default(),
+            r.filename.as_deref().unwrap_or(Path::new("")),
             r.meta.as_ref().and_then(|m| m.modified().ok()),
         ),
     };
     if let Some(group) = daemon {
+        // Borrowed: `forward` encodes the head before it returns.
         let head = wsgid_daemon::protocol::RequestHead {
             host: u32::try_from(r.host).unwrap_or(0),
-            script: script.to_string_lossy().into_owned(),
-            callable: settings.callable.clone(),
-            application_group: settings.application_group.clone(),
+            script: script.to_string_lossy(),
+            callable: Cow::Borrowed(&settings.callable),
+            application_group: Cow::Borrowed(&settings.application_group),
             script_reloading: settings.script_reloading,
             // In daemon mode the default reload mechanism is `Process`.
             reload: match r.per_dir.wsgi.reload_mechanism {
@@ -341,8 +345,8 @@ pub fn submit(
                 Some(_) => settings.reload,
             },
             script_mtime,
-            url_scheme: url_scheme.to_owned(),
-            client: r.conn.peer.to_string(),
+            https: url_scheme == "https",
+            client: Some(r.conn.peer),
             queued_at: std::time::SystemTime::now(),
             ignore_activity: r.per_dir.wsgi.ignore_activity.unwrap_or(false),
             environ,
@@ -358,12 +362,13 @@ pub fn submit(
             .unwrap_or_else(|| std::sync::Arc::new(crate::daemon_client::target(&fe.cfg, group)));
         return Ok(crate::daemon_client::spawn(
             target,
-            head,
+            &head,
             body,
             rlog,
             EVENT_QUEUE,
         ));
     }
+    let script = script.to_path_buf();
     let Some(python) = &fe.python else {
         return Err(SubmitError::NoPython);
     };
