@@ -20,7 +20,7 @@ mod relay;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -127,6 +127,7 @@ async fn exchange_until_done(
         let _ = events.send(ResponseEvent::Failed(504)).await;
         return;
     };
+    let started = Instant::now();
     let mut rejected = 0;
     let mut resent = false;
     let mut fresh = false;
@@ -145,6 +146,7 @@ async fn exchange_until_done(
         };
         match relay::exchange(&mut conn.stream, &mut out, &target, &events, &rlog).await {
             Outcome::Done { keep } => {
+                target.pool.served(started.elapsed());
                 if keep {
                     target.pool.put(conn);
                 }

@@ -64,10 +64,9 @@ pub fn response_write_timeout(cfg: &ServerConfig, group: &DaemonProcess) -> Dura
     }
 }
 
-/// Requests in flight to `group` from a worker, and idle connections kept
-/// to it, at most: its request threads, all processes together.  More
-/// could not run at once anyway; they wait their turn in the front end, in
-/// order, rather than being sent on and back by busy daemon processes (see
+/// The group's request threads, all processes together: what a worker's
+/// requests in flight to it are bounded by (up to twice that while its
+/// requests are quick), and its idle connections kept (see
 /// `wsgid_daemon::client::Pool`).
 fn pool_cap(group: &DaemonProcess) -> usize {
     let threads = group.threads.max(1) as usize;
