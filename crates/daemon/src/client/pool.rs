@@ -138,7 +138,7 @@ impl Pool {
     /// the pace.  Beyond the group's threads, as many turns as requests
     /// it finishes, at that pace, within `QUEUE_BUDGET_NS` (at most the
     /// threads again): with 16 threads, all 32 for requests of up to 1 ms,
-    /// 3 more for 10 ms ones, none from 32 ms.  A turn taken back is one
+    /// 3 more for 10 ms ones, none beyond 32 ms.  A turn taken back is one
     /// not in use (a request in flight keeps its own).
     pub fn served(&self, took: Duration) {
         let Ok(mut pace) = self.pace.lock() else {
