@@ -6,6 +6,7 @@
 //! the sockets handed over by the systemd socket-activation convention.
 
 pub mod daemon;
+mod daemon_groups;
 pub mod listeners;
 pub mod master;
 pub mod piped_logs;

@@ -19,6 +19,7 @@ pub mod static_files;
 // Request side: connections, request context, phases, environ.
 pub mod conn;
 pub mod daemon_client;
+pub mod driver;
 pub mod environ;
 pub mod error_document;
 pub mod frontend;

@@ -6,7 +6,7 @@
 //! [`check`] is mod_authz_core's first pass (`access_checker_ex`): the
 //! providers that need no user (`all`, `ip`, `host`, `env`, `method`)
 //! decide, user-based ones report [`Authz::NeedsUser`].  After
-//! authentication (`auth.rs`), [`check_user`] is the second pass
+//! authentication (`auth`), [`check_user`] is the second pass
 //! (`auth_checker`): `valid-user`, `user` (mod_authz_user), `group`
 //! (mod_authz_groupfile, from the `AuthGroupFile` groups) and `wsgi-group`
 //! (mod_wsgi's provider, from `groups_for_user`) decide with the user.

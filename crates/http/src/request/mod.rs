@@ -3,9 +3,10 @@
 //! headers), what the phases computed (decoded URI, file name, PATH_INFO,
 //! handler, merged per-directory config, environment table) and the
 //! connection facts the environ needs.  Building it from the parsed request
-//! head is the only parsing done here; the phases fill in the rest.
+//! head (`head`) is the only parsing done here; the phases fill in the
+//! rest.  `derived`: the requests made from another one (sub-requests,
+//! internal and error-document redirects).
 
-use std::fmt::Write as _;
 use std::fs::Metadata;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +16,12 @@ use std::time::SystemTime;
 use http::{HeaderMap, Method, Version};
 use wsgid_config::model::{PerDir, ScriptAliasOptions};
 
-use crate::uri::{self, PathError};
-use crate::vhost;
+use crate::uri;
+
+mod derived;
+mod head;
+
+pub use head::{HeadError, ProtocolSent, RawTarget};
 
 /// Facts about the connection a request arrived on.
 #[derive(Clone, Debug)]
@@ -194,57 +199,6 @@ pub struct WalkMemo {
     pub meta: Option<Metadata>,
 }
 
-/// The request target exactly as sent, kept in the head's extensions when
-/// `http::Uri` only took an escaped copy of it (bytes over 0x7f).
-#[derive(Clone, Debug)]
-pub struct RawTarget(pub bytes::Bytes);
-
-/// A protocol other than HTTP/1.0 and 1.1 as sent on the request line
-/// (kept in the head's extensions; `Version` cannot hold `HTTP/1.2`).
-#[derive(Clone, Debug)]
-pub struct ProtocolSent(pub String);
-
-/// Why a request head could not be turned into a [`Request`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeadError {
-    /// 400: HTTP/1.1 without a host name (AH00569, logged at debug).
-    NoHostname,
-    /// 400: a Host value (repeated ones merged with ", ") that is no host
-    /// name (AH00550, logged at debug).
-    MalformedHost(String),
-    /// 400: a path that normalises above the root (AH10244).
-    InvalidPath,
-    /// 404 for `%2F`/`%00` in the path (logged at info as AH00026).
-    NotFound(PathError),
-    /// 417: an `Expect` other than `100-continue` (logged at info as AH00570).
-    ExpectationFailed,
-}
-
-/// A path-form target with bytes `http::Uri` refuses (obs-text), as sent:
-/// Apache keeps them.
-fn raw_target(parts: &http::request::Parts) -> Option<&[u8]> {
-    parts
-        .extensions
-        .get::<RawTarget>()
-        .filter(|r| r.0.starts_with(b"/"))
-        .map(|r| &r.0[..])
-}
-
-/// The request target's path (not normalised or decoded) and query: the
-/// raw target's when there is one, else the parsed target's.
-fn target_path(parts: &http::request::Parts) -> (&[u8], Option<String>) {
-    match raw_target(parts) {
-        Some(raw) => match raw.iter().position(|&b| b == b'?') {
-            Some(q) => (&raw[..q], Some(uri::latin1(&raw[q + 1..]))),
-            None => (raw, None),
-        },
-        None => (
-            parts.uri.path().as_bytes(),
-            parts.uri.query().map(str::to_owned),
-        ),
-    }
-}
-
 /// A request field as Apache's `headers_in` holds it: every line of `name`
 /// joined with ", " (`None` when there is none).
 pub fn joined_field(headers: &HeaderMap, name: &http::HeaderName) -> Option<Vec<u8>> {
@@ -286,16 +240,6 @@ pub struct Forced {
 }
 
 impl Request {
-    /// Build the context from a request head.  The path is normalised and
-    /// decoded here, before any phase runs, as `ap_process_request_internal`
-    /// does.
-    pub fn from_head(
-        parts: &http::request::Parts,
-        conn: Arc<ConnInfo>,
-    ) -> Result<Request, (Box<Request>, HeadError)> {
-        Request::with_headers(parts, parts.headers.clone(), conn)
-    }
-
     /// The name the handler is chosen by (`ap_invoke_handler`): the
     /// handler, else the content type without its parameters, so that a
     /// type such as mod_wsgi's `application/x-httpd-wsgi` (from AddType or
@@ -307,309 +251,6 @@ impl Request {
                 .as_deref()
                 .map(|t| t.split(';').next().unwrap_or_default().trim_end())
         })
-    }
-
-    /// [`Request::from_head`] that moves the headers out of `parts` instead
-    /// of copying them (the request's path: one map fewer per request).
-    pub fn take_head(
-        parts: &mut http::request::Parts,
-        conn: Arc<ConnInfo>,
-    ) -> Result<Request, (Box<Request>, HeadError)> {
-        let headers = std::mem::take(&mut parts.headers);
-        Request::with_headers(parts, headers, conn)
-    }
-
-    fn with_headers(
-        parts: &http::request::Parts,
-        mut headers: HeaderMap,
-        conn: Arc<ConnInfo>,
-    ) -> Result<Request, (Box<Request>, HeadError)> {
-        let target = &parts.uri;
-        let raw = raw_target(parts);
-        let unparsed_uri = match raw {
-            Some(raw) => uri::latin1(raw),
-            None => original_uri(target),
-        };
-        // The request line shows the target as sent (absolute form too).
-        let version = parts.version;
-        let protocol_sent = parts
-            .extensions
-            .get::<ProtocolSent>()
-            .map(|p| Box::from(p.0.as_str()));
-        let protocol = protocol_sent.as_deref().unwrap_or(version_str(version));
-        // An HTTP/0.9 request line has no protocol (Apache logs it so).
-        // Built in one allocation: this runs for every request.
-        let mut the_request = String::with_capacity(
-            parts.method.as_str().len() + unparsed_uri.len() + protocol.len() + 2,
-        );
-        the_request.push_str(parts.method.as_str());
-        the_request.push(' ');
-        if raw.is_none() && target.authority().is_some() {
-            // Absolute form: the whole target, not just its path.
-            let _ = write!(the_request, "{target}");
-        } else {
-            the_request.push_str(&unparsed_uri);
-        }
-        if version != Version::HTTP_09 {
-            the_request.push(' ');
-            the_request.push_str(protocol);
-        }
-        let mut hostname = None;
-        let mut host_port = None;
-        let mut error = None;
-
-        // An absolute-form target overrides the Host header (RFC 7230 5.4);
-        // Apache rewrites the header so that HTTP_HOST shows the target's.
-        if let Some(auth) = target.authority()
-            && let Ok(v) = http::HeaderValue::from_str(auth.as_str())
-        {
-            headers.insert(http::header::HOST, v);
-        }
-        let host_values: Vec<&http::HeaderValue> =
-            headers.get_all(http::header::HOST).iter().collect();
-        match host_values.as_slice() {
-            [] => {}
-            // An empty field is no host name either.
-            [one] if one.is_empty() => {}
-            [one] => match one.to_str().ok().map(vhost::parse_host) {
-                Some(Ok((h, p))) => {
-                    hostname = (!h.is_empty()).then_some(h);
-                    host_port = p;
-                }
-                _ => error = Some(HeadError::MalformedHost(uri::latin1(one.as_bytes()))),
-            },
-            // Apache merges repeated fields, and "a, b" is no host name.
-            _ => {
-                let merged = joined_field(&headers, &http::header::HOST).unwrap_or_default();
-                error = Some(HeadError::MalformedHost(uri::latin1(&merged)));
-            }
-        }
-        if error.is_none() && hostname.is_none() && version == Version::HTTP_11 {
-            error = Some(HeadError::NoHostname);
-        }
-        // ap_check_request_header, after the Host checks: the only
-        // expectation Apache meets is 100-continue.
-        if error.is_none()
-            && expectation(&headers).is_some_and(|e| !e.eq_ignore_ascii_case("100-continue"))
-        {
-            error = Some(HeadError::ExpectationFailed);
-        }
-
-        let (path, args) = target_path(parts);
-        let uri = if uri::is_plain_path(path) {
-            // Nothing to normalise or decode (nearly every request).
-            path.to_vec()
-        } else {
-            Request::decode_path(path, &mut error)
-        };
-
-        let r = Request {
-            conn,
-            method: parts.method.clone(),
-            version,
-            protocol_sent,
-            the_request,
-            unparsed_uri,
-            args,
-            headers,
-            hostname,
-            host_port,
-            host: 0,
-            uri,
-            filename: None,
-            path_info: Vec::new(),
-            kind: FileKind::Missing,
-            meta: None,
-            handler: None,
-            alias_forced: false,
-            wsgi_notes: ScriptAliasOptions::default(),
-            context: None,
-            per_dir: empty_per_dir(),
-            env: Vec::new(),
-            content_type: None,
-            content_languages: Vec::new(),
-            content_encoding: None,
-            start: SystemTime::now(),
-            walk_memo: None,
-            alias_target_len: None,
-            is_sub: false,
-            user: None,
-            auth_type: None,
-            err_headers: Vec::new(),
-            headers_in_table: false,
-            rewrite_redirect: None,
-            rewrite_end: false,
-            rewrite_forced: None,
-            redirects: 0,
-            prev: None,
-            status: 200,
-        };
-        match error {
-            Some(e) => Err((Box::new(r), e)),
-            None => Ok(r),
-        }
-    }
-
-    /// The request's path as `AllowEncodedSlashes On` (`decode`) or
-    /// `NoDecode` of its virtual host takes it; `None` when it is refused
-    /// all the same (`%00`, a bad escape).
-    pub fn path_allowing_slashes(parts: &http::request::Parts, decode: bool) -> Option<Vec<u8>> {
-        let (path, _) = target_path(parts);
-        let normal = uri::normalize(path)?;
-        uri::unescape_path_keep_slashes(&normal, decode).ok()
-    }
-
-    /// The path normalised and %-decoded, with the error that refuses it
-    /// (`ap_normalize_path`, then `ap_unescape_url`).
-    fn decode_path(path: &[u8], error: &mut Option<HeadError>) -> Vec<u8> {
-        match uri::normalize(path) {
-            None => {
-                error.get_or_insert(HeadError::InvalidPath);
-                path.to_vec()
-            }
-            Some(normal) => match uri::unescape_path(&normal) {
-                Ok(decoded) => decoded,
-                Err(PathError::BadRequest) => {
-                    error.get_or_insert(HeadError::InvalidPath);
-                    normal
-                }
-                Err(e) => {
-                    error.get_or_insert(HeadError::NotFound(e));
-                    normal
-                }
-            },
-        }
-    }
-
-    /// A sub-request for another URI on the same connection and host, as
-    /// `ap_sub_req_lookup_uri` makes it (for DirectoryIndex,
-    /// FallbackResource and PATH_TRANSLATED); also the start of the
-    /// requests internal redirects make.
-    pub fn sub_request(&self, uri: Vec<u8>) -> Request {
-        Request {
-            conn: self.conn.clone(),
-            method: Method::GET,
-            version: self.version,
-            protocol_sent: self.protocol_sent.clone(),
-            the_request: self.the_request.clone(),
-            unparsed_uri: self.unparsed_uri.clone(),
-            args: None,
-            // `make_sub_request` copies the headers (per-directory rewrite
-            // conditions read them); a sub-request that becomes the request
-            // keeps the parent's.
-            headers: self.headers.clone(),
-            hostname: self.hostname.clone(),
-            host_port: self.host_port,
-            host: self.host,
-            uri,
-            filename: None,
-            path_info: Vec::new(),
-            kind: FileKind::Missing,
-            meta: None,
-            handler: None,
-            alias_forced: false,
-            wsgi_notes: ScriptAliasOptions::default(),
-            context: None,
-            per_dir: empty_per_dir(),
-            // `make_sub_request` copies the parent's subprocess_env.
-            env: self.env.clone(),
-            content_type: None,
-            content_languages: Vec::new(),
-            content_encoding: None,
-            start: self.start,
-            walk_memo: self.walk_memo.clone(),
-            alias_target_len: None,
-            is_sub: true,
-            // A sub-request runs with the main request's credentials.
-            user: self.user.clone(),
-            auth_type: self.auth_type.clone(),
-            err_headers: Vec::new(),
-            headers_in_table: false,
-            rewrite_redirect: None,
-            rewrite_end: false,
-            rewrite_forced: None,
-            redirects: 0,
-            prev: None,
-            status: 200,
-        }
-    }
-
-    /// The request `ap_die` makes for an `ErrorDocument` path (its
-    /// `ap_internal_redirect`): a GET (a HEAD stays one) of `uri`, with
-    /// `REDIRECT_REQUEST_METHOD` and the 401 challenge kept.
-    pub fn error_redirect(&self, uri: Vec<u8>, args: Option<String>, status: u16) -> Request {
-        let method = if self.method == Method::HEAD {
-            Method::HEAD
-        } else {
-            Method::GET
-        };
-        let mut r = self.redirected(uri, args, method, status, true);
-        r.status = status;
-        r
-    }
-
-    /// The request `ap_internal_redirect` makes for mod_rewrite's redirect
-    /// handler: `target` (a decoded URL-path, latin-1, and its query) with
-    /// this request's method, headers and body.  The path is %-decoded and
-    /// normalised again as a request's is; a bad one comes back with the
-    /// error Apache answers it with.
-    pub fn internal_redirect(&self, target: &str) -> (Request, Option<HeadError>) {
-        let (path, args) = match target.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_owned())),
-            None => (target, None),
-        };
-        let mut error = None;
-        let uri = Request::decode_path(&uri::from_latin1(path), &mut error);
-        let r = self.redirected(uri, args, self.method.clone(), self.status, false);
-        (r, error)
-    }
-
-    /// `internal_internal_redirect`: the same headers (Content-Length
-    /// included: an ErrorDocument application sees CONTENT_LENGTH with
-    /// nothing left to read), the environment renamed `REDIRECT_*` with
-    /// `REDIRECT_STATUS` (and `REDIRECT_REQUEST_METHOD` for `ap_die`),
-    /// authentication to do again, `[END]` and the redirect count carried.
-    fn redirected(
-        &self,
-        uri: Vec<u8>,
-        args: Option<String>,
-        method: Method,
-        status: u16,
-        from_error: bool,
-    ) -> Request {
-        let mut env: Vec<(String, String)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (format!("REDIRECT_{k}"), v.clone()))
-            .collect();
-        if from_error {
-            env.push((
-                "REDIRECT_REQUEST_METHOD".into(),
-                self.method.as_str().into(),
-            ));
-        }
-        env.push(("REDIRECT_STATUS".into(), status.to_string()));
-        let mut r = self.sub_request(uri);
-        r.method = method;
-        r.args = args;
-        r.headers_in_table = self.headers_in_table;
-        r.env = env;
-        r.is_sub = false;
-        r.user = None;
-        r.auth_type = None;
-        r.walk_memo = None;
-        r.err_headers = self.err_headers.clone();
-        r.rewrite_end = self.rewrite_end;
-        r.redirects = self.redirects + 1;
-        r.prev = Some(Arc::new(PrevRequest {
-            uri: self.uri.clone(),
-            args: self.args.clone(),
-            user: self
-                .user
-                .clone()
-                .or_else(|| self.prev.as_ref().and_then(|p| p.user.clone())),
-        }));
-        r
     }
 
     /// `apr_table_set(r->subprocess_env, key, value)`.
@@ -679,14 +320,6 @@ pub fn version_str(v: Version) -> &'static str {
     }
 }
 
-/// REQUEST_URI as Apache computes it: the target as sent on the request
-/// line (an absolute-form target keeps only its path and query).
-fn original_uri(target: &http::Uri) -> String {
-    target
-        .path_and_query()
-        .map_or_else(|| target.to_string(), |pq| pq.as_str().to_owned())
-}
-
 /// A request built from a target and headers, for the phases' unit tests
 /// (peer 10.0.0.7:5555, local 127.0.0.1:80).
 #[cfg(test)]
@@ -711,6 +344,7 @@ pub(crate) fn test_request(target: &str, headers: &[(&'static str, &'static str)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::uri::PathError;
 
     fn head(raw_target: &str, host: Option<&str>, version: Version) -> http::request::Parts {
         let mut b = http::Request::builder().uri(raw_target).version(version);

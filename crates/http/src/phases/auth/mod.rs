@@ -18,8 +18,9 @@
 //! Sub-requests (DirectoryIndex, PATH_TRANSLATED) take the main request's
 //! user, as Apache does when their configuration is the main request's;
 //! they run only the synchronous first pass (see `phases::lookup`).
-
-use std::path::Path;
+//!
+//! `basic`: reading the Basic credentials; `file`: the `file` provider
+//! (mod_authn_file, mod_authz_groupfile).  Digest is `phases::digest`.
 
 use http::{HeaderName, HeaderValue};
 use tokio::sync::oneshot;
@@ -34,6 +35,12 @@ use crate::environ;
 use crate::frontend::{FrontEnd, Site};
 use crate::request::Request;
 use crate::uri::latin1;
+
+mod basic;
+mod file;
+
+pub use basic::{apr_base64_decode, basic_credentials};
+use file::{file_groups, file_provider, file_realm_hash};
 
 /// Run steps 1-4 for the main request.
 pub async fn run(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
@@ -89,7 +96,7 @@ pub fn check_sub(site: &Site, r: &Request) -> Result<(), Outcome> {
     }
 }
 
-fn log(site: &Site, r: &Request, module: &str, line: &str) {
+pub(super) fn log(site: &Site, r: &Request, module: &str, line: &str) {
     site.error_log
         .log(module, Level::Error, Peer::Client(r.conn.peer), line);
 }
@@ -350,61 +357,6 @@ async fn authenticate_digest(fe: &FrontEnd, site: &Site, r: &mut Request) -> Res
     Ok(())
 }
 
-/// The `AuthUserFile`, read whole as mod_authn_file reads it; `None` (the
-/// reason logged as mod_authn_file logs it) when it is not set or unreadable.
-fn read_auth_user_file(site: &Site, r: &Request) -> Option<Vec<u8>> {
-    let Some(path) = &r.per_dir.auth_user_file else {
-        log(
-            site,
-            r,
-            "authn_file",
-            "AH01619: AuthUserFile not specified in the configuration",
-        );
-        return None;
-    };
-    match std::fs::read(path) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            log(
-                site,
-                r,
-                "authn_file",
-                &format!(
-                    "{}: AH01620: Could not open password file: {}",
-                    errno_text(&e),
-                    path.display()
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// The lines of a password or group file that are entries: trimmed,
-/// neither empty nor comments.
-fn file_entries(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    text.split(|&b| b == b'\n')
-        .map(<[u8]>::trim_ascii)
-        .filter(|line| !line.is_empty() && line[0] != b'#')
-}
-
-/// mod_authn_file's `get_realm_hash`: `user:realm:hash` lines (htdigest).
-fn file_realm_hash(site: &Site, r: &Request, user: &str, realm: &str) -> AuthAnswer {
-    let Some(text) = read_auth_user_file(site, r) else {
-        return AuthAnswer::Error;
-    };
-    for line in file_entries(&text) {
-        let mut fields = line.splitn(3, |&b| b == b':');
-        let (name, rlm, hash) = (fields.next(), fields.next(), fields.next());
-        if name == Some(user.as_bytes()) && rlm == Some(realm.as_bytes()) {
-            let hash = hash.unwrap_or_default();
-            let end = hash.iter().position(|&b| b == b':').unwrap_or(hash.len());
-            return AuthAnswer::Hash(latin1(&hash[..end]));
-        }
-    }
-    AuthAnswer::NotFound
-}
-
 /// Step 4: `Require` again, with the user.
 async fn authorize(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Outcome> {
     let user = r.user.clone().unwrap_or_default();
@@ -581,159 +533,4 @@ async fn call_with(
         return AuthAnswer::Error;
     }
     rx.await.unwrap_or(AuthAnswer::Error)
-}
-
-/// mod_auth_basic's `get_basic_auth`: the first word must be `Basic` (any
-/// case); the rest, after blanks, is decoded as APR does and split at the
-/// first colon.  None: another scheme.
-pub fn basic_credentials(line: &[u8]) -> Option<(String, String)> {
-    let (scheme, rest) = match line.iter().position(|&b| b == b' ') {
-        Some(i) => (&line[..i], &line[i + 1..]),
-        None => (line, &line[line.len()..]),
-    };
-    if !scheme.eq_ignore_ascii_case(b"Basic") {
-        return None;
-    }
-    // ap_getword skips the run of separators after the word.
-    let start = rest
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(rest.len());
-    let mut decoded = apr_base64_decode(&rest[start..]);
-    // The result is a C string: it ends at the first NUL.
-    if let Some(nul) = decoded.iter().position(|&b| b == 0) {
-        decoded.truncate(nul);
-    }
-    let (user, password) = match decoded.iter().position(|&b| b == b':') {
-        Some(i) => (&decoded[..i], &decoded[i + 1..]),
-        None => (&decoded[..], &decoded[decoded.len()..]),
-    };
-    Some((
-        String::from_utf8_lossy(user).into_owned(),
-        String::from_utf8_lossy(password).into_owned(),
-    ))
-}
-
-/// `apr_base64_decode`.  Hand-written on purpose: APR decodes the longest
-/// prefix of base64 characters and ignores everything from the first other
-/// byte on (`=` padding included), so `Basic !!!` is the empty user, not an
-/// error.  Strict decoders (the `base64` crate) refuse such input, and the
-/// answers (401 "user not found" rather than 400) depend on it.
-pub fn apr_base64_decode(input: &[u8]) -> Vec<u8> {
-    fn six(b: u8) -> Option<u8> {
-        match b {
-            b'A'..=b'Z' => Some(b - b'A'),
-            b'a'..=b'z' => Some(b - b'a' + 26),
-            b'0'..=b'9' => Some(b - b'0' + 52),
-            b'+' => Some(62),
-            b'/' => Some(63),
-            _ => None,
-        }
-    }
-    let values: Vec<u8> = input.iter().map_while(|&b| six(b)).collect();
-    let mut out = Vec::with_capacity(values.len() * 3 / 4 + 3);
-    for chunk in values.chunks(4) {
-        match *chunk {
-            [a, b, c, d] => {
-                out.push(a << 2 | b >> 4);
-                out.push(b << 4 | c >> 2);
-                out.push(c << 6 | d);
-            }
-            [a, b, c] => {
-                out.push(a << 2 | b >> 4);
-                out.push(b << 4 | c >> 2);
-            }
-            [a, b] => out.push(a << 2 | b >> 4),
-            // One lone character is an error APR ignores.
-            _ => {}
-        }
-    }
-    out
-}
-
-/// mod_authn_file's `check_password` for `user`.
-fn file_provider(site: &Site, r: &Request, user: &str, password: &str) -> AuthAnswer {
-    let Some(text) = read_auth_user_file(site, r) else {
-        return AuthAnswer::Error;
-    };
-    for line in file_entries(&text) {
-        let mut fields = line.splitn(3, |&b| b == b':');
-        let name = fields.next().unwrap_or_default();
-        let hash = fields.next().unwrap_or_default();
-        if name == user.as_bytes() {
-            return if crate::htpasswd::validate(password.as_bytes(), hash) {
-                AuthAnswer::Granted
-            } else {
-                AuthAnswer::Denied
-            };
-        }
-    }
-    AuthAnswer::NotFound
-}
-
-/// `(2)No such file or directory` as APR writes an errno.
-fn errno_text(e: &std::io::Error) -> String {
-    let code = e.raw_os_error().unwrap_or(0);
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text).to_owned();
-    format!("({code}){text}")
-}
-
-/// mod_authz_groupfile's `groups_for_user`: the groups whose line
-/// (`group: user1 user2`) names `user`.
-fn file_groups(path: &Path, user: &str) -> Result<Vec<String>, String> {
-    let text = std::fs::read(path).map_err(|e| errno_text(&e))?;
-    let mut groups = Vec::new();
-    for line in file_entries(&text) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let members = &line[colon + 1..];
-        if members
-            .split(|b| b.is_ascii_whitespace())
-            .any(|m| m == user.as_bytes())
-        {
-            groups.push(latin1(&line[..colon]));
-        }
-    }
-    Ok(groups)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_lines() {
-        assert_eq!(
-            basic_credentials(b"Basic YWxpY2U6d29uZGVybGFuZA=="),
-            Some(("alice".into(), "wonderland".into()))
-        );
-        assert_eq!(
-            basic_credentials(b"basic   Ym9vbTp4"),
-            Some(("boom".into(), "x".into()))
-        );
-        assert_eq!(
-            basic_credentials(b"Basic !!!notbase64"),
-            Some((String::new(), String::new()))
-        );
-        // No colon: all user, empty password.
-        assert_eq!(
-            basic_credentials(b"Basic YWxpY2U="),
-            Some(("alice".into(), String::new()))
-        );
-        assert_eq!(basic_credentials(b"Bearer abc"), None);
-        assert_eq!(
-            basic_credentials(b"Basic"),
-            Some((String::new(), String::new()))
-        );
-    }
-
-    #[test]
-    fn apr_decoding_stops_at_the_first_foreign_byte() {
-        assert_eq!(apr_base64_decode(b"YWJj"), b"abc");
-        assert_eq!(apr_base64_decode(b"YWI="), b"ab");
-        assert_eq!(apr_base64_decode(b"YWJj!ZGVm"), b"abc");
-        assert_eq!(apr_base64_decode(b"Y"), b"");
-    }
 }
