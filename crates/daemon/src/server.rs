@@ -117,7 +117,10 @@ pub async fn serve(
     opts: Options,
     stop: impl std::future::Future<Output = StopRequest>,
 ) -> std::io::Result<Stopped> {
-    let state = Arc::new(State::new(opts.maximum_requests));
+    let state = Arc::new(State::new(opts.maximum_requests).timing(
+        !opts.request_timeout.is_zero(),
+        !opts.inactivity_timeout.is_zero(),
+    ));
     let poller = Poller::new(
         listener,
         Arc::clone(&state),

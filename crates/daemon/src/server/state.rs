@@ -38,6 +38,10 @@ pub(super) struct State {
     connections: AtomicUsize,
     /// Set once the process stops taking requests.
     draining: AtomicBool,
+    /// Whether requests note when they got a thread (`request-timeout`)
+    /// and when they ended (`inactivity-timeout`): see `State::timing`.
+    run_times: bool,
+    activity: bool,
 }
 
 impl State {
@@ -56,7 +60,19 @@ impl State {
             maximum_reached: Notify::new(),
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            run_times: true,
+            activity: true,
         }
+    }
+
+    /// Keep only the clocks something checks: requests' run times for
+    /// `request-timeout`, the last activity for `inactivity-timeout`.
+    /// Without those options each request read the clock twice (and took
+    /// the requests' lock once more) for nothing.
+    pub fn timing(mut self, run_times: bool, activity: bool) -> State {
+        self.run_times = run_times;
+        self.activity = activity;
+        self
     }
 
     /// Take a request (its `R` frame was read): `None` when the process
@@ -84,6 +100,9 @@ impl State {
 
     /// The request got a thread: its `request-timeout` clock starts.
     pub fn started(&self, id: u64) {
+        if !self.run_times {
+            return;
+        }
         if let Ok(mut a) = self.active.lock()
             && let Some(t) = a.get_mut(&id)
         {
@@ -99,7 +118,10 @@ impl State {
                 self.idle.notify_waiters();
             }
         }
-        if activity && let Ok(mut t) = self.last_activity.lock() {
+        if activity
+            && self.activity
+            && let Ok(mut t) = self.last_activity.lock()
+        {
             *t = Instant::now();
         }
     }
