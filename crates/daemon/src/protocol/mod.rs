@@ -154,6 +154,12 @@ fn put_client(out: &mut BytesMut, client: Option<SocketAddr>) {
         // Formatting into a BytesMut cannot fail (it grows as needed).
         let _ = write!(out, "{addr}");
     }
+    fill_len(out, at);
+}
+
+/// Fill in the little-endian length written as 0 at `at` (a string's
+/// prefix, a frame header's length): what follows it, to the end.
+fn fill_len(out: &mut BytesMut, at: usize) {
     let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
@@ -262,8 +268,7 @@ impl RequestHead<'_> {
             }
             out.put_slice(&packed);
         }
-        let len = u32::try_from(out.len() - start - 5).unwrap_or(u32::MAX);
-        out[start + 1..start + 5].copy_from_slice(&len.to_le_bytes());
+        fill_len(out, start + 1);
     }
 
     pub fn decode(mut b: Bytes) -> Result<RequestHead<'static>, Malformed> {

@@ -486,8 +486,8 @@ fn script_changed(state: &State, head: &RequestHead<'_>) -> bool {
         return *seen != mtime;
     }
     loaded
-        .entry(head.application_group.clone().into_owned())
+        .entry(head.application_group.to_string())
         .or_default()
-        .insert(head.script.clone().into_owned(), mtime);
+        .insert(head.script.to_string(), mtime);
     false
 }

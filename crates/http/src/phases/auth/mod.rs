@@ -418,8 +418,6 @@ async fn authorize(fe: &FrontEnd, site: &Site, r: &mut Request) -> Result<(), Ou
     }
 }
 
-/// The `wsgi` authentication provider (Basic and Digest alike): the
-/// `WSGIAuthUserScript` of the request's directory answers `kind`.
 /// The provider loop of mod_auth_basic and mod_auth_digest: each provider
 /// of `AuthBasicProvider`/`AuthDigestProvider` in order (default `file`)
 /// until one knows the user.
@@ -445,6 +443,8 @@ async fn ask_providers(
     answer
 }
 
+/// The `wsgi` authentication provider (Basic and Digest alike): the
+/// `WSGIAuthUserScript` of the request's directory answers `kind`.
 async fn wsgi_provider(fe: &FrontEnd, site: &Site, r: &Request, kind: AuthKind) -> AuthAnswer {
     match r.per_dir.wsgi.auth_user_script.clone() {
         Some(script) => call(fe, site, r, &script, kind).await,
@@ -463,7 +463,6 @@ async fn wsgi_provider(fe: &FrontEnd, site: &Site, r: &Request, kind: AuthKind) 
     }
 }
 
-/// Hand a script call to the Python host and wait for its answer.
 /// `WSGIDispatchScript` (mod_wsgi's `wsgi_execute_dispatch`): what its
 /// functions chose for this request; None when the script failed (logged
 /// with its traceback; the request gets a 500).
@@ -496,6 +495,8 @@ pub async fn dispatch(
     }
 }
 
+/// Hand a script call to the Python host and wait for its answer (the
+/// environ of an auth script: `environ::auth_environ`).
 async fn call(
     fe: &FrontEnd,
     site: &Site,
